@@ -1,0 +1,53 @@
+/*  outbox: lifecycle events with no silent loss (ARCHITECTURE principles 1 and 2).
+
+    A state change and the event describing it are written in one transaction: the
+    handler calls odp_outbox_append() between odp_db_begin() and odp_db_commit(). The
+    event's number comes from a one-row counter updated in that same transaction, so
+    numbers are gap-free (a rollback takes its number back) and commit in order (the row
+    lock serialises writers). After commit, odp_outbox_flush() publishes what is committed
+    and not yet sent; heartbeats carry the latest published number, so a subscriber that
+    missed anything - a dropped PUB message, a restart between commit and publish - sees
+    the gap and asks for a replay, which reads the same table. */
+#ifndef ODP_OUTBOX_H
+#define ODP_OUTBOX_H
+
+#include <czmq.h>
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "db.h"
+
+typedef struct odp_outbox_t odp_outbox_t;
+
+/*  The SQL of the outbox tables; every service applies it as its first migration. */
+extern const odp_migration_t odp_outbox_migration;
+
+odp_outbox_t *odp_outbox_new(odp_db_t *db, const char *source, zsock_t *pub);
+void odp_outbox_destroy(odp_outbox_t **self_p);
+
+/*  Read the latest committed number (call after migrations, and again after the database
+    comes back). 0 / -1. */
+int odp_outbox_load(odp_outbox_t *self);
+
+/*  In an open transaction: take the next number, fill the envelope (source, seq, at,
+    actor) of the event struct evt declared by def, and store it. Returns the number, or
+    -1 (the caller rolls back). */
+int64_t odp_outbox_append(odp_outbox_t *self, const odp_msgdef_t *def, void *evt,
+                          const char *actor);
+
+/*  Publish committed events newer than the last published one; returns how many, or -1. */
+int odp_outbox_flush(odp_outbox_t *self);
+
+/*  Send [heartbeat, {source, seq, at}] with the latest published number. */
+void odp_outbox_heartbeat(odp_outbox_t *self);
+
+/*  Pack an events.replay reply (rep_replay) for events from..from+limit-1 into pk. */
+int odp_outbox_replay(odp_outbox_t *self, int64_t from, int64_t limit, msgpack_packer *pk);
+
+int64_t odp_outbox_last(odp_outbox_t *self);
+
+/*  ISO 8601 UTC with milliseconds, e.g. 2026-11-27T07:30:00.123Z */
+void odp_now_iso(char *buf, size_t size);
+
+#endif
