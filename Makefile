@@ -50,20 +50,22 @@ $(LIB): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# Each service carries its migrations compiled in.
-$(BUILD)/gen/%_migrations.c: tools/embed-sql.sh $$(wildcard services/%/migrations/*.sql)
-	@mkdir -p $(dir $@)
-	sh tools/embed-sql.sh $* services/$*/migrations > $@
+# Each service: its own sources, its migrations compiled in, the common library.
+define SERVICE_RULES
+$(BUILD)/gen/$(1)_migrations.c: tools/embed-sql.sh $(wildcard services/$(1)/migrations/*.sql)
+	@mkdir -p $$(dir $$@)
+	sh tools/embed-sql.sh $(1) services/$(1)/migrations > $$@
 
-$(BUILD)/obj/gen/%_migrations.o: $(BUILD)/gen/%_migrations.c
+$(BUILD)/bin/odp-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) \
+                       $(BUILD)/obj/gen/$(1)_migrations.o $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call SERVICE_RULES,$(s))))
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
-
-.SECONDEXPANSION:
-$(BUILD)/bin/odp-%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard services/$$*/*.c)) \
-                    $(BUILD)/obj/gen/%_migrations.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -157,6 +157,11 @@ zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *p
     zsock_set_linger(s, 0);
     if (rcvhwm > 0)
         zsock_set_rcvhwm(s, rcvhwm);
+    /*  A small kernel buffer makes a slow subscriber visible at once (tests use it to
+        force drops); by default the kernel decides. */
+    int64_t rcvbuf = odp_config_int(NULL, "SUB_RCVBUF", 0);
+    if (rcvbuf > 0)
+        zsock_set_rcvbuf(s, (int)rcvbuf);
     zsock_set_subscribe(s, prefix ? prefix : "");
     if (odp_auth_client(s, cert, errbuf, errsize) < 0 || zsock_connect(s, "%s", ep) < 0) {
         zsock_destroy(&s);

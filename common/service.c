@@ -56,7 +56,7 @@ static int s_kind_bit(const char *kind)
     return ODP_ALLOW_ANONYMOUS;
 }
 
-static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndhwm)
+static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndhwm, int sndbuf)
 {
     if (!odp_auth_endpoint_ok(endpoint)) {
         odp_error("event=service.bind_refused endpoint=%s msg=\"local mode binds only to "
@@ -73,6 +73,8 @@ static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndh
         zsock_set_maxmsgsize(s, (int)maxmsg);
     if (sndhwm)
         zsock_set_sndhwm(s, sndhwm);
+    if (sndbuf)
+        zsock_set_sndbuf(s, sndbuf);
     if (odp_auth_server(s) < 0 || zsock_bind(s, "%s", endpoint) < 0) {
         odp_error("event=service.bind_failed endpoint=%s error=\"%s\"", endpoint,
                   zmq_strerror(zmq_errno()));
@@ -101,8 +103,11 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
     odp_config_endpoint(name, true, true, eev, sizeof eev);
     /*  A message up to 4x the body limit is read and answered TOO_LARGE; beyond that
         libzmq drops the connection before any byte reaches us (PROTOCOL.md, Limits). */
-    self->router = s_socket(ZMQ_ROUTER, ep, self->max_body * 4 + 1024, 0);
-    self->pub = s_socket(ZMQ_PUB, eev, 0, (int)odp_config_int(name, "PUB_HWM", 10000));
+    self->router = s_socket(ZMQ_ROUTER, ep, self->max_body * 4 + 1024, 0, 0);
+    /*  Slow subscribers have an explicit policy: past PUB_HWM queued events their copies
+        are dropped (never blocking the service) and they recover by replay. */
+    self->pub = s_socket(ZMQ_PUB, eev, 0, (int)odp_config_int(name, "PUB_HWM", 10000),
+                         (int)odp_config_int(name, "PUB_SNDBUF", 0));
     if (!self->router || !self->pub)
         goto fail;
 

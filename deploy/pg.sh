@@ -21,6 +21,9 @@
 # service roles connect over TCP on 127.0.0.1:PORT with scram-sha-256. Nothing else.
 #
 # Environment: ODP_PG_BIN overrides the directory holding initdb/pg_ctl/psql.
+# Re-run under bash when started as `sh script` (the Makefile does that); POSIX syntax
+# up to here.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 
 SERVICES=(registrar reviewer publisher query metrics)
@@ -87,7 +90,9 @@ abs_dir() {
 }
 
 check_port() {
-    [[ $1 =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= 65535)) || die "invalid port: $1"
+    if ! [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] || (($1 > 65535)); then
+        die "invalid port: $1"
+    fi
 }
 
 setup_identity() {

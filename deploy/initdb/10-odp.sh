@@ -9,6 +9,9 @@
 #
 # Passwords come from the container environment (ODP_<SVC>_DB_PASSWORD) and reach psql as
 # variables; bootstrap.sql quotes them itself.
+# Re-run under bash when started as `sh script` (the Makefile does that); POSIX syntax
+# up to here.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 # The body runs in a subshell so that, when sourced by the entrypoint, it changes none of
 # the entrypoint's shell options or variables; a failure still aborts the initialisation.
 (

@@ -1,0 +1,41 @@
+/*  itest: the integration suite. Usage: itest [NAME-SUBSTRING]
+    Starts the five services, runs every case (or those whose name contains the filter),
+    prints TAP, stops the services. Exit 0 when every case passed. */
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const h_case_t *const s_groups[] = {t_registry_cases, t_events_cases, t_robust_cases,
+                                           t_security_cases};
+
+int main(int argc, char **argv)
+{
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    zsys_init();
+    zsys_set_logstream(stderr);
+    if (h_start_all() < 0) {
+        printf("not ok 1 - services start\n1..1\n");
+        h_stop_all();
+        return 1;
+    }
+    int n = 0, failed = 0;
+    for (size_t g = 0; g < sizeof s_groups / sizeof s_groups[0]; g++) {
+        for (const h_case_t *c = s_groups[g]; c->name; c++) {
+            if (filter && !strstr(c->name, filter))
+                continue;
+            h_case_failures = 0;
+            int64_t t0 = zclock_mono();
+            c->fn();
+            n++;
+            if (h_case_failures)
+                failed++;
+            printf("%s %d - %s (%lld ms)\n", h_case_failures ? "not ok" : "ok", n, c->name,
+                   (long long)(zclock_mono() - t0));
+        }
+    }
+    printf("1..%d\n", n);
+    h_stop_all();
+    return failed ? 1 : 0;
+}

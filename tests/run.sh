@@ -1,0 +1,104 @@
+#!/bin/sh
+# The test suite: unit tests (cmocka), then the integration suite against a throw-away
+# PostgreSQL cluster and the five real service processes, then the compose check.
+# Prints TAP-ish progress and ends with one line: `N passed, N failed`.
+#
+# BUILD selects the build directory (build, or build-asan for `make asan`).
+set -u
+cd "$(dirname "$0")/.."
+root=$(pwd)
+BUILD=${BUILD:-build}
+var=$root/var/test-$BUILD
+passed=0
+failed=0
+
+count_tap() { # file
+    p=$(grep -c '^ok ' "$1" || true)
+    f=$(grep -c '^not ok ' "$1" || true)
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+# Sanitizer runs: leaks in the tools and services fail the run, as do UB reports.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# ---- unit tests ---------------------------------------------------------------------------
+echo "# unit: codec"
+"$BUILD/tests/test_codec" > "$root/var/unit-$$.log" 2>&1 || true
+cat "$root/var/unit-$$.log"
+# cmocka's own summary: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)..."
+p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$root/var/unit-$$.log" | tail -1)
+f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$root/var/unit-$$.log" | tail -1)
+if [ -z "$p" ] && [ -z "$f" ]; then
+    echo "not ok - test_codec did not run to its summary"
+    f=1
+fi
+passed=$((passed + ${p:-0}))
+failed=$((failed + ${f:-0}))
+rm -f "$root/var/unit-$$.log"
+
+# ---- integration ---------------------------------------------------------------------------
+echo "# integration: PostgreSQL cluster under $var"
+rm -rf "$var/log" "$var/keys" "$var/certs" "$var"/events-*
+mkdir -p "$var/log" "$var/keys" "$var/certs/public"
+# A fresh database every run: the tests count rows and events from zero.
+# The cluster lives under /tmp: as root it runs as the postgres user, who may not be able
+# to enter the checkout (a clone under /root), and unix socket paths must stay short.
+pgdir=${ODP_TEST_PG_DIR:-/tmp/odp-test-pg-$(printf '%s' "$root/$BUILD" | cksum | cut -d' ' -f1)}
+bash deploy/pg.sh destroy "$pgdir" >/dev/null 2>&1 || true
+port=${ODP_TEST_PG_PORT:-55433}
+if ! bash deploy/pg.sh init "$pgdir" "$port" "$var/pg.env" > "$var/log/pg-init.log" 2>&1; then
+    cat "$var/log/pg-init.log"
+    echo "not ok - PostgreSQL test cluster could not start"
+    echo "$passed passed, $((failed + 1)) failed"
+    exit 1
+fi
+. "$var/pg.env"
+
+"$BUILD/bin/odpctl" keygen --kind server --id odp --out "$var/certs/server" >/dev/null
+"$BUILD/bin/odpctl" keygen --kind operations --id admin --name "Operations administrator" \
+    --out "$var/keys/ops-admin" >/dev/null
+cp "$var/keys/ops-admin" "$var/certs/public/operations-admin.cert"
+
+export ODP_TEST_BIN="$root/$BUILD/bin"
+export ODP_TEST_VAR="$var"
+export ODP_CERT_DIR="$var/certs/public"
+export ODP_SERVER_CERT="$var/certs/server"
+export ODP_CLIENT_CERT="$var/keys/ops-admin_secret"
+export ODP_PORT_BASE=${ODP_TEST_PORT_BASE:-17500}
+export ODP_SECURITY=curve
+# Small buffers and a small PUB high-water mark make slow subscribers overflow quickly;
+# replay is what keeps them whole.
+export ODP_PUB_HWM=50
+export ODP_PUB_SNDBUF=4096
+export ODP_HEARTBEAT_MS=300
+export ODP_LOG_LEVEL=info
+
+echo "# integration: services and tools from $BUILD/bin"
+"$BUILD/tests/itest" > "$var/itest.tap" 2> "$var/log/itest.err"
+rc=$?
+cat "$var/itest.tap"
+count_tap "$var/itest.tap"
+if [ "$rc" -ne 0 ] && ! grep -q '^not ok' "$var/itest.tap"; then
+    echo "not ok - itest exited with $rc"; tail -20 "$var/log/itest.err"
+    failed=$((failed + 1))
+fi
+if grep -l 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error:' "$var"/log/*.log \
+    "$var"/events-*.err "$var/log/itest.err" 2>/dev/null; then
+    echo "not ok - sanitizer reports in the files above"
+    failed=$((failed + 1))
+fi
+if [ "$failed" -gt 0 ]; then
+    echo "# service logs: $var/log"
+fi
+bash deploy/pg.sh destroy "$pgdir" >/dev/null 2>&1 || true
+
+# ---- deployment --------------------------------------------------------------------------
+echo "# deploy: docker-compose config"
+sh tests/integration/test_compose.sh > "$var/compose.tap" 2>&1
+cat "$var/compose.tap"
+count_tap "$var/compose.tap"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,385 @@
+/*  odpctl: the operations department's command line.
+
+    Commands are the protocol's own: `odpctl department add --code C --name N` sends
+    department.add with the fields named by its options, checked against the declaration
+    in proto/odp_proto.h before anything is sent, so the tool can never drift from the
+    protocol. A few conveniences sit on top: keygen, --keygen on department/staff add
+    (make a key pair and register its public half in one step), and health of every
+    service at once.
+
+    Exit status: 0 done, 1 the service refused (error code printed), 2 usage,
+    3 no answer (timeout or not reachable). */
+#include "common/auth.h"
+#include "common/client.h"
+#include "common/config.h"
+#include "common/json.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool s_json = false;
+static int s_timeout_ms = 5000;
+static const char *s_endpoint = NULL;
+static const char *s_cert = NULL;
+
+/*  Which service answers a command, by the command's first word. */
+static const char *s_service_for(const char *command)
+{
+    static const struct {
+        const char *prefix;
+        const char *service;
+    } map[] = {{"authority.", "registrar"},
+               {"department.", "registrar"},
+               {"staff.", "registrar"},
+               {"credential.", "registrar"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strncmp(command, map[i].prefix, strlen(map[i].prefix)) == 0)
+            return map[i].service;
+    return NULL;
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: odpctl [--json] [--timeout-ms N] [--endpoint E] [--cert FILE] COMMAND ...\n"
+            "\n"
+            "  health [--service S]            every service (or one); exit 0 when all ok\n"
+            "  whoami [--service S]            the actor your key acts as\n"
+            "  keygen --kind K --id ID [--name N] --out BASE\n"
+            "                                  write a key pair: BASE (public) and BASE_secret\n"
+            "  authority register --authority A --operations O --document D "
+            "--granted-on YYYY-MM-DD\n"
+            "  authority list\n"
+            "  department add --code C --name N [--contact X] [--keygen BASE | "
+            "--public-key K]\n"
+            "  department get --code C | department list\n"
+            "  department update --code C [--name N] [--contact X] [--active true|false]\n"
+            "  staff add --login L --name N [--keygen BASE | --public-key K] | staff list\n"
+            "  credential add --kind K --id ID --public-key K [--name N]\n"
+            "  credential revoke --public-key K\n"
+            "\n"
+            "Endpoints and keys come from the environment (source var/odp.env):\n"
+            "ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT, ODP_CLIENT_CERT.\n");
+}
+
+static void s_print_reply(const odp_reply_t *rep)
+{
+    json_t *j = odp_json_from_msgpack(&rep->obj);
+    if (s_json) {
+        odp_json_print(j);
+    } else {
+        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(j);
+    }
+}
+
+static int s_report_error(const char *service, const odp_reply_t *rep)
+{
+    char code[40], msg[1001], field[65];
+    odp_v_cstr(&rep->err.code, code, sizeof code);
+    odp_v_cstr(&rep->err.message, msg, sizeof msg);
+    odp_v_cstr(&rep->err.field, field, sizeof field);
+    if (s_json) {
+        json_t *j = json_pack("{s:s,s:i,s:s,s:s}", "service", service, "status", rep->status,
+                              "code", code, "message", msg);
+        if (field[0])
+            json_object_set_new(j, "field", json_string(field));
+        odp_json_print(j);
+    } else {
+        fprintf(stderr, "odpctl: %s refused (%d %s): %s%s%s%s\n", service, rep->status, code,
+                msg, field[0] ? " [field " : "", field, field[0] ? "]" : "");
+    }
+    return 1;
+}
+
+static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
+{
+    char err[256] = "";
+    odp_client_t *c = odp_client_new(service, s_endpoint, s_cert, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "odpctl: %s\n", err[0] ? err : "cannot create client");
+        return 3;
+    }
+    odp_reply_t rep;
+    int rc = odp_client_call(c, def, msg, s_timeout_ms, &rep);
+    if (rc < 0) {
+        fprintf(stderr, "odpctl: no answer from %s within %d ms\n", service, s_timeout_ms);
+        rc = 3;
+    } else if (rep.status != 200) {
+        rc = s_report_error(service, &rep);
+    } else {
+        s_print_reply(&rep);
+        rc = 0;
+    }
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+    return rc;
+}
+
+static int s_health(int argc, char **argv)
+{
+    const char *only = NULL;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--service") == 0 && i + 1 < argc)
+            only = argv[++i];
+    if (only && odp_service_index(only) < 0) {
+        fprintf(stderr, "odpctl: unknown service %s\n", only);
+        return 2;
+    }
+    int worst = 0;
+    for (int i = 0; i < ODP_NSERVICES; i++) {
+        const char *svc = odp_service_names[i];
+        if (only && strcmp(only, svc) != 0)
+            continue;
+        char err[256] = "";
+        odp_client_t *c = odp_client_new(svc, only ? s_endpoint : NULL, s_cert, err, sizeof err);
+        if (!c) {
+            fprintf(stderr, "odpctl: %s\n", err);
+            return 3;
+        }
+        odp_health_t req = {0};
+        odp_reply_t rep;
+        int rc = odp_client_call(c, &odp_def_health, &req, s_timeout_ms, &rep);
+        if (rc < 0) {
+            if (s_json)
+                odp_json_print(json_pack("{s:s,s:s}", "service", svc, "status", "unreachable"));
+            else
+                printf("%-10s unreachable\n", svc);
+            worst = 3;
+        } else if (rep.status != 200) {
+            worst = worst ? worst : s_report_error(svc, &rep);
+        } else if (s_json) {
+            odp_json_print(odp_json_from_msgpack(&rep.obj));
+        } else {
+            odp_rep_health_t h;
+            odp_error_t e;
+            if (odp_decode_fields(&odp_def_rep_health, &rep.obj, &h, &e) == 0) {
+                char st[17];
+                printf("%-10s %-8s db=%s seq=%lld requests=%lld errors=%lld uptime=%llds%s\n",
+                       svc, odp_v_cstr(&h.status, st, sizeof st), h.db.b ? "up" : "DOWN",
+                       (long long)h.seq.i, (long long)h.requests.i, (long long)h.errors.i,
+                       (long long)h.uptime_s.i, h.secure.b ? "" : " SECURITY=local");
+                if (!h.db.b && !worst)
+                    worst = 1;
+            }
+        }
+        odp_reply_free(&rep);
+        odp_client_destroy(&c);
+    }
+    return worst;
+}
+
+static int s_keygen(const char *kind, const char *id, const char *name, const char *out)
+{
+    char key[41];
+    if (odp_auth_keygen(kind, id, name, out, key) < 0) {
+        fprintf(stderr, "odpctl: cannot write %s and %s_secret\n", out, out);
+        return 1;
+    }
+    if (s_json)
+        odp_json_print(json_pack("{s:s,s:s,s:s,s:s,s:s+}", "kind", kind, "id", id, "public_key",
+                                 key, "public", out, "secret", out, "_secret"));
+    else
+        printf("public key %s\nwrote %s (public, give to operations) and %s_secret (keep "
+               "private)\n",
+               key, out, out);
+    return 0;
+}
+
+/*  Fill the request struct from --name value pairs, checked against the declaration. */
+static int s_fill(const odp_msgdef_t *def, void *msg, int argc, char **argv, const char **keygen)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
+            fprintf(stderr, "odpctl: expected --field value, got '%s'\n", argv[i]);
+            return -1;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%s", argv[i] + 2);
+        for (char *p = name; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        const char *val = argv[++i];
+        if (keygen && strcmp(name, "keygen") == 0) {
+            *keygen = val;
+            continue;
+        }
+        const odp_field_t *f = NULL;
+        for (size_t k = 0; k < def->nfields; k++)
+            if (strcmp(def->fields[k].name, name) == 0)
+                f = &def->fields[k];
+        if (!f) {
+            fprintf(stderr, "odpctl: %s has no field --%s\n", def->name, argv[i - 1] + 2);
+            return -1;
+        }
+        odp_val_t *v = (odp_val_t *)((char *)msg + f->offset);
+        if (f->type == ODP_T_STR) {
+            *v = odp_v_str(val);
+        } else if (f->type == ODP_T_INT) {
+            char *end;
+            long long n = strtoll(val, &end, 10);
+            if (*end) {
+                fprintf(stderr, "odpctl: --%s needs a whole number\n", argv[i - 1] + 2);
+                return -1;
+            }
+            *v = odp_v_int(n);
+        } else if (f->type == ODP_T_BOOL) {
+            if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0) {
+                fprintf(stderr, "odpctl: --%s needs true or false\n", argv[i - 1] + 2);
+                return -1;
+            }
+            *v = odp_v_bool(strcmp(val, "true") == 0);
+        } else {
+            fprintf(stderr, "odpctl: --%s cannot be given on the command line\n",
+                    argv[i - 1] + 2);
+            return -1;
+        }
+    }
+    for (size_t k = 0; k < def->nfields; k++) {
+        const odp_val_t *v = (const odp_val_t *)((const char *)msg + def->fields[k].offset);
+        if (def->fields[k].required && !v->present) {
+            fprintf(stderr, "odpctl: %s needs --%s\n", def->name, def->fields[k].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+typedef union {
+#define S_MEMBER(ident, cmd) odp_##ident##_t ident;
+    ODP_REQUESTS(S_MEMBER)
+#undef S_MEMBER
+} s_any_request_t;
+
+int main(int argc, char **argv)
+{
+    static struct option opts[] = {{"json", no_argument, 0, 'j'},
+                                   {"timeout-ms", required_argument, 0, 't'},
+                                   {"endpoint", required_argument, 0, 'e'},
+                                   {"cert", required_argument, 0, 'c'},
+                                   {"help", no_argument, 0, 'h'},
+                                   {0, 0, 0, 0}};
+    int o;
+    /*  "+" stops at the first command word: the rest are the command's own options. */
+    while ((o = getopt_long(argc, argv, "+jt:e:c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'j':
+            s_json = true;
+            break;
+        case 't':
+            s_timeout_ms = atoi(optarg);
+            break;
+        case 'e':
+            s_endpoint = optarg;
+            break;
+        case 'c':
+            s_cert = optarg;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        default:
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc < 1) {
+        s_usage(stderr);
+        return 2;
+    }
+    zsys_init();
+    zsys_set_logstream(stderr);
+    if (strcmp(argv[0], "health") == 0)
+        return s_health(argc - 1, argv + 1);
+
+    if (strcmp(argv[0], "keygen") == 0) {
+        const char *out = NULL;
+        const char *kind = NULL, *id = NULL, *name = NULL;
+        for (int i = 1; i + 1 < argc; i += 2) {
+            if (strcmp(argv[i], "--kind") == 0)
+                kind = argv[i + 1];
+            else if (strcmp(argv[i], "--id") == 0)
+                id = argv[i + 1];
+            else if (strcmp(argv[i], "--name") == 0)
+                name = argv[i + 1];
+            else if (strcmp(argv[i], "--out") == 0)
+                out = argv[i + 1];
+        }
+        if (!kind || !id || !out) {
+            fprintf(stderr, "odpctl: keygen needs --kind, --id and --out\n");
+            return 2;
+        }
+        return s_keygen(kind, id, name, out);
+    }
+
+    /*  whoami [--service S] goes to any service; everything else is "noun verb". */
+    char command[64];
+    int consumed;
+    const char *service = NULL;
+    if (strcmp(argv[0], "whoami") == 0) {
+        snprintf(command, sizeof command, "whoami");
+        consumed = 1;
+        service = "registrar";
+        if (argc >= 3 && strcmp(argv[1], "--service") == 0) {
+            service = argv[2];
+            consumed = 3;
+            if (odp_service_index(service) < 0) {
+                fprintf(stderr, "odpctl: unknown service %s\n", service);
+                return 2;
+            }
+        }
+    } else {
+        if (argc < 2) {
+            s_usage(stderr);
+            return 2;
+        }
+        snprintf(command, sizeof command, "%s.%s", argv[0], argv[1]);
+        consumed = 2;
+        service = s_service_for(command);
+    }
+    const odp_msgdef_t *def = odp_request_find(command, strlen(command));
+    if (!def || !service) {
+        fprintf(stderr, "odpctl: unknown command '%s'\n", command);
+        return 2;
+    }
+    s_any_request_t msg;
+    memset(&msg, 0, sizeof msg);
+    const char *keygen = NULL;
+    bool can_keygen = strcmp(command, "department.add") == 0 || strcmp(command, "staff.add") == 0;
+    if (s_fill(def, &msg, argc - consumed, argv + consumed, can_keygen ? &keygen : NULL) < 0)
+        return 2;
+    char key[41];
+    if (keygen) {
+        /*  The key pair is made here, on the operator's machine; only the public half
+            travels. The secret file goes to the department or staff member. */
+        const odp_val_t *idv = strcmp(command, "department.add") == 0
+                                   ? &msg.department_add.code
+                                   : &msg.staff_add.login;
+        const odp_val_t *namev = strcmp(command, "department.add") == 0
+                                     ? &msg.department_add.name
+                                     : &msg.staff_add.name;
+        char id[65], name[201];
+        const char *kind = strcmp(command, "department.add") == 0 ? "provider" : "operations";
+        if (odp_auth_keygen(kind, odp_v_cstr(idv, id, sizeof id), odp_v_cstr(namev, name, sizeof name),
+                            keygen, key) < 0) {
+            fprintf(stderr, "odpctl: cannot write key pair %s\n", keygen);
+            return 1;
+        }
+        if (strcmp(command, "department.add") == 0)
+            msg.department_add.public_key = odp_v_str(key);
+        else
+            msg.staff_add.public_key = odp_v_str(key);
+        if (!s_json)
+            fprintf(stderr, "odpctl: key pair written: %s (public) and %s_secret (hand over "
+                            "privately)\n",
+                    keygen, keygen);
+    }
+    return s_call(service, def, &msg);
+}
