@@ -95,10 +95,12 @@ fi
 bash deploy/pg.sh destroy "$pgdir" >/dev/null 2>&1 || true
 
 # ---- deployment --------------------------------------------------------------------------
-echo "# deploy: docker-compose config"
-sh tests/integration/test_compose.sh > "$var/compose.tap" 2>&1
-cat "$var/compose.tap"
-count_tap "$var/compose.tap"
+echo "# deploy and docs"
+for t in test_compose test_docs; do
+    sh "tests/integration/$t.sh" > "$var/$t.tap" 2>&1
+    cat "$var/$t.tap"
+    count_tap "$var/$t.tap"
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
