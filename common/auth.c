@@ -125,8 +125,9 @@ int odp_auth_client(zsock_t *sock, const char *cert_path, char *err, size_t errs
     const char *server = odp_config(NULL, "SERVER_CERT", NULL);
     const char *mine = cert_path ? cert_path : odp_config(NULL, "CLIENT_CERT", NULL);
     if (!server || !mine) {
-        snprintf(err, errsize, "set ODP_SERVER_CERT (the server's public certificate) and "
-                               "ODP_CLIENT_CERT (your secret certificate)");
+        snprintf(err, errsize,
+                 "set ODP_SERVER_CERT (the server's public certificate) and "
+                 "ODP_CLIENT_CERT (your secret certificate)");
         return -1;
     }
     zcert_t *srv = zcert_load(server);

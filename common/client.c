@@ -101,8 +101,8 @@ int odp_client_call_raw(odp_client_t *self, const char *command, const void *bod
     zmsg_destroy(&reply);
     if (rep->body) {
         odp_error_t e;
-        if (odp_body_unpack(zframe_data(rep->body), zframe_size(rep->body), &rep->zone,
-                            &rep->obj, &e) == 0 &&
+        if (odp_body_unpack(zframe_data(rep->body), zframe_size(rep->body), &rep->zone, &rep->obj,
+                            &e) == 0 &&
             rep->status != 200)
             odp_decode_fields(&odp_def_rep_error, &rep->obj, &rep->err, &e);
     }
@@ -143,8 +143,8 @@ const msgpack_object *odp_map_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
-zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *prefix,
-                        int rcvhwm, const char *cert, char *errbuf, size_t errsize)
+zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *prefix, int rcvhwm,
+                        const char *cert, char *errbuf, size_t errsize)
 {
     char ep[256];
     if (endpoint)
@@ -152,8 +152,10 @@ zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *p
     else
         odp_config_endpoint(service, true, false, ep, sizeof ep);
     zsock_t *s = zsock_new(ZMQ_SUB);
-    if (!s)
+    if (!s) {
+        snprintf(errbuf, errsize, "cannot create a SUB socket");
         return NULL;
+    }
     zsock_set_linger(s, 0);
     if (rcvhwm > 0)
         zsock_set_rcvhwm(s, rcvhwm);
@@ -163,9 +165,13 @@ zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *p
     if (rcvbuf > 0)
         zsock_set_rcvbuf(s, (int)rcvbuf);
     zsock_set_subscribe(s, prefix ? prefix : "");
-    if (odp_auth_client(s, cert, errbuf, errsize) < 0 || zsock_connect(s, "%s", ep) < 0) {
+    if (odp_auth_client(s, cert, errbuf, errsize) < 0) {
         zsock_destroy(&s);
         return NULL;
+    }
+    if (zsock_connect(s, "%s", ep) < 0) {
+        snprintf(errbuf, errsize, "cannot connect to %s", ep);
+        zsock_destroy(&s);
     }
     return s;
 }

@@ -41,7 +41,7 @@ void odp_reply_free(odp_reply_t *rep);
 const msgpack_object *odp_map_get(const msgpack_object *map, const char *key);
 
 /*  A SUB socket on a service's events, CURVE-configured, subscribed to prefix ("" = all). */
-zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *prefix,
-                        int rcvhwm, const char *cert, char *errbuf, size_t errsize);
+zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *prefix, int rcvhwm,
+                        const char *cert, char *errbuf, size_t errsize);
 
 #endif

@@ -59,10 +59,10 @@ typedef struct {
 
 /*  One struct per declared message, one odp_val_t per field, named as declared. */
 #define ODP_STRUCT_FIELD(name, type, req, maxlen, min, max) odp_val_t name;
-#define ODP_STRUCT(ident, cmd)                                                                 \
-    typedef struct {                                                                           \
-        ODP_FIELDS_##ident(ODP_STRUCT_FIELD) char _end;                                        \
-    } odp_##ident##_t;                                                                         \
+#define ODP_STRUCT(ident, cmd)                                                                     \
+    typedef struct {                                                                               \
+        ODP_FIELDS_##ident(ODP_STRUCT_FIELD) char _end;                                            \
+    } odp_##ident##_t;                                                                             \
     extern const odp_msgdef_t odp_def_##ident;
 ODP_REQUESTS(ODP_STRUCT)
 ODP_EVENTS(ODP_STRUCT)

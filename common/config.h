@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define ODP_SERVICES(X)                                                                        \
-    X(registrar, 0)                                                                            \
-    X(reviewer, 1)                                                                             \
-    X(publisher, 2)                                                                            \
-    X(query, 3)                                                                                \
+#define ODP_SERVICES(X)                                                                            \
+    X(registrar, 0)                                                                                \
+    X(reviewer, 1)                                                                                 \
+    X(publisher, 2)                                                                                \
+    X(query, 3)                                                                                    \
     X(metrics, 4)
 
 #define ODP_NSERVICES 5

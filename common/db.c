@@ -203,8 +203,8 @@ int odp_db_migrate(odp_db_t *self, const odp_migration_t *migs, size_t n)
                         0, NULL, NULL);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         p[0] = migs[i].name;
-        PGresult *r = odp_db_exec(self, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, p,
-                                  NULL);
+        PGresult *r =
+            odp_db_exec(self, "SELECT 1 FROM schema_migrations WHERE name = $1", 1, p, NULL);
         if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
             PQclear(r);
             rc = -1;

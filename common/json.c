@@ -19,8 +19,7 @@ json_t *odp_json_from_msgpack(const msgpack_object *o)
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         return json_real(o->via.f64);
-    case MSGPACK_OBJECT_STR:
-    {
+    case MSGPACK_OBJECT_STR: {
         /*  Text from a peer may still be invalid UTF-8; JSON output must not be. */
         json_t *s = json_stringn(o->via.str.ptr, o->via.str.size);
         return s ? s : json_string("\xef\xbf\xbd");

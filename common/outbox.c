@@ -16,17 +16,16 @@ struct odp_outbox_t {
     bool loaded;
 };
 
-const odp_migration_t odp_outbox_migration = {
-    "000_outbox.sql",
-    "CREATE TABLE outbox_counter ("
-    "  id int PRIMARY KEY CHECK (id = 1),"
-    "  last bigint NOT NULL);"
-    "INSERT INTO outbox_counter VALUES (1, 0);"
-    "CREATE TABLE outbox ("
-    "  seq bigint PRIMARY KEY,"
-    "  topic text NOT NULL,"
-    "  body bytea NOT NULL,"
-    "  at timestamptz NOT NULL DEFAULT now());"};
+const odp_migration_t odp_outbox_migration = {"000_outbox.sql",
+                                              "CREATE TABLE outbox_counter ("
+                                              "  id int PRIMARY KEY CHECK (id = 1),"
+                                              "  last bigint NOT NULL);"
+                                              "INSERT INTO outbox_counter VALUES (1, 0);"
+                                              "CREATE TABLE outbox ("
+                                              "  seq bigint PRIMARY KEY,"
+                                              "  topic text NOT NULL,"
+                                              "  body bytea NOT NULL,"
+                                              "  at timestamptz NOT NULL DEFAULT now());"};
 
 void odp_now_iso(char *buf, size_t size)
 {
@@ -62,8 +61,8 @@ void odp_outbox_destroy(odp_outbox_t **self_p)
     first heartbeat carries this number and subscribers replay whatever they lack. */
 int odp_outbox_load(odp_outbox_t *self)
 {
-    PGresult *r = odp_db_exec(self->db, "SELECT last FROM outbox_counter WHERE id = 1", 0, NULL,
-                              NULL);
+    PGresult *r =
+        odp_db_exec(self->db, "SELECT last FROM outbox_counter WHERE id = 1", 0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         PQclear(r);
         return -1;
@@ -82,8 +81,7 @@ static odp_val_t *s_field(const odp_msgdef_t *def, void *evt, const char *name)
     return NULL;
 }
 
-int64_t odp_outbox_append(odp_outbox_t *self, const odp_msgdef_t *def, void *evt,
-                          const char *actor)
+int64_t odp_outbox_append(odp_outbox_t *self, const odp_msgdef_t *def, void *evt, const char *actor)
 {
     PGresult *r = odp_db_exec(self->db,
                               "UPDATE outbox_counter SET last = last + 1 WHERE id = 1 "

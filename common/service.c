@@ -130,8 +130,7 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
 
     odp_service_route(self, &odp_def_health, ODP_ALLOW_ANY, s_health);
     odp_service_route(self, &odp_def_whoami, ODP_ALLOW_ANY, s_whoami);
-    odp_service_route(self, &odp_def_events_replay, ODP_ALLOW_ANY & ~ODP_ALLOW_ANONYMOUS,
-                      s_replay);
+    odp_service_route(self, &odp_def_events_replay, ODP_ALLOW_ANY & ~ODP_ALLOW_ANONYMOUS, s_replay);
     odp_info("event=service.started requests=%s events=%s seq=%lld secure=%s", ep, eev,
              (long long)odp_outbox_last(self->outbox), odp_auth_secure() ? "curve" : "OFF");
     return self;
@@ -275,8 +274,8 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
         memcmp(zframe_data(ver), ODP_PROTOCOL, zframe_size(ver)) != 0) {
         odp_error_set(&err, ODP_E_BAD_VERSION, NULL, "first frame must be \"ODP/1\"");
     } else if (total > self->max_body + 256) {
-        odp_error_set(&err, ODP_E_TOO_LARGE, NULL, "request is %zu bytes; the limit is %zu",
-                      total, self->max_body);
+        odp_error_set(&err, ODP_E_TOO_LARGE, NULL, "request is %zu bytes; the limit is %zu", total,
+                      self->max_body);
     } else {
         for (size_t i = 0; i < self->nroutes; i++) {
             const char *c = self->routes[i].def->name;
@@ -285,14 +284,13 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
         }
         if (!route) {
             char q[80];
-            odp_error_set(&err, ODP_E_UNKNOWN_COMMAND, NULL, "%s does not know the command %s",
-                          self->name,
-                          odp_log_quote((const char *)zframe_data(cmd), zframe_size(cmd), q,
-                                        sizeof q));
+            odp_error_set(
+                &err, ODP_E_UNKNOWN_COMMAND, NULL, "%s does not know the command %s", self->name,
+                odp_log_quote((const char *)zframe_data(cmd), zframe_size(cmd), q, sizeof q));
         } else if (!(route->allow & s_kind_bit(actor.kind))) {
             odp_error_set(&err,
                           strcmp(actor.kind, "anonymous") == 0 ? ODP_E_UNAUTHENTICATED
-                                                                : ODP_E_FORBIDDEN,
+                                                               : ODP_E_FORBIDDEN,
                           NULL, "%s may not call %s", actor_s, route->def->name);
         }
     }

@@ -102,5 +102,13 @@ for t in test_compose test_docs; do
     count_tap "$var/$t.tap"
 done
 
+if command -v clang-format >/dev/null 2>&1; then
+    if clang-format --dry-run --Werror $(git ls-files '*.c' '*.h' 2>/dev/null) >/dev/null 2>&1; then
+        echo "ok - sources follow .clang-format"; passed=$((passed + 1))
+    else
+        echo "not ok - sources differ from .clang-format (make format)"; failed=$((failed + 1))
+    fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -42,26 +42,25 @@ static const char *s_service_for(const char *command)
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: odpctl [--json] [--timeout-ms N] [--endpoint E] [--cert FILE] COMMAND ...\n"
-            "\n"
-            "  health [--service S]            every service (or one); exit 0 when all ok\n"
-            "  whoami [--service S]            the actor your key acts as\n"
-            "  keygen --kind K --id ID [--name N] --out BASE\n"
-            "                                  write a key pair: BASE (public) and BASE_secret\n"
-            "  authority register --authority A --operations O --document D "
-            "--granted-on YYYY-MM-DD\n"
-            "  authority list\n"
-            "  department add --code C --name N [--contact X] [--keygen BASE | "
-            "--public-key K]\n"
-            "  department get --code C | department list\n"
-            "  department update --code C [--name N] [--contact X] [--active true|false]\n"
-            "  staff add --login L --name N [--keygen BASE | --public-key K] | staff list\n"
-            "  credential add --kind K --id ID --public-key K [--name N]\n"
-            "  credential revoke --public-key K\n"
-            "\n"
-            "Endpoints and keys come from the environment (source var/odp.env):\n"
-            "ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT, ODP_CLIENT_CERT.\n");
+    fprintf(f, "usage: odpctl [--json] [--timeout-ms N] [--endpoint E] [--cert FILE] COMMAND ...\n"
+               "\n"
+               "  health [--service S]            every service (or one); exit 0 when all ok\n"
+               "  whoami [--service S]            the actor your key acts as\n"
+               "  keygen --kind K --id ID [--name N] --out BASE\n"
+               "                                  write a key pair: BASE (public) and BASE_secret\n"
+               "  authority register --authority A --operations O --document D "
+               "--granted-on YYYY-MM-DD\n"
+               "  authority list\n"
+               "  department add --code C --name N [--contact X] [--keygen BASE | "
+               "--public-key K]\n"
+               "  department get --code C | department list\n"
+               "  department update --code C [--name N] [--contact X] [--active true|false]\n"
+               "  staff add --login L --name N [--keygen BASE | --public-key K] | staff list\n"
+               "  credential add --kind K --id ID --public-key K [--name N]\n"
+               "  credential revoke --public-key K\n"
+               "\n"
+               "Endpoints and keys come from the environment (source var/odp.env):\n"
+               "ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT, ODP_CLIENT_CERT.\n");
 }
 
 static void s_print_reply(const odp_reply_t *rep)
@@ -91,8 +90,8 @@ static int s_report_error(const char *service, const odp_reply_t *rep)
             json_object_set_new(j, "field", json_string(field));
         odp_json_print(j);
     } else {
-        fprintf(stderr, "odpctl: %s refused (%d %s): %s%s%s%s\n", service, rep->status, code,
-                msg, field[0] ? " [field " : "", field, field[0] ? "]" : "");
+        fprintf(stderr, "odpctl: %s refused (%d %s): %s%s%s%s\n", service, rep->status, code, msg,
+                field[0] ? " [field " : "", field, field[0] ? "]" : "");
     }
     return 1;
 }
@@ -160,8 +159,8 @@ static int s_health(int argc, char **argv)
             odp_error_t e;
             if (odp_decode_fields(&odp_def_rep_health, &rep.obj, &h, &e) == 0) {
                 char st[17];
-                printf("%-10s %-8s db=%s seq=%lld requests=%lld errors=%lld uptime=%llds%s\n",
-                       svc, odp_v_cstr(&h.status, st, sizeof st), h.db.b ? "up" : "DOWN",
+                printf("%-10s %-8s db=%s seq=%lld requests=%lld errors=%lld uptime=%llds%s\n", svc,
+                       odp_v_cstr(&h.status, st, sizeof st), h.db.b ? "up" : "DOWN",
                        (long long)h.seq.i, (long long)h.requests.i, (long long)h.errors.i,
                        (long long)h.uptime_s.i, h.secure.b ? "" : " SECURITY=local");
                 if (!h.db.b && !worst)
@@ -235,8 +234,7 @@ static int s_fill(const odp_msgdef_t *def, void *msg, int argc, char **argv, con
             }
             *v = odp_v_bool(strcmp(val, "true") == 0);
         } else {
-            fprintf(stderr, "odpctl: --%s cannot be given on the command line\n",
-                    argv[i - 1] + 2);
+            fprintf(stderr, "odpctl: --%s cannot be given on the command line\n", argv[i - 1] + 2);
             return -1;
         }
     }
@@ -258,12 +256,10 @@ typedef union {
 
 int main(int argc, char **argv)
 {
-    static struct option opts[] = {{"json", no_argument, 0, 'j'},
-                                   {"timeout-ms", required_argument, 0, 't'},
-                                   {"endpoint", required_argument, 0, 'e'},
-                                   {"cert", required_argument, 0, 'c'},
-                                   {"help", no_argument, 0, 'h'},
-                                   {0, 0, 0, 0}};
+    static struct option opts[] = {
+        {"json", no_argument, 0, 'j'},           {"timeout-ms", required_argument, 0, 't'},
+        {"endpoint", required_argument, 0, 'e'}, {"cert", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int o;
     /*  "+" stops at the first command word: the rest are the command's own options. */
     while ((o = getopt_long(argc, argv, "+jt:e:c:h", opts, NULL)) != -1) {
@@ -359,16 +355,14 @@ int main(int argc, char **argv)
     if (keygen) {
         /*  The key pair is made here, on the operator's machine; only the public half
             travels. The secret file goes to the department or staff member. */
-        const odp_val_t *idv = strcmp(command, "department.add") == 0
-                                   ? &msg.department_add.code
-                                   : &msg.staff_add.login;
-        const odp_val_t *namev = strcmp(command, "department.add") == 0
-                                     ? &msg.department_add.name
-                                     : &msg.staff_add.name;
+        const odp_val_t *idv = strcmp(command, "department.add") == 0 ? &msg.department_add.code
+                                                                      : &msg.staff_add.login;
+        const odp_val_t *namev =
+            strcmp(command, "department.add") == 0 ? &msg.department_add.name : &msg.staff_add.name;
         char id[65], name[201];
         const char *kind = strcmp(command, "department.add") == 0 ? "provider" : "operations";
-        if (odp_auth_keygen(kind, odp_v_cstr(idv, id, sizeof id), odp_v_cstr(namev, name, sizeof name),
-                            keygen, key) < 0) {
+        if (odp_auth_keygen(kind, odp_v_cstr(idv, id, sizeof id),
+                            odp_v_cstr(namev, name, sizeof name), keygen, key) < 0) {
             fprintf(stderr, "odpctl: cannot write key pair %s\n", keygen);
             return 1;
         }
@@ -377,8 +371,9 @@ int main(int argc, char **argv)
         else
             msg.staff_add.public_key = odp_v_str(key);
         if (!s_json)
-            fprintf(stderr, "odpctl: key pair written: %s (public) and %s_secret (hand over "
-                            "privately)\n",
+            fprintf(stderr,
+                    "odpctl: key pair written: %s (public) and %s_secret (hand over "
+                    "privately)\n",
                     keygen, keygen);
     }
     return s_call(service, def, &msg);

@@ -13,8 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TS(col)                                                                                \
-    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 static odp_val_t s_col(PGresult *r, int row, int col)
 {
@@ -148,8 +147,8 @@ static int s_authority_register(odp_req_t *req)
                             "granted_on must be a date, YYYY-MM-DD");
     if (odp_db_begin(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the authorisation");
-    const char *vals[5] = {m->authority.str, m->operations.str, m->document.str,
-                           m->granted_on.str, req->actor_str};
+    const char *vals[5] = {m->authority.str, m->operations.str, m->document.str, m->granted_on.str,
+                           req->actor_str};
     int lens[5] = {(int)m->authority.len, (int)m->operations.len, (int)m->document.len,
                    (int)m->granted_on.len, -1};
     PGresult *r = odp_db_exec(req->db,
@@ -170,10 +169,10 @@ static int s_authority_register(odp_req_t *req)
     ev.id = rec.id;
     ev.authority = m->authority;
     ev.operations = m->operations;
-    int rc = odp_outbox_append(req->outbox, &odp_def_ev_authority_registered, &ev,
-                               req->actor_str) < 0
-                 ? odp_req_db_fail(req, NULL, "the event")
-                 : s_commit(req, NULL);
+    int rc =
+        odp_outbox_append(req->outbox, &odp_def_ev_authority_registered, &ev, req->actor_str) < 0
+            ? odp_req_db_fail(req, NULL, "the event")
+            : s_commit(req, NULL);
     if (rc == 0)
         rc = odp_encode(&odp_def_rec_authority, &rec, req->pk);
     PQclear(r);
@@ -182,8 +181,8 @@ static int s_authority_register(odp_req_t *req)
 
 static int s_authority_list(odp_req_t *req)
 {
-    PGresult *r = odp_db_exec(req->db, "SELECT " AUTH_COLS " FROM authorisations ORDER BY id", 0,
-                              NULL, NULL);
+    PGresult *r =
+        odp_db_exec(req->db, "SELECT " AUTH_COLS " FROM authorisations ORDER BY id", 0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "authorisations");
     return s_pack_rows(req, r, &odp_def_rec_authority, s_fill_authority,
@@ -229,8 +228,7 @@ static int s_department_add(odp_req_t *req)
     ev.code = m->code;
     ev.name = m->name;
     int rc = 0;
-    if (odp_outbox_append(req->outbox, &odp_def_ev_department_registered, &ev, req->actor_str) <
-        0)
+    if (odp_outbox_append(req->outbox, &odp_def_ev_department_registered, &ev, req->actor_str) < 0)
         rc = odp_req_db_fail(req, NULL, "the event");
     if (rc == 0 && m->public_key.present)
         rc = s_add_credential(req, "provider", &m->code, &m->name, &m->public_key);
@@ -247,8 +245,8 @@ static int s_department_get(odp_req_t *req)
     const odp_department_get_t *m = req->msg;
     const char *vals[1] = {m->code.str};
     int lens[1] = {(int)m->code.len};
-    PGresult *r = odp_db_exec(req->db, "SELECT " DEPT_COLS " FROM departments WHERE code = $1",
-                              1, vals, lens);
+    PGresult *r = odp_db_exec(req->db, "SELECT " DEPT_COLS " FROM departments WHERE code = $1", 1,
+                              vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the department");
     if (PQntuples(r) == 0) {
@@ -264,8 +262,8 @@ static int s_department_get(odp_req_t *req)
 
 static int s_department_list(odp_req_t *req)
 {
-    PGresult *r = odp_db_exec(req->db, "SELECT " DEPT_COLS " FROM departments ORDER BY code", 0,
-                              NULL, NULL);
+    PGresult *r =
+        odp_db_exec(req->db, "SELECT " DEPT_COLS " FROM departments ORDER BY code", 0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "departments");
     return s_pack_rows(req, r, &odp_def_rec_department, s_fill_department,
@@ -299,8 +297,7 @@ static int s_department_update(odp_req_t *req)
     ev.code = rec.code;
     ev.name = rec.name;
     ev.active = rec.active;
-    int rc = odp_outbox_append(req->outbox, &odp_def_ev_department_updated, &ev,
-                               req->actor_str) < 0
+    int rc = odp_outbox_append(req->outbox, &odp_def_ev_department_updated, &ev, req->actor_str) < 0
                  ? odp_req_db_fail(req, NULL, "the event")
                  : s_commit(req, NULL);
     if (rc == 0)
@@ -324,8 +321,7 @@ static int s_staff_add(odp_req_t *req)
     const odp_staff_add_t *m = req->msg;
     for (size_t i = 0; i < m->login.len; i++) {
         char c = m->login.str[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return odp_req_fail(req, ODP_E_INVALID_VALUE, "login",
                                 "login may hold only a-z, 0-9, '.', '_' and '-'");
     }
@@ -359,9 +355,9 @@ static int s_staff_add(odp_req_t *req)
 
 static int s_staff_list(odp_req_t *req)
 {
-    PGresult *r = odp_db_exec(req->db,
-                              "SELECT login, name, " TS("registered_at") " FROM staff ORDER BY login",
-                              0, NULL, NULL);
+    PGresult *r = odp_db_exec(
+        req->db, "SELECT login, name, " TS("registered_at") " FROM staff ORDER BY login", 0, NULL,
+        NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "staff");
     return s_pack_rows(req, r, &odp_def_rec_staff, s_fill_staff, sizeof(odp_rec_staff_t));
@@ -427,7 +423,8 @@ static int s_credential_revoke(odp_req_t *req)
     bool hit = strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
     if (!hit)
-        return odp_req_fail(req, ODP_E_NOT_FOUND, "public_key", "no active credential has this key");
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "public_key",
+                            "no active credential has this key");
     odp_ev_credential_revoked_t ev = {0};
     ev.public_key = m->public_key;
     if (odp_outbox_append(req->outbox, &odp_def_ev_credential_revoked, &ev, req->actor_str) < 0)
@@ -457,8 +454,8 @@ int registry_sync_certs(odp_db_t *db)
     }
     int rc = 0;
     for (int i = 0; i < PQntuples(r); i++)
-        if (odp_auth_publish_key(dir, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-                                 PQgetvalue(r, i, 3), PQgetvalue(r, i, 0)) < 0)
+        if (odp_auth_publish_key(dir, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                                 PQgetvalue(r, i, 0)) < 0)
             rc = -1;
     odp_info("event=registry.certs_synced count=%d dir=%s", PQntuples(r), dir);
     PQclear(r);

@@ -206,8 +206,8 @@ const char *h_err_code(odp_reply_t *rep)
 int64_t h_int(const odp_reply_t *rep, const char *key)
 {
     const msgpack_object *v = odp_map_get(&rep->obj, key);
-    if (!v || (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
-               v->type != MSGPACK_OBJECT_NEGATIVE_INTEGER))
+    if (!v ||
+        (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER && v->type != MSGPACK_OBJECT_NEGATIVE_INTEGER))
         return -1;
     return v->via.i64;
 }

@@ -18,10 +18,10 @@
 /*  ---- checks ---------------------------------------------------------------------------- */
 extern int h_case_failures;
 void h_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            h_fail(__FILE__, __LINE__, __VA_ARGS__);                                           \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            h_fail(__FILE__, __LINE__, __VA_ARGS__);                                               \
     } while (0)
 
 typedef void (*h_case_fn)(void);
@@ -39,8 +39,8 @@ const char *h_var(void);             /* scratch directory of this run */
     (NULL-terminated list, may be NULL). Waits until it answers health. pid or -1. */
 pid_t h_service_start(const char *name, const char *const *extra_env);
 bool h_service_wait_healthy(const char *name, int timeout_ms);
-void h_service_stop(const char *name);   /* SIGTERM, wait */
-void h_service_kill9(const char *name);  /* SIGKILL, wait */
+void h_service_stop(const char *name);  /* SIGTERM, wait */
+void h_service_kill9(const char *name); /* SIGKILL, wait */
 pid_t h_service_pid(const char *name);
 int h_start_all(void);
 void h_stop_all(void);
@@ -69,15 +69,14 @@ int h_department(const char *code, const char *name);
 const char *h_keyfile(const char *code);
 
 /*  ---- database ---------------------------------------------------------------------------- */
-PGconn *h_pg_super(void);                   /* superuser over the cluster's socket */
-PGconn *h_pg_role(const char *service);     /* as odp_<service> with its password */
+PGconn *h_pg_super(void);                     /* superuser over the cluster's socket */
+PGconn *h_pg_role(const char *service);       /* as odp_<service> with its password */
 int64_t h_pg_int(PGconn *c, const char *sql); /* single-value query, -1 on error */
 
 /*  ---- events ------------------------------------------------------------------------------ */
 /*  Read an odp-events output file: for source, the list of seqs in order, and topics.
     Returns how many lines were for that source. seqs/topics may be NULL. */
-int h_events_read(const char *path, const char *source, int64_t *seqs, char (*topics)[48],
-                  int max);
+int h_events_read(const char *path, const char *source, int64_t *seqs, char (*topics)[48], int max);
 /*  The summary numbers from an odp-events stderr file; false if no summary line. */
 bool h_events_summary(const char *path, int64_t *printed, int64_t *replayed, int64_t *gaps,
                       int64_t *dups);

@@ -109,8 +109,7 @@ static void s_in_order(void)
     CHECK(s_contiguous(n, s0 + 1, s1), "got %d events, expected %lld..%lld contiguous", n,
           (long long)s0 + 1, (long long)s1);
     for (int i = 0; i < n && i < MAXEV; i++)
-        CHECK(strcmp(s_topics[i], "department.registered") == 0, "event %d is %s", i,
-              s_topics[i]);
+        CHECK(strcmp(s_topics[i], "department.registered") == 0, "event %d is %s", i, s_topics[i]);
 }
 
 static void s_late_subscriber(void)
@@ -214,8 +213,8 @@ static void s_check_outbox(void)
     int64_t depts = h_pg_int(pg, "SELECT count(*) FROM registrar.departments");
     int64_t evs =
         h_pg_int(pg, "SELECT count(*) FROM registrar.outbox WHERE topic = 'department.registered'");
-    CHECK(depts == evs, "%lld departments but %lld department.registered events",
-          (long long)depts, (long long)evs);
+    CHECK(depts == evs, "%lld departments but %lld department.registered events", (long long)depts,
+          (long long)evs);
     PQfinish(pg);
 }
 

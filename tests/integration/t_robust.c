@@ -26,13 +26,13 @@ static const s_bad_t s_bad[] = {
     {"reserved byte 0xc1", "health", B("\xc1"), 400, "MALFORMED", NULL},
     {"truncated map", "department.get", B("\x81\xa4\x63\x6f\x64\x65"), 400, "MALFORMED", NULL},
     {"trailing bytes", "health", B("\x80\x80"), 400, "TRAILING_BYTES", NULL},
-    {"map32 claiming 4 billion entries (msgpack-c #1013)", "health", B("\xdf\xff\xff\xff\xff"),
-     400, "BAD_COUNT", NULL},
+    {"map32 claiming 4 billion entries (msgpack-c #1013)", "health", B("\xdf\xff\xff\xff\xff"), 400,
+     "BAD_COUNT", NULL},
     {"array32 claiming 4 billion items", "health", B("\xdd\xff\xff\xff\xff"), 400, "BAD_COUNT",
      NULL},
     {"deep nesting", "health",
-     B("\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x90"),
-     400, "TOO_DEEP", NULL},
+     B("\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x90"), 400,
+     "TOO_DEEP", NULL},
     {"body is an array", "health", B("\x90"), 400, "NOT_A_MAP", NULL},
     {"integer key", "health", B("\x81\x01\x02"), 400, "BAD_KEY", NULL},
     {"unknown field", "health", B("\x81\xa3\x66\x6f\x6f\x01"), 400, "UNKNOWN_FIELD", "foo"},
@@ -118,10 +118,9 @@ static void s_bad_requests(void)
             CHECK(st == (here ? b->status : 400) && strcmp(h_err_code(&rep), want) == 0,
                   "%s: %s gave %d %s, expected %s", svc, b->what, st, h_err_code(&rep), want);
             if (here && b->field)
-                CHECK(strcmp(field, b->field) == 0, "%s: %s named field '%s'", svc, b->what,
-                      field);
-            CHECK(rep.err.message.present && rep.err.message.len > 0, "%s: %s has no message",
-                  svc, b->what);
+                CHECK(strcmp(field, b->field) == 0, "%s: %s named field '%s'", svc, b->what, field);
+            CHECK(rep.err.message.present && rep.err.message.len > 0, "%s: %s has no message", svc,
+                  b->what);
             odp_reply_free(&rep);
         }
         /*  Over the body limit but under the hard cap: read and refused with TOO_LARGE. */

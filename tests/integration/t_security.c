@@ -96,13 +96,13 @@ static void s_schema_isolation(void)
             CHECK(s_denied(c, sql), "odp_%s may create tables in %s", me, other);
             snprintf(sql, sizeof sql, "UPDATE %s.outbox_counter SET last = last + 1", other);
             CHECK(s_denied(c, sql), "odp_%s may update %s.outbox_counter", me, other);
-            snprintf(sql, sizeof sql, "INSERT INTO %s.outbox (seq, topic, body) VALUES "
-                                      "(999999, 'forged', '')",
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO %s.outbox (seq, topic, body) VALUES "
+                     "(999999, 'forged', '')",
                      other);
             CHECK(s_denied(c, sql), "odp_%s may forge events in %s", me, other);
         }
-        CHECK(s_denied(c, "CREATE TABLE public.stray (x int)"), "odp_%s may create in public",
-              me);
+        CHECK(s_denied(c, "CREATE TABLE public.stray (x int)"), "odp_%s may create in public", me);
         PQfinish(c);
     }
 }
