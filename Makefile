@@ -15,7 +15,7 @@ OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 $(OPT) $(SAN) \
            -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
 LDFLAGS := $(SAN)
 
 COMMON_SRC := $(wildcard common/*.c)
@@ -25,6 +25,7 @@ LIB        := $(BUILD)/libodp.a
 BINS := $(SERVICES:%=$(BUILD)/bin/odp-%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS := $(BUILD)/tests/test_codec $(BUILD)/tests/itest
 
+.SECONDARY:
 .PHONY: all deps test asan bench up down run clean format help check-format
 all: $(BINS) $(TEST_BINS)
 

@@ -8,6 +8,7 @@
 #include "codec.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -669,6 +670,12 @@ static int s_check_val(const odp_field_t *f, const odp_val_t *v, odp_error_t *e)
         return 0;
     case ODP_T_BOOL:
         return 0;
+    case ODP_T_NUM:
+        if (!isfinite(v->d) || v->d < (double)f->min || v->d > (double)f->max)
+            return odp_error_set(e, ODP_E_OUT_OF_RANGE, f->name,
+                                 "field '%s' must be a finite number from %" PRId64 " to %" PRId64,
+                                 f->name, f->min, f->max);
+        return 0;
     case ODP_T_BIN:
         if (!v->str && v->len)
             return odp_error_set(e, ODP_E_WRONG_TYPE, f->name, "field '%s' must be binary data",
@@ -707,6 +714,17 @@ static int s_decode_val(const odp_field_t *f, const msgpack_object *o, odp_val_t
         else
             return odp_error_set(e, ODP_E_WRONG_TYPE, f->name,
                                  "field '%s' must be an integer, not %s", f->name, s_kind(o));
+        break;
+    case ODP_T_NUM:
+        if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            v->d = (double)o->via.u64;
+        else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+            v->d = (double)o->via.i64;
+        else if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+            v->d = o->via.f64;
+        else
+            return odp_error_set(e, ODP_E_WRONG_TYPE, f->name,
+                                 "field '%s' must be a number, not %s", f->name, s_kind(o));
         break;
     case ODP_T_BOOL:
         if (o->type != MSGPACK_OBJECT_BOOLEAN)
@@ -854,6 +872,11 @@ static int s_pack_val(msgpack_packer *pk, const odp_field_t *f, const odp_val_t 
         return msgpack_pack_int64(pk, v->i);
     case ODP_T_BOOL:
         return v->b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    case ODP_T_NUM:
+        /*  Whole numbers travel as integers, so 73 stays 73 for every reader. */
+        if (v->d == (double)(int64_t)v->d && fabs(v->d) < 9007199254740992.0)
+            return msgpack_pack_int64(pk, (int64_t)v->d);
+        return msgpack_pack_double(pk, v->d);
     case ODP_T_STRS:
         return msgpack_pack_object(pk, *v->obj);
     case ODP_T_ANY:
@@ -939,6 +962,14 @@ odp_val_t odp_v_strn(const char *s, size_t len)
 odp_val_t odp_v_int(int64_t i)
 {
     return (odp_val_t){.present = true, .i = i};
+}
+
+odp_val_t odp_v_num(double d)
+{
+    odp_val_t v = {0};
+    v.present = true;
+    v.d = d;
+    return v;
 }
 
 odp_val_t odp_v_bool(bool b)

@@ -28,6 +28,7 @@ typedef struct {
     const char *str; /* STR, BIN: view, not NUL-terminated */
     size_t len;
     int64_t i;                 /* INT */
+    double d;                  /* NUM */
     bool b;                    /* BOOL */
     const msgpack_object *obj; /* STRS, ANY on decode; may be set for encode */
     const void *raw;           /* ANY on encode: already-packed msgpack bytes */
@@ -115,6 +116,7 @@ int odp_encode_buf(const odp_msgdef_t *def, const void *in, msgpack_sbuffer *buf
 odp_val_t odp_v_str(const char *s); /* NULL gives an absent value */
 odp_val_t odp_v_strn(const char *s, size_t len);
 odp_val_t odp_v_int(int64_t i);
+odp_val_t odp_v_num(double d);
 odp_val_t odp_v_bool(bool b);
 odp_val_t odp_v_bin(const void *p, size_t len);
 odp_val_t odp_v_raw(const void *packed, size_t len);
