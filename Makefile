@@ -23,7 +23,7 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIB        := $(BUILD)/libodp.a
 
 BINS := $(SERVICES:%=$(BUILD)/bin/odp-%) $(TOOLS:%=$(BUILD)/bin/%)
-TEST_BINS := $(BUILD)/tests/test_codec $(BUILD)/tests/itest
+TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c)) $(BUILD)/tests/itest
 
 .SECONDARY:
 .PHONY: all deps test asan bench up down run clean format help check-format
@@ -73,6 +73,10 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/test_codec: $(BUILD)/obj/tests/unit/test_codec.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/test_loader: $(BUILD)/obj/tests/unit/test_loader.o $(BUILD)/obj/services/registrar/loader.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 

@@ -12,6 +12,12 @@ var=$root/var/test-$BUILD
 passed=0
 failed=0
 
+# One run at a time on a machine: runs share the PostgreSQL and service ports.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/odp-test.lock"
+    flock 9
+fi
+
 count_tap() { # file
     p=$(grep -c '^ok ' "$1" || true)
     f=$(grep -c '^not ok ' "$1" || true)
@@ -24,24 +30,28 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # ---- unit tests ---------------------------------------------------------------------------
-echo "# unit: codec"
-"$BUILD/tests/test_codec" > "$root/var/unit-$$.log" 2>&1 || true
-cat "$root/var/unit-$$.log"
-# cmocka's own summary: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)..."
-p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$root/var/unit-$$.log" | tail -1)
-f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$root/var/unit-$$.log" | tail -1)
-if [ -z "$p" ] && [ -z "$f" ]; then
-    echo "not ok - test_codec did not run to its summary"
-    f=1
-fi
-passed=$((passed + ${p:-0}))
-failed=$((failed + ${f:-0}))
+mkdir -p "$root/var"
+for t in "$BUILD"/tests/test_*; do
+    name=$(basename "$t")
+    echo "# unit: $name"
+    "$t" > "$root/var/unit-$$.log" 2>&1 || true
+    cat "$root/var/unit-$$.log"
+    # cmocka's own summary: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)..."
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$root/var/unit-$$.log" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$root/var/unit-$$.log" | tail -1)
+    if [ -z "$p" ] && [ -z "$f" ]; then
+        echo "not ok - $name did not run to its summary"
+        f=1
+    fi
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+done
 rm -f "$root/var/unit-$$.log"
 
 # ---- integration ---------------------------------------------------------------------------
 echo "# integration: PostgreSQL cluster under $var"
 rm -rf "$var/log" "$var/keys" "$var/certs" "$var"/events-*
-mkdir -p "$var/log" "$var/keys" "$var/certs/public"
+mkdir -p "$var/log" "$var/keys" "$var/certs/public" "$root/var"
 # A fresh database every run: the tests count rows and events from zero.
 # The cluster lives under /tmp: as root it runs as the postgres user, who may not be able
 # to enter the checkout (a clone under /root), and unix socket paths must stay short.
