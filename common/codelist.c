@@ -5,8 +5,8 @@
 #include <strings.h>
 
 #define S_ENTRY(code, label) {#code, label},
-#define S_LIST(name, LIST)                                                                     \
-    static const odp_code_t s_##name[] = {LIST(S_ENTRY)};                                      \
+#define S_LIST(name, LIST)                                                                         \
+    static const odp_code_t s_##name[] = {LIST(S_ENTRY)};                                          \
     const odp_codelist_t odp_cl_##name = {#name, s_##name, sizeof s_##name / sizeof s_##name[0]};
 ODP_CODELISTS(S_LIST)
 #undef S_LIST

@@ -45,6 +45,15 @@
     E(NOT_FOUND, 404, "no such thing")                                                             \
     E(ALREADY_EXISTS, 409, "it exists already")                                                    \
     E(TOO_LARGE, 413, "message is larger than the service accepts")                                \
+    E(INVALID_STATE, 409, "the thing is not in a state that allows this")                          \
+    E(BAD_OFFSET, 409, "a pushed chunk does not start where the upload stands")                    \
+    E(RULE_FORMAT, 422, "transfer rule: this format is not accepted")                              \
+    E(RULE_ENCODING, 422, "transfer rule: this encoding is not accepted")                          \
+    E(RULE_SIZE, 413, "transfer rule: larger than the maximum size")                               \
+    E(RULE_ROW_LENGTH, 422, "transfer rule: a row is longer than the maximum row length")          \
+    E(RULE_CHUNK_SIZE, 413, "transfer rule: a chunk is larger than the chunk size")                \
+    E(HEADER_MISMATCH, 422, "the header row does not match the data dictionary")                   \
+    E(HASH_MISMATCH, 422, "the bytes received do not have the declared SHA-256")                   \
     E(RATE_LIMITED, 429, "too many requests")                                                      \
     E(INTERNAL, 500, "the service failed; it is logged")                                           \
     E(UNAVAILABLE, 503, "the database is unreachable; retry later")
@@ -76,73 +85,73 @@ typedef enum {
     Code lists (R8). X(code, "label"): on the wire a value is the code; the Chinese label
     is accepted as input too and normalised to the code.                                 */
 
-#define ODP_CODES_DOMAIN(X)                                                                    \
-    X(economy, "经济建设")                                                                     \
-    X(resources_environment, "资源环境")                                                       \
-    X(education_science, "教育科技")                                                           \
-    X(roads_transport, "道路交通")                                                             \
-    X(social_development, "社会发展")                                                          \
-    X(public_safety, "公共安全")                                                               \
-    X(culture_leisure, "文化休闲")                                                             \
-    X(health, "卫生健康")                                                                      \
-    X(livelihood_services, "民生服务")                                                         \
-    X(organisations, "机构团体")                                                               \
+#define ODP_CODES_DOMAIN(X)                                                                        \
+    X(economy, "经济建设")                                                                         \
+    X(resources_environment, "资源环境")                                                           \
+    X(education_science, "教育科技")                                                               \
+    X(roads_transport, "道路交通")                                                                 \
+    X(social_development, "社会发展")                                                              \
+    X(public_safety, "公共安全")                                                                   \
+    X(culture_leisure, "文化休闲")                                                                 \
+    X(health, "卫生健康")                                                                          \
+    X(livelihood_services, "民生服务")                                                             \
+    X(organisations, "机构团体")                                                                   \
     X(urban_construction, "城市建设")
-#define ODP_CODES_CONTENT_KIND(X)                                                              \
-    X(dataset, "数据集")                                                                       \
-    X(archive, "档案")                                                                         \
-    X(law, "法律法规")                                                                         \
-    X(document, "文件")                                                                        \
-    X(report, "报告")                                                                          \
-    X(image, "图像")                                                                           \
-    X(audio, "音频")                                                                           \
+#define ODP_CODES_CONTENT_KIND(X)                                                                  \
+    X(dataset, "数据集")                                                                           \
+    X(archive, "档案")                                                                             \
+    X(law, "法律法规")                                                                             \
+    X(document, "文件")                                                                            \
+    X(report, "报告")                                                                              \
+    X(image, "图像")                                                                               \
+    X(audio, "音频")                                                                               \
     X(video, "视频")
-#define ODP_CODES_DELIVERY_FORM(X)                                                             \
-    X(dataset_file, "数据集文件")                                                              \
-    X(query_interface, "条件查询接口")                                                         \
-    X(exchange_interface, "数据交换接口")                                                      \
+#define ODP_CODES_DELIVERY_FORM(X)                                                                 \
+    X(dataset_file, "数据集文件")                                                                  \
+    X(query_interface, "条件查询接口")                                                             \
+    X(exchange_interface, "数据交换接口")                                                          \
     X(app, "应用")
-#define ODP_CODES_OPEN_TYPE(X)                                                                 \
-    X(unconditional, "无条件开放")                                                             \
-    X(conditional, "有条件开放")                                                               \
+#define ODP_CODES_OPEN_TYPE(X)                                                                     \
+    X(unconditional, "无条件开放")                                                                 \
+    X(conditional, "有条件开放")                                                                   \
     X(not_open, "不予开放")
-#define ODP_CODES_UPDATE_CYCLE(X)                                                              \
-    X(realtime, "实时")                                                                        \
-    X(daily, "每日")                                                                           \
-    X(weekly, "每周")                                                                          \
-    X(monthly, "每月")                                                                         \
-    X(quarterly, "每季度")                                                                     \
-    X(half_yearly, "每半年")                                                                   \
-    X(yearly, "每年")                                                                          \
-    X(irregular, "不定期")                                                                     \
+#define ODP_CODES_UPDATE_CYCLE(X)                                                                  \
+    X(realtime, "实时")                                                                            \
+    X(daily, "每日")                                                                               \
+    X(weekly, "每周")                                                                              \
+    X(monthly, "每月")                                                                             \
+    X(quarterly, "每季度")                                                                         \
+    X(half_yearly, "每半年")                                                                       \
+    X(yearly, "每年")                                                                              \
+    X(irregular, "不定期")                                                                         \
     X(static, "静态")
-#define ODP_CODES_FIELD_TYPE(X)                                                                \
-    X(text, "文本")                                                                            \
-    X(integer, "整数")                                                                         \
-    X(numeric, "数值")                                                                         \
-    X(date, "日期")                                                                            \
-    X(timestamp, "时间戳")                                                                     \
+#define ODP_CODES_FIELD_TYPE(X)                                                                    \
+    X(text, "文本")                                                                                \
+    X(integer, "整数")                                                                             \
+    X(numeric, "数值")                                                                             \
+    X(date, "日期")                                                                                \
+    X(timestamp, "时间戳")                                                                         \
     X(boolean, "布尔")
-#define ODP_CODES_CHECK(X)                                                                     \
-    X(uscc, "统一社会信用代码")                                                                \
+#define ODP_CODES_CHECK(X)                                                                         \
+    X(uscc, "统一社会信用代码")                                                                    \
     X(idcard, "居民身份证号码")
-#define ODP_CODES_FORMAT(X)                                                                    \
-    X(csv, "CSV")                                                                              \
-    X(jsonl, "JSON Lines")                                                                     \
+#define ODP_CODES_FORMAT(X)                                                                        \
+    X(csv, "CSV")                                                                                  \
+    X(jsonl, "JSON Lines")                                                                         \
     X(file, "文件")
-#define ODP_CODES_ENCODING(X)                                                                  \
-    X(utf8, "UTF-8")                                                                           \
+#define ODP_CODES_ENCODING(X)                                                                      \
+    X(utf8, "UTF-8")                                                                               \
     X(gb18030, "GB18030")
 
-#define ODP_CODELISTS(L)                                                                       \
-    L(domain, ODP_CODES_DOMAIN)                                                                \
-    L(content_kind, ODP_CODES_CONTENT_KIND)                                                    \
-    L(delivery_form, ODP_CODES_DELIVERY_FORM)                                                  \
-    L(open_type, ODP_CODES_OPEN_TYPE)                                                          \
-    L(update_cycle, ODP_CODES_UPDATE_CYCLE)                                                    \
-    L(field_type, ODP_CODES_FIELD_TYPE)                                                        \
-    L(check, ODP_CODES_CHECK)                                                                  \
-    L(format, ODP_CODES_FORMAT)                                                                \
+#define ODP_CODELISTS(L)                                                                           \
+    L(domain, ODP_CODES_DOMAIN)                                                                    \
+    L(content_kind, ODP_CODES_CONTENT_KIND)                                                        \
+    L(delivery_form, ODP_CODES_DELIVERY_FORM)                                                      \
+    L(open_type, ODP_CODES_OPEN_TYPE)                                                              \
+    L(update_cycle, ODP_CODES_UPDATE_CYCLE)                                                        \
+    L(field_type, ODP_CODES_FIELD_TYPE)                                                            \
+    L(check, ODP_CODES_CHECK)                                                                      \
+    L(format, ODP_CODES_FORMAT)                                                                    \
     L(encoding, ODP_CODES_ENCODING)
 
 /*  ---------------------------------------------------------------------------------------
@@ -189,87 +198,87 @@ typedef enum {
 
 /*  Planning and catalogue (R4.2, R5.3, R5.4, R7a, R8). department: providers act on their
     own department and may omit it; operations must name it. */
-#define ODP_FIELDS_plan_add(F)                                                                 \
-    F(department, STR, 0, 9, 9, 0)                                                             \
-    F(title, STR, 1, 200, 1, 0)                                                                \
-    F(summary, STR, 0, 4000, 0, 0)                                                             \
-    F(domain, STR, 0, 64, 1, 0)                                                                \
-    F(content_kind, STR, 0, 64, 1, 0)                                                          \
-    F(open_type, STR, 1, 64, 1, 0)                                                             \
-    F(update_cycle, STR, 1, 64, 1, 0)                                                          \
-    F(due_on, STR, 1, 10, 10, 0)                                                               \
+#define ODP_FIELDS_plan_add(F)                                                                     \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(title, STR, 1, 200, 1, 0)                                                                    \
+    F(summary, STR, 0, 4000, 0, 0)                                                                 \
+    F(domain, STR, 0, 64, 1, 0)                                                                    \
+    F(content_kind, STR, 0, 64, 1, 0)                                                              \
+    F(open_type, STR, 1, 64, 1, 0)                                                                 \
+    F(update_cycle, STR, 1, 64, 1, 0)                                                              \
+    F(due_on, STR, 1, 10, 10, 0)                                                                   \
     F(maintainer, STR, 1, 200, 1, 0)
-#define ODP_FIELDS_plan_list(F)                                                                \
-    F(department, STR, 0, 9, 9, 0)                                                             \
+#define ODP_FIELDS_plan_list(F)                                                                    \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
     F(overdue, BOOL, 0, 0, 0, 0)
-#define ODP_FIELDS_catalog_add(F)                                                              \
-    F(plan, INT, 0, 0, 1, ODP_I64_MAX)                                                         \
-    F(department, STR, 0, 9, 9, 0)                                                             \
-    F(title, STR, 1, 200, 1, 0)                                                                \
-    F(summary, STR, 1, 4000, 1, 0)                                                             \
-    F(keywords, STRS, 1, 64, 0, 20)                                                            \
-    F(domain, STR, 1, 64, 1, 0)                                                                \
-    F(content_kind, STR, 1, 64, 1, 0)                                                          \
-    F(delivery_form, STR, 1, 64, 1, 0)                                                         \
-    F(open_type, STR, 1, 64, 1, 0)                                                             \
-    F(update_cycle, STR, 1, 64, 1, 0)                                                          \
-    F(released_on, STR, 0, 10, 10, 0)                                                          \
-    F(updated_on, STR, 0, 10, 10, 0)                                                           \
-    F(contact, STR, 1, 200, 1, 0)                                                              \
+#define ODP_FIELDS_catalog_add(F)                                                                  \
+    F(plan, INT, 0, 0, 1, ODP_I64_MAX)                                                             \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(title, STR, 1, 200, 1, 0)                                                                    \
+    F(summary, STR, 1, 4000, 1, 0)                                                                 \
+    F(keywords, STRS, 1, 64, 0, 20)                                                                \
+    F(domain, STR, 1, 64, 1, 0)                                                                    \
+    F(content_kind, STR, 1, 64, 1, 0)                                                              \
+    F(delivery_form, STR, 1, 64, 1, 0)                                                             \
+    F(open_type, STR, 1, 64, 1, 0)                                                                 \
+    F(update_cycle, STR, 1, 64, 1, 0)                                                              \
+    F(released_on, STR, 0, 10, 10, 0)                                                              \
+    F(updated_on, STR, 0, 10, 10, 0)                                                               \
+    F(contact, STR, 1, 200, 1, 0)                                                                  \
     F(location, STR, 1, 500, 1, 0)
 #define ODP_FIELDS_catalog_get(F) F(resource, STR, 1, 32, 1, 0)
-#define ODP_FIELDS_catalog_list(F)                                                             \
-    F(department, STR, 0, 9, 9, 0)                                                             \
+#define ODP_FIELDS_catalog_list(F)                                                                 \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
     F(status, STR, 0, 32, 1, 0)
-#define ODP_FIELDS_dictionary_set(F)                                                           \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 0, 63, 1, 0)                                                                 \
+#define ODP_FIELDS_dictionary_set(F)                                                               \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
     F(fields, ANY, 1, 0, 1, 500)
-#define ODP_FIELDS_dictionary_get(F)                                                           \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
+#define ODP_FIELDS_dictionary_get(F)                                                               \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(table, STR, 0, 63, 1, 0)
 #define ODP_FIELDS_registration_request(F) F(resource, STR, 1, 32, 1, 0)
-#define ODP_FIELDS_registration_decide(F)                                                      \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(approve, BOOL, 1, 0, 0, 0)                                                               \
+#define ODP_FIELDS_registration_decide(F)                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(approve, BOOL, 1, 0, 0, 0)                                                                   \
     F(reason, STR, 0, 1000, 1, 0)
 
 /*  Transfer rules (R5.5a). */
 #define ODP_FIELDS_rules_get(F)
-#define ODP_FIELDS_rules_set(F)                                                                \
-    F(formats, STRS, 0, 16, 0, 8)                                                              \
-    F(encodings, STRS, 0, 16, 0, 8)                                                            \
-    F(max_size, INT, 0, 0, 1, ODP_I64_MAX)                                                     \
-    F(max_row_length, INT, 0, 0, 64, 16777216)                                                 \
-    F(chunk_size, INT, 0, 0, 4096, 917504)                                                     \
+#define ODP_FIELDS_rules_set(F)                                                                    \
+    F(formats, STRS, 0, 16, 0, 8)                                                                  \
+    F(encodings, STRS, 0, 16, 0, 8)                                                                \
+    F(max_size, INT, 0, 0, 1, ODP_I64_MAX)                                                         \
+    F(max_row_length, INT, 0, 0, 64, 16777216)                                                     \
+    F(chunk_size, INT, 0, 0, 4096, 917504)                                                         \
     F(credit, INT, 0, 0, 1, 64)
 
 /*  Pushing data (R5.5b, R7c): begin, chunks under credit, finish. */
-#define ODP_FIELDS_push_begin(F)                                                               \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 0, 63, 1, 0)                                                                 \
-    F(format, STR, 1, 16, 1, 0)                                                                \
-    F(encoding, STR, 0, 16, 1, 0)                                                              \
-    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
-    F(sha256, STR, 1, 64, 64, 0)                                                               \
-    F(filename, STR, 0, 255, 1, 0)                                                             \
+#define ODP_FIELDS_push_begin(F)                                                                   \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(format, STR, 1, 16, 1, 0)                                                                    \
+    F(encoding, STR, 0, 16, 1, 0)                                                                  \
+    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(sha256, STR, 1, 64, 64, 0)                                                                   \
+    F(filename, STR, 0, 255, 1, 0)                                                                 \
     F(media_type, STR, 0, 127, 1, 0)
-#define ODP_FIELDS_push_chunk(F)                                                               \
-    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                       \
-    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                       \
+#define ODP_FIELDS_push_chunk(F)                                                                   \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                           \
     F(data, BIN, 1, 917504, 0, 0)
 #define ODP_FIELDS_push_finish(F) F(upload, INT, 1, 0, 1, ODP_I64_MAX)
-#define ODP_FIELDS_push_abort(F)                                                               \
-    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                       \
+#define ODP_FIELDS_push_abort(F)                                                                   \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
     F(reason, STR, 0, 1000, 1, 0)
 #define ODP_FIELDS_push_status(F) F(upload, INT, 1, 0, 1, ODP_I64_MAX)
-#define ODP_FIELDS_version_list(F)                                                             \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
+#define ODP_FIELDS_version_list(F)                                                                 \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(table, STR, 0, 63, 1, 0)
-#define ODP_FIELDS_rejects_list(F)                                                             \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 0, 63, 1, 0)                                                                 \
-    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                      \
+#define ODP_FIELDS_rejects_list(F)                                                                 \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
     F(limit, INT, 0, 0, 1, 10000)
 
 #define ODP_REQUESTS(M)                                                                            \
@@ -285,24 +294,24 @@ typedef enum {
     M(staff_add, "staff.add")                                                                      \
     M(staff_list, "staff.list")                                                                    \
     M(credential_add, "credential.add")                                                            \
-    M(credential_revoke, "credential.revoke")                                                  \
-    M(plan_add, "plan.add")                                                                    \
-    M(plan_list, "plan.list")                                                                  \
-    M(catalog_add, "catalog.add")                                                              \
-    M(catalog_get, "catalog.get")                                                              \
-    M(catalog_list, "catalog.list")                                                            \
-    M(dictionary_set, "dictionary.set")                                                        \
-    M(dictionary_get, "dictionary.get")                                                        \
-    M(registration_request, "registration.request")                                            \
-    M(registration_decide, "registration.decide")                                              \
-    M(rules_get, "rules.get")                                                                  \
-    M(rules_set, "rules.set")                                                                  \
-    M(push_begin, "push.begin")                                                                \
-    M(push_chunk, "push.chunk")                                                                \
-    M(push_finish, "push.finish")                                                              \
-    M(push_abort, "push.abort")                                                                \
-    M(push_status, "push.status")                                                              \
-    M(version_list, "version.list")                                                            \
+    M(credential_revoke, "credential.revoke")                                                      \
+    M(plan_add, "plan.add")                                                                        \
+    M(plan_list, "plan.list")                                                                      \
+    M(catalog_add, "catalog.add")                                                                  \
+    M(catalog_get, "catalog.get")                                                                  \
+    M(catalog_list, "catalog.list")                                                                \
+    M(dictionary_set, "dictionary.set")                                                            \
+    M(dictionary_get, "dictionary.get")                                                            \
+    M(registration_request, "registration.request")                                                \
+    M(registration_decide, "registration.decide")                                                  \
+    M(rules_get, "rules.get")                                                                      \
+    M(rules_set, "rules.set")                                                                      \
+    M(push_begin, "push.begin")                                                                    \
+    M(push_chunk, "push.chunk")                                                                    \
+    M(push_finish, "push.finish")                                                                  \
+    M(push_abort, "push.abort")                                                                    \
+    M(push_status, "push.status")                                                                  \
+    M(version_list, "version.list")                                                                \
     M(rejects_list, "rejects.list")
 
 /*  ---------------------------------------------------------------------------------------
@@ -346,54 +355,54 @@ typedef enum {
     ODP_EVENT_ENVELOPE(F)                                                                          \
     F(public_key, STR, 1, 40, 40, 0)
 
-#define ODP_FIELDS_ev_catalog_planned(F)                                                       \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
-    F(department, STR, 1, 9, 9, 0)                                                             \
-    F(title, STR, 1, 200, 1, 0)                                                                \
+#define ODP_FIELDS_ev_catalog_planned(F)                                                           \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(title, STR, 1, 200, 1, 0)                                                                    \
     F(due_on, STR, 1, 10, 10, 0)
-#define ODP_FIELDS_ev_catalog_catalogued(F)                                                    \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(department, STR, 1, 9, 9, 0)                                                             \
-    F(title, STR, 1, 200, 1, 0)                                                                \
+#define ODP_FIELDS_ev_catalog_catalogued(F)                                                        \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(title, STR, 1, 200, 1, 0)                                                                    \
     F(plan, INT, 0, 0, 1, ODP_I64_MAX)
-#define ODP_FIELDS_ev_catalog_registration_requested(F)                                        \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
+#define ODP_FIELDS_ev_catalog_registration_requested(F)                                            \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(department, STR, 1, 9, 9, 0)
-#define ODP_FIELDS_ev_catalog_registered(F)                                                    \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
+#define ODP_FIELDS_ev_catalog_registered(F)                                                        \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(department, STR, 1, 9, 9, 0)
-#define ODP_FIELDS_ev_catalog_refused(F)                                                       \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(department, STR, 1, 9, 9, 0)                                                             \
+#define ODP_FIELDS_ev_catalog_refused(F)                                                           \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
     F(reason, STR, 1, 1000, 1, 0)
-#define ODP_FIELDS_ev_rules_updated(F)                                                         \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(max_size, INT, 1, 0, 1, ODP_I64_MAX)                                                     \
+#define ODP_FIELDS_ev_rules_updated(F)                                                             \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(max_size, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
     F(chunk_size, INT, 1, 0, 1, ODP_I64_MAX)
-#define ODP_FIELDS_ev_data_received(F)                                                         \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 1, 63, 1, 0)                                                                 \
-    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                      \
-    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                       \
-    F(kind, STR, 1, 16, 1, 0)                                                                  \
-    F(sha256, STR, 1, 64, 64, 0)                                                               \
-    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
-    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                \
-    F(rows_staged, INT, 1, 0, 0, ODP_I64_MAX)                                                  \
+#define ODP_FIELDS_ev_data_received(F)                                                             \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(sha256, STR, 1, 64, 64, 0)                                                                   \
+    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
+    F(rows_staged, INT, 1, 0, 0, ODP_I64_MAX)                                                      \
     F(rows_rejected, INT, 1, 0, 0, ODP_I64_MAX)
-#define ODP_FIELDS_ev_data_failed(F)                                                           \
-    ODP_EVENT_ENVELOPE(F)                                                                      \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 1, 63, 1, 0)                                                                 \
-    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                       \
-    F(code, STR, 1, 32, 1, 0)                                                                  \
-    F(reason, STR, 1, 1000, 1, 0)                                                              \
+#define ODP_FIELDS_ev_data_failed(F)                                                               \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(code, STR, 1, 32, 1, 0)                                                                      \
+    F(reason, STR, 1, 1000, 1, 0)                                                                  \
     F(offset, INT, 1, 0, 0, ODP_I64_MAX)
 
 #define ODP_EVENTS(M)                                                                              \
@@ -403,14 +412,14 @@ typedef enum {
     M(ev_department_updated, "department.updated")                                                 \
     M(ev_staff_registered, "staff.registered")                                                     \
     M(ev_credential_added, "credential.added")                                                     \
-    M(ev_credential_revoked, "credential.revoked")                                             \
-    M(ev_catalog_planned, "catalog.planned")                                                   \
-    M(ev_catalog_catalogued, "catalog.catalogued")                                             \
-    M(ev_catalog_registration_requested, "catalog.registration_requested")                     \
-    M(ev_catalog_registered, "catalog.registered")                                             \
-    M(ev_catalog_refused, "catalog.refused")                                                   \
-    M(ev_rules_updated, "rules.updated")                                                       \
-    M(ev_data_received, "data.received")                                                       \
+    M(ev_credential_revoked, "credential.revoked")                                                 \
+    M(ev_catalog_planned, "catalog.planned")                                                       \
+    M(ev_catalog_catalogued, "catalog.catalogued")                                                 \
+    M(ev_catalog_registration_requested, "catalog.registration_requested")                         \
+    M(ev_catalog_registered, "catalog.registered")                                                 \
+    M(ev_catalog_refused, "catalog.refused")                                                       \
+    M(ev_rules_updated, "rules.updated")                                                           \
+    M(ev_data_received, "data.received")                                                           \
     M(ev_data_failed, "data.failed")
 
 /*  ---------------------------------------------------------------------------------------
@@ -460,124 +469,124 @@ typedef enum {
     F(registered_at, STR, 1, 32, 1, 0)
 #define ODP_FIELDS_rep_list(F) F(items, ANY, 1, 0, 0, 100000)
 
-#define ODP_FIELDS_rec_plan(F)                                                                 \
-    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
-    F(department, STR, 1, 9, 9, 0)                                                             \
-    F(title, STR, 1, 200, 1, 0)                                                                \
-    F(summary, STR, 0, 4000, 0, 0)                                                             \
-    F(domain, STR, 0, 64, 1, 0)                                                                \
-    F(content_kind, STR, 0, 64, 1, 0)                                                          \
-    F(open_type, STR, 1, 64, 1, 0)                                                             \
-    F(update_cycle, STR, 1, 64, 1, 0)                                                          \
-    F(due_on, STR, 1, 10, 10, 0)                                                               \
-    F(maintainer, STR, 1, 200, 1, 0)                                                           \
-    F(status, STR, 1, 32, 1, 0)                                                                \
-    F(overdue, BOOL, 1, 0, 0, 0)                                                               \
-    F(resource, STR, 0, 32, 1, 0)                                                              \
+#define ODP_FIELDS_rec_plan(F)                                                                     \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(title, STR, 1, 200, 1, 0)                                                                    \
+    F(summary, STR, 0, 4000, 0, 0)                                                                 \
+    F(domain, STR, 0, 64, 1, 0)                                                                    \
+    F(content_kind, STR, 0, 64, 1, 0)                                                              \
+    F(open_type, STR, 1, 64, 1, 0)                                                                 \
+    F(update_cycle, STR, 1, 64, 1, 0)                                                              \
+    F(due_on, STR, 1, 10, 10, 0)                                                                   \
+    F(maintainer, STR, 1, 200, 1, 0)                                                               \
+    F(status, STR, 1, 32, 1, 0)                                                                    \
+    F(overdue, BOOL, 1, 0, 0, 0)                                                                   \
+    F(resource, STR, 0, 32, 1, 0)                                                                  \
     F(planned_by, STR, 1, 100, 1, 0)
-#define ODP_FIELDS_rec_catalog(F)                                                              \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(department, STR, 1, 9, 9, 0)                                                             \
-    F(plan, INT, 0, 0, 1, ODP_I64_MAX)                                                         \
-    F(title, STR, 1, 200, 1, 0)                                                                \
-    F(summary, STR, 1, 4000, 1, 0)                                                             \
-    F(keywords, STRS, 1, 64, 0, 20)                                                            \
-    F(domain, STR, 1, 64, 1, 0)                                                                \
-    F(content_kind, STR, 1, 64, 1, 0)                                                          \
-    F(delivery_form, STR, 1, 64, 1, 0)                                                         \
-    F(open_type, STR, 1, 64, 1, 0)                                                             \
-    F(update_cycle, STR, 1, 64, 1, 0)                                                          \
-    F(released_on, STR, 0, 10, 10, 0)                                                          \
-    F(updated_on, STR, 0, 10, 10, 0)                                                           \
-    F(contact, STR, 1, 200, 1, 0)                                                              \
-    F(location, STR, 1, 500, 1, 0)                                                             \
-    F(status, STR, 1, 32, 1, 0)                                                                \
-    F(refused_reason, STR, 0, 1000, 1, 0)                                                      \
-    F(catalogued_at, STR, 1, 32, 1, 0)                                                         \
+#define ODP_FIELDS_rec_catalog(F)                                                                  \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(plan, INT, 0, 0, 1, ODP_I64_MAX)                                                             \
+    F(title, STR, 1, 200, 1, 0)                                                                    \
+    F(summary, STR, 1, 4000, 1, 0)                                                                 \
+    F(keywords, STRS, 1, 64, 0, 20)                                                                \
+    F(domain, STR, 1, 64, 1, 0)                                                                    \
+    F(content_kind, STR, 1, 64, 1, 0)                                                              \
+    F(delivery_form, STR, 1, 64, 1, 0)                                                             \
+    F(open_type, STR, 1, 64, 1, 0)                                                                 \
+    F(update_cycle, STR, 1, 64, 1, 0)                                                              \
+    F(released_on, STR, 0, 10, 10, 0)                                                              \
+    F(updated_on, STR, 0, 10, 10, 0)                                                               \
+    F(contact, STR, 1, 200, 1, 0)                                                                  \
+    F(location, STR, 1, 500, 1, 0)                                                                 \
+    F(status, STR, 1, 32, 1, 0)                                                                    \
+    F(refused_reason, STR, 0, 1000, 1, 0)                                                          \
+    F(catalogued_at, STR, 1, 32, 1, 0)                                                             \
     F(catalogued_by, STR, 1, 100, 1, 0)
 /*  One field of a data dictionary (R8.3a). `allowed` is the list of allowed values (the
     dictionary files' "enum": a C keyword cannot name a struct member). */
-#define ODP_FIELDS_rec_dict_field(F)                                                           \
-    F(name, STR, 1, 63, 1, 0)                                                                  \
-    F(type, STR, 1, 16, 1, 0)                                                                  \
-    F(length, INT, 0, 0, 1, 1048576)                                                           \
-    F(required, BOOL, 0, 0, 0, 0)                                                              \
-    F(unique, BOOL, 0, 0, 0, 0)                                                                \
-    F(allowed, STRS, 0, 200, 0, 1000)                                                             \
-    F(min, NUM, 0, 0, -ODP_I64_MAX, ODP_I64_MAX)                                               \
-    F(max, NUM, 0, 0, -ODP_I64_MAX, ODP_I64_MAX)                                               \
-    F(pattern, STR, 0, 500, 1, 0)                                                              \
-    F(check, STR, 0, 16, 1, 0)                                                                 \
+#define ODP_FIELDS_rec_dict_field(F)                                                               \
+    F(name, STR, 1, 63, 1, 0)                                                                      \
+    F(type, STR, 1, 16, 1, 0)                                                                      \
+    F(length, INT, 0, 0, 1, 1048576)                                                               \
+    F(required, BOOL, 0, 0, 0, 0)                                                                  \
+    F(unique, BOOL, 0, 0, 0, 0)                                                                    \
+    F(allowed, STRS, 0, 200, 0, 1000)                                                              \
+    F(min, NUM, 0, 0, -ODP_I64_MAX, ODP_I64_MAX)                                                   \
+    F(max, NUM, 0, 0, -ODP_I64_MAX, ODP_I64_MAX)                                                   \
+    F(pattern, STR, 0, 500, 1, 0)                                                                  \
+    F(check, STR, 0, 16, 1, 0)                                                                     \
     F(description, STR, 0, 500, 0, 0)
-#define ODP_FIELDS_rep_dictionary(F)                                                           \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 1, 63, 1, 0)                                                                 \
+#define ODP_FIELDS_rep_dictionary(F)                                                               \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
     F(fields, ANY, 1, 0, 1, 500)
-#define ODP_FIELDS_rep_rules(F)                                                                \
-    F(formats, STRS, 1, 16, 0, 8)                                                              \
-    F(encodings, STRS, 1, 16, 0, 8)                                                            \
-    F(max_size, INT, 1, 0, 1, ODP_I64_MAX)                                                     \
-    F(max_row_length, INT, 1, 0, 64, 16777216)                                                 \
-    F(chunk_size, INT, 1, 0, 4096, 917504)                                                     \
+#define ODP_FIELDS_rep_rules(F)                                                                    \
+    F(formats, STRS, 1, 16, 0, 8)                                                                  \
+    F(encodings, STRS, 1, 16, 0, 8)                                                                \
+    F(max_size, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
+    F(max_row_length, INT, 1, 0, 64, 16777216)                                                     \
+    F(chunk_size, INT, 1, 0, 4096, 917504)                                                         \
     F(credit, INT, 1, 0, 1, 64)
 /*  push.begin: where to (re)start. offset is where the next chunk must start (0 for a new
     upload, the last committed row boundary when resuming); duplicate true when identical
     content is already a version (then upload is absent and version names it). */
-#define ODP_FIELDS_rep_push_begin(F)                                                           \
-    F(upload, INT, 0, 0, 1, ODP_I64_MAX)                                                       \
-    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                       \
-    F(chunk_size, INT, 1, 0, 4096, 917504)                                                     \
-    F(credit, INT, 1, 0, 1, 64)                                                                \
-    F(duplicate, BOOL, 1, 0, 0, 0)                                                             \
+#define ODP_FIELDS_rep_push_begin(F)                                                               \
+    F(upload, INT, 0, 0, 1, ODP_I64_MAX)                                                           \
+    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                           \
+    F(chunk_size, INT, 1, 0, 4096, 917504)                                                         \
+    F(credit, INT, 1, 0, 1, 64)                                                                    \
+    F(duplicate, BOOL, 1, 0, 0, 0)                                                                 \
     F(version, INT, 0, 0, 1, ODP_I64_MAX)
 /*  push.chunk ack: offset = where the next chunk must start; committed = bytes durably
     processed (a resume restarts there); rows_* so far. */
-#define ODP_FIELDS_rep_push_ack(F)                                                             \
-    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                       \
-    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                       \
-    F(committed, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
-    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                \
+#define ODP_FIELDS_rep_push_ack(F)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                           \
+    F(committed, INT, 1, 0, 0, ODP_I64_MAX)                                                        \
+    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
     F(rows_rejected, INT, 1, 0, 0, ODP_I64_MAX)
-#define ODP_FIELDS_rep_push_summary(F)                                                         \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 1, 63, 1, 0)                                                                 \
-    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                      \
-    F(upload, INT, 0, 0, 1, ODP_I64_MAX)                                                       \
-    F(kind, STR, 1, 16, 1, 0)                                                                  \
-    F(sha256, STR, 1, 64, 64, 0)                                                               \
-    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
-    F(media_type, STR, 0, 127, 1, 0)                                                           \
-    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                \
-    F(rows_staged, INT, 1, 0, 0, ODP_I64_MAX)                                                  \
-    F(rows_rejected, INT, 1, 0, 0, ODP_I64_MAX)                                                \
-    F(staging_table, STR, 0, 127, 1, 0)                                                        \
+#define ODP_FIELDS_rep_push_summary(F)                                                             \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(upload, INT, 0, 0, 1, ODP_I64_MAX)                                                           \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(sha256, STR, 1, 64, 64, 0)                                                                   \
+    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(media_type, STR, 0, 127, 1, 0)                                                               \
+    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
+    F(rows_staged, INT, 1, 0, 0, ODP_I64_MAX)                                                      \
+    F(rows_rejected, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
+    F(staging_table, STR, 0, 127, 1, 0)                                                            \
     F(duplicate, BOOL, 1, 0, 0, 0)
-#define ODP_FIELDS_rep_push_status(F)                                                          \
-    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                       \
-    F(resource, STR, 1, 32, 1, 0)                                                              \
-    F(table, STR, 1, 63, 1, 0)                                                                 \
-    F(status, STR, 1, 16, 1, 0)                                                                \
-    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                       \
-    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+#define ODP_FIELDS_rep_push_status(F)                                                              \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(status, STR, 1, 16, 1, 0)                                                                    \
+    F(offset, INT, 1, 0, 0, ODP_I64_MAX)                                                           \
+    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
     F(version, INT, 0, 0, 1, ODP_I64_MAX)
-#define ODP_FIELDS_rec_version(F)                                                              \
-    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                      \
-    F(table, STR, 1, 63, 1, 0)                                                                 \
-    F(kind, STR, 1, 16, 1, 0)                                                                  \
-    F(sha256, STR, 1, 64, 64, 0)                                                               \
-    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
-    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                \
-    F(rows_staged, INT, 1, 0, 0, ODP_I64_MAX)                                                  \
-    F(rows_rejected, INT, 1, 0, 0, ODP_I64_MAX)                                                \
+#define ODP_FIELDS_rec_version(F)                                                                  \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(sha256, STR, 1, 64, 64, 0)                                                                   \
+    F(size, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
+    F(rows_staged, INT, 1, 0, 0, ODP_I64_MAX)                                                      \
+    F(rows_rejected, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
     F(received_at, STR, 1, 32, 1, 0)
 /*  A row the registrar could not type: kept with its raw text for the reviewer. reason is
     one of ragged (wrong number of fields), type (a value that does not parse as its
     column's type), encoding (bytes not valid in the declared encoding), shape (JSON Lines:
     not an object / unknown keys). */
-#define ODP_FIELDS_rec_reject(F)                                                               \
-    F(row, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
-    F(reason, STR, 1, 16, 1, 0)                                                                \
-    F(detail, STR, 1, 500, 0, 0)                                                               \
+#define ODP_FIELDS_rec_reject(F)                                                                   \
+    F(row, INT, 1, 0, 1, ODP_I64_MAX)                                                              \
+    F(reason, STR, 1, 16, 1, 0)                                                                    \
+    F(detail, STR, 1, 500, 0, 0)                                                                   \
     F(raw, STR, 1, 16777216, 0, 0)
 
 #define ODP_REPLIES(M)                                                                             \
@@ -588,17 +597,17 @@ typedef enum {
     M(rec_department, "")                                                                          \
     M(rec_authority, "")                                                                           \
     M(rec_staff, "")                                                                               \
-    M(rep_list, "")                                                                            \
-    M(rec_plan, "")                                                                            \
-    M(rec_catalog, "")                                                                         \
-    M(rec_dict_field, "")                                                                      \
-    M(rep_dictionary, "")                                                                      \
-    M(rep_rules, "")                                                                           \
-    M(rep_push_begin, "")                                                                      \
-    M(rep_push_ack, "")                                                                        \
-    M(rep_push_summary, "")                                                                    \
-    M(rep_push_status, "")                                                                     \
-    M(rec_version, "")                                                                         \
+    M(rep_list, "")                                                                                \
+    M(rec_plan, "")                                                                                \
+    M(rec_catalog, "")                                                                             \
+    M(rec_dict_field, "")                                                                          \
+    M(rep_dictionary, "")                                                                          \
+    M(rep_rules, "")                                                                               \
+    M(rep_push_begin, "")                                                                          \
+    M(rep_push_ack, "")                                                                            \
+    M(rep_push_summary, "")                                                                        \
+    M(rep_push_status, "")                                                                         \
+    M(rec_version, "")                                                                             \
     M(rec_reject, "")
 
 #endif

@@ -12,4 +12,15 @@ void registry_routes(odp_service_t *svc);
 /*  Write every active credential's public certificate into ODP_CERT_DIR. */
 int registry_sync_certs(odp_db_t *db);
 
+/*  catalogue.c: plans, catalogue entries, data dictionaries, registration, transfer
+    rules (R4.2, R5.3, R5.4, R5.5a, R5.5c, R7a, R8). */
+void catalogue_routes(odp_service_t *svc);
+
+/*  push.c: pushed datasets and files, versions, rejected rows (R5.5b, R7c, R8.3c). */
+void push_routes(odp_service_t *svc);
+
+/*  Shared by catalogue.c and push.c: may the actor act on the entries of department?
+    Operations may act on all; a provider only on its own. */
+bool registrar_may_act(const odp_req_t *req, const char *department);
+
 #endif

@@ -6,21 +6,13 @@
     credentials table is the truth; certificate files in ODP_CERT_DIR are derived from it,
     written in the same request before its commit and rebuilt at every start. */
 #include "registrar.h"
+#include "rows.h"
 
 #include "common/config.h"
 #include "common/log.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-static odp_val_t s_col(PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return (odp_val_t){0};
-    return odp_v_strn(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
-}
 
 /*  Department code: GB/T 2260 division (6 digits, province 11-82) + 3-digit department
     number, 001-999 (docs/identifiers.md). */
@@ -32,16 +24,6 @@ static bool s_valid_code(const odp_val_t *v)
         if (v->str[i] < '0' || v->str[i] > '9')
             return false;
     return memcmp(v->str + 6, "000", 3) != 0;
-}
-
-static bool s_valid_date(const odp_val_t *v)
-{
-    if (v->len != 10 || v->str[4] != '-' || v->str[7] != '-')
-        return false;
-    for (size_t i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (v->str[i] < '0' || v->str[i] > '9'))
-            return false;
-    return true;
 }
 
 static const char *s_cert_dir(void)
@@ -98,51 +80,26 @@ static int s_commit(odp_req_t *req, const odp_val_t *key)
     return odp_req_db_fail(req, NULL, "the registration");
 }
 
-static int s_pack_rows(odp_req_t *req, PGresult *r, const odp_msgdef_t *def,
-                       void (*fill)(PGresult *, int, void *), size_t size)
-{
-    int n = PQntuples(r);
-    msgpack_sbuffer items;
-    msgpack_sbuffer_init(&items);
-    msgpack_packer ipk;
-    msgpack_packer_init(&ipk, &items, msgpack_sbuffer_write);
-    msgpack_pack_array(&ipk, (size_t)n);
-    char rec[1024];
-    int rc = size <= sizeof rec ? 0 : -1;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        memset(rec, 0, sizeof rec);
-        fill(r, i, rec);
-        rc = odp_encode(def, rec, &ipk);
-    }
-    if (rc == 0) {
-        odp_rep_list_t rep = {0};
-        rep.items = odp_v_raw(items.data, items.size);
-        rc = odp_encode(&odp_def_rep_list, &rep, req->pk);
-    }
-    msgpack_sbuffer_destroy(&items);
-    PQclear(r);
-    return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the list") : 0;
-}
-
 /*  ---- authorisation (R3.2, R3.3) ---------------------------------------------------- */
 
 #define AUTH_COLS "id, authority, operations, document, granted_on::text, recorded_by"
 
-static void s_fill_authority(PGresult *r, int i, void *out)
+static void s_fill_authority(PGresult *r, int i, void *out, msgpack_zone *zone)
 {
+    (void)zone;
     odp_rec_authority_t *a = out;
-    a->id = odp_v_int(strtoll(PQgetvalue(r, i, 0), NULL, 10));
-    a->authority = s_col(r, i, 1);
-    a->operations = s_col(r, i, 2);
-    a->document = s_col(r, i, 3);
-    a->granted_on = s_col(r, i, 4);
-    a->recorded_by = s_col(r, i, 5);
+    a->id = rows_int(r, i, 0);
+    a->authority = rows_col(r, i, 1);
+    a->operations = rows_col(r, i, 2);
+    a->document = rows_col(r, i, 3);
+    a->granted_on = rows_col(r, i, 4);
+    a->recorded_by = rows_col(r, i, 5);
 }
 
 static int s_authority_register(odp_req_t *req)
 {
     const odp_authority_register_t *m = req->msg;
-    if (!s_valid_date(&m->granted_on))
+    if (!rows_valid_date(&m->granted_on))
         return odp_req_fail(req, ODP_E_INVALID_VALUE, "granted_on",
                             "granted_on must be a date, YYYY-MM-DD");
     if (odp_db_begin(req->db) < 0)
@@ -164,7 +121,7 @@ static int s_authority_register(odp_req_t *req)
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the authorisation");
     odp_rec_authority_t rec = {0};
-    s_fill_authority(r, 0, &rec);
+    s_fill_authority(r, 0, &rec, NULL);
     odp_ev_authority_registered_t ev = {0};
     ev.id = rec.id;
     ev.authority = m->authority;
@@ -185,23 +142,23 @@ static int s_authority_list(odp_req_t *req)
         odp_db_exec(req->db, "SELECT " AUTH_COLS " FROM authorisations ORDER BY id", 0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "authorisations");
-    return s_pack_rows(req, r, &odp_def_rec_authority, s_fill_authority,
-                       sizeof(odp_rec_authority_t));
+    return rows_pack(req, r, &odp_def_rec_authority, s_fill_authority, sizeof(odp_rec_authority_t));
 }
 
 /*  ---- departments (R3.1) ------------------------------------------------------------ */
 
-#define DEPT_COLS "code, name, contact, active, " TS("registered_at") ", registered_by"
+#define DEPT_COLS "code, name, contact, active, " ROWS_TS("registered_at") ", registered_by"
 
-static void s_fill_department(PGresult *r, int i, void *out)
+static void s_fill_department(PGresult *r, int i, void *out, msgpack_zone *zone)
 {
+    (void)zone;
     odp_rec_department_t *d = out;
-    d->code = s_col(r, i, 0);
-    d->name = s_col(r, i, 1);
-    d->contact = s_col(r, i, 2);
-    d->active = odp_v_bool(PQgetvalue(r, i, 3)[0] == 't');
-    d->registered_at = s_col(r, i, 4);
-    d->registered_by = s_col(r, i, 5);
+    d->code = rows_col(r, i, 0);
+    d->name = rows_col(r, i, 1);
+    d->contact = rows_col(r, i, 2);
+    d->active = rows_bool(r, i, 3);
+    d->registered_at = rows_col(r, i, 4);
+    d->registered_by = rows_col(r, i, 5);
 }
 
 static int s_department_add(odp_req_t *req)
@@ -223,7 +180,7 @@ static int s_department_add(odp_req_t *req)
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "a department with this code or name");
     odp_rec_department_t rec = {0};
-    s_fill_department(r, 0, &rec);
+    s_fill_department(r, 0, &rec, NULL);
     odp_ev_department_registered_t ev = {0};
     ev.code = m->code;
     ev.name = m->name;
@@ -254,7 +211,7 @@ static int s_department_get(odp_req_t *req)
         return odp_req_fail(req, ODP_E_NOT_FOUND, "code", "no department has this code");
     }
     odp_rec_department_t rec = {0};
-    s_fill_department(r, 0, &rec);
+    s_fill_department(r, 0, &rec, NULL);
     int rc = odp_encode(&odp_def_rec_department, &rec, req->pk);
     PQclear(r);
     return rc;
@@ -266,8 +223,8 @@ static int s_department_list(odp_req_t *req)
         odp_db_exec(req->db, "SELECT " DEPT_COLS " FROM departments ORDER BY code", 0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "departments");
-    return s_pack_rows(req, r, &odp_def_rec_department, s_fill_department,
-                       sizeof(odp_rec_department_t));
+    return rows_pack(req, r, &odp_def_rec_department, s_fill_department,
+                     sizeof(odp_rec_department_t));
 }
 
 static int s_department_update(odp_req_t *req)
@@ -292,7 +249,7 @@ static int s_department_update(odp_req_t *req)
         return odp_req_fail(req, ODP_E_NOT_FOUND, "code", "no department has this code");
     }
     odp_rec_department_t rec = {0};
-    s_fill_department(r, 0, &rec);
+    s_fill_department(r, 0, &rec, NULL);
     odp_ev_department_updated_t ev = {0};
     ev.code = rec.code;
     ev.name = rec.name;
@@ -308,12 +265,13 @@ static int s_department_update(odp_req_t *req)
 
 /*  ---- operations staff (R3.2) --------------------------------------------------------- */
 
-static void s_fill_staff(PGresult *r, int i, void *out)
+static void s_fill_staff(PGresult *r, int i, void *out, msgpack_zone *zone)
 {
+    (void)zone;
     odp_rec_staff_t *s = out;
-    s->login = s_col(r, i, 0);
-    s->name = s_col(r, i, 1);
-    s->registered_at = s_col(r, i, 2);
+    s->login = rows_col(r, i, 0);
+    s->name = rows_col(r, i, 1);
+    s->registered_at = rows_col(r, i, 2);
 }
 
 static int s_staff_add(odp_req_t *req)
@@ -331,12 +289,12 @@ static int s_staff_add(odp_req_t *req)
     int lens[3] = {(int)m->login.len, (int)m->name.len, -1};
     PGresult *r = odp_db_exec(req->db,
                               "INSERT INTO staff (login, name, registered_by) VALUES ($1, $2, $3) "
-                              "RETURNING login, name, " TS("registered_at"),
+                              "RETURNING login, name, " ROWS_TS("registered_at"),
                               3, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "a staff member with this login");
     odp_rec_staff_t rec = {0};
-    s_fill_staff(r, 0, &rec);
+    s_fill_staff(r, 0, &rec, NULL);
     odp_ev_staff_registered_t ev = {0};
     ev.login = m->login;
     ev.name = m->name;
@@ -356,11 +314,11 @@ static int s_staff_add(odp_req_t *req)
 static int s_staff_list(odp_req_t *req)
 {
     PGresult *r = odp_db_exec(
-        req->db, "SELECT login, name, " TS("registered_at") " FROM staff ORDER BY login", 0, NULL,
-        NULL);
+        req->db, "SELECT login, name, " ROWS_TS("registered_at") " FROM staff ORDER BY login", 0,
+        NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "staff");
-    return s_pack_rows(req, r, &odp_def_rec_staff, s_fill_staff, sizeof(odp_rec_staff_t));
+    return rows_pack(req, r, &odp_def_rec_staff, s_fill_staff, sizeof(odp_rec_staff_t));
 }
 
 /*  ---- credentials --------------------------------------------------------------------- */
@@ -460,6 +418,14 @@ int registry_sync_certs(odp_db_t *db)
     odp_info("event=registry.certs_synced count=%d dir=%s", PQntuples(r), dir);
     PQclear(r);
     return rc;
+}
+
+bool registrar_may_act(const odp_req_t *req, const char *department)
+{
+    if (strcmp(req->actor->kind, "operations") == 0)
+        return true;
+    return strcmp(req->actor->kind, "provider") == 0 && department &&
+           strcmp(req->actor->id, department) == 0;
 }
 
 void registry_routes(odp_service_t *svc)

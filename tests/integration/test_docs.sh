@@ -12,9 +12,9 @@ check() { # kind name
         fail=1
     fi
 }
-for c in $(sed -n 's/^ *M([a-z_]*, "\([a-z.]*[a-z]\)").*/\1/p' "$h"); do check command "$c"; done
+for c in $(sed -n 's/^ *M([a-z_]*, "\([a-z._]*[a-z]\)").*/\1/p' "$h"); do check command "$c"; done
 for e in $(sed -n 's/^ *E(\([A-Z_0-9]*\), [0-9]*,.*/\1/p' "$h"); do check "error code" "$e"; done
-n=$(sed -n 's/^ *M([a-z_]*, "\([a-z.]*[a-z]\)").*/\1/p' "$h" | wc -l)
+n=$(sed -n 's/^ *M([a-z_]*, "\([a-z._]*[a-z]\)").*/\1/p' "$h" | wc -l)
 [ "$n" -ge 10 ] || { echo "not ok - found only $n declarations: the extraction is broken"; fail=1; }
 [ $fail -eq 0 ] && echo "ok - PROTOCOL.md documents all $n commands/topics and every error code"
 exit $fail
