@@ -67,8 +67,12 @@ static int s_teardown_zone(void **state)
 static void test_descriptors(void **state)
 {
     (void)state;
-    assert_int_equal(odp_nrequests, 13);
-    assert_int_equal(odp_nevents, 7);
+    /*  One table entry per declaration, counted from the declaration lists themselves. */
+#define S_ONE(ident, name) +1
+    assert_int_equal(odp_nrequests, 0 ODP_REQUESTS(S_ONE));
+    assert_int_equal(odp_nevents, 0 ODP_EVENTS(S_ONE));
+#undef S_ONE
+    assert_true(odp_nrequests >= 13);
     assert_int_equal(odp_def_health.nfields, 0);
     assert_non_null(odp_def_health.fields);
     assert_string_equal(odp_def_health.name, "health");
