@@ -168,14 +168,14 @@ int odp_service_route(odp_service_t *self, const odp_msgdef_t *def, int allow, o
 
 int odp_req_fail(odp_req_t *req, odp_err_t code, const char *field, const char *fmt, ...)
 {
-    odp_error_t *e = req->err;
-    e->code = code;
-    snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+    /*  Format wide, then let odp_error_set cut at a character boundary: a message cut
+        inside a UTF-8 sequence could not be encoded into the error reply. */
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return -1;
+    return odp_error_set(req->err, code, field, "%s", msg);
 }
 
 int odp_req_db_fail(odp_req_t *req, PGresult *r, const char *what)

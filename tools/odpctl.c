@@ -10,6 +10,7 @@
     Exit status: 0 done, 1 the service refused (error code printed), 2 usage,
     3 no answer (timeout or not reachable). */
 #include "common/auth.h"
+#include "common/cli.h"
 #include "common/client.h"
 #include "common/config.h"
 #include "common/json.h"
@@ -30,10 +31,9 @@ static const char *s_service_for(const char *command)
     static const struct {
         const char *prefix;
         const char *service;
-    } map[] = {{"authority.", "registrar"},
-               {"department.", "registrar"},
-               {"staff.", "registrar"},
-               {"credential.", "registrar"}};
+    } map[] = {{"authority.", "registrar"},    {"department.", "registrar"},
+               {"staff.", "registrar"},        {"credential.", "registrar"},
+               {"registration.", "registrar"}, {"rules.", "registrar"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strncmp(command, map[i].prefix, strlen(map[i].prefix)) == 0)
             return map[i].service;
@@ -58,42 +58,12 @@ static void s_usage(FILE *f)
                "  staff add --login L --name N [--keygen BASE | --public-key K] | staff list\n"
                "  credential add --kind K --id ID --public-key K [--name N]\n"
                "  credential revoke --public-key K\n"
+               "  registration decide --resource R --approve true|false [--reason X]\n"
+               "  rules get | rules set [--formats a,b] [--encodings a,b] [--max-size N]\n"
+               "            [--max-row-length N] [--chunk-size N] [--credit N]\n"
                "\n"
                "Endpoints and keys come from the environment (source var/odp.env):\n"
                "ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT, ODP_CLIENT_CERT.\n");
-}
-
-static void s_print_reply(const odp_reply_t *rep)
-{
-    json_t *j = odp_json_from_msgpack(&rep->obj);
-    if (s_json) {
-        odp_json_print(j);
-    } else {
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-        if (s)
-            puts(s);
-        free(s);
-        json_decref(j);
-    }
-}
-
-static int s_report_error(const char *service, const odp_reply_t *rep)
-{
-    char code[40], msg[1001], field[65];
-    odp_v_cstr(&rep->err.code, code, sizeof code);
-    odp_v_cstr(&rep->err.message, msg, sizeof msg);
-    odp_v_cstr(&rep->err.field, field, sizeof field);
-    if (s_json) {
-        json_t *j = json_pack("{s:s,s:i,s:s,s:s}", "service", service, "status", rep->status,
-                              "code", code, "message", msg);
-        if (field[0])
-            json_object_set_new(j, "field", json_string(field));
-        odp_json_print(j);
-    } else {
-        fprintf(stderr, "odpctl: %s refused (%d %s): %s%s%s%s\n", service, rep->status, code, msg,
-                field[0] ? " [field " : "", field, field[0] ? "]" : "");
-    }
-    return 1;
 }
 
 static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
@@ -110,9 +80,9 @@ static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
         fprintf(stderr, "odpctl: no answer from %s within %d ms\n", service, s_timeout_ms);
         rc = 3;
     } else if (rep.status != 200) {
-        rc = s_report_error(service, &rep);
+        rc = odp_cli_refused("odpctl", service, &rep, s_json);
     } else {
-        s_print_reply(&rep);
+        odp_cli_print(&rep.obj, s_json);
         rc = 0;
     }
     odp_reply_free(&rep);
@@ -151,7 +121,7 @@ static int s_health(int argc, char **argv)
                 printf("%-10s unreachable\n", svc);
             worst = 3;
         } else if (rep.status != 200) {
-            worst = worst ? worst : s_report_error(svc, &rep);
+            worst = worst ? worst : odp_cli_refused("odpctl", svc, &rep, s_json);
         } else if (s_json) {
             odp_json_print(odp_json_from_msgpack(&rep.obj));
         } else {
@@ -187,64 +157,6 @@ static int s_keygen(const char *kind, const char *id, const char *name, const ch
         printf("public key %s\nwrote %s (public, give to operations) and %s_secret (keep "
                "private)\n",
                key, out, out);
-    return 0;
-}
-
-/*  Fill the request struct from --name value pairs, checked against the declaration. */
-static int s_fill(const odp_msgdef_t *def, void *msg, int argc, char **argv, const char **keygen)
-{
-    for (int i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
-            fprintf(stderr, "odpctl: expected --field value, got '%s'\n", argv[i]);
-            return -1;
-        }
-        char name[64];
-        snprintf(name, sizeof name, "%s", argv[i] + 2);
-        for (char *p = name; *p; p++)
-            if (*p == '-')
-                *p = '_';
-        const char *val = argv[++i];
-        if (keygen && strcmp(name, "keygen") == 0) {
-            *keygen = val;
-            continue;
-        }
-        const odp_field_t *f = NULL;
-        for (size_t k = 0; k < def->nfields; k++)
-            if (strcmp(def->fields[k].name, name) == 0)
-                f = &def->fields[k];
-        if (!f) {
-            fprintf(stderr, "odpctl: %s has no field --%s\n", def->name, argv[i - 1] + 2);
-            return -1;
-        }
-        odp_val_t *v = (odp_val_t *)((char *)msg + f->offset);
-        if (f->type == ODP_T_STR) {
-            *v = odp_v_str(val);
-        } else if (f->type == ODP_T_INT) {
-            char *end;
-            long long n = strtoll(val, &end, 10);
-            if (*end) {
-                fprintf(stderr, "odpctl: --%s needs a whole number\n", argv[i - 1] + 2);
-                return -1;
-            }
-            *v = odp_v_int(n);
-        } else if (f->type == ODP_T_BOOL) {
-            if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0) {
-                fprintf(stderr, "odpctl: --%s needs true or false\n", argv[i - 1] + 2);
-                return -1;
-            }
-            *v = odp_v_bool(strcmp(val, "true") == 0);
-        } else {
-            fprintf(stderr, "odpctl: --%s cannot be given on the command line\n", argv[i - 1] + 2);
-            return -1;
-        }
-    }
-    for (size_t k = 0; k < def->nfields; k++) {
-        const odp_val_t *v = (const odp_val_t *)((const char *)msg + def->fields[k].offset);
-        if (def->fields[k].required && !v->present) {
-            fprintf(stderr, "odpctl: %s needs --%s\n", def->name, def->fields[k].name);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -349,8 +261,16 @@ int main(int argc, char **argv)
     memset(&msg, 0, sizeof msg);
     const char *keygen = NULL;
     bool can_keygen = strcmp(command, "department.add") == 0 || strcmp(command, "staff.add") == 0;
-    if (s_fill(def, &msg, argc - consumed, argv + consumed, can_keygen ? &keygen : NULL) < 0)
+    const odp_cli_opt_t keygen_opt[] = {{"keygen", &keygen}, {NULL, NULL}};
+    /*  Text lists (--formats csv,jsonl) live in the zone until the request is sent. */
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    if (odp_cli_fill("odpctl", def, &msg, argc - consumed, argv + consumed,
+                     can_keygen ? keygen_opt : NULL, &zone) < 0 ||
+        odp_cli_required("odpctl", def, &msg) < 0) {
+        msgpack_zone_destroy(&zone);
         return 2;
+    }
     char key[41];
     if (keygen) {
         /*  The key pair is made here, on the operator's machine; only the public half
@@ -364,6 +284,7 @@ int main(int argc, char **argv)
         if (odp_auth_keygen(kind, odp_v_cstr(idv, id, sizeof id),
                             odp_v_cstr(namev, name, sizeof name), keygen, key) < 0) {
             fprintf(stderr, "odpctl: cannot write key pair %s\n", keygen);
+            msgpack_zone_destroy(&zone);
             return 1;
         }
         if (strcmp(command, "department.add") == 0)
@@ -376,5 +297,7 @@ int main(int argc, char **argv)
                     "privately)\n",
                     keygen, keygen);
     }
-    return s_call(service, def, &msg);
+    int rc = s_call(service, def, &msg);
+    msgpack_zone_destroy(&zone);
+    return rc;
 }

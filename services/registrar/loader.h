@@ -65,8 +65,8 @@ void loader_destroy(loader_t **self_p);
     counted, rejected of them rejected, with the header already read and mapped by colmap
     (colmap[i] = dictionary column of file column i; NULL when the header was not read
     yet, i.e. offset 0). */
-int loader_resume(loader_t *self, int64_t offset, int64_t rows, int64_t rejected,
-                  const int *colmap, size_t ncolmap);
+int loader_resume(loader_t *self, int64_t offset, int64_t rows, int64_t rejected, const int *colmap,
+                  size_t ncolmap);
 
 /*  The next raw bytes of the stream. 0, or -1 with err set: HEADER_MISMATCH (a header
     column not in the dictionary, or a dictionary column missing; message names them),
@@ -76,8 +76,7 @@ int loader_feed(loader_t *self, const char *data, size_t len, loader_buf_t *stag
 
 /*  End of stream: a last row without a line end counts; an unterminated quoted field is
     a rejected row (ragged). A file with no header at all is HEADER_MISMATCH. */
-int loader_finish(loader_t *self, loader_buf_t *staged, loader_buf_t *rejected,
-                  odp_error_t *err);
+int loader_finish(loader_t *self, loader_buf_t *staged, loader_buf_t *rejected, odp_error_t *err);
 
 int64_t loader_boundary(const loader_t *self); /* raw offset after the last complete row */
 int64_t loader_rows(const loader_t *self);     /* data rows completed (staged + rejected) */

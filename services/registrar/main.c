@@ -6,6 +6,8 @@
 static int s_setup(odp_service_t *svc)
 {
     registry_routes(svc);
+    catalogue_routes(svc);
+    push_routes(svc);
     /*  The credentials table is the truth; a lost or fresh certificate volume is rebuilt
         from it before the first request. */
     if (registry_sync_certs(odp_service_db(svc)) < 0)

@@ -86,5 +86,8 @@ extern const h_case_t t_registry_cases[];
 extern const h_case_t t_events_cases[];
 extern const h_case_t t_robust_cases[];
 extern const h_case_t t_security_cases[];
+extern const h_case_t t_push_cases[];
+extern const h_case_t t_catalogue_cases[];
+extern const h_case_t t_odp_push_cases[];
 
 #endif

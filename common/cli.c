@@ -1,0 +1,202 @@
+#include "cli.h"
+
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const odp_field_t *s_field(const odp_msgdef_t *def, const char *name)
+{
+    for (size_t k = 0; k < def->nfields; k++)
+        if (strcmp(def->fields[k].name, name) == 0)
+            return &def->fields[k];
+    return NULL;
+}
+
+/*  Length of the separator at p: ',' or the full-width '，' (U+FF0C) that Chinese input
+    methods type; 0 when p is not at one. */
+static size_t s_separator(const char *p)
+{
+    if (*p == ',')
+        return 1;
+    if ((unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbc && (unsigned char)p[2] == 0x8c)
+        return 3;
+    return 0;
+}
+
+int odp_cli_strs(const char *text, msgpack_zone *zone, odp_val_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!text)
+        return 0;
+    size_t max = 1;
+    for (const char *p = text; *p; p++)
+        if (s_separator(p))
+            max++;
+    msgpack_object *arr = msgpack_zone_malloc(zone, sizeof(msgpack_object));
+    msgpack_object *items = msgpack_zone_malloc(zone, max * sizeof(msgpack_object));
+    if (!arr || !items)
+        return -1;
+    uint32_t n = 0;
+    const char *p = text;
+    while (*p) {
+        const char *start = p;
+        size_t sep = 0;
+        while (*p && !(sep = s_separator(p)))
+            p++;
+        const char *end = p;
+        while (start < end && (*start == ' ' || *start == '\t'))
+            start++;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (end > start) {
+            char *copy = msgpack_zone_malloc(zone, (size_t)(end - start));
+            if (!copy)
+                return -1;
+            memcpy(copy, start, (size_t)(end - start));
+            items[n].type = MSGPACK_OBJECT_STR;
+            items[n].via.str.ptr = copy;
+            items[n].via.str.size = (uint32_t)(end - start);
+            n++;
+        }
+        p += sep;
+    }
+    arr->type = MSGPACK_OBJECT_ARRAY;
+    arr->via.array.size = n;
+    arr->via.array.ptr = items;
+    out->present = true;
+    out->obj = arr;
+    return 0;
+}
+
+int odp_cli_fill(const char *prog, const odp_msgdef_t *def, void *msg, int argc, char **argv,
+                 const odp_cli_opt_t *extra, msgpack_zone *zone)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
+            fprintf(stderr, "%s: expected --option value, got '%s'\n", prog, argv[i]);
+            return -1;
+        }
+        const char *opt = argv[i] + 2;
+        const char *val = argv[++i];
+        const odp_cli_opt_t *x = extra;
+        while (x && x->name && strcmp(x->name, opt) != 0)
+            x++;
+        if (x && x->name) {
+            *x->value = val;
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%s", opt);
+        for (char *p = name; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        const odp_field_t *f = s_field(def, name);
+        if (!f) {
+            fprintf(stderr, "%s: %s has no option --%s\n", prog, def->name, opt);
+            return -1;
+        }
+        odp_val_t *v = (odp_val_t *)((char *)msg + f->offset);
+        char *end;
+        switch (f->type) {
+        case ODP_T_STR:
+            *v = odp_v_str(val);
+            break;
+        case ODP_T_INT: {
+            long long n = strtoll(val, &end, 10);
+            if (!*val || *end) {
+                fprintf(stderr, "%s: --%s needs a whole number\n", prog, opt);
+                return -1;
+            }
+            *v = odp_v_int(n);
+            break;
+        }
+        case ODP_T_NUM: {
+            double d = strtod(val, &end);
+            if (!*val || *end) {
+                fprintf(stderr, "%s: --%s needs a number\n", prog, opt);
+                return -1;
+            }
+            *v = odp_v_num(d);
+            break;
+        }
+        case ODP_T_BOOL:
+            if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0) {
+                fprintf(stderr, "%s: --%s needs true or false\n", prog, opt);
+                return -1;
+            }
+            *v = odp_v_bool(strcmp(val, "true") == 0);
+            break;
+        case ODP_T_STRS:
+            if (!zone || odp_cli_strs(val, zone, v) < 0) {
+                fprintf(stderr, "%s: --%s cannot be given on the command line\n", prog, opt);
+                return -1;
+            }
+            break;
+        default:
+            fprintf(stderr, "%s: --%s cannot be given on the command line\n", prog, opt);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int odp_cli_required(const char *prog, const odp_msgdef_t *def, const void *msg)
+{
+    for (size_t k = 0; k < def->nfields; k++) {
+        const odp_val_t *v = (const odp_val_t *)((const char *)msg + def->fields[k].offset);
+        if (def->fields[k].required && !v->present) {
+            char opt[64];
+            snprintf(opt, sizeof opt, "%s", def->fields[k].name);
+            for (char *p = opt; *p; p++)
+                if (*p == '_')
+                    *p = '-';
+            fprintf(stderr, "%s: %s needs --%s\n", prog, def->name, opt);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void odp_cli_print(const msgpack_object *obj, bool json)
+{
+    json_t *j = odp_json_from_msgpack(obj);
+    if (json) {
+        odp_json_print(j);
+        return;
+    }
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(j);
+}
+
+json_t *odp_cli_error_json(const char *service, const odp_reply_t *rep)
+{
+    char code[40], msg[1001], field[65];
+    odp_v_cstr(&rep->err.code, code, sizeof code);
+    odp_v_cstr(&rep->err.message, msg, sizeof msg);
+    odp_v_cstr(&rep->err.field, field, sizeof field);
+    json_t *j = json_pack("{s:s,s:i,s:s,s:s}", "service", service, "status", rep->status, "code",
+                          code, "message", msg);
+    if (j && field[0])
+        json_object_set_new(j, "field", json_string(field));
+    return j;
+}
+
+int odp_cli_refused(const char *prog, const char *service, const odp_reply_t *rep, bool json)
+{
+    if (json) {
+        odp_json_print(odp_cli_error_json(service, rep));
+        return 1;
+    }
+    char code[40], msg[1001], field[65];
+    odp_v_cstr(&rep->err.code, code, sizeof code);
+    odp_v_cstr(&rep->err.message, msg, sizeof msg);
+    odp_v_cstr(&rep->err.field, field, sizeof field);
+    fprintf(stderr, "%s: %s refused (%d %s): %s%s%s%s\n", prog, service, rep->status, code, msg,
+            field[0] ? " [field " : "", field, field[0] ? "]" : "");
+    return 1;
+}

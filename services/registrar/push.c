@@ -1,0 +1,1369 @@
+/*  Pushed data (R5.5b, R7c, R8.3c): datasets and files arrive in chunks, become versions.
+
+    A push is push.begin, push.chunk at consecutive offsets (the client keeps at most
+    `credit` of them in flight; each ack frees one), then push.finish. Nothing is
+    acknowledged before it is committed: a dataset chunk is typed by the loader, its
+    complete rows go into stage_u<upload> and rejects by COPY, and uploads.committed moves
+    to the row boundary after them - all in one transaction, before the ack. A file chunk
+    is stored in file_chunks the same way.
+
+    The registrar never holds a file. Per active dataset upload it keeps a slot: the
+    loader (one partial row), the SHA-256 state at the committed boundary, and the raw
+    bytes received after that boundary (at most one row plus one chunk). Everything in a
+    slot can be rebuilt from the uploads row, so a restarted registrar - or a slot given
+    up because the database refused a commit - loses nothing: the client calls push.begin
+    again, learns the committed offset, and sends from there. Files need no slot: their
+    committed offset is always the received one.
+
+    The hash state is persisted as the raw bytes of libsodium's crypto_hash_sha256_state.
+    That layout is libsodium's, so a stored state is only valid for the same build of the
+    registrar (and libsodium): a state of another size is refused (INVALID_STATE, abort and
+    push again), one of the same size but another layout ends in HASH_MISMATCH at finish.
+    Either way nothing wrong is accepted. It holds only a digest of bytes the client sent,
+    nothing secret. */
+#include "registrar.h"
+
+#include "loader.h"
+#include "rows.h"
+
+#include "common/codelist.h"
+#include "common/log.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*  A slot per dataset upload being pushed. 64 parallel pushes is far beyond what the
+    departments of one province do at once; the limit bounds memory (each slot holds at
+    most max_row_length + chunk_size bytes). A slot idle for S_IDLE_MS may be given to
+    another upload: its own client then gets BAD_OFFSET and resumes from the database. */
+#define S_SLOTS   64
+#define S_IDLE_MS (10 * 60 * 1000)
+
+typedef struct {
+    int64_t upload; /* 0: free */
+    int64_t committed;
+    loader_t *loader;
+    crypto_hash_sha256_state hash; /* of bytes [0, committed) */
+    char *pending;                 /* bytes [committed, committed + npending) */
+    size_t npending;
+    size_t cap;
+    int64_t used_ms;
+} s_slot_t;
+
+/*  A service is one thread handling one request at a time: a file-scope table is safe. */
+static s_slot_t s_slots[S_SLOTS];
+
+/*  What the handlers need of an uploads row (and of its resource). */
+typedef struct {
+    int64_t id;
+    char resource[33];
+    char table[64];
+    char department[10];
+    char format[17];
+    char encoding[17];
+    char status[17];
+    char sha256[65];
+    char media_type[128];
+    bool dataset;
+    int64_t size;
+    int64_t committed;
+    int64_t rows;
+    int64_t rejected;
+    int64_t chunk_size;
+    int64_t max_row_length;
+    int64_t version; /* 0 until received */
+    bool has_hash;
+    crypto_hash_sha256_state hash;
+} s_upload_t;
+
+typedef struct {
+    char formats[160];
+    char encodings[160];
+    int64_t max_size;
+    int64_t max_row_length;
+    int64_t chunk_size;
+    int64_t credit;
+} s_rules_t;
+
+/*  ---- small helpers ------------------------------------------------------------------- */
+
+static int64_t s_int(PGresult *r, int row, int col)
+{
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static void s_copy_str(char *buf, size_t size, PGresult *r, int row, int col)
+{
+    snprintf(buf, size, "%s", PQgetvalue(r, row, col));
+}
+
+/*  Is code an element of a comma-separated list? */
+static bool s_in_list(const char *list, const char *code)
+{
+    size_t n = strlen(code);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, code, n) == 0)
+            return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
+static bool s_valid_sha256(const odp_val_t *v)
+{
+    if (v->len != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (!((v->str[i] >= '0' && v->str[i] <= '9') || (v->str[i] >= 'a' && v->str[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static void s_hex(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/*  The staging table of an upload, unqualified: the registrar's schema is first on its
+    search_path. Built from a number, so it needs no quoting. */
+static void s_stage_name(int64_t upload, char *buf, size_t size)
+{
+    snprintf(buf, size, "stage_u%" PRId64, upload);
+}
+
+/*  Dictionary field types to column types (principle 5: a dataset is a typed table). */
+static const struct {
+    const char *field;
+    const char *sql;
+    loader_type_t loader;
+} s_types[] = {
+    {"text", "text", LOADER_TEXT},
+    {"integer", "bigint", LOADER_INTEGER},
+    {"numeric", "numeric", LOADER_NUMERIC},
+    {"date", "date", LOADER_DATE},
+    {"timestamp", "timestamp with time zone", LOADER_TIMESTAMP},
+    {"boolean", "boolean", LOADER_BOOLEAN},
+};
+#define S_NTYPES (sizeof s_types / sizeof s_types[0])
+
+/*  The SHA-256 state of the upload's bytes [0, committed). */
+static int s_hash_at(odp_req_t *req, const s_upload_t *u, crypto_hash_sha256_state *hash)
+{
+    if (u->has_hash) {
+        *hash = u->hash;
+        return 0;
+    }
+    if (u->committed == 0) {
+        crypto_hash_sha256_init(hash);
+        return 0;
+    }
+    return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                        "upload %" PRId64 " was begun by another build of the registrar and "
+                        "cannot be resumed: push.abort it and push again",
+                        u->id);
+}
+
+/*  ---- slots ----------------------------------------------------------------------------- */
+
+static s_slot_t *s_slot_find(int64_t upload)
+{
+    for (size_t i = 0; i < S_SLOTS; i++)
+        if (s_slots[i].upload == upload)
+            return &s_slots[i];
+    return NULL;
+}
+
+static void s_slot_free(s_slot_t *slot)
+{
+    if (!slot)
+        return;
+    loader_destroy(&slot->loader);
+    free(slot->pending);
+    sodium_memzero(slot, sizeof *slot);
+}
+
+static void s_slot_drop(int64_t upload)
+{
+    s_slot_free(s_slot_find(upload));
+}
+
+/*  A free slot, else the least recently used one idle for S_IDLE_MS, else NULL. */
+static s_slot_t *s_slot_take(void)
+{
+    s_slot_t *lru = NULL;
+    for (size_t i = 0; i < S_SLOTS; i++) {
+        if (s_slots[i].upload == 0)
+            return &s_slots[i];
+        if (!lru || s_slots[i].used_ms < lru->used_ms)
+            lru = &s_slots[i];
+    }
+    if (zclock_mono() - lru->used_ms < S_IDLE_MS)
+        return NULL;
+    odp_info("event=push.slot_evicted upload=%" PRId64, lru->upload);
+    s_slot_free(lru);
+    return lru;
+}
+
+static int s_pending_add(s_slot_t *slot, const char *data, size_t len)
+{
+    if (slot->npending + len > slot->cap) {
+        size_t cap = slot->npending + len;
+        char *p = realloc(slot->pending, cap);
+        if (!p)
+            return -1;
+        slot->pending = p;
+        slot->cap = cap;
+    }
+    memcpy(slot->pending + slot->npending, data, len);
+    slot->npending += len;
+    return 0;
+}
+
+/*  "{1,0,2}" -> ints; NULL/empty gives n = 0. */
+static int *s_parse_colmap(const char *text, size_t *n)
+{
+    *n = 0;
+    if (!text || text[0] != '{' || text[1] == '}')
+        return NULL;
+    size_t count = 1;
+    for (const char *p = text; *p; p++)
+        count += *p == ',';
+    int *map = calloc(count, sizeof *map);
+    if (!map)
+        return NULL;
+    const char *p = text + 1;
+    for (size_t i = 0; i < count; i++) {
+        char *end;
+        map[i] = (int)strtol(p, &end, 10);
+        p = end + 1;
+    }
+    *n = count;
+    return map;
+}
+
+/*  A loader for the upload, resumed at its committed boundary. Its columns are the
+    staging table's, not the dictionary's: the table is what the rows must fit, even if the
+    dictionary was edited since push.begin. */
+static loader_t *s_loader(odp_req_t *req, const s_upload_t *u, const int *map, size_t nmap)
+{
+    char stage[40];
+    s_stage_name(u->id, stage, sizeof stage);
+    const char *vals[1] = {stage};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT attname, atttypid::regtype::text FROM pg_attribute "
+                              "WHERE attrelid = $1::regclass AND attnum > 1 AND NOT attisdropped "
+                              "ORDER BY attnum",
+                              1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        odp_req_db_fail(req, r, "the staging table");
+        return NULL;
+    }
+    size_t n = (size_t)PQntuples(r), i = 0;
+    loader_col_t *cols = calloc(n ? n : 1, sizeof *cols);
+    for (; cols && i < n; i++) {
+        const char *type = PQgetvalue(r, (int)i, 1);
+        size_t t = 0;
+        while (t < S_NTYPES && strcmp(s_types[t].sql, type) != 0)
+            t++;
+        if (t == S_NTYPES)
+            break;
+        cols[i] = (loader_col_t){PQgetvalue(r, (int)i, 0), s_types[t].loader};
+    }
+    loader_t *loader = NULL;
+    if (cols && i == n)
+        loader = loader_new(strcmp(u->format, "jsonl") == 0 ? LOADER_JSONL : LOADER_CSV,
+                            strcmp(u->encoding, "gb18030") == 0 ? LOADER_GB18030 : LOADER_UTF8,
+                            cols, n, (size_t)u->max_row_length);
+    free(cols);
+    PQclear(r);
+    if (loader && u->committed > 0 &&
+        loader_resume(loader, u->committed, u->rows, u->rejected, map, nmap) < 0)
+        loader_destroy(&loader);
+    if (!loader) {
+        odp_error("event=push.no_loader upload=%" PRId64 " committed=%" PRId64, u->id,
+                  u->committed);
+        odp_req_fail(req, ODP_E_INTERNAL, NULL, "the upload cannot be resumed; it is logged");
+    }
+    return loader;
+}
+
+/*  Rebuild an upload's slot from its row, at its committed boundary. */
+static int s_slot_open(odp_req_t *req, const s_upload_t *u, s_slot_t **out)
+{
+    crypto_hash_sha256_state hash;
+    if (s_hash_at(req, u, &hash) < 0)
+        return -1;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    const char *vals[1] = {id};
+    PGresult *r =
+        odp_db_exec(req->db, "SELECT colmap::text FROM uploads WHERE id = $1", 1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        return odp_req_db_fail(req, r, "the upload");
+    size_t nmap;
+    int *map = s_parse_colmap(PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0), &nmap);
+    PQclear(r);
+    loader_t *loader = s_loader(req, u, map, nmap);
+    free(map);
+    if (!loader)
+        return -1;
+    s_slot_t *slot = s_slot_take();
+    if (!slot) {
+        loader_destroy(&loader);
+        return odp_req_fail(req, ODP_E_RATE_LIMITED, NULL,
+                            "%d datasets are being pushed at this moment; retry in a while",
+                            S_SLOTS);
+    }
+    slot->upload = u->id;
+    slot->committed = u->committed;
+    slot->loader = loader;
+    slot->hash = hash;
+    slot->used_ms = zclock_mono();
+    *out = slot;
+    return 0;
+}
+
+/*  ---- uploads and rules ------------------------------------------------------------------ */
+
+static int s_rules_load(odp_req_t *req, s_rules_t *rules)
+{
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT array_to_string(formats, ','), "
+                              "array_to_string(encodings, ','), max_size, max_row_length, "
+                              "chunk_size, credit FROM transfer_rules WHERE id = 1",
+                              0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        return odp_req_db_fail(req, r, "the transfer rules");
+    s_copy_str(rules->formats, sizeof rules->formats, r, 0, 0);
+    s_copy_str(rules->encodings, sizeof rules->encodings, r, 0, 1);
+    rules->max_size = s_int(r, 0, 2);
+    rules->max_row_length = s_int(r, 0, 3);
+    rules->chunk_size = s_int(r, 0, 4);
+    rules->credit = s_int(r, 0, 5);
+    PQclear(r);
+    return 0;
+}
+
+/*  Load upload id; 404 when there is none, 403 when the actor may not act on it. */
+static int s_upload_load(odp_req_t *req, int64_t id, s_upload_t *u)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *vals[1] = {ids};
+    PGresult *r = odp_db_exec(
+        req->db,
+        "SELECT u.resource, u.table_name, r.department, u.format, coalesce(u.encoding, ''), "
+        "u.status, u.sha256, coalesce(u.media_type, ''), u.kind = 'dataset', u.size, "
+        "u.committed, u.rows_received, u.rows_rejected, coalesce(u.chunk_size, t.chunk_size), "
+        "coalesce(u.max_row_length, t.max_row_length), coalesce(u.version, 0), u.hash_state "
+        "FROM uploads u JOIN resources r ON r.resource = u.resource "
+        "JOIN transfer_rules t ON t.id = 1 WHERE u.id = $1",
+        1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the upload");
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "upload", "no upload has the number %" PRId64,
+                            id);
+    }
+    memset(u, 0, sizeof *u);
+    u->id = id;
+    s_copy_str(u->resource, sizeof u->resource, r, 0, 0);
+    s_copy_str(u->table, sizeof u->table, r, 0, 1);
+    s_copy_str(u->department, sizeof u->department, r, 0, 2);
+    s_copy_str(u->format, sizeof u->format, r, 0, 3);
+    s_copy_str(u->encoding, sizeof u->encoding, r, 0, 4);
+    s_copy_str(u->status, sizeof u->status, r, 0, 5);
+    s_copy_str(u->sha256, sizeof u->sha256, r, 0, 6);
+    s_copy_str(u->media_type, sizeof u->media_type, r, 0, 7);
+    u->dataset = PQgetvalue(r, 0, 8)[0] == 't';
+    u->size = s_int(r, 0, 9);
+    u->committed = s_int(r, 0, 10);
+    u->rows = s_int(r, 0, 11);
+    u->rejected = s_int(r, 0, 12);
+    u->chunk_size = s_int(r, 0, 13);
+    u->max_row_length = s_int(r, 0, 14);
+    u->version = s_int(r, 0, 15);
+    /*  A state of another size is from another build: s_hash_at() refuses to go on. */
+    if (!PQgetisnull(r, 0, 16)) {
+        size_t n = 0;
+        unsigned char *st = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 16), &n);
+        if (st && n == sizeof u->hash) {
+            memcpy(&u->hash, st, n);
+            u->has_hash = true;
+        }
+        PQfreemem(st);
+    }
+    PQclear(r);
+    if (!registrar_may_act(req, u->department))
+        return odp_req_fail(req, ODP_E_FORBIDDEN, "upload",
+                            "upload %" PRId64 " belongs to another department", id);
+    return 0;
+}
+
+/*  Load an upload that must still be receiving. */
+static int s_upload_receiving(odp_req_t *req, int64_t id, s_upload_t *u)
+{
+    if (s_upload_load(req, id, u) < 0)
+        return -1;
+    if (strcmp(u->status, "receiving") != 0)
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                            "upload %" PRId64 " is %s, not receiving", id, u->status);
+    return 0;
+}
+
+/*  In an open transaction: the uploads row is no longer receiving, its staged rows,
+    rejects and file pieces are gone, and data.failed says why. */
+static int s_abandon_tx(odp_req_t *req, const s_upload_t *u, const char *code, const char *reason)
+{
+    char id[24], failure[1100], stage[40], drop[80];
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    snprintf(failure, sizeof failure, "%s: %s", code, reason);
+    s_stage_name(u->id, stage, sizeof stage);
+    snprintf(drop, sizeof drop, "DROP TABLE IF EXISTS %s", stage);
+    const char *vals[2] = {id, failure};
+    if (odp_db_cmd(req->db,
+                   "UPDATE uploads SET status = 'abandoned', failure = $2, finished_at = now(), "
+                   "staging_table = NULL, hash_state = NULL WHERE id = $1",
+                   2, vals, NULL) < 0 ||
+        odp_db_cmd(req->db, drop, 0, NULL, NULL) < 0 ||
+        odp_db_cmd(req->db, "DELETE FROM rejects WHERE upload = $1", 1, vals, NULL) < 0 ||
+        odp_db_cmd(req->db, "DELETE FROM file_chunks WHERE upload = $1", 1, vals, NULL) < 0)
+        return odp_req_db_fail(req, NULL, "the abandonment");
+    odp_ev_data_failed_t ev = {0};
+    ev.resource = odp_v_str(u->resource);
+    ev.table = odp_v_str(u->table);
+    ev.upload = odp_v_int(u->id);
+    ev.code = odp_v_str(code);
+    ev.reason = odp_v_str(reason);
+    ev.offset = odp_v_int(u->committed);
+    if (odp_outbox_append(req->outbox, &odp_def_ev_data_failed, &ev, req->actor_str) < 0)
+        return odp_req_db_fail(req, NULL, "the event");
+    return 0;
+}
+
+/*  The push cannot go on: abandon the upload, then answer with the error that ended it. */
+static int s_fail_upload(odp_req_t *req, const s_upload_t *u, odp_err_t code, const char *field,
+                         const char *reason)
+{
+    s_slot_drop(u->id);
+    if (odp_db_begin(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the abandonment");
+    if (s_abandon_tx(req, u, odp_err_name(code), reason) < 0)
+        return -1;
+    if (odp_db_commit(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the abandonment");
+    odp_info("event=push.failed upload=%" PRId64 " code=%s", u->id, odp_err_name(code));
+    /*  odp_error_set cuts a long message (a header's names) on a UTF-8 boundary. */
+    return odp_error_set(req->err, code, field, "upload %" PRId64 " is abandoned: %s", u->id,
+                         reason);
+}
+
+/*  The loader refused the stream (HEADER_MISMATCH, RULE_ROW_LENGTH): the push is over. */
+static int s_fail_loader(odp_req_t *req, const s_upload_t *u, const odp_error_t *lerr)
+{
+    return s_fail_upload(req, u, lerr->code ? lerr->code : ODP_E_INTERNAL,
+                         lerr->field[0] ? lerr->field : "data",
+                         lerr->message[0] ? lerr->message : "the loader failed");
+}
+
+/*  ---- COPY ------------------------------------------------------------------------------ */
+
+/*  Send buf, each line prefixed with prefix (may be ""): loader lines never hold a raw
+    newline inside a value (COPY text format escapes it), so '\n' ends a row. */
+static bool s_copy_send(PGconn *c, const char *prefix, const loader_buf_t *buf)
+{
+    size_t plen = strlen(prefix);
+    if (plen == 0)
+        return PQputCopyData(c, buf->data, (int)buf->len) == 1;
+    for (size_t o = 0; o < buf->len;) {
+        const char *nl = memchr(buf->data + o, '\n', buf->len - o);
+        size_t len = nl ? (size_t)(nl - (buf->data + o)) + 1 : buf->len - o;
+        if (PQputCopyData(c, prefix, (int)plen) != 1 ||
+            PQputCopyData(c, buf->data + o, (int)len) != 1)
+            return false;
+        o += len;
+    }
+    return true;
+}
+
+/*  COPY buf into a table (sql is "COPY ... FROM STDIN"), in the open transaction. The
+    loader typed every value first, so a refusal here is a bug: 500, logged. */
+static int s_copy(odp_req_t *req, int64_t upload, const char *sql, const char *prefix,
+                  const loader_buf_t *buf)
+{
+    if (buf->len == 0)
+        return 0;
+    PGconn *c = odp_db_conn(req->db);
+    if (!c)
+        return odp_req_db_fail(req, NULL, "the rows");
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_COPY_IN;
+    char err[300] = "";
+    if (!ok)
+        snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (ok) {
+        ok = s_copy_send(c, prefix, buf);
+        if (PQputCopyEnd(c, ok ? NULL : "odp: sending rows failed") != 1)
+            ok = false;
+        while ((r = PQgetResult(c))) {
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                if (!err[0])
+                    snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
+                ok = false;
+            }
+            PQclear(r);
+        }
+    }
+    if (ok)
+        return 0;
+    if (PQstatus(c) != CONNECTION_OK)
+        return odp_req_db_fail(req, NULL, "the rows");
+    char q[340];
+    odp_error("event=push.copy_failed upload=%" PRId64 " sql=\"%.40s\" error=%s", upload, sql,
+              odp_log_quote(err, strlen(err), q, sizeof q));
+    return odp_req_fail(req, ODP_E_INTERNAL, NULL, "storing the rows failed; it is logged");
+}
+
+/*  Staged rows and rejects of one feed, in the open transaction. */
+static int s_copy_rows(odp_req_t *req, int64_t upload, const loader_buf_t *staged,
+                       const loader_buf_t *rejected)
+{
+    char stage[40], sql[80], prefix[24];
+    s_stage_name(upload, stage, sizeof stage);
+    snprintf(sql, sizeof sql, "COPY %s FROM STDIN", stage);
+    snprintf(prefix, sizeof prefix, "%" PRId64 "\t", upload);
+    if (s_copy(req, upload, sql, "", staged) < 0)
+        return -1;
+    return s_copy(req, upload, "COPY rejects (upload, row_no, reason, detail, raw) FROM STDIN",
+                  prefix, rejected);
+}
+
+/*  "{0,2,1}" for the loader's header mapping, or NULL before the header was read. */
+static char *s_colmap_text(const loader_t *loader)
+{
+    size_t n = 0;
+    const int *map = loader_colmap(loader, &n);
+    if (!map)
+        return NULL;
+    char *text = malloc(n * 12 + 3);
+    if (!text)
+        return NULL;
+    size_t o = 0;
+    text[o++] = '{';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(text + o, "%s%d", i ? "," : "", map[i]);
+    text[o++] = '}';
+    text[o] = '\0';
+    return text;
+}
+
+/*  In the open transaction: the upload's progress, if nobody moved it meanwhile. */
+static int s_save_progress(odp_req_t *req, const s_upload_t *u, int64_t from, int64_t to,
+                           const crypto_hash_sha256_state *hash, int64_t rows, int64_t rejected,
+                           const char *colmap)
+{
+    char id[24], committed[24], was[24], nrows[24], nrej[24];
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    snprintf(committed, sizeof committed, "%" PRId64, to);
+    snprintf(was, sizeof was, "%" PRId64, from);
+    snprintf(nrows, sizeof nrows, "%" PRId64, rows);
+    snprintf(nrej, sizeof nrej, "%" PRId64, rejected);
+    const char *vals[7] = {id, committed, (const char *)hash, nrows, nrej, colmap, was};
+    int lens[7] = {-1, -1, (int)sizeof *hash, -1, -1, -1, -1};
+    PGresult *r = odp_db_exec(
+        req->db,
+        "UPDATE uploads SET committed = $2, hash_state = $3, "
+        "rows_received = $4, rows_rejected = $5, rows_staged = $4::bigint - $5::bigint, "
+        "colmap = coalesce($6::int[], colmap) "
+        "WHERE id = $1 AND status = 'receiving' AND committed = $7",
+        7, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+        return odp_req_db_fail(req, r, "the upload's progress");
+    bool hit = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    if (!hit)
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                            "upload %" PRId64 " moved on meanwhile: call push.begin again", u->id);
+    return 0;
+}
+
+/*  ---- push.begin ----------------------------------------------------------------------- */
+
+typedef struct {
+    char resource[33];
+    char table[64];
+    char department[10];
+    char format[17];
+    char encoding[17];
+    bool dataset;
+    char *columns; /* of the staging table, for a dataset */
+    s_rules_t rules;
+} s_begin_t;
+
+/*  The resource: exists, may be acted on, registered. */
+static int s_begin_resource(odp_req_t *req, const odp_push_begin_t *m, s_begin_t *b)
+{
+    odp_v_cstr(&m->resource, b->resource, sizeof b->resource);
+    const char *vals[1] = {b->resource};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT department, content_kind = 'dataset', status FROM resources "
+                              "WHERE resource = $1",
+                              1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the resource");
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "resource", "no catalogue entry is %s",
+                            b->resource);
+    }
+    s_copy_str(b->department, sizeof b->department, r, 0, 0);
+    b->dataset = PQgetvalue(r, 0, 1)[0] == 't';
+    char status[32];
+    s_copy_str(status, sizeof status, r, 0, 2);
+    PQclear(r);
+    if (!registrar_may_act(req, b->department))
+        return odp_req_fail(req, ODP_E_FORBIDDEN, "resource",
+                            "%s belongs to department %s; you may push only to your own entries",
+                            b->resource, b->department);
+    if (strcmp(status, "registered") != 0)
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "resource",
+                            "%s is %s: register it first (registration.request)", b->resource,
+                            status);
+    return 0;
+}
+
+/*  Format, encoding, table and size against the transfer rules. */
+static int s_begin_rules(odp_req_t *req, const odp_push_begin_t *m, s_begin_t *b)
+{
+    if (s_rules_load(req, &b->rules) < 0)
+        return -1;
+    const char *format = odp_code_find(&odp_cl_format, m->format.str, m->format.len);
+    bool kind_ok =
+        format && (b->dataset ? strcmp(format, "file") != 0 : strcmp(format, "file") == 0);
+    if (!kind_ok || !s_in_list(b->rules.formats, format))
+        return odp_req_fail(req, ODP_E_RULE_FORMAT, "format",
+                            "this entry takes format %s; the transfer rules accept %s",
+                            b->dataset ? "csv or jsonl" : "file", b->rules.formats);
+    snprintf(b->format, sizeof b->format, "%s", format);
+    snprintf(b->table, sizeof b->table, "main");
+    if (m->table.present)
+        odp_v_cstr(&m->table, b->table, sizeof b->table);
+    if (b->dataset) {
+        const char *enc = m->encoding.present
+                              ? odp_code_find(&odp_cl_encoding, m->encoding.str, m->encoding.len)
+                              : "utf8";
+        if (!enc || !s_in_list(b->rules.encodings, enc) ||
+            (strcmp(format, "jsonl") == 0 && strcmp(enc, "utf8") != 0))
+            return odp_req_fail(req, ODP_E_RULE_ENCODING, "encoding",
+                                "the transfer rules accept the encodings %s (JSON Lines: utf8 "
+                                "only)",
+                                b->rules.encodings);
+        snprintf(b->encoding, sizeof b->encoding, "%s", enc);
+    } else if (strcmp(b->table, "main") != 0) {
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, "table", "a file has one table, main");
+    }
+    if (m->size.i > b->rules.max_size)
+        return odp_req_fail(req, ODP_E_RULE_SIZE, "size",
+                            "%" PRId64 " bytes is over the transfer rules' maximum of %" PRId64,
+                            m->size.i, b->rules.max_size);
+    return 0;
+}
+
+/*  Identical content received already, or the same push in progress: answer and return 1. */
+static int s_begin_existing(odp_req_t *req, const odp_push_begin_t *m, const s_begin_t *b)
+{
+    const char *vals[3] = {b->resource, b->table, m->sha256.str};
+    int lens[3] = {-1, -1, (int)m->sha256.len};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT id, status, coalesce(version, 0), committed, size, format, "
+                              "coalesce(encoding, ''), coalesce(chunk_size, 0) FROM uploads "
+                              "WHERE resource = $1 AND table_name = $2 AND sha256 = $3 "
+                              "AND status IN ('received', 'receiving') "
+                              "ORDER BY status = 'received' DESC, version LIMIT 1",
+                              3, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the uploads");
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0;
+    }
+    odp_rep_push_begin_t rep = {0};
+    int64_t id = s_int(r, 0, 0);
+    bool received = strcmp(PQgetvalue(r, 0, 1), "received") == 0;
+    bool same = s_int(r, 0, 4) == m->size.i && strcmp(PQgetvalue(r, 0, 5), b->format) == 0 &&
+                strcmp(PQgetvalue(r, 0, 6), b->encoding) == 0;
+    rep.credit = odp_v_int(b->rules.credit);
+    rep.duplicate = odp_v_bool(received);
+    if (received) {
+        rep.version = odp_v_int(s_int(r, 0, 2));
+        rep.offset = odp_v_int(m->size.i);
+        rep.chunk_size = odp_v_int(b->rules.chunk_size);
+    } else {
+        rep.upload = odp_v_int(id);
+        rep.offset = odp_v_int(s_int(r, 0, 3));
+        rep.chunk_size = odp_v_int(s_int(r, 0, 7) ? s_int(r, 0, 7) : b->rules.chunk_size);
+    }
+    PQclear(r);
+    if (!received && !same)
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "sha256",
+                            "upload %" PRId64 " is receiving this content with another size, "
+                            "format or encoding: push.abort it first",
+                            id);
+    /*  A resume starts again at the committed boundary: whatever the slot holds beyond it
+        was never acknowledged as committed, and the client sends it again. */
+    if (!received)
+        s_slot_drop(id);
+    if (odp_encode(&odp_def_rep_push_begin, &rep, req->pk) < 0)
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the reply");
+    return 1;
+}
+
+/*  The staging table's columns from the table's dictionary, in position order, as
+    `, "<field>" <type> ...` in b->columns (the caller frees it). 404 without one. */
+static int s_begin_dictionary(odp_req_t *req, s_begin_t *b)
+{
+    const char *vals[2] = {b->resource, b->table};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT name, type FROM dictionary_fields WHERE resource = $1 "
+                              "AND table_name = $2 ORDER BY position",
+                              2, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the dictionary");
+    int n = PQntuples(r), rc = 0;
+    PGconn *c = odp_db_conn(req->db);
+    size_t size = 0;
+    FILE *f = n && c ? open_memstream(&b->columns, &size) : NULL;
+    if (n == 0)
+        rc = odp_req_fail(req, ODP_E_NOT_FOUND, "table", "%s has no data dictionary for table %s",
+                          b->resource, b->table);
+    for (int i = 0; f && rc == 0 && i < n; i++) {
+        const char *name = PQgetvalue(r, i, 0), *type = PQgetvalue(r, i, 1);
+        size_t t = 0;
+        while (t < S_NTYPES && strcmp(s_types[t].field, type) != 0)
+            t++;
+        char *ident = PQescapeIdentifier(c, name, strlen(name));
+        if (strcmp(name, "row_no") == 0)
+            rc = odp_req_fail(req, ODP_E_INVALID_VALUE, "table",
+                              "the dictionary has a field row_no, the staging table's own row "
+                              "number: rename it");
+        else if (ident && t < S_NTYPES)
+            fprintf(f, ", %s %s", ident, s_types[t].sql);
+        else
+            rc = odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot build the staging table");
+        PQfreemem(ident);
+    }
+    if (f && fclose(f) != 0 && rc == 0)
+        rc = odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    if (n && !f && rc == 0)
+        rc = odp_req_db_fail(req, NULL, "the dictionary");
+    PQclear(r);
+    return rc;
+}
+
+static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_t *b)
+{
+    if (odp_db_begin(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the upload");
+    char size[24], chunk[24], rowlen[24];
+    snprintf(size, sizeof size, "%" PRId64, m->size.i);
+    snprintf(chunk, sizeof chunk, "%" PRId64, b->rules.chunk_size);
+    snprintf(rowlen, sizeof rowlen, "%" PRId64, b->rules.max_row_length);
+    const char *media = m->media_type.present ? m->media_type.str
+                        : b->dataset          ? NULL
+                                              : "application/octet-stream";
+    const char *vals[12] = {b->resource,
+                            b->table,
+                            b->dataset ? "dataset" : "file",
+                            b->format,
+                            b->dataset ? b->encoding : NULL,
+                            size,
+                            m->sha256.str,
+                            m->filename.present ? m->filename.str : NULL,
+                            media,
+                            req->actor_str,
+                            chunk,
+                            rowlen};
+    int lens[12] = {-1,
+                    -1,
+                    -1,
+                    -1,
+                    -1,
+                    -1,
+                    (int)m->sha256.len,
+                    (int)m->filename.len,
+                    m->media_type.present ? (int)m->media_type.len : -1,
+                    -1,
+                    -1,
+                    -1};
+    PGresult *r = odp_db_exec(req->db,
+                              "INSERT INTO uploads (resource, table_name, kind, format, encoding, "
+                              "size, sha256, filename, media_type, started_by, chunk_size, "
+                              "max_row_length) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                              "$11, $12) RETURNING id",
+                              12, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "a push of this content");
+    int64_t id = s_int(r, 0, 0);
+    PQclear(r);
+    if (b->dataset) {
+        char *ddl = NULL;
+        if (asprintf(&ddl, "CREATE TABLE stage_u%" PRId64 " (row_no bigint NOT NULL%s)", id,
+                     b->columns) < 0)
+            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        r = odp_db_exec(req->db, ddl, 0, NULL, NULL);
+        free(ddl);
+        if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+            return odp_req_db_fail(req, r, "the staging table");
+        PQclear(r);
+        char ids[24];
+        snprintf(ids, sizeof ids, "%" PRId64, id);
+        const char *uv[1] = {ids};
+        if (odp_db_cmd(req->db,
+                       "UPDATE uploads SET staging_table = current_schema() || '.stage_u' || id "
+                       "WHERE id = $1",
+                       1, uv, NULL) < 0)
+            return odp_req_db_fail(req, NULL, "the upload");
+    }
+    if (odp_db_commit(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the upload");
+    odp_info("event=push.begun upload=%" PRId64 " resource=%s table=%s size=%" PRId64, id,
+             b->resource, b->table, m->size.i);
+    odp_rep_push_begin_t rep = {0};
+    rep.upload = odp_v_int(id);
+    rep.offset = odp_v_int(0);
+    rep.chunk_size = odp_v_int(b->rules.chunk_size);
+    rep.credit = odp_v_int(b->rules.credit);
+    rep.duplicate = odp_v_bool(false);
+    return odp_encode(&odp_def_rep_push_begin, &rep, req->pk);
+}
+
+static int s_push_begin(odp_req_t *req)
+{
+    const odp_push_begin_t *m = req->msg;
+    if (!s_valid_sha256(&m->sha256))
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, "sha256",
+                            "sha256 must be 64 lowercase hexadecimal digits");
+    s_begin_t b = {0};
+    int rc = s_begin_resource(req, m, &b);
+    if (rc == 0)
+        rc = s_begin_rules(req, m, &b);
+    if (rc == 0 && b.dataset)
+        rc = s_begin_dictionary(req, &b);
+    if (rc == 0)
+        rc = s_begin_existing(req, m, &b);
+    if (rc == 0)
+        rc = s_begin_new(req, m, &b);
+    free(b.columns);
+    return rc < 0 ? -1 : 0;
+}
+
+/*  ---- push.chunk ------------------------------------------------------------------------- */
+
+static int s_bad_offset(odp_req_t *req, int64_t got, int64_t expected, int64_t committed)
+{
+    return odp_req_fail(req, ODP_E_BAD_OFFSET, "offset",
+                        "expected a chunk at byte %" PRId64 ", not %" PRId64
+                        "; resume from byte %" PRId64 ": call push.begin again",
+                        expected, got, committed);
+}
+
+static int s_ack(odp_req_t *req, int64_t upload, int64_t received, int64_t committed, int64_t rows,
+                 int64_t rejected)
+{
+    odp_rep_push_ack_t rep = {0};
+    rep.upload = odp_v_int(upload);
+    rep.offset = odp_v_int(received);
+    rep.committed = odp_v_int(committed);
+    rep.rows_received = odp_v_int(rows);
+    rep.rows_rejected = odp_v_int(rejected);
+    return odp_encode(&odp_def_rep_push_ack, &rep, req->pk);
+}
+
+/*  Commit what the loader just finished - rows, rejects, the new boundary and the hash up
+    to it - in one transaction. On any failure the slot is given up: the loader has
+    consumed bytes the database does not have, and only a resume from the database's
+    boundary is right. */
+static int s_commit_feed(odp_req_t *req, const s_upload_t *u, s_slot_t *slot,
+                         const loader_buf_t *staged, const loader_buf_t *rejected)
+{
+    int64_t boundary = loader_boundary(slot->loader);
+    if (boundary < slot->committed || boundary > slot->committed + (int64_t)slot->npending) {
+        odp_error("event=push.bad_boundary upload=%" PRId64 " boundary=%" PRId64
+                  " committed=%" PRId64,
+                  u->id, boundary, slot->committed);
+        s_slot_free(slot);
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the loader lost its place; it is logged");
+    }
+    size_t done = (size_t)(boundary - slot->committed);
+    if (done == 0 && staged->len == 0 && rejected->len == 0)
+        return 0; /* still inside one row: nothing new to commit */
+    crypto_hash_sha256_state hash = slot->hash;
+    crypto_hash_sha256_update(&hash, (const unsigned char *)slot->pending, done);
+    char *colmap = s_colmap_text(slot->loader);
+    int rc = odp_db_begin(req->db) < 0 ? odp_req_db_fail(req, NULL, "the rows") : 0;
+    if (rc == 0)
+        rc = s_copy_rows(req, u->id, staged, rejected);
+    if (rc == 0)
+        rc = s_save_progress(req, u, slot->committed, boundary, &hash, loader_rows(slot->loader),
+                             loader_rejected(slot->loader), colmap);
+    if (rc == 0 && odp_db_commit(req->db) < 0)
+        rc = odp_req_db_fail(req, NULL, "the rows");
+    free(colmap);
+    if (rc < 0) {
+        s_slot_free(slot);
+        return -1;
+    }
+    slot->hash = hash;
+    memmove(slot->pending, slot->pending + done, slot->npending - done);
+    slot->npending -= done;
+    slot->committed = boundary;
+    return 0;
+}
+
+static int s_chunk_dataset(odp_req_t *req, const s_upload_t *u, const odp_push_chunk_t *m)
+{
+    s_slot_t *slot = s_slot_find(u->id);
+    int64_t expected = slot ? slot->committed + (int64_t)slot->npending : u->committed;
+    if (m->offset.i != expected)
+        return s_bad_offset(req, m->offset.i, expected, u->committed);
+    if (m->offset.i + (int64_t)m->data.len > u->size)
+        return odp_req_fail(req, ODP_E_RULE_SIZE, "data",
+                            "this chunk ends at byte %" PRId64 ", past the declared size %" PRId64,
+                            m->offset.i + (int64_t)m->data.len, u->size);
+    if (!slot && s_slot_open(req, u, &slot) < 0)
+        return -1;
+    slot->used_ms = zclock_mono();
+    if (s_pending_add(slot, m->data.str, m->data.len) < 0) {
+        s_slot_free(slot);
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    }
+    loader_buf_t staged = {0}, rejected = {0};
+    odp_error_t lerr = {0};
+    /*  The slot's pending bytes are the partial row after the boundary: the loader refuses
+        a row longer than max_row_length, so no input makes the registrar hold a file. */
+    int rc = loader_feed(slot->loader, m->data.str, m->data.len, &staged, &rejected, &lerr);
+    if (rc < 0)
+        rc = s_fail_loader(req, u, &lerr);
+    else
+        rc = s_commit_feed(req, u, slot, &staged, &rejected);
+    loader_buf_free(&staged);
+    loader_buf_free(&rejected);
+    if (rc < 0)
+        return -1;
+    return s_ack(req, u->id, m->offset.i + (int64_t)m->data.len, slot->committed,
+                 loader_rows(slot->loader), loader_rejected(slot->loader));
+}
+
+/*  A file chunk: stored as it is, committed at once, hashed from the stored state. */
+static int s_chunk_file(odp_req_t *req, const s_upload_t *u, const odp_push_chunk_t *m)
+{
+    if (m->offset.i != u->committed)
+        return s_bad_offset(req, m->offset.i, u->committed, u->committed);
+    int64_t end = m->offset.i + (int64_t)m->data.len;
+    if (end > u->size)
+        return odp_req_fail(req, ODP_E_RULE_SIZE, "data",
+                            "this chunk ends at byte %" PRId64 ", past the declared size %" PRId64,
+                            end, u->size);
+    if (m->data.len == 0) /* a piece is keyed by its offset: an empty one is not stored */
+        return s_ack(req, u->id, end, end, 0, 0);
+    crypto_hash_sha256_state hash;
+    if (s_hash_at(req, u, &hash) < 0)
+        return -1;
+    crypto_hash_sha256_update(&hash, (const unsigned char *)m->data.str, m->data.len);
+    char id[24], off[24];
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    snprintf(off, sizeof off, "%" PRId64, m->offset.i);
+    const char *vals[3] = {id, off, m->data.str};
+    int lens[3] = {-1, -1, (int)m->data.len};
+    if (odp_db_begin(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the chunk");
+    PGresult *r =
+        odp_db_exec(req->db, "INSERT INTO file_chunks (upload, offset_, data) VALUES ($1, $2, $3)",
+                    3, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+        return odp_req_db_fail(req, r, "the chunk");
+    PQclear(r);
+    if (s_save_progress(req, u, u->committed, end, &hash, 0, 0, NULL) < 0)
+        return -1;
+    if (odp_db_commit(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the chunk");
+    return s_ack(req, u->id, end, end, 0, 0);
+}
+
+static int s_push_chunk(odp_req_t *req)
+{
+    const odp_push_chunk_t *m = req->msg;
+    s_upload_t u;
+    if (s_upload_receiving(req, m->upload.i, &u) < 0)
+        return -1;
+    if ((int64_t)m->data.len > u.chunk_size)
+        return odp_req_fail(req, ODP_E_RULE_CHUNK_SIZE, "data",
+                            "a chunk is at most %" PRId64 " bytes (chunk_size from push.begin)",
+                            u.chunk_size);
+    return u.dataset ? s_chunk_dataset(req, &u, m) : s_chunk_file(req, &u, m);
+}
+
+/*  ---- push.finish ----------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t rows;
+    int64_t rejected;
+} s_counts_t;
+
+/*  The rows of the staging table and the rejects must be exactly what the loader counted
+    (principle 3: received = staged + rejected). In the open transaction. */
+static int s_verify_counts(odp_req_t *req, const s_upload_t *u, const s_counts_t *c)
+{
+    char sql[160], id[24];
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM stage_u%" PRId64 "), "
+             "(SELECT count(*) FROM rejects WHERE upload = $1)",
+             u->id);
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    const char *vals[1] = {id};
+    PGresult *r = odp_db_exec(req->db, sql, 1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the row counts");
+    int64_t staged = s_int(r, 0, 0), rejected = s_int(r, 0, 1);
+    PQclear(r);
+    if (staged == c->rows - c->rejected && rejected == c->rejected)
+        return 0;
+    odp_error("event=push.counts_differ upload=%" PRId64 " rows=%" PRId64 " rejected=%" PRId64
+              " in_stage=%" PRId64 " in_rejects=%" PRId64,
+              u->id, c->rows, c->rejected, staged, rejected);
+    return odp_req_fail(req, ODP_E_INTERNAL, NULL,
+                        "the staged and rejected rows do not add up; it is logged");
+}
+
+/*  The dataset's last bytes: the final hash, then the loader's tail, staged before the
+    version is recorded (same transaction, opened here). */
+static int s_finish_dataset(odp_req_t *req, const s_upload_t *u, s_slot_t *slot, char *hex,
+                            s_counts_t *counts)
+{
+    crypto_hash_sha256_state hash = slot->hash;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_update(&hash, (const unsigned char *)slot->pending, slot->npending);
+    crypto_hash_sha256_final(&hash, digest);
+    s_hex(digest, sizeof digest, hex);
+    if (strcmp(hex, u->sha256) != 0)
+        return 0; /* the caller compares and abandons */
+    loader_buf_t staged = {0}, rejected = {0};
+    odp_error_t lerr = {0};
+    int rc = loader_finish(slot->loader, &staged, &rejected, &lerr);
+    if (rc < 0)
+        rc = s_fail_loader(req, u, &lerr);
+    else {
+        counts->rows = loader_rows(slot->loader);
+        counts->rejected = loader_rejected(slot->loader);
+        rc = odp_db_begin(req->db) < 0 ? odp_req_db_fail(req, NULL, "the rows") : 0;
+        if (rc == 0)
+            rc = s_copy_rows(req, u->id, &staged, &rejected);
+        if (rc == 0)
+            rc = s_verify_counts(req, u, counts);
+    }
+    loader_buf_free(&staged);
+    loader_buf_free(&rejected);
+    return rc;
+}
+
+/*  A file's final hash; when it matches, the transaction for the version is opened. */
+static int s_finish_file(odp_req_t *req, const s_upload_t *u, char *hex)
+{
+    crypto_hash_sha256_state hash;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    if (s_hash_at(req, u, &hash) < 0)
+        return -1;
+    crypto_hash_sha256_final(&hash, digest);
+    s_hex(digest, sizeof digest, hex);
+    if (strcmp(hex, u->sha256) == 0 && odp_db_begin(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the version");
+    return 0;
+}
+
+/*  In the open transaction: the next version of (resource, table), the row, the event. */
+static int s_record_version(odp_req_t *req, const s_upload_t *u, const s_counts_t *c,
+                            int64_t *version, char *staging, size_t staging_size)
+{
+    char id[24], rows[24], rej[24];
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    snprintf(rows, sizeof rows, "%" PRId64, c->rows);
+    snprintf(rej, sizeof rej, "%" PRId64, c->rejected);
+    const char *lock[1] = {u->resource};
+    /*  Versions are numbered per table; the resource row's lock orders concurrent finishes
+        (several registrar instances) so that two cannot take the same number. */
+    if (odp_db_cmd(req->db, "SELECT 1 FROM resources WHERE resource = $1 FOR UPDATE", 1, lock,
+                   NULL) < 0)
+        return odp_req_db_fail(req, NULL, "the version");
+    const char *vals[3] = {id, rows, rej};
+    PGresult *r = odp_db_exec(
+        req->db,
+        "UPDATE uploads u SET status = 'received', finished_at = now(), committed = size, "
+        "hash_state = NULL, rows_received = $2, rows_rejected = $3, rows_staged = $2::bigint - "
+        "$3::bigint, "
+        "version = 1 + (SELECT coalesce(max(version), 0) FROM uploads v WHERE "
+        "v.resource = u.resource AND v.table_name = u.table_name AND v.status = 'received') "
+        "WHERE id = $1 AND status = 'receiving' RETURNING version, coalesce(staging_table, '')",
+        3, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the version");
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                            "upload %" PRId64 " is no longer receiving", u->id);
+    }
+    *version = s_int(r, 0, 0);
+    s_copy_str(staging, staging_size, r, 0, 1);
+    PQclear(r);
+    odp_ev_data_received_t ev = {0};
+    ev.resource = odp_v_str(u->resource);
+    ev.table = odp_v_str(u->table);
+    ev.version = odp_v_int(*version);
+    ev.upload = odp_v_int(u->id);
+    ev.kind = odp_v_str(u->dataset ? "dataset" : "file");
+    ev.sha256 = odp_v_str(u->sha256);
+    ev.size = odp_v_int(u->size);
+    ev.rows_received = odp_v_int(c->rows);
+    ev.rows_staged = odp_v_int(c->rows - c->rejected);
+    ev.rows_rejected = odp_v_int(c->rejected);
+    if (odp_outbox_append(req->outbox, &odp_def_ev_data_received, &ev, req->actor_str) < 0)
+        return odp_req_db_fail(req, NULL, "the event");
+    return 0;
+}
+
+static int s_summary(odp_req_t *req, const s_upload_t *u, const s_counts_t *c, int64_t version,
+                     const char *staging)
+{
+    odp_rep_push_summary_t rep = {0};
+    rep.resource = odp_v_str(u->resource);
+    rep.table = odp_v_str(u->table);
+    rep.version = odp_v_int(version);
+    rep.upload = odp_v_int(u->id);
+    rep.kind = odp_v_str(u->dataset ? "dataset" : "file");
+    rep.sha256 = odp_v_str(u->sha256);
+    rep.size = odp_v_int(u->size);
+    rep.media_type = odp_v_str(u->media_type[0] ? u->media_type : NULL);
+    rep.rows_received = odp_v_int(c->rows);
+    rep.rows_staged = odp_v_int(c->rows - c->rejected);
+    rep.rows_rejected = odp_v_int(c->rejected);
+    rep.staging_table = odp_v_str(staging[0] ? staging : NULL);
+    rep.duplicate = odp_v_bool(false);
+    return odp_encode(&odp_def_rep_push_summary, &rep, req->pk);
+}
+
+static int s_push_finish(odp_req_t *req)
+{
+    const odp_push_finish_t *m = req->msg;
+    s_upload_t u;
+    if (s_upload_receiving(req, m->upload.i, &u) < 0)
+        return -1;
+    s_slot_t *slot = u.dataset ? s_slot_find(u.id) : NULL;
+    int64_t received = slot ? slot->committed + (int64_t)slot->npending : u.committed;
+    if (received != u.size)
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                            "%" PRId64 " of %" PRId64 " bytes received; resume from byte %" PRId64,
+                            received, u.size, u.committed);
+    if (u.dataset && !slot && s_slot_open(req, &u, &slot) < 0)
+        return -1;
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    s_counts_t counts = {0};
+    int rc = 0;
+    if (u.dataset)
+        rc = s_finish_dataset(req, &u, slot, hex, &counts);
+    else
+        rc = s_finish_file(req, &u, hex);
+    if (rc == 0 && strcmp(hex, u.sha256) != 0) {
+        char reason[200];
+        snprintf(reason, sizeof reason, "the content's SHA-256 is %s, not the declared %s", hex,
+                 u.sha256);
+        return s_fail_upload(req, &u, ODP_E_HASH_MISMATCH, "sha256", reason);
+    }
+    int64_t version = 0;
+    char staging[128] = "";
+    if (rc == 0)
+        rc = s_record_version(req, &u, &counts, &version, staging, sizeof staging);
+    if (rc == 0 && odp_db_commit(req->db) < 0)
+        rc = odp_req_db_fail(req, NULL, "the version");
+    /*  Finished or not, the loader has read its last byte: a retry starts from the
+        database. */
+    s_slot_drop(u.id);
+    if (rc < 0)
+        return -1;
+    odp_info("event=push.received upload=%" PRId64 " resource=%s table=%s version=%" PRId64
+             " rows=%" PRId64 " rejected=%" PRId64,
+             u.id, u.resource, u.table, version, counts.rows, counts.rejected);
+    return s_summary(req, &u, &counts, version, staging);
+}
+
+/*  ---- push.abort, push.status ------------------------------------------------------------ */
+
+static int s_push_abort(odp_req_t *req)
+{
+    const odp_push_abort_t *m = req->msg;
+    s_upload_t u;
+    if (s_upload_receiving(req, m->upload.i, &u) < 0)
+        return -1;
+    char reason[1001];
+    if (m->reason.present)
+        odp_v_cstr(&m->reason, reason, sizeof reason);
+    else
+        snprintf(reason, sizeof reason, "aborted by %s", req->actor_str);
+    s_slot_drop(u.id);
+    if (odp_db_begin(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the abort");
+    if (s_abandon_tx(req, &u, "ABORTED", reason) < 0)
+        return -1;
+    if (odp_db_commit(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the abort");
+    odp_info("event=push.aborted upload=%" PRId64, u.id);
+    return odp_req_ok_empty(req);
+}
+
+static int s_push_status(odp_req_t *req)
+{
+    const odp_push_status_t *m = req->msg;
+    s_upload_t u;
+    if (s_upload_load(req, m->upload.i, &u) < 0)
+        return -1;
+    odp_rep_push_status_t rep = {0};
+    rep.upload = odp_v_int(u.id);
+    rep.resource = odp_v_str(u.resource);
+    rep.table = odp_v_str(u.table);
+    rep.status = odp_v_str(u.status);
+    rep.offset = odp_v_int(u.committed);
+    rep.size = odp_v_int(u.size);
+    if (u.version)
+        rep.version = odp_v_int(u.version);
+    return odp_encode(&odp_def_rep_push_status, &rep, req->pk);
+}
+
+/*  ---- version.list, rejects.list ------------------------------------------------------- */
+
+/*  The resource's department, or -1 with 404. */
+static int s_resource_department(odp_req_t *req, const odp_val_t *resource, char *dept, size_t size)
+{
+    const char *vals[1] = {resource->str};
+    int lens[1] = {(int)resource->len};
+    PGresult *r =
+        odp_db_exec(req->db, "SELECT department FROM resources WHERE resource = $1", 1, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the resource");
+    bool found = PQntuples(r) == 1;
+    if (found)
+        s_copy_str(dept, size, r, 0, 0);
+    PQclear(r);
+    if (!found)
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "resource", "no catalogue entry has this code");
+    return 0;
+}
+
+#define VERSION_COLS                                                                               \
+    "version, table_name, kind, sha256, size, rows_received, rows_staged, "                        \
+    "rows_rejected, " ROWS_TS("finished_at")
+
+static void s_fill_version(PGresult *r, int i, void *out, msgpack_zone *zone)
+{
+    (void)zone;
+    odp_rec_version_t *v = out;
+    v->version = rows_int(r, i, 0);
+    v->table = rows_col(r, i, 1);
+    v->kind = rows_col(r, i, 2);
+    v->sha256 = rows_col(r, i, 3);
+    v->size = rows_int(r, i, 4);
+    v->rows_received = rows_int(r, i, 5);
+    v->rows_staged = rows_int(r, i, 6);
+    v->rows_rejected = rows_int(r, i, 7);
+    v->received_at = rows_col(r, i, 8);
+}
+
+static int s_version_list(odp_req_t *req)
+{
+    const odp_version_list_t *m = req->msg;
+    char dept[10];
+    if (s_resource_department(req, &m->resource, dept, sizeof dept) < 0)
+        return -1;
+    const char *vals[2] = {m->resource.str, m->table.present ? m->table.str : NULL};
+    int lens[2] = {(int)m->resource.len, (int)m->table.len};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT " VERSION_COLS " FROM uploads WHERE resource = $1 "
+                              "AND ($2::text IS NULL OR table_name = $2) "
+                              "AND status = 'received' ORDER BY finished_at DESC, version DESC",
+                              2, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the versions");
+    return rows_pack(req, r, &odp_def_rec_version, s_fill_version, sizeof(odp_rec_version_t));
+}
+
+static void s_fill_reject(PGresult *r, int i, void *out, msgpack_zone *zone)
+{
+    (void)zone;
+    odp_rec_reject_t *j = out;
+    j->row = rows_int(r, i, 0);
+    j->reason = rows_col(r, i, 1);
+    j->detail = rows_col(r, i, 2);
+    j->raw = rows_col(r, i, 3);
+}
+
+static int s_rejects_list(odp_req_t *req)
+{
+    const odp_rejects_list_t *m = req->msg;
+    char dept[10];
+    if (s_resource_department(req, &m->resource, dept, sizeof dept) < 0)
+        return -1;
+    if (!registrar_may_act(req, dept))
+        return odp_req_fail(req, ODP_E_FORBIDDEN, "resource",
+                            "rejected rows are shown to operations and to department %s only",
+                            dept);
+    char version[24], limit[24];
+    snprintf(version, sizeof version, "%" PRId64, m->version.i);
+    snprintf(limit, sizeof limit, "%" PRId64, m->limit.present ? m->limit.i : 1000);
+    const char *vals[4] = {m->resource.str, m->table.present ? m->table.str : "main", version,
+                           limit};
+    int lens[4] = {(int)m->resource.len, m->table.present ? (int)m->table.len : -1, -1, -1};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT id FROM uploads WHERE resource = $1 AND table_name = $2 "
+                              "AND version = $3 AND status = 'received'",
+                              3, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the version");
+    bool found = PQntuples(r) == 1;
+    char id[24] = "";
+    if (found)
+        s_copy_str(id, sizeof id, r, 0, 0);
+    PQclear(r);
+    if (!found)
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "version", "this table has no version %s",
+                            version);
+    const char *lv[2] = {id, limit};
+    r = odp_db_exec(req->db,
+                    "SELECT row_no, reason, detail, raw FROM rejects WHERE upload = $1 "
+                    "ORDER BY row_no LIMIT $2",
+                    2, lv, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the rejected rows");
+    return rows_pack(req, r, &odp_def_rec_reject, s_fill_reject, sizeof(odp_rec_reject_t));
+}
+
+void push_routes(odp_service_t *svc)
+{
+    const int push = ODP_ALLOW_OPERATIONS | ODP_ALLOW_PROVIDER;
+    odp_service_route(svc, &odp_def_push_begin, push, s_push_begin);
+    odp_service_route(svc, &odp_def_push_chunk, push, s_push_chunk);
+    odp_service_route(svc, &odp_def_push_finish, push, s_push_finish);
+    odp_service_route(svc, &odp_def_push_abort, push, s_push_abort);
+    odp_service_route(svc, &odp_def_push_status, push, s_push_status);
+    odp_service_route(svc, &odp_def_version_list, ODP_ALLOW_ANY & ~ODP_ALLOW_ANONYMOUS,
+                      s_version_list);
+    odp_service_route(svc, &odp_def_rejects_list, push, s_rejects_list);
+}
