@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include <getopt.h>
+
 #include "json.h"
 
 #include <stdio.h>
@@ -199,4 +201,50 @@ int odp_cli_refused(const char *prog, const char *service, const odp_reply_t *re
     fprintf(stderr, "%s: %s refused (%d %s): %s%s%s%s\n", prog, service, rep->status, code, msg,
             field[0] ? " [field " : "", field, field[0] ? "]" : "");
     return 1;
+}
+
+int odp_cli_global(const char *prog, int argc, char **argv, odp_cli_global_t *g,
+                   bool takes_endpoint, void (*usage)(FILE *f))
+{
+    static struct option opts[] = {
+        {"json", no_argument, 0, 'j'},           {"timeout-ms", required_argument, 0, 't'},
+        {"endpoint", required_argument, 0, 'e'}, {"cert", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    int o;
+    /*  "+" stops at the command word: what follows are the command's own options. */
+    while ((o = getopt_long(argc, argv, "+jt:e:c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'j':
+            g->json = true;
+            break;
+        case 't':
+            g->timeout_ms = atoi(optarg);
+            if (g->timeout_ms <= 0) {
+                fprintf(stderr, "%s: --timeout-ms needs a positive number\n", prog);
+                return -2;
+            }
+            break;
+        case 'e':
+            if (!takes_endpoint) {
+                usage(stderr);
+                return -2;
+            }
+            g->endpoint = optarg;
+            break;
+        case 'c':
+            g->cert = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            usage(stderr);
+            return -2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return -2;
+    }
+    return optind;
 }

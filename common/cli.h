@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "client.h"
 #include "codec.h"
@@ -49,5 +50,19 @@ json_t *odp_cli_error_json(const char *service, const odp_reply_t *rep);
     on stderr ("prog: service refused (403 FORBIDDEN): message [field f]"). Returns 1, the
     tools' exit status for a refusal. */
 int odp_cli_refused(const char *prog, const char *service, const odp_reply_t *rep, bool json);
+
+/*  The options every tool takes before its command word: --json, --timeout-ms N,
+    --cert FILE, --help, and --endpoint E where endpoint is not NULL. Fields not given keep
+    the caller's defaults. Returns the index of the command word in argv, or -1 after
+    printing help (exit 0), or -2 after a usage error (exit 2). */
+typedef struct {
+    bool json;
+    int timeout_ms;
+    const char *cert;
+    const char *endpoint;
+} odp_cli_global_t;
+
+int odp_cli_global(const char *prog, int argc, char **argv, odp_cli_global_t *g,
+                   bool takes_endpoint, void (*usage)(FILE *f));
 
 #endif

@@ -177,18 +177,37 @@ odp_err_t odp_err_from_name(const char *name, size_t len)
     UTF-8. Error fields and messages go back to clients inside rep_error, whose STR fields
     must be valid UTF-8, so truncation must never split a character.                     */
 
-bool odp_utf8_valid(const char *s, size_t len)
+//  Offset of the first byte that is not strict UTF-8 (NUL included: PostgreSQL text
+//  cannot hold it), or len; *bad gets the length of the invalid sequence to replace
+size_t odp_utf8_scan(const char *s, size_t len, size_t *bad)
 {
-    if (!s)
-        return len == 0;
     const uint8_t *p = (const uint8_t *)s;
     size_t i = 0;
     while (i < len) {
+        //  Plain ASCII without NUL, eight bytes at a time
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w & 0x8080808080808080ULL) ||
+                ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+                break;
+            i += 8;
+        }
+        if (i == len)
+            break;
         uint8_t c = p[i];
         if (c < 0x80) {
-            if (c == 0)
-                return false;
+            if (c == 0) {
+                *bad = 1;
+                return i;
+            }
             i++;
+            continue;
+        }
+        //  Most of CJK (U+1000-U+CFFF): lead E1-EC, any two continuation bytes
+        if (c >= 0xE1 && c <= 0xEC && len - i >= 3 && (p[i + 1] & 0xC0) == 0x80 &&
+            (p[i + 2] & 0xC0) == 0x80) {
+            i += 3;
             continue;
         }
         //  Unicode 15, table 3-7: the lead byte fixes the length and narrows the range of
@@ -213,18 +232,31 @@ bool odp_utf8_valid(const char *s, size_t len)
         else if (c == 0xF4) {
             need = 4;
             hi = 0x8F;
-        } else
-            return false; //  continuation byte, C0, C1 or F5..FF
-        if (len - i < need)
-            return false;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k < need; k++)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
+        } else {
+            *bad = 1;
+            return i;
+        }
+        size_t k = 1;
+        if (i + 1 < len && p[i + 1] >= lo && p[i + 1] <= hi) {
+            k = 2;
+            while (k < need && i + k < len && (p[i + k] & 0xC0) == 0x80)
+                k++;
+        }
+        if (k < need) {
+            *bad = k; //  the maximal subpart becomes one U+FFFD
+            return i;
+        }
         i += need;
     }
-    return true;
+    return len;
+}
+
+bool odp_utf8_valid(const char *s, size_t len)
+{
+    if (!s)
+        return len == 0;
+    size_t bad;
+    return odp_utf8_scan(s, len, &bad) == len;
 }
 
 //  Length of s[0..len) without a multi-byte sequence cut off at its end.

@@ -130,4 +130,9 @@ bool odp_v_eq(const odp_val_t *v, const char *s);
     PostgreSQL text cannot hold U+0000). */
 bool odp_utf8_valid(const char *s, size_t len);
 
+/*  Offset of the first byte of s that is not strict UTF-8 (NUL included), or len when all
+    is valid; *bad receives the length of the invalid sequence there (the maximal subpart
+    that one U+FFFD replaces). Fast on ASCII and common CJK: it is on the push path. */
+size_t odp_utf8_scan(const char *s, size_t len, size_t *bad);
+
 #endif

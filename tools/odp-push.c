@@ -26,7 +26,6 @@
 #include "common/json.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1176,42 +1175,15 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-    static struct option opts[] = {{"json", no_argument, 0, 'j'},
-                                   {"timeout-ms", required_argument, 0, 't'},
-                                   {"cert", required_argument, 0, 'c'},
-                                   {"help", no_argument, 0, 'h'},
-                                   {0, 0, 0, 0}};
-    int o;
-    /*  "+" stops at the command word: what follows are the command's own options. */
-    while ((o = getopt_long(argc, argv, "+jt:c:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'j':
-            s_json = true;
-            break;
-        case 't':
-            s_timeout_ms = atoi(optarg);
-            if (s_timeout_ms <= 0) {
-                fprintf(stderr, S_PROG ": --timeout-ms needs a positive number\n");
-                return 2;
-            }
-            break;
-        case 'c':
-            s_cert = optarg;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
-    }
-    argc -= optind;
-    argv += optind;
-    if (argc < 1) {
-        s_usage(stderr);
-        return 2;
-    }
+    odp_cli_global_t g = {s_json, s_timeout_ms, s_cert, NULL};
+    int first = odp_cli_global(S_PROG, argc, argv, &g, false, s_usage);
+    if (first < 0)
+        return first == -1 ? 0 : 2;
+    s_json = g.json;
+    s_timeout_ms = g.timeout_ms;
+    s_cert = g.cert;
+    argc -= first;
+    argv += first;
     zsys_init();
     zsys_set_logstream(stderr);
     if (sodium_init() < 0) {

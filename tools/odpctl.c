@@ -15,7 +15,6 @@
 #include "common/config.h"
 #include "common/json.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,40 +167,16 @@ typedef union {
 
 int main(int argc, char **argv)
 {
-    static struct option opts[] = {
-        {"json", no_argument, 0, 'j'},           {"timeout-ms", required_argument, 0, 't'},
-        {"endpoint", required_argument, 0, 'e'}, {"cert", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    int o;
-    /*  "+" stops at the first command word: the rest are the command's own options. */
-    while ((o = getopt_long(argc, argv, "+jt:e:c:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'j':
-            s_json = true;
-            break;
-        case 't':
-            s_timeout_ms = atoi(optarg);
-            break;
-        case 'e':
-            s_endpoint = optarg;
-            break;
-        case 'c':
-            s_cert = optarg;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
-    }
-    argc -= optind;
-    argv += optind;
-    if (argc < 1) {
-        s_usage(stderr);
-        return 2;
-    }
+    odp_cli_global_t g = {s_json, s_timeout_ms, s_cert, s_endpoint};
+    int first = odp_cli_global("odpctl", argc, argv, &g, true, s_usage);
+    if (first < 0)
+        return first == -1 ? 0 : 2;
+    s_json = g.json;
+    s_timeout_ms = g.timeout_ms;
+    s_cert = g.cert;
+    s_endpoint = g.endpoint;
+    argc -= first;
+    argv += first;
     zsys_init();
     zsys_set_logstream(stderr);
     if (strcmp(argv[0], "health") == 0)

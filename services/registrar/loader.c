@@ -197,79 +197,6 @@ static size_t s_utf8_cut(const char *s, size_t n, size_t max)
     return max;
 }
 
-//  Offset of the first byte that is not strict UTF-8 (NUL included: PostgreSQL text
-//  cannot hold it), or len; *bad gets the length of the invalid sequence to replace
-static size_t s_utf8_scan(const char *s, size_t len, size_t *bad)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < len) {
-        //  Plain ASCII without NUL, eight bytes at a time
-        while (len - i >= 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if ((w & 0x8080808080808080ULL) ||
-                ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
-                break;
-            i += 8;
-        }
-        if (i == len)
-            break;
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            if (c == 0) {
-                *bad = 1;
-                return i;
-            }
-            i++;
-            continue;
-        }
-        //  Most of CJK (U+1000-U+CFFF): lead E1-EC, any two continuation bytes
-        if (c >= 0xE1 && c <= 0xEC && len - i >= 3 && (p[i + 1] & 0xC0) == 0x80 &&
-            (p[i + 2] & 0xC0) == 0x80) {
-            i += 3;
-            continue;
-        }
-        //  Unicode table 3-7, as odp_utf8_valid(): the lead byte narrows the second byte
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 2;
-        else if (c == 0xE0) {
-            need = 3;
-            lo = 0xA0;
-        } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
-            need = 3;
-        else if (c == 0xED) {
-            need = 3;
-            hi = 0x9F;
-        } else if (c == 0xF0) {
-            need = 4;
-            lo = 0x90;
-        } else if (c >= 0xF1 && c <= 0xF3)
-            need = 4;
-        else if (c == 0xF4) {
-            need = 4;
-            hi = 0x8F;
-        } else {
-            *bad = 1;
-            return i;
-        }
-        size_t k = 1;
-        if (i + 1 < len && p[i + 1] >= lo && p[i + 1] <= hi) {
-            k = 2;
-            while (k < need && i + k < len && (p[i + k] & 0xC0) == 0x80)
-                k++;
-        }
-        if (k < need) {
-            *bad = k; //  the maximal subpart becomes one U+FFFD
-            return i;
-        }
-        i += need;
-    }
-    return len;
-}
-
 /*  ---------------------------------------------------------------------------------------
     Types                                                                                */
 
@@ -506,7 +433,7 @@ static int s_reject(loader_t *self, const char *reason, const char *detail, size
     size_t rlen = strlen(reason);
     //  rejects.detail is text: never let a cut message (jansson's, snprintf's) break UTF-8
     size_t badlen;
-    dlen = s_utf8_scan(detail, dlen, &badlen);
+    dlen = odp_utf8_scan(detail, dlen, &badlen);
     if (s_reserve(out, 24 + rlen + 2 * dlen + 2 * rawlen + 4))
         return s_oom(self);
     char *p = out->data + out->len;
@@ -574,7 +501,7 @@ static int s_utf8_repair(loader_t *self, const char *s, size_t n, size_t first, 
             break;
         s_append(&self->conv, "\xef\xbf\xbd", 3);
         i = first + badlen;
-        first = i + s_utf8_scan(s + i, n - i, &badlen);
+        first = i + odp_utf8_scan(s + i, n - i, &badlen);
     }
     return 0;
 }
@@ -584,7 +511,7 @@ static int s_decode(loader_t *self, const char *raw, size_t n, int64_t at, const
 {
     if (self->encoding == LOADER_UTF8) {
         size_t badlen = 0;
-        size_t first = s_utf8_scan(raw, n, &badlen);
+        size_t first = odp_utf8_scan(raw, n, &badlen);
         if (first == n) {
             *text = raw;
             *tlen = n;
