@@ -129,6 +129,37 @@ static void s_late_subscriber(void)
     CHECK(replayed >= last, "history came by replay: replayed=%lld", (long long)replayed);
 }
 
+/*  Send count department.add requests on a DEALER without waiting for replies: codes
+    <prefix><division><seq>, names <name><i>. Returns the socket (the caller reads or drops
+    the replies). */
+static zsock_t *s_pipeline(const char *prefix, int division, const char *name, int count)
+{
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    char ep[256], e[256];
+    odp_config_endpoint("registrar", false, false, ep, sizeof ep);
+    CHECK(odp_auth_client(d, NULL, e, sizeof e) == 0, "curve client: %s", e);
+    zsock_set_sndhwm(d, 0);
+    zsock_set_rcvhwm(d, 0);
+    zsock_connect(d, "%s", ep);
+    for (int i = 0; i < count; i++) {
+        char code[16], nm[64];
+        snprintf(code, sizeof code, "%s%04d%03d", prefix, division + i / 999, 1 + i % 999);
+        snprintf(nm, sizeof nm, "%s%d", name, i);
+        odp_department_add_t m = {0};
+        m.code = odp_v_str(code);
+        m.name = odp_v_str(nm);
+        msgpack_sbuffer buf;
+        odp_encode_buf(&odp_def_department_add, &m, &buf);
+        zmsg_t *msg = zmsg_new();
+        zmsg_addstr(msg, ODP_PROTOCOL);
+        zmsg_addstr(msg, "department.add");
+        zmsg_addmem(msg, buf.data, buf.size);
+        zmsg_send(&msg, d);
+        msgpack_sbuffer_destroy(&buf);
+    }
+    return d;
+}
+
 /*  A burst far beyond what the stopped subscriber's buffers and the publisher's HWM hold:
     PUB drops, odp-events sees gaps in the numbers and replays them. */
 static void s_overflow(void)
@@ -143,32 +174,8 @@ static void s_overflow(void)
     kill(ev, SIGSTOP);
 
     /*  Pipelined: 1500 requests in flight on one DEALER, then their replies. */
-    odp_client_t *probe = h_client("registrar", NULL);
-    odp_client_destroy(&probe);
-    zsock_t *d = zsock_new(ZMQ_DEALER);
-    char ep[256], e[256];
-    odp_config_endpoint("registrar", false, false, ep, sizeof ep);
-    CHECK(odp_auth_client(d, NULL, e, sizeof e) == 0, "curve client: %s", e);
-    zsock_set_sndhwm(d, 0);
-    zsock_set_rcvhwm(d, 0);
-    zsock_connect(d, "%s", ep);
     const int burst = 1500;
-    for (int i = 0; i < burst; i++) {
-        char code[16], name[64];
-        snprintf(code, sizeof code, "45%04d%03d", i / 999, 1 + i % 999);
-        snprintf(name, sizeof name, "突发部门%d", i);
-        odp_department_add_t m = {0};
-        m.code = odp_v_str(code);
-        m.name = odp_v_str(name);
-        msgpack_sbuffer buf;
-        odp_encode_buf(&odp_def_department_add, &m, &buf);
-        zmsg_t *msg = zmsg_new();
-        zmsg_addstr(msg, ODP_PROTOCOL);
-        zmsg_addstr(msg, "department.add");
-        zmsg_addmem(msg, buf.data, buf.size);
-        zmsg_send(&msg, d);
-        msgpack_sbuffer_destroy(&buf);
-    }
+    zsock_t *d = s_pipeline("45", 0, "突发部门", burst);
     int ok = 0;
     zpoller_t *p = zpoller_new(d, NULL);
     for (int i = 0; i < burst && zpoller_wait(p, 20000); i++) {
@@ -228,27 +235,7 @@ static void s_kill9(void)
     s_add_departments(4420, 3, "重启前");
 
     /*  Kill it while a pipelined burst is in flight, so some request dies mid-way. */
-    zsock_t *d = zsock_new(ZMQ_DEALER);
-    char ep[256], e[256];
-    odp_config_endpoint("registrar", false, false, ep, sizeof ep);
-    odp_auth_client(d, NULL, e, sizeof e);
-    zsock_connect(d, "%s", ep);
-    for (int i = 0; i < 300; i++) {
-        char code[16], name[64];
-        snprintf(code, sizeof code, "44%04d%03d", 4430 + i / 999, 1 + i % 999);
-        snprintf(name, sizeof name, "飞行中部门%d", i);
-        odp_department_add_t m = {0};
-        m.code = odp_v_str(code);
-        m.name = odp_v_str(name);
-        msgpack_sbuffer buf;
-        odp_encode_buf(&odp_def_department_add, &m, &buf);
-        zmsg_t *msg = zmsg_new();
-        zmsg_addstr(msg, ODP_PROTOCOL);
-        zmsg_addstr(msg, "department.add");
-        zmsg_addmem(msg, buf.data, buf.size);
-        zmsg_send(&msg, d);
-        msgpack_sbuffer_destroy(&buf);
-    }
+    zsock_t *d = s_pipeline("44", 4430, "飞行中部门", 300);
     zclock_sleep(150);
     h_service_kill9("registrar");
     zsock_destroy(&d);
