@@ -1,19 +1,30 @@
 /*  Pushed data (R5.5b, R7c, R8.3c): datasets and files arrive in chunks, become versions.
 
     A push is push.begin, push.chunk at consecutive offsets (the client keeps at most
-    `credit` of them in flight; each ack frees one), then push.finish. Nothing is
-    acknowledged before it is committed: a dataset chunk is typed by the loader, its
-    complete rows go into stage_u<upload> and rejects by COPY, and uploads.committed moves
-    to the row boundary after them - all in one transaction, before the ack. A file chunk
-    is stored in file_chunks the same way.
+    `credit` of them in flight; each ack frees one), then push.finish.
 
-    The registrar never holds a file. Per active dataset upload it keeps a slot: the
-    loader (one partial row), the SHA-256 state at the committed boundary, and the raw
-    bytes received after that boundary (at most one row plus one chunk). Everything in a
-    slot can be rebuilt from the uploads row, so a restarted registrar - or a slot given
-    up because the database refused a commit - loses nothing: the client calls push.begin
-    again, learns the committed offset, and sends from there. Files need no slot: their
-    committed offset is always the received one.
+    A dataset is loaded in groups. Each dataset upload being pushed has a slot with its
+    own PostgreSQL connection, which holds the open group: a transaction with
+    `COPY stage_u<upload> FROM STDIN` open across chunks. A chunk is typed by the loader
+    and its complete rows go to the COPY at once, in one PQputCopyData; the chunk is then
+    acknowledged - handed over, not committed. PostgreSQL copies the rows while the
+    registrar parses the next chunk. When the group holds ODP_REGISTRAR_COMMIT_BYTES of the
+    stream (default 16 MiB), or its rejected rows 4 MiB, the group is committed: the COPY
+    ends, the rejected rows are copied into rejects, uploads.committed moves to the loader's
+    row boundary (with the SHA-256 state and the row counts at that boundary), COMMIT. An
+    ack's `offset` is what was received; its `committed` is the last committed boundary,
+    the only one that survives a crash. push.finish commits the last group and then
+    records the version; only its reply acknowledges the push as a whole. A file chunk is
+    stored in file_chunks and committed before its ack.
+
+    The registrar never holds a file. A slot keeps the loader (one partial row), the
+    SHA-256 state of the bytes before the loader's boundary, the raw bytes received after
+    it (at most one row plus one chunk), and the group's rejected rows (bounded by the
+    forced commit). Everything in a slot can be rebuilt from the uploads row, so a
+    restarted registrar - whose open group PostgreSQL rolls back - or a slot given up
+    because the database refused something loses nothing: the client calls push.begin
+    again, learns the committed offset, and sends from there; each row is staged exactly
+    once. Files need no slot: their committed offset is always the received one.
 
     The hash state is persisted as the raw bytes of libsodium's crypto_hash_sha256_state.
     That layout is libsodium's, so a stored state is only valid for the same build of the
@@ -27,6 +38,7 @@
 #include "rows.h"
 
 #include "common/codelist.h"
+#include "common/config.h"
 #include "common/log.h"
 
 #include <inttypes.h>
@@ -35,21 +47,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  A slot per dataset upload being pushed. 64 parallel pushes is far beyond what the
-    departments of one province do at once; the limit bounds memory (each slot holds at
-    most max_row_length + chunk_size bytes). A slot idle for S_IDLE_MS may be given to
-    another upload: its own client then gets BAD_OFFSET and resumes from the database. */
-#define S_SLOTS   64
-#define S_IDLE_MS (10 * 60 * 1000)
+/*  A slot per dataset upload being pushed. 16 parallel pushes is more than the departments
+    of one province do at once; the limit bounds the PostgreSQL connections (one per slot)
+    and memory (each slot holds at most max_row_length + chunk_size bytes of stream, a
+    chunk's typed rows and S_REJECTS_MAX of rejected rows). A slot idle for S_IDLE_MS may
+    be given to another upload (its group is rolled back): its own client then gets
+    BAD_OFFSET and resumes from the database. */
+#define S_SLOTS        16
+#define S_IDLE_MS      (10 * 60 * 1000)
+#define S_COMMIT_BYTES (16 * 1024 * 1024) /* default ODP_REGISTRAR_COMMIT_BYTES */
+#define S_REJECTS_MAX  (4 * 1024 * 1024)  /* rejected rows that force a group commit */
 
 typedef struct {
-    int64_t upload; /* 0: free */
-    int64_t committed;
+    int64_t upload;    /* 0: free */
+    int64_t committed; /* uploads.committed: where the last committed group ends */
+    int64_t boundary;  /* the loader's row boundary: rows before it are in a group */
     loader_t *loader;
-    crypto_hash_sha256_state hash; /* of bytes [0, committed) */
-    char *pending;                 /* bytes [committed, committed + npending) */
+    crypto_hash_sha256_state hash; /* of bytes [0, boundary) */
+    char *pending;                 /* bytes [boundary, boundary + npending): the open row */
     size_t npending;
     size_t cap;
+    odp_db_t *db;          /* the upload's own connection ... */
+    PGconn *conn;          /* ... fixed for the slot's life: never silently reconnected */
+    bool in_tx;            /* the open group's transaction has begun */
+    bool in_copy;          /* and COPY stage_u<upload> FROM STDIN is open in it */
+    loader_buf_t staged;   /* one feed's rows (reused) */
+    loader_buf_t rejected; /* one feed's rejected rows (reused) */
+    loader_buf_t rejects;  /* the open group's rejected rows, as COPY lines for rejects */
     int64_t used_ms;
 } s_slot_t;
 
@@ -183,12 +207,39 @@ static s_slot_t *s_slot_find(int64_t upload)
     return NULL;
 }
 
+/*  Roll the open group back, then close the upload's connection. The rollback is done
+    here, not left to the server noticing the closed socket, so that its locks are gone
+    before the caller goes on (push.abort drops the staging table next). */
+static void s_slot_close(s_slot_t *slot)
+{
+    PGconn *c = slot->conn;
+    if (c && slot->in_tx && PQstatus(c) == CONNECTION_OK) {
+        if (slot->in_copy)
+            PQputCopyEnd(c, "odp: the group is given up");
+        PGresult *r;
+        while ((r = PQgetResult(c))) {
+            ExecStatusType st = PQresultStatus(r);
+            PQclear(r);
+            if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+                break;
+        }
+        PQclear(PQexec(c, "ROLLBACK"));
+    }
+    slot->conn = NULL;
+    slot->in_tx = slot->in_copy = false;
+    odp_db_destroy(&slot->db);
+}
+
 static void s_slot_free(s_slot_t *slot)
 {
     if (!slot)
         return;
+    s_slot_close(slot);
     loader_destroy(&slot->loader);
     free(slot->pending);
+    loader_buf_free(&slot->staged);
+    loader_buf_free(&slot->rejected);
+    loader_buf_free(&slot->rejects);
     sodium_memzero(slot, sizeof *slot);
 }
 
@@ -214,19 +265,33 @@ static s_slot_t *s_slot_take(void)
     return lru;
 }
 
-static int s_pending_add(s_slot_t *slot, const char *data, size_t len)
+static int s_buf_add(loader_buf_t *buf, const char *data, size_t len)
 {
-    if (slot->npending + len > slot->cap) {
-        size_t cap = slot->npending + len;
-        char *p = realloc(slot->pending, cap);
+    if (len == 0)
+        return 0;
+    if (buf->len + len > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 4096;
+        while (cap < buf->len + len)
+            cap *= 2;
+        char *p = realloc(buf->data, cap);
         if (!p)
             return -1;
-        slot->pending = p;
-        slot->cap = cap;
+        buf->data = p;
+        buf->cap = cap;
     }
-    memcpy(slot->pending + slot->npending, data, len);
-    slot->npending += len;
+    memcpy(buf->data + buf->len, data, len);
+    buf->len += len;
     return 0;
+}
+
+static int s_pending_add(s_slot_t *slot, const char *data, size_t len)
+{
+    loader_buf_t b = {slot->pending, slot->npending, slot->cap};
+    int rc = s_buf_add(&b, data, len);
+    slot->pending = b.data;
+    slot->npending = b.len;
+    slot->cap = b.cap;
+    return rc;
 }
 
 /*  "{1,0,2}" -> ints; NULL/empty gives n = 0. */
@@ -324,10 +389,20 @@ static int s_slot_open(odp_req_t *req, const s_upload_t *u, s_slot_t **out)
                             "%d datasets are being pushed at this moment; retry in a while",
                             S_SLOTS);
     }
+    /*  The upload's own connection: same role and search_path as the service's. */
+    odp_db_t *db = odp_db_new("registrar");
+    PGconn *conn = db ? odp_db_conn(db) : NULL;
+    if (!conn) {
+        odp_db_destroy(&db);
+        loader_destroy(&loader);
+        return odp_req_db_fail(req, NULL, "the rows");
+    }
     slot->upload = u->id;
-    slot->committed = u->committed;
+    slot->committed = slot->boundary = u->committed;
     slot->loader = loader;
     slot->hash = hash;
+    slot->db = db;
+    slot->conn = conn;
     slot->used_ms = zclock_mono();
     *out = slot;
     return 0;
@@ -477,77 +552,112 @@ static int s_fail_loader(odp_req_t *req, const s_upload_t *u, const odp_error_t 
                          lerr->message[0] ? lerr->message : "the loader failed");
 }
 
-/*  ---- COPY ------------------------------------------------------------------------------ */
+/*  ---- the open group ------------------------------------------------------------------ */
 
-/*  Send buf, each line prefixed with prefix (may be ""): loader lines never hold a raw
-    newline inside a value (COPY text format escapes it), so '\n' ends a row. */
-static bool s_copy_send(PGconn *c, const char *prefix, const loader_buf_t *buf)
+static int64_t s_commit_bytes(void)
 {
-    size_t plen = strlen(prefix);
-    if (plen == 0)
-        return PQputCopyData(c, buf->data, (int)buf->len) == 1;
-    for (size_t o = 0; o < buf->len;) {
-        const char *nl = memchr(buf->data + o, '\n', buf->len - o);
-        size_t len = nl ? (size_t)(nl - (buf->data + o)) + 1 : buf->len - o;
-        if (PQputCopyData(c, prefix, (int)plen) != 1 ||
-            PQputCopyData(c, buf->data + o, (int)len) != 1)
-            return false;
+    static int64_t bytes;
+    if (bytes == 0) {
+        bytes = odp_config_int("registrar", "COMMIT_BYTES", S_COMMIT_BYTES);
+        if (bytes < 1)
+            bytes = S_COMMIT_BYTES;
+    }
+    return bytes;
+}
+
+/*  Something failed on the upload's connection: log it, give the slot up - its group is
+    rolled back, and only a resume from the committed boundary is right - and answer
+    UNAVAILABLE (the connection is gone) or INTERNAL (the loader typed every value, so a
+    refusal is a bug). Clears r. */
+static int s_group_fail(odp_req_t *req, s_slot_t *slot, const char *step, PGresult *r)
+{
+    bool down = PQstatus(slot->conn) != CONNECTION_OK;
+    const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(slot->conn);
+    char q[340];
+    odp_error("event=push.group_failed upload=%" PRId64 " step=%s error=%s", slot->upload, step,
+              odp_log_quote(m, strlen(m), q, sizeof q));
+    PQclear(r);
+    s_slot_free(slot);
+    if (down)
+        return odp_req_fail(req, ODP_E_UNAVAILABLE, NULL,
+                            "the database went away; resume with push.begin");
+    return odp_req_fail(req, ODP_E_INTERNAL, NULL,
+                        "storing the rows failed; it is logged; resume with push.begin");
+}
+
+/*  The group's transaction, and with copy its COPY into the staging table, opened when
+    first needed. */
+static int s_group_open(odp_req_t *req, s_slot_t *slot, bool copy)
+{
+    PGresult *r;
+    if (!slot->in_tx) {
+        r = PQexec(slot->conn, "BEGIN");
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return s_group_fail(req, slot, "begin", r);
+        PQclear(r);
+        slot->in_tx = true;
+    }
+    if (copy && !slot->in_copy) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "COPY stage_u%" PRId64 " FROM STDIN", slot->upload);
+        r = PQexec(slot->conn, sql);
+        if (PQresultStatus(r) != PGRES_COPY_IN)
+            return s_group_fail(req, slot, "copy", r);
+        PQclear(r);
+        slot->in_copy = true;
+    }
+    return 0;
+}
+
+/*  End the COPY in progress: every result must be COMMAND_OK. */
+static int s_copy_end(odp_req_t *req, s_slot_t *slot, const char *step)
+{
+    slot->in_copy = false;
+    if (PQputCopyEnd(slot->conn, NULL) != 1)
+        return s_group_fail(req, slot, step, NULL);
+    PGresult *r, *bad = NULL;
+    while ((r = PQgetResult(slot->conn))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK || bad) {
+            PQclear(r);
+        } else {
+            bad = r;
+        }
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+            break;
+    }
+    return bad ? s_group_fail(req, slot, step, bad) : 0;
+}
+
+/*  One feed's output into the group: its rows to the COPY in one piece (libpq sends it as
+    it goes; PostgreSQL copies while we parse the next chunk), its rejected rows, prefixed
+    with the upload, to the group's buffer. */
+static int s_group_add(odp_req_t *req, s_slot_t *slot)
+{
+    if (slot->staged.len) {
+        if (s_group_open(req, slot, true) < 0)
+            return -1;
+        if (PQputCopyData(slot->conn, slot->staged.data, (int)slot->staged.len) != 1)
+            return s_group_fail(req, slot, "copy_data", NULL);
+        slot->staged.len = 0;
+    }
+    char prefix[24];
+    size_t plen = (size_t)snprintf(prefix, sizeof prefix, "%" PRId64 "\t", slot->upload);
+    const loader_buf_t *rej = &slot->rejected;
+    for (size_t o = 0; o < rej->len;) {
+        /*  Loader lines never hold a raw newline inside a value (COPY text format escapes
+            it), so '\n' ends a row. */
+        const char *nl = memchr(rej->data + o, '\n', rej->len - o);
+        size_t len = nl ? (size_t)(nl - (rej->data + o)) + 1 : rej->len - o;
+        if (s_buf_add(&slot->rejects, prefix, plen) < 0 ||
+            s_buf_add(&slot->rejects, rej->data + o, len) < 0) {
+            s_slot_free(slot);
+            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        }
         o += len;
     }
-    return true;
-}
-
-/*  COPY buf into a table (sql is "COPY ... FROM STDIN"), in the open transaction. The
-    loader typed every value first, so a refusal here is a bug: 500, logged. */
-static int s_copy(odp_req_t *req, int64_t upload, const char *sql, const char *prefix,
-                  const loader_buf_t *buf)
-{
-    if (buf->len == 0)
-        return 0;
-    PGconn *c = odp_db_conn(req->db);
-    if (!c)
-        return odp_req_db_fail(req, NULL, "the rows");
-    PGresult *r = PQexec(c, sql);
-    bool ok = PQresultStatus(r) == PGRES_COPY_IN;
-    char err[300] = "";
-    if (!ok)
-        snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    if (ok) {
-        ok = s_copy_send(c, prefix, buf);
-        if (PQputCopyEnd(c, ok ? NULL : "odp: sending rows failed") != 1)
-            ok = false;
-        while ((r = PQgetResult(c))) {
-            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-                if (!err[0])
-                    snprintf(err, sizeof err, "%s", PQresultErrorMessage(r));
-                ok = false;
-            }
-            PQclear(r);
-        }
-    }
-    if (ok)
-        return 0;
-    if (PQstatus(c) != CONNECTION_OK)
-        return odp_req_db_fail(req, NULL, "the rows");
-    char q[340];
-    odp_error("event=push.copy_failed upload=%" PRId64 " sql=\"%.40s\" error=%s", upload, sql,
-              odp_log_quote(err, strlen(err), q, sizeof q));
-    return odp_req_fail(req, ODP_E_INTERNAL, NULL, "storing the rows failed; it is logged");
-}
-
-/*  Staged rows and rejects of one feed, in the open transaction. */
-static int s_copy_rows(odp_req_t *req, int64_t upload, const loader_buf_t *staged,
-                       const loader_buf_t *rejected)
-{
-    char stage[40], sql[80], prefix[24];
-    s_stage_name(upload, stage, sizeof stage);
-    snprintf(sql, sizeof sql, "COPY %s FROM STDIN", stage);
-    snprintf(prefix, sizeof prefix, "%" PRId64 "\t", upload);
-    if (s_copy(req, upload, sql, "", staged) < 0)
-        return -1;
-    return s_copy(req, upload, "COPY rejects (upload, row_no, reason, detail, raw) FROM STDIN",
-                  prefix, rejected);
+    slot->rejected.len = 0;
+    return 0;
 }
 
 /*  "{0,2,1}" for the loader's header mapping, or NULL before the header was read. */
@@ -569,33 +679,104 @@ static char *s_colmap_text(const loader_t *loader)
     return text;
 }
 
-/*  In the open transaction: the upload's progress, if nobody moved it meanwhile. */
-static int s_save_progress(odp_req_t *req, const s_upload_t *u, int64_t from, int64_t to,
-                           const crypto_hash_sha256_state *hash, int64_t rows, int64_t rejected,
-                           const char *colmap)
+/*  The upload's progress, if nobody moved it meanwhile: committed moves from `from` to
+    `to`, with the hash state at `to` (binary) and the row counts. */
+#define S_PROGRESS_SQL                                                                             \
+    "UPDATE uploads SET committed = $2, hash_state = $3, "                                         \
+    "rows_received = $4, rows_rejected = $5, rows_staged = $4::bigint - $5::bigint, "              \
+    "colmap = coalesce($6::int[], colmap) "                                                        \
+    "WHERE id = $1 AND status = 'receiving' AND committed = $7"
+
+typedef struct {
+    char id[24], to[24], from[24], rows[24], rejected[24];
+    const char *vals[7];
+    int lens[7];
+    int formats[7];
+} s_progress_t;
+
+static void s_progress(s_progress_t *p, int64_t upload, int64_t from, int64_t to,
+                       const crypto_hash_sha256_state *hash, int64_t rows, int64_t rejected,
+                       const char *colmap)
 {
-    char id[24], committed[24], was[24], nrows[24], nrej[24];
-    snprintf(id, sizeof id, "%" PRId64, u->id);
-    snprintf(committed, sizeof committed, "%" PRId64, to);
-    snprintf(was, sizeof was, "%" PRId64, from);
-    snprintf(nrows, sizeof nrows, "%" PRId64, rows);
-    snprintf(nrej, sizeof nrej, "%" PRId64, rejected);
-    const char *vals[7] = {id, committed, (const char *)hash, nrows, nrej, colmap, was};
-    int lens[7] = {-1, -1, (int)sizeof *hash, -1, -1, -1, -1};
-    PGresult *r = odp_db_exec(
-        req->db,
-        "UPDATE uploads SET committed = $2, hash_state = $3, "
-        "rows_received = $4, rows_rejected = $5, rows_staged = $4::bigint - $5::bigint, "
-        "colmap = coalesce($6::int[], colmap) "
-        "WHERE id = $1 AND status = 'receiving' AND committed = $7",
-        7, vals, lens);
+    snprintf(p->id, sizeof p->id, "%" PRId64, upload);
+    snprintf(p->to, sizeof p->to, "%" PRId64, to);
+    snprintf(p->from, sizeof p->from, "%" PRId64, from);
+    snprintf(p->rows, sizeof p->rows, "%" PRId64, rows);
+    snprintf(p->rejected, sizeof p->rejected, "%" PRId64, rejected);
+    const char *vals[7] = {p->id, p->to, (const char *)hash, p->rows, p->rejected, colmap, p->from};
+    for (int i = 0; i < 7; i++) {
+        p->vals[i] = vals[i];
+        p->lens[i] = i == 2 ? (int)sizeof *hash : -1;
+        p->formats[i] = i == 2;
+    }
+}
+
+static int s_moved_on(odp_req_t *req, int64_t upload)
+{
+    return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                        "upload %" PRId64 " moved on meanwhile: call push.begin again", upload);
+}
+
+/*  In the open transaction of the service's connection (files). */
+static int s_save_progress(odp_req_t *req, const s_upload_t *u, int64_t from, int64_t to,
+                           const crypto_hash_sha256_state *hash)
+{
+    s_progress_t p;
+    s_progress(&p, u->id, from, to, hash, 0, 0, NULL);
+    PGresult *r = odp_db_exec(req->db, S_PROGRESS_SQL, 7, p.vals, p.lens);
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
         return odp_req_db_fail(req, r, "the upload's progress");
     bool hit = strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
-    if (!hit)
-        return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
-                            "upload %" PRId64 " moved on meanwhile: call push.begin again", u->id);
+    return hit ? 0 : s_moved_on(req, u->id);
+}
+
+/*  Commit the open group: end its COPY, copy its rejected rows, move uploads.committed to
+    the loader's boundary with the hash state and counts there, COMMIT. On any failure the
+    slot is given up (the group is rolled back). */
+static int s_group_commit(odp_req_t *req, s_slot_t *slot)
+{
+    if (!slot->in_tx && slot->boundary == slot->committed && slot->rejects.len == 0)
+        return 0;
+    if (s_group_open(req, slot, false) < 0)
+        return -1;
+    if (slot->in_copy && s_copy_end(req, slot, "copy_end") < 0)
+        return -1;
+    if (slot->rejects.len) {
+        PGresult *r =
+            PQexec(slot->conn, "COPY rejects (upload, row_no, reason, detail, raw) FROM STDIN");
+        if (PQresultStatus(r) != PGRES_COPY_IN)
+            return s_group_fail(req, slot, "rejects", r);
+        PQclear(r);
+        slot->in_copy = true;
+        if (PQputCopyData(slot->conn, slot->rejects.data, (int)slot->rejects.len) != 1)
+            return s_group_fail(req, slot, "rejects_data", NULL);
+        if (s_copy_end(req, slot, "rejects_end") < 0)
+            return -1;
+        slot->rejects.len = 0;
+    }
+    char *colmap = s_colmap_text(slot->loader);
+    s_progress_t p;
+    s_progress(&p, slot->upload, slot->committed, slot->boundary, &slot->hash,
+               loader_rows(slot->loader), loader_rejected(slot->loader), colmap);
+    PGresult *r = PQexecParams(slot->conn, S_PROGRESS_SQL, 7, NULL, p.vals, p.lens, p.formats, 0);
+    free(colmap);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return s_group_fail(req, slot, "progress", r);
+    bool hit = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    if (!hit) {
+        int64_t upload = slot->upload;
+        s_slot_free(slot);
+        return s_moved_on(req, upload);
+    }
+    r = PQexec(slot->conn, "COMMIT");
+    /*  A transaction that had failed answers COMMIT with ROLLBACK. */
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0)
+        return s_group_fail(req, slot, "commit", r);
+    PQclear(r);
+    slot->in_tx = false;
+    slot->committed = slot->boundary;
     return 0;
 }
 
@@ -891,51 +1072,44 @@ static int s_ack(odp_req_t *req, int64_t upload, int64_t received, int64_t commi
     return odp_encode(&odp_def_rep_push_ack, &rep, req->pk);
 }
 
-/*  Commit what the loader just finished - rows, rejects, the new boundary and the hash up
-    to it - in one transaction. On any failure the slot is given up: the loader has
-    consumed bytes the database does not have, and only a resume from the database's
-    boundary is right. */
-static int s_commit_feed(odp_req_t *req, const s_upload_t *u, s_slot_t *slot,
-                         const loader_buf_t *staged, const loader_buf_t *rejected)
+/*  The loader took len bytes of data and its boundary may have moved: hash the bytes now
+    before the boundary and keep those after it (the open row) as pending. */
+static int s_advance(odp_req_t *req, s_slot_t *slot, const char *data, size_t len)
 {
     int64_t boundary = loader_boundary(slot->loader);
-    if (boundary < slot->committed || boundary > slot->committed + (int64_t)slot->npending) {
-        odp_error("event=push.bad_boundary upload=%" PRId64 " boundary=%" PRId64
-                  " committed=%" PRId64,
-                  u->id, boundary, slot->committed);
+    int64_t end = slot->boundary + (int64_t)slot->npending + (int64_t)len;
+    if (boundary < slot->boundary || boundary > end) {
+        odp_error("event=push.bad_boundary upload=%" PRId64 " boundary=%" PRId64 " was=%" PRId64,
+                  slot->upload, boundary, slot->boundary);
         s_slot_free(slot);
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the loader lost its place; it is logged");
     }
-    size_t done = (size_t)(boundary - slot->committed);
-    if (done == 0 && staged->len == 0 && rejected->len == 0)
-        return 0; /* still inside one row: nothing new to commit */
-    crypto_hash_sha256_state hash = slot->hash;
-    crypto_hash_sha256_update(&hash, (const unsigned char *)slot->pending, done);
-    char *colmap = s_colmap_text(slot->loader);
-    int rc = odp_db_begin(req->db) < 0 ? odp_req_db_fail(req, NULL, "the rows") : 0;
-    if (rc == 0)
-        rc = s_copy_rows(req, u->id, staged, rejected);
-    if (rc == 0)
-        rc = s_save_progress(req, u, slot->committed, boundary, &hash, loader_rows(slot->loader),
-                             loader_rejected(slot->loader), colmap);
-    if (rc == 0 && odp_db_commit(req->db) < 0)
-        rc = odp_req_db_fail(req, NULL, "the rows");
-    free(colmap);
-    if (rc < 0) {
-        s_slot_free(slot);
-        return -1;
+    size_t done = (size_t)(boundary - slot->boundary), old = slot->npending;
+    if (done <= old) {
+        if (done) {
+            crypto_hash_sha256_update(&slot->hash, (const unsigned char *)slot->pending, done);
+            memmove(slot->pending, slot->pending + done, old - done);
+            slot->npending = old - done;
+        }
+    } else {
+        crypto_hash_sha256_update(&slot->hash, (const unsigned char *)slot->pending, old);
+        crypto_hash_sha256_update(&slot->hash, (const unsigned char *)data, done - old);
+        slot->npending = 0;
+        data += done - old;
+        len -= done - old;
     }
-    slot->hash = hash;
-    memmove(slot->pending, slot->pending + done, slot->npending - done);
-    slot->npending -= done;
-    slot->committed = boundary;
+    slot->boundary = boundary;
+    if (s_pending_add(slot, data, len) < 0) {
+        s_slot_free(slot);
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    }
     return 0;
 }
 
 static int s_chunk_dataset(odp_req_t *req, const s_upload_t *u, const odp_push_chunk_t *m)
 {
     s_slot_t *slot = s_slot_find(u->id);
-    int64_t expected = slot ? slot->committed + (int64_t)slot->npending : u->committed;
+    int64_t expected = slot ? slot->boundary + (int64_t)slot->npending : u->committed;
     if (m->offset.i != expected)
         return s_bad_offset(req, m->offset.i, expected, u->committed);
     if (m->offset.i + (int64_t)m->data.len > u->size)
@@ -945,23 +1119,20 @@ static int s_chunk_dataset(odp_req_t *req, const s_upload_t *u, const odp_push_c
     if (!slot && s_slot_open(req, u, &slot) < 0)
         return -1;
     slot->used_ms = zclock_mono();
-    if (s_pending_add(slot, m->data.str, m->data.len) < 0) {
-        s_slot_free(slot);
-        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-    }
-    loader_buf_t staged = {0}, rejected = {0};
     odp_error_t lerr = {0};
+    slot->staged.len = slot->rejected.len = 0;
     /*  The slot's pending bytes are the partial row after the boundary: the loader refuses
         a row longer than max_row_length, so no input makes the registrar hold a file. */
-    int rc = loader_feed(slot->loader, m->data.str, m->data.len, &staged, &rejected, &lerr);
-    if (rc < 0)
-        rc = s_fail_loader(req, u, &lerr);
-    else
-        rc = s_commit_feed(req, u, slot, &staged, &rejected);
-    loader_buf_free(&staged);
-    loader_buf_free(&rejected);
-    if (rc < 0)
+    if (loader_feed(slot->loader, m->data.str, m->data.len, &slot->staged, &slot->rejected, &lerr) <
+        0)
+        return s_fail_loader(req, u, &lerr);
+    if (s_advance(req, slot, m->data.str, m->data.len) < 0 || s_group_add(req, slot) < 0)
         return -1;
+    if ((slot->boundary - slot->committed >= s_commit_bytes() ||
+         slot->rejects.len >= S_REJECTS_MAX) &&
+        s_group_commit(req, slot) < 0)
+        return -1;
+    /*  Handed over, not committed: offset is what arrived, committed what is durable. */
     return s_ack(req, u->id, m->offset.i + (int64_t)m->data.len, slot->committed,
                  loader_rows(slot->loader), loader_rejected(slot->loader));
 }
@@ -995,7 +1166,7 @@ static int s_chunk_file(odp_req_t *req, const s_upload_t *u, const odp_push_chun
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
         return odp_req_db_fail(req, r, "the chunk");
     PQclear(r);
-    if (s_save_progress(req, u, u->committed, end, &hash, 0, 0, NULL) < 0)
+    if (s_save_progress(req, u, u->committed, end, &hash) < 0)
         return -1;
     if (odp_db_commit(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the chunk");
@@ -1047,8 +1218,12 @@ static int s_verify_counts(odp_req_t *req, const s_upload_t *u, const s_counts_t
                         "the staged and rejected rows do not add up; it is logged");
 }
 
-/*  The dataset's last bytes: the final hash, then the loader's tail, staged before the
-    version is recorded (same transaction, opened here). */
+/*  The dataset's last bytes: the final hash; when it matches, the loader's tail goes into
+    the last group, which is committed on the upload's connection with committed = size.
+    Then the transaction for the version is opened on the service's connection and the
+    rows are counted in it. A failure after that commit leaves the upload receiving with
+    every byte committed: push.finish again (or push.begin, which says offset = size)
+    resumes a loader at the end, which adds nothing. */
 static int s_finish_dataset(odp_req_t *req, const s_upload_t *u, s_slot_t *slot, char *hex,
                             s_counts_t *counts)
 {
@@ -1059,23 +1234,18 @@ static int s_finish_dataset(odp_req_t *req, const s_upload_t *u, s_slot_t *slot,
     s_hex(digest, sizeof digest, hex);
     if (strcmp(hex, u->sha256) != 0)
         return 0; /* the caller compares and abandons */
-    loader_buf_t staged = {0}, rejected = {0};
     odp_error_t lerr = {0};
-    int rc = loader_finish(slot->loader, &staged, &rejected, &lerr);
-    if (rc < 0)
-        rc = s_fail_loader(req, u, &lerr);
-    else {
-        counts->rows = loader_rows(slot->loader);
-        counts->rejected = loader_rejected(slot->loader);
-        rc = odp_db_begin(req->db) < 0 ? odp_req_db_fail(req, NULL, "the rows") : 0;
-        if (rc == 0)
-            rc = s_copy_rows(req, u->id, &staged, &rejected);
-        if (rc == 0)
-            rc = s_verify_counts(req, u, counts);
-    }
-    loader_buf_free(&staged);
-    loader_buf_free(&rejected);
-    return rc;
+    slot->staged.len = slot->rejected.len = 0;
+    if (loader_finish(slot->loader, &slot->staged, &slot->rejected, &lerr) < 0)
+        return s_fail_loader(req, u, &lerr);
+    counts->rows = loader_rows(slot->loader);
+    counts->rejected = loader_rejected(slot->loader);
+    if (s_advance(req, slot, NULL, 0) < 0 || s_group_add(req, slot) < 0 ||
+        s_group_commit(req, slot) < 0)
+        return -1;
+    if (odp_db_begin(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the version");
+    return s_verify_counts(req, u, counts);
 }
 
 /*  A file's final hash; when it matches, the transaction for the version is opened. */
@@ -1169,7 +1339,7 @@ static int s_push_finish(odp_req_t *req)
     if (s_upload_receiving(req, m->upload.i, &u) < 0)
         return -1;
     s_slot_t *slot = u.dataset ? s_slot_find(u.id) : NULL;
-    int64_t received = slot ? slot->committed + (int64_t)slot->npending : u.committed;
+    int64_t received = slot ? slot->boundary + (int64_t)slot->npending : u.committed;
     if (received != u.size)
         return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
                             "%" PRId64 " of %" PRId64 " bytes received; resume from byte %" PRId64,
