@@ -31,6 +31,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # ---- unit tests ---------------------------------------------------------------------------
 mkdir -p "$root/var"
+# The shared sample datasets (../shared/data/samples beside the checkout, as in CI).
+export ODP_SAMPLES=${ODP_SAMPLES:-$root/../shared/data/samples}
+if [ ! -r "$ODP_SAMPLES/key_enterprise_assets.messy.gb18030.csv" ]; then
+    echo "not ok - sample data not found in $ODP_SAMPLES (set ODP_SAMPLES)"
+    failed=$((failed + 1))
+fi
 for t in "$BUILD"/tests/test_*; do
     name=$(basename "$t")
     echo "# unit: $name"

@@ -51,6 +51,11 @@ const char *h_var(void)
     return h_env("ODP_TEST_VAR");
 }
 
+const char *h_samples(void)
+{
+    return h_env("ODP_SAMPLES");
+}
+
 pid_t h_spawn(const char *const *argv, const char *const *extra_env, const char *out_path,
               const char *err_path)
 {

@@ -280,23 +280,6 @@ static void s_dict_matches(json_t *want, const odp_reply_t *rep, const char *wha
     }
 }
 
-/*  The sample dictionaries ship with the spec; ODP_TEST_SAMPLES may point elsewhere. */
-static const char *s_samples_dir(void)
-{
-    static const char *dirs[] = {"tests/data/samples", "../shared/data/samples",
-                                 "/work/shared/data/samples"};
-    const char *env = getenv("ODP_TEST_SAMPLES");
-    if (env)
-        return env;
-    for (size_t i = 0; i < 3; i++) {
-        char probe[512];
-        snprintf(probe, sizeof probe, "%s/air_quality_daily.dict.json", dirs[i]);
-        if (zsys_file_exists(probe))
-            return dirs[i];
-    }
-    return dirs[0];
-}
-
 /*  ---- cases --------------------------------------------------------------------------------- */
 
 static void s_plans(void)
@@ -533,10 +516,10 @@ static void s_dict_samples(void)
                                   "medical_institutions"};
     for (size_t i = 0; i < 4; i++) {
         char path[512];
-        snprintf(path, sizeof path, "%s/%s.dict.json", s_samples_dir(), names[i]);
+        snprintf(path, sizeof path, "%s/%s.dict.json", h_samples(), names[i]);
         json_error_t je;
         json_t *dict = json_load_file(path, 0, &je);
-        CHECK(dict, "cannot read %s: %s (set ODP_TEST_SAMPLES)", path, je.text);
+        CHECK(dict, "cannot read %s: %s (set ODP_SAMPLES)", path, je.text);
         if (!dict)
             continue;
         json_t *fields = json_object_get(dict, "fields");

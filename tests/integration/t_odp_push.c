@@ -12,21 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/*  The providers' samples live in shared/ beside the checkout (the suite runs from the
-    checkout's root); ODP_SAMPLES may point elsewhere. */
-static const char *s_samples(void)
-{
-    const char *dir = getenv("ODP_SAMPLES");
-    if (dir && *dir)
-        return dir;
-    if (access("../shared/data/samples/land_use_status.csv", R_OK) == 0)
-        return "../shared/data/samples";
-    return "/work/shared/data/samples";
-}
-
 static void s_sample(const char *name, char *path, size_t size)
 {
-    snprintf(path, size, "%s/%s", s_samples(), name);
+    snprintf(path, size, "%s/%s", h_samples(), name);
 }
 
 /*  Run odp-push with args (NULL-terminated), acting with cert (NULL: operations admin);
