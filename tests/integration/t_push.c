@@ -13,17 +13,11 @@
 
 /*  ---- data ----------------------------------------------------------------------------- */
 
-static const char *s_samples(void)
-{
-    const char *dir = getenv("ODP_SAMPLES");
-    return dir && *dir ? dir : "../shared/data/samples";
-}
-
 /*  A whole sample file (the test may hold one; the registrar may not). */
 static char *s_read(const char *name, size_t *len)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", s_samples(), name);
+    snprintf(path, sizeof path, "%s/%s", h_samples(), name);
     FILE *f = fopen(path, "rb");
     long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     char *buf = size >= 0 ? malloc((size_t)size + 1) : NULL;
@@ -132,10 +126,11 @@ static void s_pack_field(msgpack_packer *pk, json_t *f)
 static int s_dictionary(odp_client_t *c, const char *resource, const char *name)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s.dict.json", s_samples(), name);
+    snprintf(path, sizeof path, "%s/%s.dict.json", h_samples(), name);
     json_error_t je;
     json_t *dict = json_load_file(path, 0, &je);
     json_t *fields = json_object_get(dict, "fields");
+    CHECK(json_is_array(fields), "dictionary %s is readable: %s", path, je.text);
     if (!json_is_array(fields)) {
         json_decref(dict);
         return 0;
