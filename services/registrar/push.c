@@ -80,10 +80,11 @@ typedef struct {
     chunk's typed rows and S_REJECTS_MAX of rejected rows). A slot idle for S_IDLE_MS may
     be given to another upload (its group is rolled back): its own client then gets
     BAD_OFFSET and resumes from the database. */
-#define S_SLOTS        16
-#define S_IDLE_MS      (10 * 60 * 1000)
-#define S_COMMIT_BYTES (16 * 1024 * 1024) /* default ODP_REGISTRAR_COMMIT_BYTES */
-#define S_REJECTS_MAX  (4 * 1024 * 1024)  /* rejected rows that force a group commit */
+#define S_SLOTS          16
+#define S_IDLE_MS        (10 * 60 * 1000)
+#define S_COMMIT_BYTES   (16 * 1024 * 1024) /* default ODP_REGISTRAR_COMMIT_BYTES */
+#define S_REJECTS_MAX    (4 * 1024 * 1024)  /* rejected rows that force a group commit */
+#define S_COMMIT_SECONDS 30                 /* default ODP_REGISTRAR_COMMIT_SECONDS */
 
 typedef struct {
     int64_t upload;    /* 0: free */
@@ -98,6 +99,7 @@ typedef struct {
     PGconn *conn;          /* ... fixed for the slot's life: never silently reconnected */
     bool in_tx;            /* the open group's transaction has begun */
     bool in_copy;          /* and COPY stage_u<upload> FROM STDIN is open in it */
+    int64_t group_ms;      /* when that transaction began */
     loader_buf_t staged;   /* one feed's rows (reused) */
     loader_buf_t rejected; /* one feed's rejected rows (reused) */
     loader_buf_t rejects;  /* the open group's rejected rows, as COPY lines for rejects */
@@ -105,6 +107,7 @@ typedef struct {
     size_t ntypes;
     bool binary;      /* the rows go in COPY's binary format (see s_bin_rows) */
     bool copy_binary; /* the open COPY is binary */
+    bool text_rows;   /* some went as text after all (logged once) */
     loader_buf_t bin; /* one feed's rows in the binary format (reused) */
     s_upload_t u;     /* the uploads row when the slot was opened */
     int64_t used_ms;
@@ -687,7 +690,8 @@ static int s_fail_loader(odp_req_t *req, const s_upload_t *u, const odp_error_t 
     business), and a chunk with anything the conversion does not expect goes as text, to
     the same COPY semantics as before. */
 
-static const char s_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+/*  Signature, flags 0, header extension length 0: 19 bytes. */
+static const char s_bin_header[20] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
 static int s_bin_reserve(loader_buf_t *b, size_t extra)
 {
@@ -726,39 +730,38 @@ static char *s_be64(char *o, uint64_t v)
     return s_be32(o, (uint32_t)v);
 }
 
-/*  "[+-]digits" in the int8 range (the loader checked the range). */
-static char *s_bin_int8(char *o, const char *s, size_t n)
+/*  Each converter reads one field from p - the line ends in '\n' at eol, p <= eol - up
+    to the tab or the line end after it, which it leaves in *end, and writes the field's
+    length and value at o. NULL when the text is not as the loader writes it. */
+
+/*  "[+-]digits" in the int8 range. */
+static char *s_bin_int8(char *o, const char *p, const char **end)
 {
-    size_t i = 0;
     bool neg = false;
-    if (n && (s[0] == '+' || s[0] == '-'))
-        neg = s[i++] == '-';
-    if (i == n || n - i > 19)
-        return NULL;
+    if (*p == '+' || *p == '-')
+        neg = *p++ == '-';
+    const char *d0 = p;
     uint64_t v = 0;
-    for (; i < n; i++) {
-        unsigned d = (unsigned)(unsigned char)s[i] - '0';
-        if (d > 9)
-            return NULL;
+    for (unsigned d; (d = (unsigned)(unsigned char)*p - '0') <= 9; p++)
         v = v * 10 + d;
-    }
-    if (v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+    if (p == d0 || p - d0 > 19 || v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
         return NULL;
+    *end = p;
     o = s_be32(o, 8);
     return s_be64(o, neg ? (uint64_t)0 - v : v);
 }
 
-/*  YYYY-MM-DD, a real date of years 1-9999 (the loader checked it): days from 2000-01-01,
-    by PostgreSQL's own date2j(). */
-static char *s_bin_date(char *o, const char *s, size_t n)
+/*  YYYY-MM-DD, a real date of years 1-9999: days from 2000-01-01, by PostgreSQL's own
+    date2j(). */
+static char *s_bin_date(char *o, const char *p, const char *eol, const char **end)
 {
-    if (n != 10 || s[4] != '-' || s[7] != '-')
+    if (eol - p < 10 || p[4] != '-' || p[7] != '-')
         return NULL;
     int v[8];
     for (int i = 0, j = 0; i < 10; i++) {
         if (i == 4 || i == 7)
             continue;
-        v[j] = s[i] - '0';
+        v[j] = p[i] - '0';
         if (v[j] < 0 || v[j] > 9)
             return NULL;
         j++;
@@ -779,6 +782,7 @@ static char *s_bin_date(char *o, const char *s, size_t n)
     }
     int century = year / 100;
     int julian = year * 365 - 32167 + year / 4 - century + century / 4 + 7834 * month / 256 + day;
+    *end = p + 10;
     o = s_be32(o, 4);
     return s_be32(o, (uint32_t)(julian - 2451545));
 }
@@ -791,41 +795,40 @@ static long s_floor4(long v)
 /*  [+-]digits[.digits][e[+-]digits] as numeric_in() reads it: the exact value, display
     scale = digits after the point less the exponent (at least 0). Base-10000 digits,
     weight of the first, sign, scale; PostgreSQL strips zero digits itself. */
-static char *s_bin_numeric(char *o, const char *s, size_t n)
+static char *s_bin_numeric(char *o, const char *p, const char **end)
 {
-    size_t i = 0;
     bool neg = false;
-    if (n && (s[0] == '+' || s[0] == '-'))
-        neg = s[i++] == '-';
-    size_t i0 = i;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-        i++;
-    size_t ni = i - i0, f0 = i, nf = 0;
-    if (i < n && s[i] == '.') {
-        f0 = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        nf = i - f0;
+    if (*p == '+' || *p == '-')
+        neg = *p++ == '-';
+    const char *ip = p;
+    while ((unsigned)(unsigned char)*p - '0' <= 9)
+        p++;
+    size_t ni = (size_t)(p - ip), nf = 0;
+    const char *fp = p;
+    if (*p == '.') {
+        fp = ++p;
+        while ((unsigned)(unsigned char)*p - '0' <= 9)
+            p++;
+        nf = (size_t)(p - fp);
     }
     if (ni + nf == 0)
         return NULL;
     long exp = 0;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
+    if (*p == 'e' || *p == 'E') {
+        p++;
         bool eneg = false;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            eneg = s[i++] == '-';
-        size_t e0 = i;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            if ((exp = exp * 10 + (s[i] - '0')) > 1000000)
+        if (*p == '+' || *p == '-')
+            eneg = *p++ == '-';
+        const char *e0 = p;
+        for (; (unsigned)(unsigned char)*p - '0' <= 9; p++)
+            if ((exp = exp * 10 + (*p - '0')) > 1000000)
                 return NULL;
-        if (i == e0)
+        if (p == e0)
             return NULL;
         if (eneg)
             exp = -exp;
     }
-    if (i != n)
-        return NULL;
+    *end = p;
     long dscale = (long)nf - exp;
     if (dscale < 0)
         dscale = 0;
@@ -834,7 +837,7 @@ static char *s_bin_numeric(char *o, const char *s, size_t n)
     /*  Decimal digit j (of the ni + nf) has the power 10^(point - 1 - j). */
     long point = (long)ni + exp, first = -1, last = -1;
     size_t nd = ni + nf;
-#define S_DIGIT(j) (s[(j) < ni ? i0 + (j) : f0 + (j)-ni] - '0')
+#define S_DIGIT(j) ((j) < ni ? ip[(j)] - '0' : fp[(j)-ni] - '0')
     for (size_t j = 0; j < nd; j++)
         if (S_DIGIT(j)) {
             if (first < 0)
@@ -862,38 +865,49 @@ static char *s_bin_numeric(char *o, const char *s, size_t n)
     unsigned acc = 0;
     for (long j = first; j <= last; j++) {
         long e = point - 1 - j, gj = s_floor4(e);
-        while (g > gj) { /* groups between, or after a finished one */
+        while (g > gj) { /* the group is complete */
             o = s_be16(o, acc);
             acc = 0;
             g--;
         }
         acc += (unsigned)S_DIGIT((size_t)j) * pow10[e - 4 * gj];
     }
-    o = s_be16(o, acc);
 #undef S_DIGIT
-    return o;
+    return s_be16(o, acc);
 }
 
-/*  A text value from COPY text format, de-escaped as COPY does. The loader escapes only
-    backslash, tab, newline and carriage return; \b \f \v are taken too, anything else
-    (octal, hex, a lone backslash) is left to the text format. */
-static char *s_bin_text(char *o, const char *s, size_t n)
+/*  Whether any byte of w is c: the classic has-zero-byte test on w ^ (c * 0x01..01). */
+#define S_HAS(w, c)                                                                                \
+    ((((w) ^ (0x0101010101010101ULL * (c))) - 0x0101010101010101ULL) &                             \
+     ~((w) ^ (0x0101010101010101ULL * (c))) & 0x8080808080808080ULL)
+
+/*  A text value, de-escaped as COPY does. The loader escapes only backslash, tab, newline
+    and carriage return; \b \f \v are taken too, anything else (octal, hex, a lone
+    backslash) is left to the text format. */
+static char *s_bin_text(char *o, const char *p, const char *eol, const char **end)
 {
     char *len = o;
     o += 4;
-    const char *bs = memchr(s, '\\', n);
-    size_t i = bs ? (size_t)(bs - s) : n;
-    memcpy(o, s, i);
-    o += i;
-    while (i < n) {
-        char c = s[i++];
+    for (;;) {
+        /*  Values rarely hold anything to escape: move them eight bytes at a time. */
+        uint64_t w;
+        while (eol + 1 - p >= 8) {
+            memcpy(&w, p, 8);
+            if (S_HAS(w, '\t') || S_HAS(w, '\n') || S_HAS(w, '\\'))
+                break;
+            memcpy(o, &w, 8);
+            o += 8;
+            p += 8;
+        }
+        char c = *p;
+        if (c == '\t' || c == '\n')
+            break;
+        p++;
         if (c != '\\') {
             *o++ = c;
             continue;
         }
-        if (i == n)
-            return NULL;
-        switch (s[i++]) {
+        switch (*p++) {
         case '\\':
             *o++ = '\\';
             break;
@@ -919,12 +933,14 @@ static char *s_bin_text(char *o, const char *s, size_t n)
             return NULL;
         }
     }
+    *end = p;
     s_be32(len, (uint32_t)(o - len - 4));
     return o;
 }
 
-/*  The rows of text into out, in the binary format (without header); -1 when anything is
-    not as the loader writes it, out then left as it was. types[0] is row_no's. */
+/*  The rows of text (lines ending in '\n', fields separated by tabs, \N for NULL) into
+    out in the binary format, without its header; -1 when anything is not as the loader
+    writes it, out then as it was. types[0] is row_no's. */
 static int s_bin_rows(loader_buf_t *out, const char *text, size_t len, const loader_type_t *types,
                       size_t ntypes)
 {
@@ -947,35 +963,30 @@ static int s_bin_rows(loader_buf_t *out, const char *text, size_t len, const loa
         }
         o = s_be16(o, (unsigned)ntypes);
         for (size_t f = 0; f < ntypes; f++) {
-            const char *fe = memchr(p, '\t', (size_t)(eol - p));
-            if (f + 1 == ntypes) {
-                if (fe)
-                    goto bad;
-                fe = eol;
-            } else if (!fe)
-                goto bad;
-            size_t n = (size_t)(fe - p);
-            if (n == 2 && p[0] == '\\' && p[1] == 'N') {
+            const char *fe = p;
+            if (p[0] == '\\' && p[1] == 'N' && (p[2] == '\t' || p[2] == '\n')) {
                 o = s_be32(o, 0xFFFFFFFFu);
+                fe = p + 2;
             } else {
                 switch (types[f]) {
                 case LOADER_TEXT:
-                    o = s_bin_text(o, p, n);
+                    o = s_bin_text(o, p, eol, &fe);
                     break;
                 case LOADER_INTEGER:
-                    o = s_bin_int8(o, p, n);
+                    o = s_bin_int8(o, p, &fe);
                     break;
                 case LOADER_NUMERIC:
-                    o = s_bin_numeric(o, p, n);
+                    o = s_bin_numeric(o, p, &fe);
                     break;
                 case LOADER_DATE:
-                    o = s_bin_date(o, p, n);
+                    o = s_bin_date(o, p, eol, &fe);
                     break;
                 case LOADER_BOOLEAN:
-                    if (n != 1 || (p[0] != 't' && p[0] != 'f'))
+                    if (*p != 't' && *p != 'f')
                         goto bad;
                     o = s_be32(o, 1);
-                    *o++ = p[0] == 't';
+                    *o++ = *p == 't';
+                    fe = p + 1;
                     break;
                 default:
                     goto bad;
@@ -983,10 +994,11 @@ static int s_bin_rows(loader_buf_t *out, const char *text, size_t len, const loa
                 if (!o)
                     goto bad;
             }
+            /*  Each field ends at a tab, the last one at the line end. */
+            if (*fe != (f + 1 < ntypes ? '\t' : '\n'))
+                goto bad;
             p = fe + 1;
         }
-        if (p != eol + 1)
-            goto bad;
     }
     out->len = (size_t)(o - out->data);
     return 0;
@@ -1006,6 +1018,19 @@ static int64_t s_commit_bytes(void)
             bytes = S_COMMIT_BYTES;
     }
     return bytes;
+}
+
+/*  How long a group's transaction may stay open, in milliseconds. An open transaction
+    holds back what VACUUM may clean in the whole database, and PostgreSQL has no timeout
+    for a session waiting for COPY data: a client that went away must not keep one open. */
+static int64_t s_commit_ms(void)
+{
+    static int64_t ms;
+    if (ms == 0) {
+        int64_t sec = odp_config_int("registrar", "COMMIT_SECONDS", S_COMMIT_SECONDS);
+        ms = 1000 * (sec < 1 ? S_COMMIT_SECONDS : sec);
+    }
+    return ms;
 }
 
 /*  Something failed on the upload's connection: log it, give the slot up - its group is
@@ -1028,10 +1053,10 @@ static int s_group_fail(odp_req_t *req, s_slot_t *slot, const char *step, PGresu
                         "storing the rows failed; it is logged; resume with push.begin");
 }
 
-/*  The group's transaction, and with copy its COPY into the staging table in the format
-    binary asks for, opened when first needed (a COPY in the other format is ended). */
 static int s_copy_end(odp_req_t *req, s_slot_t *slot, const char *step);
 
+/*  The group's transaction, and with copy its COPY into the staging table in the format
+    binary asks for, opened when first needed (a COPY in the other format is ended). */
 static int s_group_open(odp_req_t *req, s_slot_t *slot, bool copy, bool binary)
 {
     PGresult *r;
@@ -1041,6 +1066,7 @@ static int s_group_open(odp_req_t *req, s_slot_t *slot, bool copy, bool binary)
             return s_group_fail(req, slot, "begin", r);
         PQclear(r);
         slot->in_tx = true;
+        slot->group_ms = zclock_mono();
     }
     if (copy && slot->in_copy && slot->copy_binary != binary &&
         s_copy_end(req, slot, "copy_switch") < 0)
@@ -1055,7 +1081,7 @@ static int s_group_open(odp_req_t *req, s_slot_t *slot, bool copy, bool binary)
         PQclear(r);
         slot->in_copy = true;
         slot->copy_binary = binary;
-        if (binary && PQputCopyData(slot->conn, s_bin_header, sizeof s_bin_header) != 1)
+        if (binary && PQputCopyData(slot->conn, s_bin_header, sizeof s_bin_header - 1) != 1)
             return s_group_fail(req, slot, "copy_header", NULL);
     }
     return 0;
@@ -1098,10 +1124,12 @@ static int s_group_add(odp_req_t *req, s_slot_t *slot)
                                 slot->ntypes) == 0;
             if (binary)
                 rows = &slot->bin;
-            else
+            else if (!slot->text_rows) {
+                slot->text_rows = true;
                 odp_warn("event=push.text_rows upload=%" PRId64
                          " msg=\"rows not as expected for the binary format: sent as text\"",
                          slot->upload);
+            }
         }
         if (s_group_open(req, slot, true, binary) < 0)
             return -1;
@@ -1246,6 +1274,25 @@ static int s_group_commit(odp_req_t *req, s_slot_t *slot)
     slot->in_tx = false;
     slot->committed = slot->boundary;
     return 0;
+}
+
+/*  Commit the groups that have been open and idle for the commit time: at every push
+    request, the client that left them may not come back. A failure gives the slot up,
+    logged; the request at hand is not answered with it. */
+static void s_slots_tidy(odp_req_t *req)
+{
+    int64_t now = zclock_mono();
+    for (size_t i = 0; i < S_SLOTS; i++) {
+        s_slot_t *slot = &s_slots[i];
+        if (slot->upload == 0 || !slot->in_tx || now - slot->used_ms < s_commit_ms())
+            continue;
+        odp_error_t err = {0};
+        odp_req_t quiet = *req;
+        quiet.err = &err;
+        odp_info("event=push.idle_commit upload=%" PRId64 " idle_ms=%" PRId64, slot->upload,
+                 now - slot->used_ms);
+        s_group_commit(&quiet, slot);
+    }
 }
 
 /*  ---- push.begin ----------------------------------------------------------------------- */
@@ -1500,6 +1547,7 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
 
 static int s_push_begin(odp_req_t *req)
 {
+    s_slots_tidy(req);
     const odp_push_begin_t *m = req->msg;
     if (!s_valid_sha256(&m->sha256))
         return odp_req_fail(req, ODP_E_INVALID_VALUE, "sha256",
@@ -1597,7 +1645,8 @@ static int s_chunk_dataset(odp_req_t *req, const s_upload_t *u, const odp_push_c
     if (s_advance(req, slot, m->data.str, m->data.len) < 0 || s_group_add(req, slot) < 0)
         return -1;
     if ((slot->boundary - slot->committed >= s_commit_bytes() ||
-         slot->rejects.len >= S_REJECTS_MAX) &&
+         slot->rejects.len >= S_REJECTS_MAX ||
+         (slot->in_tx && slot->used_ms - slot->group_ms >= s_commit_ms())) &&
         s_group_commit(req, slot) < 0)
         return -1;
     /*  Handed over, not committed: offset is what arrived, committed what is durable. */
@@ -1643,6 +1692,7 @@ static int s_chunk_file(odp_req_t *req, const s_upload_t *u, const odp_push_chun
 
 static int s_push_chunk(odp_req_t *req)
 {
+    s_slots_tidy(req);
     const odp_push_chunk_t *m = req->msg;
     s_upload_t u;
     s_slot_t *slot = s_slot_find(m->upload.i);
@@ -1814,6 +1864,7 @@ static int s_summary(odp_req_t *req, const s_upload_t *u, const s_counts_t *c, i
 
 static int s_push_finish(odp_req_t *req)
 {
+    s_slots_tidy(req);
     const odp_push_finish_t *m = req->msg;
     s_upload_t u;
     if (s_upload_receiving(req, m->upload.i, &u) < 0)
@@ -1860,6 +1911,7 @@ static int s_push_finish(odp_req_t *req)
 
 static int s_push_abort(odp_req_t *req)
 {
+    s_slots_tidy(req);
     const odp_push_abort_t *m = req->msg;
     s_upload_t u;
     if (s_upload_receiving(req, m->upload.i, &u) < 0)
@@ -1882,6 +1934,7 @@ static int s_push_abort(odp_req_t *req)
 
 static int s_push_status(odp_req_t *req)
 {
+    s_slots_tidy(req);
     const odp_push_status_t *m = req->msg;
     s_upload_t u;
     if (s_upload_load(req, m->upload.i, &u) < 0)

@@ -1127,6 +1127,48 @@ static void s_groups(void)
     free(data);
 }
 
+/*  A group is not left open: once it has been open and idle for
+    ODP_REGISTRAR_COMMIT_SECONDS, the next push request (any upload's) commits it, and the
+    push goes on from where it was. */
+static void s_idle_group(void)
+{
+    static const char *const env[] = {"ODP_REGISTRAR_COMMIT_SECONDS=1", NULL};
+    CHECK(s_registrar(env), "the registrar restarts with 1-second groups");
+    const char *dept = "441500008";
+    char resource[33];
+    CHECK(h_department(dept, "推送测试 空闲部门") == 0, "department.add");
+    if (!s_entry(dept, "重点企业资产 空闲", "dataset", "key_enterprise_assets", true, resource))
+        return;
+    size_t len;
+    char *data = s_read("key_enterprise_assets.csv", &len);
+    if (!data)
+        return;
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    int64_t rows = s_data_rows(data, len);
+    s_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = 2};
+    s_result_t res;
+    int st = s_push(c, &o, data, len, &res);
+    CHECK(st == 200 && res.offset == 16384 && res.committed == 0,
+          "two chunks: %d %s, committed %lld", st, res.code, (long long)res.committed);
+    zclock_sleep(1500);
+    odp_push_status_t ps = {0};
+    ps.upload = odp_v_int(res.upload);
+    odp_reply_t rep;
+    st = h_call(c, &odp_def_push_status, &ps, &rep);
+    int64_t committed = h_int(&rep, "offset");
+    CHECK(st == 200 && committed > 0 && committed <= 16384,
+          "push.status after the group sat idle: %d, offset %lld", st, (long long)committed);
+    odp_reply_free(&rep);
+    st = s_chunks(c, &res, data, len, 8192, 0);
+    CHECK(st == 200 && res.committed >= committed, "the rest: %d %s %s", st, res.code, res.message);
+    st = s_finish(c, &res);
+    CHECK(st == 200 && res.rows_received == rows && res.rows_rejected == 0,
+          "finish: %d %s %s, %lld rows", st, res.code, res.message, (long long)res.rows_received);
+    s_check_exactly_once(res.upload, rows);
+    odp_client_destroy(&c);
+    free(data);
+}
+
 static void s_resume(void)
 {
     CHECK(s_registrar(s_small_groups), "the registrar restarts with 20000-byte groups");
@@ -1293,6 +1335,7 @@ const h_case_t t_push_cases[] = {
     {"push: wrong offset, wrong hash and a foreign header are refused", s_errors},
     {"push: acks hand chunks over; rows commit in groups, a resume rolls the open one back",
      s_groups},
+    {"push: a group left open and idle is committed by the next push request", s_idle_group},
     {"push: a resumed push goes on at the committed row, each row exactly once", s_resume},
     {"push: after the registrar is killed mid-push, the push resumes exactly once", s_restart},
     {"push: a file (a 1 MB report) is stored whole and its hash verified", s_file},
