@@ -6,16 +6,18 @@
     A dataset is loaded in groups. Each dataset upload being pushed has a slot with its
     own PostgreSQL connection, which holds the open group: a transaction with
     `COPY stage_u<upload> FROM STDIN` open across chunks. A chunk is typed by the loader
-    and its complete rows go to the COPY at once, in one PQputCopyData; the chunk is then
-    acknowledged - handed over, not committed. PostgreSQL copies the rows while the
-    registrar parses the next chunk. When the group holds ODP_REGISTRAR_COMMIT_BYTES of the
-    stream (default 16 MiB), or its rejected rows 4 MiB, the group is committed: the COPY
-    ends, the rejected rows are copied into rejects, uploads.committed moves to the loader's
-    row boundary (with the SHA-256 state and the row counts at that boundary), COMMIT. An
-    ack's `offset` is what was received; its `committed` is the last committed boundary,
-    the only one that survives a crash. push.finish commits the last group and then
-    records the version; only its reply acknowledges the push as a whole. A file chunk is
-    stored in file_chunks and committed before its ack.
+    and its complete rows go to the COPY at once, in one PQputCopyData - in COPY's binary
+    format where the column types allow, so that PostgreSQL parses nothing (s_bin_rows) -
+    and the chunk is then acknowledged: handed over, not committed. PostgreSQL copies the
+    rows while the registrar parses the next chunk. When the group holds
+    ODP_REGISTRAR_COMMIT_BYTES of the stream (default 16 MiB), or its rejected rows 4 MiB,
+    or has been open ODP_REGISTRAR_COMMIT_SECONDS (default 30), it is committed: the COPY
+    ends, the rejected rows are copied into rejects, uploads.committed moves to the
+    loader's row boundary (with the SHA-256 state and the row counts at that boundary),
+    COMMIT. An ack's `offset` is what was received; its `committed` is the last committed
+    boundary, the only one that survives a crash. push.finish commits the last group and
+    then records the version; only its reply acknowledges the push as a whole. A file
+    chunk is stored in file_chunks and committed before its ack.
 
     The registrar never holds a file. A slot keeps the loader (one partial row), the
     SHA-256 state of the bytes before the loader's boundary, the raw bytes received after
