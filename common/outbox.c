@@ -14,6 +14,7 @@ struct odp_outbox_t {
     char source[16];
     int64_t published; /* highest number sent on PUB */
     bool loaded;
+    bool pending; /* appended since the last flush (maybe rolled back: flush finds out) */
 };
 
 const odp_migration_t odp_outbox_migration = {"000_outbox.sql",
@@ -118,6 +119,8 @@ int64_t odp_outbox_append(odp_outbox_t *self, const odp_msgdef_t *def, void *evt
     int rc = odp_db_cmd(self->db, "INSERT INTO outbox (seq, topic, body) VALUES ($1, $2, $3)", 3,
                         vals, lens);
     msgpack_sbuffer_destroy(&buf);
+    if (rc == 0)
+        self->pending = true;
     return rc < 0 ? -1 : seq;
 }
 
@@ -125,6 +128,7 @@ int odp_outbox_flush(odp_outbox_t *self)
 {
     if (!self->loaded && odp_outbox_load(self) < 0)
         return -1;
+    self->pending = false;
     int sent = 0;
     for (;;) {
         char from[24];
@@ -183,6 +187,11 @@ void odp_outbox_heartbeat(odp_outbox_t *self)
     zmsg_addmem(msg, buf.data, buf.size);
     zmsg_send(&msg, self->pub);
     msgpack_sbuffer_destroy(&buf);
+}
+
+bool odp_outbox_pending(const odp_outbox_t *self)
+{
+    return self->pending;
 }
 
 int64_t odp_outbox_last(odp_outbox_t *self)

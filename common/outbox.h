@@ -47,6 +47,10 @@ int odp_outbox_replay(odp_outbox_t *self, int64_t from, int64_t limit, msgpack_p
 
 int64_t odp_outbox_last(odp_outbox_t *self);
 
+/*  Whether anything was appended since the last flush: a request that wrote no event
+    need not query the outbox (the heartbeat timer flushes regardless). */
+bool odp_outbox_pending(const odp_outbox_t *self);
+
 /*  ISO 8601 UTC with milliseconds, e.g. 2026-11-27T07:30:00.123Z */
 void odp_now_iso(char *buf, size_t size);
 

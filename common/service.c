@@ -334,7 +334,8 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
     msgpack_sbuffer_destroy(&rbuf);
     msgpack_zone_destroy(&zone);
     /*  Events committed by this request go out now, after their commit. */
-    odp_outbox_flush(self->outbox);
+    if (odp_outbox_pending(self->outbox))
+        odp_outbox_flush(self->outbox);
 }
 
 int odp_service_run(odp_service_t *self)

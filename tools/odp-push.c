@@ -20,6 +20,7 @@
     Exit status: 0 done, 1 refused by the service, 2 usage, 3 no answer (after retries). */
 #include "common/auth.h"
 #include "common/cli.h"
+#include "common/sha256.h"
 #include "common/client.h"
 #include "common/codelist.h"
 #include "common/config.h"
@@ -482,7 +483,7 @@ static int s_hash_file(int fd, char *hex, int64_t *size)
         }
         if (n == 0)
             break;
-        crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+        odp_sha256_update(&st, buf, (size_t)n);
         total += n;
     }
     free(buf);
