@@ -19,17 +19,23 @@ int odp_service_index(const char *name)
     return -1;
 }
 
+/*  The value of ODP_<SERVICE>_<KEY> (upper-cased), or NULL when unset or empty. */
+static const char *s_service_env(const char *service, const char *key)
+{
+    char var[128];
+    int n = snprintf(var, sizeof var, "ODP_%s_%s", service, key);
+    for (int i = 0; i < n && var[i]; i++)
+        var[i] = (char)toupper((unsigned char)var[i]);
+    const char *v = getenv(var);
+    return v && *v ? v : NULL;
+}
+
 static const char *s_env(const char *service, const char *key)
 {
     char var[128];
-    if (service) {
-        int n = snprintf(var, sizeof var, "ODP_%s_%s", service, key);
-        for (int i = 0; i < n && var[i]; i++)
-            var[i] = (char)toupper((unsigned char)var[i]);
-        const char *v = getenv(var);
-        if (v && *v)
-            return v;
-    }
+    const char *sv = service ? s_service_env(service, key) : NULL;
+    if (sv)
+        return sv;
     snprintf(var, sizeof var, "ODP_%s", key);
     const char *v = getenv(var);
     return v && *v ? v : NULL;
@@ -56,12 +62,8 @@ void odp_config_endpoint(const char *service, bool events, bool bind, char *buf,
     const char *key = bind ? (events ? "EVENTS_BIND" : "BIND") : (events ? "EVENTS" : "ENDPOINT");
     /*  Only the per-service variable counts here: a bare ODP_BIND would give all five
         services one address. */
-    char var[64];
-    int n = snprintf(var, sizeof var, "ODP_%s_%s", service, key);
-    for (int i = 0; i < n && var[i]; i++)
-        var[i] = (char)toupper((unsigned char)var[i]);
-    const char *v = getenv(var);
-    if (v && *v) {
+    const char *v = s_service_env(service, key);
+    if (v) {
         snprintf(buf, size, "%s", v);
         return;
     }
