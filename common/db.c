@@ -15,6 +15,7 @@ struct odp_db_t {
     int64_t next_try_ms; /* no attempt before this */
     int64_t backoff_ms;  /* doubles per failure, 100 ms .. 5 s */
     bool was_up;
+    char last_state[6]; /* SQLSTATE of the last failure, "" after a success */
 };
 
 static int64_t s_now_ms(void)
@@ -126,8 +127,10 @@ PGresult *odp_db_exec(odp_db_t *self, const char *sql, int n, const char *const 
                       const int *lens)
 {
     PGconn *c = odp_db_conn(self);
-    if (!c)
+    if (!c) {
+        snprintf(self->last_state, sizeof self->last_state, "08006");
         return NULL;
+    }
     int fmts[32] = {0};
     if (lens && n > 0 && n <= 32)
         for (int i = 0; i < n; i++)
@@ -138,8 +141,14 @@ PGresult *odp_db_exec(odp_db_t *self, const char *sql, int n, const char *const 
         odp_warn("event=db.lost");
         self->was_up = false;
         s_mark_down(self);
+        snprintf(self->last_state, sizeof self->last_state, "08006");
         return NULL;
     }
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR)
+        snprintf(self->last_state, sizeof self->last_state, "%s", odp_db_state(r));
+    else
+        self->last_state[0] = '\0';
     return r;
 }
 
@@ -147,6 +156,27 @@ const char *odp_db_state(const PGresult *res)
 {
     const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     return s ? s : "";
+}
+
+const char *odp_db_last_state(const odp_db_t *self)
+{
+    return self->last_state;
+}
+
+odp_db_failure_t odp_db_classify(const char *st)
+{
+    if (!st || strlen(st) != 5)
+        return ODP_DBF_BUG;
+    if (strcmp(st, "23505") == 0 || strcmp(st, "23P01") == 0)
+        return ODP_DBF_CONFLICT;
+    if (strncmp(st, "23", 2) == 0 || strncmp(st, "22", 2) == 0)
+        return ODP_DBF_INVALID;
+    if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+        return ODP_DBF_RETRY;
+    if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+        strcmp(st, "55P03") == 0 || strcmp(st, "25P03") == 0)
+        return ODP_DBF_TRANSIENT;
+    return ODP_DBF_BUG;
 }
 
 int odp_db_cmd(odp_db_t *self, const char *sql, int n, const char *const *vals, const int *lens)

@@ -46,6 +46,22 @@ void odp_db_rollback(odp_db_t *self);
 /*  SQLSTATE of a failed result ("23505" unique violation), or "" */
 const char *odp_db_state(const PGresult *res);
 
+/*  The SQLSTATE of the last statement that failed on this connection through
+    odp_db_exec/odp_db_cmd ("" after a success, "08006" when the connection was lost), so
+    that a failed BEGIN or COMMIT keeps its class up to the reply. */
+const char *odp_db_last_state(const odp_db_t *self);
+
+/*  How a request should answer a failed statement, by SQLSTATE class (PostgreSQL
+    Appendix A): the caller's mistake, a transient condition, or a programmer error. */
+typedef enum {
+    ODP_DBF_CONFLICT,  /* 23505 unique, 23P01 exclusion: 409 ALREADY_EXISTS */
+    ODP_DBF_INVALID,   /* other class 23 (not null, FK, check), class 22 data: 422 */
+    ODP_DBF_RETRY,     /* 40001 serialization, 40P01 deadlock: run the transaction again */
+    ODP_DBF_TRANSIENT, /* class 08 connection, 53 resources, 57 operator/timeout, 55P03: 503 */
+    ODP_DBF_BUG        /* everything else (42 syntax/privilege, XX internal ...): 500, logged */
+} odp_db_failure_t;
+odp_db_failure_t odp_db_classify(const char *sqlstate);
+
 /*  Apply the migrations not yet recorded in <schema>.schema_migrations, each in its own
     transaction, under an advisory lock so that two instances starting together do not
     race. 0 / -1. */

@@ -3,12 +3,30 @@
 #include "config.h"
 #include "log.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_ROUTES 64
+#define S_MAX_ROUTES  64
+#define S_MAX_TIMERS  16
+#define S_MAX_READERS 16
+/*  A request is at most [identity, delimiter, "ODP/1", COMMAND, BODY]. */
+#define S_MAX_FRAMES 5
+
+typedef struct {
+    int interval_ms;
+    int64_t next_ms;
+    odp_timer_fn fn;
+    void *arg;
+} s_timer_t;
+
+typedef struct {
+    zsock_t *sock;
+    odp_reader_fn fn;
+    void *arg;
+} s_reader_t;
 
 typedef struct {
     const odp_msgdef_t *def;
@@ -25,8 +43,14 @@ typedef union {
 
 struct odp_service_t {
     char name[16];
+    void *ctx;
     zsock_t *router;
     zsock_t *pub;
+    zpoller_t *poller;
+    s_timer_t timers[S_MAX_TIMERS];
+    size_t ntimers;
+    s_reader_t readers[S_MAX_READERS];
+    size_t nreaders;
     odp_db_t *db;
     odp_outbox_t *outbox;
     s_route_t routes[S_MAX_ROUTES];
@@ -53,10 +77,13 @@ static int s_kind_bit(const char *kind)
         return ODP_ALLOW_PROVIDER;
     if (strcmp(kind, "user") == 0)
         return ODP_ALLOW_USER;
+    if (strcmp(kind, "service") == 0)
+        return ODP_ALLOW_SERVICE;
     return ODP_ALLOW_ANONYMOUS;
 }
 
-static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndhwm, int sndbuf)
+static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndhwm, int sndbuf,
+                         int rcvhwm)
 {
     if (!odp_auth_endpoint_ok(endpoint)) {
         odp_error("event=service.bind_refused endpoint=%s msg=\"local mode binds only to "
@@ -75,6 +102,8 @@ static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndh
         zsock_set_sndhwm(s, sndhwm);
     if (sndbuf)
         zsock_set_sndbuf(s, sndbuf);
+    if (rcvhwm)
+        zsock_set_rcvhwm(s, rcvhwm);
     if (odp_auth_server(s) < 0 || zsock_bind(s, "%s", endpoint) < 0) {
         odp_error("event=service.bind_failed endpoint=%s error=\"%s\"", endpoint,
                   zmq_strerror(zmq_errno()));
@@ -95,19 +124,26 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
     self->max_body = (size_t)odp_config_int(name, "MAX_BODY", 1 << 20);
     self->heartbeat_ms = (int)odp_config_int(name, "HEARTBEAT_MS", 1000);
     zsys_set_logident(name);
+    /*  glibc raises its mmap threshold to the size of the largest block freed, after which
+        large frames come from the heap and stay there once freed. A fixed threshold keeps
+        every large frame in its own mapping, returned to the system when it is freed. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     if (odp_auth_start(name) < 0)
         goto fail;
     char ep[256], eev[256];
     odp_config_endpoint(name, false, true, ep, sizeof ep);
     odp_config_endpoint(name, true, true, eev, sizeof eev);
-    /*  A message up to 4x the body limit is read and answered TOO_LARGE; beyond that
-        libzmq drops the connection before any byte reaches us (PROTOCOL.md, Limits). */
-    self->router = s_socket(ZMQ_ROUTER, ep, self->max_body * 4 + 1024, 0, 0);
+    /*  What one peer can make the service hold (PROTOCOL.md, Limits): a frame larger than
+        the body limit plus 64 KiB makes libzmq drop the connection before the frame is
+        stored; RCVHWM messages at most wait per peer (beyond them libzmq stops reading the
+        peer's TCP socket: flow control, nothing lost). */
+    self->router = s_socket(ZMQ_ROUTER, ep, self->max_body + 65536, 0, 0,
+                            (int)odp_config_int(name, "RCVHWM", 4));
     /*  Slow subscribers have an explicit policy: past PUB_HWM queued events their copies
         are dropped (never blocking the service) and they recover by replay. */
     self->pub = s_socket(ZMQ_PUB, eev, 0, (int)odp_config_int(name, "PUB_HWM", 10000),
-                         (int)odp_config_int(name, "PUB_SNDBUF", 0));
+                         (int)odp_config_int(name, "PUB_SNDBUF", 0), 0);
     if (!self->router || !self->pub)
         goto fail;
 
@@ -131,6 +167,9 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
     odp_service_route(self, &odp_def_health, ODP_ALLOW_ANY, s_health);
     odp_service_route(self, &odp_def_whoami, ODP_ALLOW_ANY, s_whoami);
     odp_service_route(self, &odp_def_events_replay, ODP_ALLOW_ANY & ~ODP_ALLOW_ANONYMOUS, s_replay);
+    self->poller = zpoller_new(self->router, NULL);
+    if (!self->poller)
+        goto fail;
     odp_info("event=service.started requests=%s events=%s seq=%lld secure=%s", ep, eev,
              (long long)odp_outbox_last(self->outbox), odp_auth_secure() ? "curve" : "OFF");
     return self;
@@ -144,6 +183,7 @@ void odp_service_destroy(odp_service_t **self_p)
     if (!self_p || !*self_p)
         return;
     odp_service_t *self = *self_p;
+    zpoller_destroy(&self->poller);
     odp_outbox_destroy(&self->outbox);
     odp_db_destroy(&self->db);
     zsock_destroy(&self->router);
@@ -156,6 +196,52 @@ void odp_service_destroy(odp_service_t **self_p)
 odp_db_t *odp_service_db(odp_service_t *self)
 {
     return self->db;
+}
+
+void odp_service_set_ctx(odp_service_t *self, void *ctx)
+{
+    self->ctx = ctx;
+}
+
+void *odp_service_ctx(odp_service_t *self)
+{
+    return self->ctx;
+}
+
+const char *odp_service_name(odp_service_t *self)
+{
+    return self->name;
+}
+
+odp_outbox_t *odp_service_outbox(odp_service_t *self)
+{
+    return self->outbox;
+}
+
+int odp_service_timer(odp_service_t *self, int interval_ms, odp_timer_fn fn, void *arg)
+{
+    if (self->ntimers >= S_MAX_TIMERS || interval_ms <= 0)
+        return -1;
+    self->timers[self->ntimers++] = (s_timer_t){interval_ms, zclock_mono() + interval_ms, fn, arg};
+    return 0;
+}
+
+int odp_service_reader(odp_service_t *self, zsock_t *sock, odp_reader_fn fn, void *arg)
+{
+    if (self->nreaders >= S_MAX_READERS || zpoller_add(self->poller, sock) < 0)
+        return -1;
+    self->readers[self->nreaders++] = (s_reader_t){sock, fn, arg};
+    return 0;
+}
+
+void odp_service_reader_remove(odp_service_t *self, zsock_t *sock)
+{
+    for (size_t i = 0; i < self->nreaders; i++)
+        if (self->readers[i].sock == sock) {
+            zpoller_remove(self->poller, sock);
+            self->readers[i] = self->readers[--self->nreaders];
+            return;
+        }
 }
 
 int odp_service_route(odp_service_t *self, const odp_msgdef_t *def, int allow, odp_handler_fn fn)
@@ -180,22 +266,63 @@ int odp_req_fail(odp_req_t *req, odp_err_t code, const char *field, const char *
 
 int odp_req_db_fail(odp_req_t *req, PGresult *r, const char *what)
 {
-    if (!r)
-        return odp_req_fail(req, ODP_E_UNAVAILABLE, NULL,
-                            "the database is unreachable; nothing was changed, retry later");
-    const char *state = odp_db_state(r);
+    const char *state = r ? odp_db_state(r) : odp_db_last_state(req->db);
+    const char *column = r ? PQresultErrorField(r, PG_DIAG_COLUMN_NAME) : NULL;
+    char field[64] = "";
+    if (column)
+        snprintf(field, sizeof field, "%s", column);
     int rc;
-    if (strcmp(state, "23505") == 0) {
-        rc = odp_req_fail(req, ODP_E_ALREADY_EXISTS, NULL, "%s exists already", what);
-    } else {
+    switch (odp_db_classify(state)) {
+    case ODP_DBF_CONFLICT:
+        rc = odp_req_fail(req, ODP_E_ALREADY_EXISTS, field[0] ? field : NULL, "%s exists already",
+                          what);
+        break;
+    case ODP_DBF_INVALID:
+        rc = odp_req_fail(req, ODP_E_INVALID_VALUE, field[0] ? field : NULL,
+                          "%s: a value is not acceptable (SQLSTATE %s)", what, state);
+        break;
+    case ODP_DBF_RETRY:
+    case ODP_DBF_TRANSIENT:
+        rc = odp_req_fail(req, ODP_E_UNAVAILABLE, NULL,
+                          "%s: the database is unreachable or busy (SQLSTATE %s); nothing was "
+                          "changed, retry later",
+                          what, state[0] ? state : "none");
+        break;
+    default: {
         char q[300];
-        const char *m = PQresultErrorMessage(r);
-        odp_error("event=db.error what=%s state=%s error=%s", what, state,
+        const char *m = r ? PQresultErrorMessage(r) : "";
+        odp_error("event=db.error what=\"%s\" state=%s error=%s", what, state,
                   odp_log_quote(m, strlen(m), q, sizeof q));
         rc = odp_req_fail(req, ODP_E_INTERNAL, NULL, "storing %s failed; it is logged", what);
     }
+    }
     PQclear(r);
     return rc;
+}
+
+int odp_req_txn(odp_req_t *req, odp_txn_fn fn, void *arg)
+{
+    for (int attempt = 1;; attempt++) {
+        *req->err = (odp_error_t){0};
+        if (req->rbuf)
+            req->rbuf->size = 0;
+        if (odp_db_begin(req->db) < 0)
+            return odp_req_db_fail(req, NULL, "the transaction");
+        int rc = fn(req, arg);
+        if (rc == 0 && odp_db_commit(req->db) == 0)
+            return 0;
+        /*  The failed statement's class decides: a serialization failure or deadlock
+            means another transaction won; ours is safe to run again from the start. */
+        char state[6];
+        snprintf(state, sizeof state, "%s", odp_db_last_state(req->db));
+        bool retry = odp_db_classify(state) == ODP_DBF_RETRY && attempt < ODP_TXN_TRIES;
+        if (!retry && rc == 0)
+            odp_req_db_fail(req, NULL, "the transaction");
+        odp_db_rollback(req->db);
+        if (!retry)
+            return -1;
+        odp_info("event=db.retry state=%s attempt=%d", state, attempt);
+    }
 }
 
 int odp_req_ok_empty(odp_req_t *req)
@@ -236,7 +363,31 @@ static void s_send_error(odp_service_t *self, zmsg_t *envelope, const odp_error_
 
 /*  One request, start to finish. Everything allocated here (zone, reply buffer, frames)
     is freed before returning: per-message memory, as PostgreSQL's memory contexts. */
-static void s_handle(odp_service_t *self, zmsg_t *msg)
+/*  Read one message frame by frame, keeping at most S_MAX_FRAMES: the rest are freed as
+    they are read, so a message of a thousand frames costs no more here than one of five
+    (libzmq itself holds a multipart message whole before its first frame is readable;
+    the frame size cap bounds each of them). *extra counts the frames dropped. */
+static zmsg_t *s_recv_request(zsock_t *router, size_t *extra, size_t *bytes)
+{
+    zmsg_t *msg = zmsg_new();
+    *extra = 0;
+    *bytes = 0;
+    do {
+        zframe_t *f = zframe_recv(router);
+        if (!f)
+            break;
+        *bytes += zframe_size(f);
+        if (zmsg_size(msg) < S_MAX_FRAMES)
+            zmsg_append(msg, &f);
+        else {
+            (*extra)++;
+            zframe_destroy(&f);
+        }
+    } while (zsock_rcvmore(router));
+    return msg;
+}
+
+static void s_handle(odp_service_t *self, zmsg_t *msg, size_t extra)
 {
     self->requests++;
     odp_error_t err = {0};
@@ -254,10 +405,10 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
         zmsg_append(envelope, &delim);
     }
     size_t total = zmsg_content_size(msg);
-    if (zmsg_size(msg) != 3) {
+    if (zmsg_size(msg) + extra != 3) {
         odp_error_set(&err, ODP_E_BAD_FRAME, NULL,
                       "a request is three frames [\"ODP/1\", COMMAND, BODY]; got %zu",
-                      zmsg_size(msg));
+                      zmsg_size(msg) + extra);
         s_send_error(self, envelope, &err);
         return;
     }
@@ -313,7 +464,8 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
     msgpack_packer_init(&pk, &rbuf, msgpack_sbuffer_write);
     int rc = odp_decode(route->def, zframe_data(body), zframe_size(body), &zone, &decoded, &err);
     if (rc == 0) {
-        odp_req_t req = {self, self->db, self->outbox, &actor, actor_s, &decoded, &pk, &err};
+        odp_req_t req = {self,    self->ctx, self->db, self->outbox, &actor,
+                         actor_s, &decoded,  &pk,      &err,         &rbuf};
         rc = route->fn(&req);
         /*  A handler that failed mid-transaction leaves nothing half-done. */
         odp_db_rollback(self->db);
@@ -326,11 +478,12 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
     } else {
         s_send_error(self, envelope, &err);
     }
-    odp_log(rc == 0 ? ODP_LOG_DEBUG : ODP_LOG_INFO,
-            "event=request cmd=%s actor=%s status=%d code=%s field=%s us=%lld", route->def->name,
-            actor_s, rc == 0 ? 200 : odp_err_status(err.code),
-            rc == 0 ? "OK" : odp_err_name(err.code), err.field[0] ? err.field : "-",
-            (long long)(zclock_usecs() - t0));
+    /*  The run log (R6b): every request, one line, at info. */
+    int64_t us = zclock_usecs() - t0;
+    odp_info("event=request cmd=%s actor=%s status=%d code=%s field=%s ms=%lld.%03lld",
+             route->def->name, actor_s, rc == 0 ? 200 : odp_err_status(err.code),
+             rc == 0 ? "OK" : odp_err_name(err.code), err.field[0] ? err.field : "-",
+             (long long)(us / 1000), (long long)(us % 1000));
     msgpack_sbuffer_destroy(&rbuf);
     msgpack_zone_destroy(&zone);
     /*  Events committed by this request go out now, after their commit. */
@@ -338,9 +491,30 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
         odp_outbox_flush(self->outbox);
 }
 
+/*  Run the timers that are due; returns ms until the next one (or until max_ms). */
+static int s_run_timers(odp_service_t *self, int max_ms)
+{
+    int64_t now = zclock_mono();
+    int wait = max_ms;
+    for (size_t i = 0; i < self->ntimers; i++) {
+        s_timer_t *t = &self->timers[i];
+        if (now >= t->next_ms) {
+            t->fn(self, t->arg);
+            /*  A handler that failed mid-transaction leaves nothing half-done. */
+            odp_db_rollback(self->db);
+            now = zclock_mono();
+            t->next_ms = now + t->interval_ms;
+        }
+        if (t->next_ms - now < wait)
+            wait = (int)(t->next_ms - now);
+    }
+    if (odp_outbox_pending(self->outbox))
+        odp_outbox_flush(self->outbox);
+    return wait < 0 ? 0 : wait;
+}
+
 int odp_service_run(odp_service_t *self)
 {
-    zpoller_t *poller = zpoller_new(self->router, NULL);
     int64_t next_hb = zclock_mono();
     while (!zsys_interrupted) {
         int64_t now = zclock_mono();
@@ -351,18 +525,30 @@ int odp_service_run(odp_service_t *self)
             odp_outbox_heartbeat(self->outbox);
             next_hb = now + self->heartbeat_ms;
         }
-        void *which = zpoller_wait(poller, (int)(next_hb - now));
+        int wait = s_run_timers(self, (int)(next_hb - zclock_mono()));
+        void *which = zpoller_wait(self->poller, wait < 0 ? 0 : wait);
         if (which == self->router) {
-            zmsg_t *msg = zmsg_recv(self->router);
-            if (msg) {
-                s_handle(self, msg);
-                zmsg_destroy(&msg);
-            }
-        } else if (zpoller_terminated(poller)) {
+            size_t extra, bytes;
+            zmsg_t *msg = s_recv_request(self->router, &extra, &bytes);
+            s_handle(self, msg, extra);
+            zmsg_destroy(&msg);
+            /*  Give a spike back: freed frames return to the system (see mallopt above),
+                and the heap's free top is trimmed. */
+            if (bytes > self->max_body / 2)
+                malloc_trim(0);
+        } else if (which) {
+            for (size_t i = 0; i < self->nreaders; i++)
+                if (self->readers[i].sock == which) {
+                    self->readers[i].fn(self, which, self->readers[i].arg);
+                    odp_db_rollback(self->db);
+                    if (odp_outbox_pending(self->outbox))
+                        odp_outbox_flush(self->outbox);
+                    break;
+                }
+        } else if (zpoller_terminated(self->poller)) {
             break;
         }
     }
-    zpoller_destroy(&poller);
     odp_info("event=service.stopped requests=%lld errors=%lld", (long long)self->requests,
              (long long)self->errors);
     return 0;

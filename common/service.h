@@ -24,10 +24,12 @@ typedef struct odp_service_t odp_service_t;
 #define ODP_ALLOW_PROVIDER   0x04
 #define ODP_ALLOW_USER       0x08
 #define ODP_ALLOW_ANONYMOUS  0x10
-#define ODP_ALLOW_ANY        0x1f
+#define ODP_ALLOW_SERVICE    0x20 /* another odp service, with its own key (kind service) */
+#define ODP_ALLOW_ANY        0x3f
 
 typedef struct {
     odp_service_t *svc;
+    void *ctx; /* the service's own state, set with odp_service_set_ctx */
     odp_db_t *db;
     odp_outbox_t *outbox;
     const odp_actor_t *actor;
@@ -35,6 +37,7 @@ typedef struct {
     const void *msg;       /* the decoded odp_<ident>_t */
     msgpack_packer *pk;    /* pack exactly one reply map here on success */
     odp_error_t *err;      /* fill with odp_error_set() and return -1 on failure */
+    msgpack_sbuffer *rbuf; /* what pk writes to: a retried transaction starts it again */
 } odp_req_t;
 
 typedef int (*odp_handler_fn)(odp_req_t *req);
@@ -48,6 +51,25 @@ odp_db_t *odp_service_db(odp_service_t *self);
 
 int odp_service_route(odp_service_t *self, const odp_msgdef_t *def, int allow, odp_handler_fn fn);
 
+/*  The service's own state, handed to every handler as req->ctx and to timers and readers. */
+void odp_service_set_ctx(odp_service_t *self, void *ctx);
+void *odp_service_ctx(odp_service_t *self);
+const char *odp_service_name(odp_service_t *self);
+odp_outbox_t *odp_service_outbox(odp_service_t *self);
+
+/*  Periodic work owned by the loop (Redis's serverCron, czmq's zloop_timer): fn runs every
+    interval_ms between requests, whether or not requests arrive. A timer's work must be
+    short; it shares the thread with requests. 0 / -1 (too many timers). */
+typedef void (*odp_timer_fn)(odp_service_t *svc, void *arg);
+int odp_service_timer(odp_service_t *self, int interval_ms, odp_timer_fn fn, void *arg);
+
+/*  A socket the loop polls beside its own (a SUB on another service's events, say): fn is
+    called when sock is readable and must read at least one message. The caller keeps
+    ownership of sock and removes it with odp_service_reader_remove before destroying it. */
+typedef void (*odp_reader_fn)(odp_service_t *svc, zsock_t *sock, void *arg);
+int odp_service_reader(odp_service_t *self, zsock_t *sock, odp_reader_fn fn, void *arg);
+void odp_service_reader_remove(odp_service_t *self, zsock_t *sock);
+
 /*  Run until SIGTERM/SIGINT. 0 on a clean stop. */
 int odp_service_run(odp_service_t *self);
 
@@ -59,9 +81,22 @@ int odp_service_main(const char *name, const odp_migration_t *migs, size_t nmigs
 /*  Helpers for handlers. */
 int odp_req_fail(odp_req_t *req, odp_err_t code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/*  Map a failed statement to a reply error: UNAVAILABLE when r is NULL (connection lost),
-    ALREADY_EXISTS for unique violations, INTERNAL otherwise (logged). Clears r. */
+/*  Map a failed statement to a reply error by its SQLSTATE class (odp_db_classify): the
+    caller's mistake (409/422, naming the column when PostgreSQL does), a transient failure
+    (503), or a programmer error (500, logged). r NULL: the statement that failed is the
+    connection's last one (a BEGIN/COMMIT through odp_db_cmd, or a lost connection).
+    Clears r. */
 int odp_req_db_fail(odp_req_t *req, PGresult *r, const char *what);
+
+/*  One way to run a request's transaction: BEGIN, fn (changes, odp_outbox_append), COMMIT.
+    A serialization failure or deadlock (SQLSTATE 40001, 40P01) anywhere, the COMMIT
+    included, rolls back and runs fn again from the start, reply buffer emptied, up to
+    ODP_TXN_TRIES times; any other failure maps as odp_req_db_fail does. fn returns 0 or
+    -1 with req->err set (a failed statement: return odp_req_db_fail(req, r, what)).
+    0 when committed. */
+#define ODP_TXN_TRIES 4
+typedef int (*odp_txn_fn)(odp_req_t *req, void *arg);
+int odp_req_txn(odp_req_t *req, odp_txn_fn fn, void *arg);
 int odp_req_ok_empty(odp_req_t *req);
 
 #endif
