@@ -148,6 +148,23 @@ int odp_auth_client(zsock_t *sock, const char *cert_path, char *err, size_t errs
     return 0;
 }
 
+int odp_auth_service_cert(const char *service, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (!odp_config_secure())
+        return 0;
+    const char *path = odp_config(service, "SERVICE_CERT", NULL);
+    if (path) {
+        snprintf(buf, size, "%s", path);
+        return 0;
+    }
+    const char *dir = odp_config(NULL, "SERVICE_KEYS", NULL);
+    if (!dir)
+        return -1;
+    snprintf(buf, size, "%s/service-%s_secret", dir, service);
+    return 0;
+}
+
 int odp_auth_keygen(const char *kind, const char *id, const char *name, const char *base,
                     char *public_key)
 {

@@ -42,6 +42,12 @@ const char *odp_actor_str(const odp_actor_t *actor, char *buf, size_t size);
     err. No-op in local mode. */
 int odp_auth_client(zsock_t *sock, const char *cert_path, char *err, size_t errsize);
 
+/*  The secret certificate a service acts with when it calls or follows another service
+    (actor kind service, id its name): ODP_<SERVICE>_SERVICE_CERT, else
+    $ODP_SERVICE_KEYS/service-<name>_secret. Writes the path into buf; -1 when neither is
+    configured (in local mode 0 with buf "": no certificate is needed). */
+int odp_auth_service_cert(const char *service, char *buf, size_t size);
+
 /*  Write a new key pair: base (public cert with metadata kind/id/name) and base_secret.
     public_key receives the Z85 public key (41 bytes). 0 / -1. */
 int odp_auth_keygen(const char *kind, const char *id, const char *name, const char *base,

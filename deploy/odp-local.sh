@@ -84,6 +84,12 @@ make_keys() {
     if [[ ! -f $certs/public/operations-admin.cert ]]; then
         cp "$certs/keys/ops-admin" "$certs/public/operations-admin.cert"
     fi
+    for s in registrar reviewer publisher query metrics; do
+        if [[ ! -f $certs/keys/service-$s ]]; then
+            "$BIN/odpctl" keygen --kind service --id "$s" --out "$certs/keys/service-$s" >/dev/null
+        fi
+        cp "$certs/keys/service-$s" "$certs/public/service-$s.cert"
+    done
     [[ -f $certs/server_secret && -f $certs/keys/ops-admin_secret ]] ||
         die "odpctl keygen did not write the expected *_secret files in $certs"
     chmod 600 "$certs/server_secret" "$certs/keys/ops-admin_secret"
@@ -101,6 +107,7 @@ write_env() {
         echo "export ODP_CERT_DIR=$(shq "$VAR/certs/public")"
         echo "export ODP_SERVER_CERT=$(shq "$VAR/certs/server")"
         echo "export ODP_CLIENT_CERT=$(shq "$VAR/certs/keys/ops-admin_secret")"
+        echo "export ODP_SERVICE_KEYS=$(shq "$VAR/certs/keys")"
         echo "export ODP_SECURITY=$(shq "${ODP_SECURITY:-curve}")"
         echo "export ODP_LOG_LEVEL=$(shq "${ODP_LOG_LEVEL:-info}")"
         echo "# endpoints"

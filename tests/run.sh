@@ -76,12 +76,18 @@ fi
 "$BUILD/bin/odpctl" keygen --kind operations --id admin --name "Operations administrator" \
     --out "$var/keys/ops-admin" >/dev/null
 cp "$var/keys/ops-admin" "$var/certs/public/operations-admin.cert"
+# Each service's own identity (kind service), for calling and following the others.
+for s in registrar reviewer publisher query metrics; do
+    "$BUILD/bin/odpctl" keygen --kind service --id "$s" --out "$var/keys/service-$s" >/dev/null
+    cp "$var/keys/service-$s" "$var/certs/public/service-$s.cert"
+done
 
 export ODP_TEST_BIN="$root/$BUILD/bin"
 export ODP_TEST_VAR="$var"
 export ODP_CERT_DIR="$var/certs/public"
 export ODP_SERVER_CERT="$var/certs/server"
 export ODP_CLIENT_CERT="$var/keys/ops-admin_secret"
+export ODP_SERVICE_KEYS="$var/keys"
 export ODP_PORT_BASE=${ODP_TEST_PORT_BASE:-17500}
 export ODP_SECURITY=curve
 # Small buffers and a small PUB high-water mark make slow subscribers overflow quickly;
