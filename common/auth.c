@@ -3,13 +3,190 @@
 #include "config.h"
 #include "log.h"
 
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+/*  The keys the platform knows: the public certificates in ODP_CERT_DIR, by Z85 key.
+    Read by the ZAP thread at each handshake and by the service thread at each request, so
+    it sits behind a mutex. It is reloaded when the directory changes (count, size, mtime:
+    the registrar renames files in, so each change moves the mtime); `generation` counts
+    reloads that removed a key, which is what cuts open connections and subscriptions. */
+typedef struct {
+    pthread_mutex_t lock;
+    char dir[512];
+    zhashx_t *certs; /* Z85 public key -> zcert_t (public part, metadata) */
+    struct timespec mtime;
+    off_t size;
+    nlink_t nlink;
+    bool loaded;
+    uint64_t generation;
+} s_keystore_t;
+
+static s_keystore_t s_keys = {.lock = PTHREAD_MUTEX_INITIALIZER};
 static zactor_t *s_zap = NULL;
 static zcert_t *s_server_cert = NULL;
 static bool s_secure = true;
+
+static void s_cert_free(void **item)
+{
+    zcert_destroy((zcert_t **)item);
+}
+
+/*  Under the lock. */
+static void s_keystore_refresh(s_keystore_t *k)
+{
+    struct stat st;
+    if (stat(k->dir, &st) < 0)
+        return;
+    if (k->loaded && st.st_mtim.tv_sec == k->mtime.tv_sec &&
+        st.st_mtim.tv_nsec == k->mtime.tv_nsec && st.st_size == k->size && st.st_nlink == k->nlink)
+        return;
+    zhashx_t *fresh = zhashx_new();
+    zhashx_set_destructor(fresh, s_cert_free);
+    DIR *d = opendir(k->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".cert") != 0)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", k->dir, e->d_name);
+        zcert_t *c = zcert_load(path);
+        if (c && zhashx_insert(fresh, zcert_public_txt(c), c) != 0)
+            zcert_destroy(&c);
+    }
+    if (d)
+        closedir(d);
+    bool removed = false;
+    if (k->certs)
+        for (void *c = zhashx_first(k->certs); c && !removed; c = zhashx_next(k->certs))
+            removed = !zhashx_lookup(fresh, zhashx_cursor(k->certs));
+    zhashx_destroy(&k->certs);
+    k->certs = fresh;
+    if (removed)
+        k->generation++;
+    k->mtime = st.st_mtim;
+    k->size = st.st_size;
+    k->nlink = st.st_nlink;
+    k->loaded = true;
+}
+
+/*  ZMTP metadata (RFC 23/37 properties): name length (1 octet), name, value length
+    (4 octets, network order), value. The ZAP reply carries it; libzmq attaches it to
+    every message the peer sends, where zframe_meta reads it. */
+static void s_meta_put(zchunk_t *out, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    size_t nl = strlen(name), vl = strlen(value);
+    uint8_t hdr[4] = {(uint8_t)(vl >> 24), (uint8_t)(vl >> 16), (uint8_t)(vl >> 8), (uint8_t)vl};
+    uint8_t n8 = (uint8_t)nl;
+    zchunk_extend(out, &n8, 1);
+    zchunk_extend(out, name, nl);
+    zchunk_extend(out, hdr, 4);
+    zchunk_extend(out, value, vl);
+}
+
+/*  One ZAP request (RFC 27) -> reply. Policy by the socket's ZAP domain:
+      odp         registered keys only, acting as their certificate says;
+      odp.public  any key; a registered one acts as its certificate says, any other as
+                  anonymous (no kind);
+      odp.events  registered keys of operations, services and the authority only: the
+                  live stream carries every department's events (PROTOCOL.md §9). */
+static void s_zap_answer(zsock_t *handler)
+{
+    zmsg_t *req = zmsg_recv(handler);
+    if (!req)
+        return;
+    char *version = zmsg_popstr(req);
+    char *request_id = zmsg_popstr(req);
+    char *domain = zmsg_popstr(req);
+    char *address = zmsg_popstr(req);
+    char *identity = zmsg_popstr(req);
+    char *mechanism = zmsg_popstr(req);
+    zframe_t *key = zmsg_pop(req);
+    const char *status = "400", *text = "no access";
+    char user[41] = "";
+    zchunk_t *meta = zchunk_new(NULL, 256);
+    if (mechanism && strcmp(mechanism, "CURVE") == 0 && key && zframe_size(key) == 32 && domain) {
+        zmq_z85_encode(user, zframe_data(key), 32);
+        pthread_mutex_lock(&s_keys.lock);
+        s_keystore_refresh(&s_keys);
+        zcert_t *c = zhashx_lookup(s_keys.certs, user);
+        const char *kind = c ? zcert_meta(c, "kind") : NULL;
+        if (c && (strcmp(domain, "odp") == 0 || strcmp(domain, "odp.public") == 0 ||
+                  (strcmp(domain, "odp.events") == 0 && kind &&
+                   (strcmp(kind, "operations") == 0 || strcmp(kind, "service") == 0 ||
+                    strcmp(kind, "authority") == 0)))) {
+            status = "200";
+            text = "OK";
+            s_meta_put(meta, "kind", kind);
+            s_meta_put(meta, "id", zcert_meta(c, "id"));
+            s_meta_put(meta, "name", zcert_meta(c, "name"));
+        } else if (!c && strcmp(domain, "odp.public") == 0) {
+            status = "200";
+            text = "OK";
+        } else if (c) {
+            text = "this key may not subscribe to the live event stream";
+        } else {
+            text = "key not registered";
+        }
+        pthread_mutex_unlock(&s_keys.lock);
+    }
+    odp_debug("event=auth.zap domain=%s address=%s status=%s", domain ? domain : "-",
+              address ? address : "-", status);
+    zmsg_t *rep = zmsg_new();
+    zmsg_addstr(rep, "1.0");
+    zmsg_addstr(rep, request_id ? request_id : "");
+    zmsg_addstr(rep, status);
+    zmsg_addstr(rep, text);
+    zmsg_addstr(rep, strcmp(status, "200") == 0 ? user : "");
+    zmsg_addmem(rep, zchunk_data(meta), zchunk_size(meta));
+    zmsg_send(&rep, handler);
+    zchunk_destroy(&meta);
+    zframe_destroy(&key);
+    free(version);
+    free(request_id);
+    free(domain);
+    free(address);
+    free(identity);
+    free(mechanism);
+    zmsg_destroy(&req);
+}
+
+/*  czmq's zauth applies one policy to every socket of the process; odp needs one per
+    endpoint (registered, public, events), so it answers ZAP itself (docs/design.md). */
+static void s_zap_actor(zsock_t *pipe, void *args)
+{
+    (void)args;
+    zsock_t *handler = zsock_new(ZMQ_REP);
+    if (!handler || zsock_bind(handler, "inproc://zeromq.zap.01") < 0) {
+        zsock_destroy(&handler);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    zpoller_t *poller = zpoller_new(pipe, handler, NULL);
+    while (true) {
+        void *which = zpoller_wait(poller, -1);
+        if (which == handler)
+            s_zap_answer(handler);
+        else {
+            /*  Anything on the pipe ($TERM) or an interrupted wait ends the handler. */
+            if (which == pipe) {
+                zmsg_t *m = zmsg_recv(pipe);
+                zmsg_destroy(&m);
+            }
+            break;
+        }
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&handler);
+}
 
 bool odp_auth_secure(void)
 {
@@ -47,14 +224,14 @@ int odp_auth_start(const char *service)
         odp_error("event=auth.config msg=\"cannot load server certificate\" path=%s", cert);
         return -1;
     }
-    s_zap = zactor_new(zauth, NULL);
+    pthread_mutex_lock(&s_keys.lock);
+    snprintf(s_keys.dir, sizeof s_keys.dir, "%s", dir);
+    s_keys.loaded = false;
+    s_keystore_refresh(&s_keys);
+    pthread_mutex_unlock(&s_keys.lock);
+    s_zap = zactor_new(s_zap_actor, NULL);
     if (!s_zap)
         return -1;
-    /*  zauth answers ZAP for every socket of this process's context; CURVE with a
-        directory admits exactly the keys that have a certificate there, and the
-        certificate store notices files added later. */
-    zstr_sendx(s_zap, "CURVE", dir, NULL);
-    zsock_wait(s_zap);
     odp_info("event=auth.curve cert_dir=%s server_key=%s", dir, zcert_public_txt(s_server_cert));
     return 0;
 }
@@ -63,9 +240,31 @@ void odp_auth_stop(void)
 {
     zactor_destroy(&s_zap);
     zcert_destroy(&s_server_cert);
+    pthread_mutex_lock(&s_keys.lock);
+    zhashx_destroy(&s_keys.certs);
+    s_keys.loaded = false;
+    pthread_mutex_unlock(&s_keys.lock);
+}
+
+bool odp_auth_key_current(const char *key, uint64_t *generation)
+{
+    if (!s_secure)
+        return true;
+    pthread_mutex_lock(&s_keys.lock);
+    s_keystore_refresh(&s_keys);
+    bool ok = key && *key && s_keys.certs && zhashx_lookup(s_keys.certs, key);
+    if (generation)
+        *generation = s_keys.generation;
+    pthread_mutex_unlock(&s_keys.lock);
+    return ok;
 }
 
 int odp_auth_server(zsock_t *sock)
+{
+    return odp_auth_server_domain(sock, "odp");
+}
+
+int odp_auth_server_domain(zsock_t *sock, const char *domain)
 {
     if (!s_secure)
         return 0;
@@ -73,7 +272,7 @@ int odp_auth_server(zsock_t *sock)
         return -1;
     zcert_apply(s_server_cert, sock);
     zsock_set_curve_server(sock, 1);
-    zsock_set_zap_domain(sock, "odp");
+    zsock_set_zap_domain(sock, domain);
     return 0;
 }
 

@@ -1,8 +1,8 @@
-/*  auth: who is asking. On TCP every socket is a CURVE server and czmq's zauth actor is
-    the ZAP handler, reading public certificates from ODP_CERT_DIR: a client whose key has
-    no certificate there is refused at the handshake. The certificate's metadata
-    (kind, id, name) comes back on every message as ZAP metadata, which is how a
-    request's actor is known. CURVE is never enabled without ZAP: that would admit any key.
+/*  auth: who is asking. On TCP every socket is a CURVE server and odp's own ZAP handler
+    (a thread) reads public certificates from ODP_CERT_DIR: on a registered-only endpoint a
+    client whose key has no certificate there is refused at the handshake. The certificate's
+   metadata (kind, id, name) comes back on every message as ZAP metadata, which is how a request's
+   actor is known. CURVE is never enabled without ZAP: that would admit any key.
 
     ODP_SECURITY=local turns all of this off for development: sockets may then bind only
     to loopback or ipc, every request acts as operations:local, and the log says so. */
@@ -11,9 +11,10 @@
 
 #include <czmq.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct {
-    char kind[16]; /* authority | operations | provider | user | anonymous */
+    char kind[16]; /* authority | operations | provider | user | service | anonymous */
     char id[65];
     char name[201];
     char key[41]; /* Z85 public key, "" in local mode */
@@ -25,8 +26,18 @@ int odp_auth_start(const char *service);
 void odp_auth_stop(void);
 bool odp_auth_secure(void);
 
-/*  Make sock a CURVE server (before bind). No-op in local mode. */
+/*  Make sock a CURVE server (before bind) in ZAP domain "odp": registered keys only.
+    No-op in local mode. */
 int odp_auth_server(zsock_t *sock);
+/*  The same with a domain: "odp.public" admits any key (anonymous unless registered),
+    "odp.events" only operations, service and authority keys. */
+int odp_auth_server_domain(zsock_t *sock, const char *domain);
+
+/*  Whether a key (Z85) is still registered now: checked per request, because CURVE and
+    ZAP look at a key only when the connection is made. One stat() of the certificate
+    directory, and a reload when it changed. generation (may be NULL) receives the count of
+    reloads that removed a key. Always true in local mode. */
+bool odp_auth_key_current(const char *key, uint64_t *generation);
 
 /*  Refuse non-local endpoints in local mode. */
 bool odp_auth_endpoint_ok(const char *endpoint);

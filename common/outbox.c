@@ -17,16 +17,19 @@ struct odp_outbox_t {
     bool pending; /* appended since the last flush (maybe rolled back: flush finds out) */
 };
 
-const odp_migration_t odp_outbox_migration = {"000_outbox.sql",
-                                              "CREATE TABLE outbox_counter ("
-                                              "  id int PRIMARY KEY CHECK (id = 1),"
-                                              "  last bigint NOT NULL);"
-                                              "INSERT INTO outbox_counter VALUES (1, 0);"
-                                              "CREATE TABLE outbox ("
-                                              "  seq bigint PRIMARY KEY,"
-                                              "  topic text NOT NULL,"
-                                              "  body bytea NOT NULL,"
-                                              "  at timestamptz NOT NULL DEFAULT now());"};
+const odp_migration_t odp_outbox_migrations[] = {
+    {"000_outbox.sql", "CREATE TABLE outbox_counter ("
+                       "  id int PRIMARY KEY CHECK (id = 1),"
+                       "  last bigint NOT NULL);"
+                       "INSERT INTO outbox_counter VALUES (1, 0);"
+                       "CREATE TABLE outbox ("
+                       "  seq bigint PRIMARY KEY,"
+                       "  topic text NOT NULL,"
+                       "  body bytea NOT NULL,"
+                       "  at timestamptz NOT NULL DEFAULT now());"},
+    /*  The department an event concerns, so that a provider's replay holds its own. */
+    {"000_outbox_visibility.sql", "ALTER TABLE outbox ADD COLUMN department text;"}};
+const size_t odp_outbox_nmigrations = sizeof odp_outbox_migrations / sizeof *odp_outbox_migrations;
 
 void odp_now_iso(char *buf, size_t size)
 {
@@ -114,10 +117,17 @@ int64_t odp_outbox_append(odp_outbox_t *self, const odp_msgdef_t *def, void *evt
     }
     char seqs[24];
     snprintf(seqs, sizeof seqs, "%" PRId64, seq);
-    const char *vals[3] = {seqs, def->name, buf.data};
-    int lens[3] = {-1, -1, (int)buf.size};
-    int rc = odp_db_cmd(self->db, "INSERT INTO outbox (seq, topic, body) VALUES ($1, $2, $3)", 3,
-                        vals, lens);
+    /*  The department it concerns: its `department` field, or a department event's code. */
+    const odp_val_t *dept = s_field(def, evt, "department");
+    if ((!dept || !dept->present) && strncmp(def->name, "department.", 11) == 0)
+        dept = s_field(def, evt, "code");
+    bool has_dept = dept && dept->present;
+    const char *vals[4] = {seqs, def->name, buf.data, has_dept ? dept->str : NULL};
+    int lens[4] = {-1, -1, (int)buf.size, has_dept ? (int)dept->len : 0};
+    int rc = odp_db_cmd(self->db,
+                        "INSERT INTO outbox (seq, topic, body, department) "
+                        "VALUES ($1, $2, $3, $4)",
+                        4, vals, lens);
     msgpack_sbuffer_destroy(&buf);
     if (rc == 0)
         self->pending = true;
@@ -199,31 +209,40 @@ int64_t odp_outbox_last(odp_outbox_t *self)
     return self->published;
 }
 
-int odp_outbox_replay(odp_outbox_t *self, int64_t from, int64_t limit, msgpack_packer *pk)
+int odp_outbox_replay(odp_outbox_t *self, int64_t from, int64_t limit, odp_visibility_t vis,
+                      const char *department, msgpack_packer *pk)
 {
     PGconn *c = odp_db_conn(self->db);
     if (!c)
         return -1;
-    char froms[24], lims[24];
-    snprintf(froms, sizeof froms, "%" PRId64, from);
-    snprintf(lims, sizeof lims, "%" PRId64, limit + 1);
-    const char *vals[2] = {froms, lims};
-    PGresult *r = PQexecParams(c,
-                               "SELECT topic, body FROM outbox WHERE seq >= $1::bigint "
-                               "AND seq <= (SELECT last FROM outbox_counter WHERE id = 1) "
-                               "ORDER BY seq LIMIT $2::bigint",
-                               2, NULL, vals, NULL, NULL, 1);
     PGresult *l = PQexec(c, "SELECT last FROM outbox_counter WHERE id = 1");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQresultStatus(l) != PGRES_TUPLES_OK ||
-        PQntuples(l) != 1) {
-        PQclear(r);
+    if (PQresultStatus(l) != PGRES_TUPLES_OK || PQntuples(l) != 1) {
         PQclear(l);
         return -1;
     }
+    int64_t last = strtoll(PQgetvalue(l, 0, 0), NULL, 10);
+    PQclear(l);
+    /*  Numbers are gap-free, so a page is a window of numbers; what the caller may not see
+        is left out of it, and `through` says where the window ended. */
+    int64_t through = from - 1 + limit;
+    if (through > last)
+        through = last;
+    char froms[24], throughs[24];
+    snprintf(froms, sizeof froms, "%" PRId64, from);
+    snprintf(throughs, sizeof throughs, "%" PRId64, through);
+    const char *vis_s = vis == ODP_SEE_ALL ? "all" : vis == ODP_SEE_DEPARTMENT ? "dept" : "public";
+    const char *vals[5] = {froms, throughs, vis_s, department ? department : "", ODP_PUBLIC_TOPICS};
+    PGresult *r = PQexecParams(c,
+                               "SELECT topic, body FROM outbox WHERE seq >= $1::bigint "
+                               "AND seq <= $2::bigint AND ($3 = 'all' "
+                               "OR ($3 = 'dept' AND department = $4) "
+                               "OR topic = ANY ($5::text[])) ORDER BY seq",
+                               5, NULL, vals, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return -1;
+    }
     int n = PQntuples(r);
-    bool more = n > limit;
-    if (more)
-        n = (int)limit;
     /*  events: [[topic, body], ...] with each body the exact bytes that were published. */
     msgpack_sbuffer evs;
     msgpack_sbuffer_init(&evs);
@@ -239,11 +258,11 @@ int odp_outbox_replay(odp_outbox_t *self, int64_t from, int64_t limit, msgpack_p
     }
     odp_rep_replay_t rep = {0};
     rep.events = odp_v_raw(evs.data, evs.size);
-    rep.last = odp_v_int(strtoll(PQgetvalue(l, 0, 0), NULL, 10));
-    rep.more = odp_v_bool(more);
+    rep.last = odp_v_int(last);
+    rep.more = odp_v_bool(through < last);
+    rep.through = odp_v_int(through < from ? from - 1 : through);
     int rc = odp_encode(&odp_def_rep_replay, &rep, pk);
     msgpack_sbuffer_destroy(&evs);
     PQclear(r);
-    PQclear(l);
     return rc;
 }

@@ -20,8 +20,9 @@
 
 typedef struct odp_outbox_t odp_outbox_t;
 
-/*  The SQL of the outbox tables; every service applies it as its first migration. */
-extern const odp_migration_t odp_outbox_migration;
+/*  The SQL of the outbox tables; every service applies these as its first migrations. */
+extern const odp_migration_t odp_outbox_migrations[];
+extern const size_t odp_outbox_nmigrations;
 
 odp_outbox_t *odp_outbox_new(odp_db_t *db, const char *source, zsock_t *pub);
 void odp_outbox_destroy(odp_outbox_t **self_p);
@@ -42,8 +43,18 @@ int odp_outbox_flush(odp_outbox_t *self);
 /*  Send [heartbeat, {source, seq, at}] with the latest published number. */
 void odp_outbox_heartbeat(odp_outbox_t *self);
 
-/*  Pack an events.replay reply (rep_replay) for events from..from+limit-1 into pk. */
-int odp_outbox_replay(odp_outbox_t *self, int64_t from, int64_t limit, msgpack_packer *pk);
+/*  Who may see which event in a replay (PROTOCOL.md §9). */
+typedef enum {
+    ODP_SEE_ALL,        /* operations, services, the authority */
+    ODP_SEE_DEPARTMENT, /* a provider: events naming its department, and public topics */
+    ODP_SEE_PUBLIC      /* users and anonymous callers: public topics (ODP_PUBLIC_TOPICS) */
+} odp_visibility_t;
+
+/*  Pack an events.replay reply (rep_replay) for the numbers from..from+limit-1 into pk:
+    the events of that window the caller may see (department: the provider's code), and
+    `through`, the last number the window covered, where the next page starts after. */
+int odp_outbox_replay(odp_outbox_t *self, int64_t from, int64_t limit, odp_visibility_t vis,
+                      const char *department, msgpack_packer *pk);
 
 int64_t odp_outbox_last(odp_outbox_t *self);
 

@@ -45,7 +45,10 @@ struct odp_service_t {
     char name[16];
     void *ctx;
     zsock_t *router;
+    zsock_t *public_router; /* ODP_<S>_PUBLIC_BIND: any CURVE key, anonymous unless known */
     zsock_t *pub;
+    char events_ep[256];
+    uint64_t key_generation; /* of the key directory when the PUB socket was bound */
     zpoller_t *poller;
     s_timer_t timers[S_MAX_TIMERS];
     size_t ntimers;
@@ -82,8 +85,8 @@ static int s_kind_bit(const char *kind)
     return ODP_ALLOW_ANONYMOUS;
 }
 
-static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndhwm, int sndbuf,
-                         int rcvhwm)
+static zsock_t *s_socket(int type, const char *domain, const char *endpoint, size_t maxmsg,
+                         int sndhwm, int sndbuf, int rcvhwm)
 {
     if (!odp_auth_endpoint_ok(endpoint)) {
         odp_error("event=service.bind_refused endpoint=%s msg=\"local mode binds only to "
@@ -104,7 +107,7 @@ static zsock_t *s_socket(int type, const char *endpoint, size_t maxmsg, int sndh
         zsock_set_sndbuf(s, sndbuf);
     if (rcvhwm)
         zsock_set_rcvhwm(s, rcvhwm);
-    if (odp_auth_server(s) < 0 || zsock_bind(s, "%s", endpoint) < 0) {
+    if (odp_auth_server_domain(s, domain) < 0 || zsock_bind(s, "%s", endpoint) < 0) {
         odp_error("event=service.bind_failed endpoint=%s error=\"%s\"", endpoint,
                   zmq_strerror(zmq_errno()));
         zsock_destroy(&s);
@@ -138,11 +141,22 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
         the body limit plus 64 KiB makes libzmq drop the connection before the frame is
         stored; RCVHWM messages at most wait per peer (beyond them libzmq stops reading the
         peer's TCP socket: flow control, nothing lost). */
-    self->router = s_socket(ZMQ_ROUTER, ep, self->max_body + 65536, 0, 0,
-                            (int)odp_config_int(name, "RCVHWM", 4));
+    size_t frame_cap = self->max_body + 65536;
+    int rcvhwm = (int)odp_config_int(name, "RCVHWM", 4);
+    self->router = s_socket(ZMQ_ROUTER, "odp", ep, frame_cap, 0, 0, rcvhwm);
+    const char *public_ep = odp_config(name, "PUBLIC_BIND", NULL);
+    if (public_ep) {
+        self->public_router =
+            s_socket(ZMQ_ROUTER, "odp.public", public_ep, frame_cap, 0, 0, rcvhwm);
+        if (!self->public_router)
+            goto fail;
+    }
     /*  Slow subscribers have an explicit policy: past PUB_HWM queued events their copies
-        are dropped (never blocking the service) and they recover by replay. */
-    self->pub = s_socket(ZMQ_PUB, eev, 0, (int)odp_config_int(name, "PUB_HWM", 10000),
+        are dropped (never blocking the service) and they recover by replay. Only
+        operations, services and the authority may subscribe (ZAP domain odp.events). */
+    snprintf(self->events_ep, sizeof self->events_ep, "%s", eev);
+    odp_auth_key_current(NULL, &self->key_generation);
+    self->pub = s_socket(ZMQ_PUB, "odp.events", eev, 0, (int)odp_config_int(name, "PUB_HWM", 10000),
                          (int)odp_config_int(name, "PUB_SNDBUF", 0), 0);
     if (!self->router || !self->pub)
         goto fail;
@@ -157,7 +171,7 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
         }
         zclock_sleep(250);
     }
-    if (odp_db_migrate(self->db, &odp_outbox_migration, 1) < 0 ||
+    if (odp_db_migrate(self->db, odp_outbox_migrations, odp_outbox_nmigrations) < 0 ||
         odp_db_migrate(self->db, migs, nmigs) < 0)
         goto fail;
     self->outbox = odp_outbox_new(self->db, name, self->pub);
@@ -166,12 +180,13 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
 
     odp_service_route(self, &odp_def_health, ODP_ALLOW_ANY, s_health);
     odp_service_route(self, &odp_def_whoami, ODP_ALLOW_ANY, s_whoami);
-    odp_service_route(self, &odp_def_events_replay, ODP_ALLOW_ANY & ~ODP_ALLOW_ANONYMOUS, s_replay);
-    self->poller = zpoller_new(self->router, NULL);
+    odp_service_route(self, &odp_def_events_replay, ODP_ALLOW_ANY, s_replay);
+    self->poller = zpoller_new(self->router, self->public_router, NULL);
     if (!self->poller)
         goto fail;
-    odp_info("event=service.started requests=%s events=%s seq=%lld secure=%s", ep, eev,
-             (long long)odp_outbox_last(self->outbox), odp_auth_secure() ? "curve" : "OFF");
+    odp_info("event=service.started requests=%s public=%s events=%s seq=%lld secure=%s", ep,
+             public_ep ? public_ep : "-", eev, (long long)odp_outbox_last(self->outbox),
+             odp_auth_secure() ? "curve" : "OFF");
     return self;
 fail:
     odp_service_destroy(&self);
@@ -187,6 +202,7 @@ void odp_service_destroy(odp_service_t **self_p)
     odp_outbox_destroy(&self->outbox);
     odp_db_destroy(&self->db);
     zsock_destroy(&self->router);
+    zsock_destroy(&self->public_router);
     zsock_destroy(&self->pub);
     odp_auth_stop();
     free(self);
@@ -341,7 +357,8 @@ static void s_send_reply(zmsg_t *envelope, int status, const char *data, size_t 
     zmsg_send(&envelope, router);
 }
 
-static void s_send_error(odp_service_t *self, zmsg_t *envelope, const odp_error_t *e)
+static void s_send_error(odp_service_t *self, zsock_t *router, zmsg_t *envelope,
+                         const odp_error_t *e)
 {
     odp_rep_error_t rep = {0};
     rep.code = odp_v_str(odp_err_name(e->code));
@@ -355,7 +372,7 @@ static void s_send_error(odp_service_t *self, zmsg_t *envelope, const odp_error_
         msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, 0);
     }
-    s_send_reply(envelope, odp_err_status(e->code), buf.data, buf.size, self->router);
+    s_send_reply(envelope, odp_err_status(e->code), buf.data, buf.size, router);
     msgpack_sbuffer_destroy(&buf);
     self->errors++;
     self->by_code[e->code]++;
@@ -387,7 +404,7 @@ static zmsg_t *s_recv_request(zsock_t *router, size_t *extra, size_t *bytes)
     return msg;
 }
 
-static void s_handle(odp_service_t *self, zmsg_t *msg, size_t extra)
+static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t extra)
 {
     self->requests++;
     odp_error_t err = {0};
@@ -409,7 +426,7 @@ static void s_handle(odp_service_t *self, zmsg_t *msg, size_t extra)
         odp_error_set(&err, ODP_E_BAD_FRAME, NULL,
                       "a request is three frames [\"ODP/1\", COMMAND, BODY]; got %zu",
                       zmsg_size(msg) + extra);
-        s_send_error(self, envelope, &err);
+        s_send_error(self, router, envelope, &err);
         return;
     }
     zframe_t *ver = zmsg_first(msg);
@@ -433,7 +450,13 @@ static void s_handle(odp_service_t *self, zmsg_t *msg, size_t extra)
             if (zframe_size(cmd) == strlen(c) && memcmp(zframe_data(cmd), c, strlen(c)) == 0)
                 route = &self->routes[i];
         }
-        if (!route) {
+        if (strcmp(actor.kind, "anonymous") != 0 && !odp_auth_key_current(actor.key, NULL)) {
+            /*  CURVE and ZAP saw the key when the connection was made; a key revoked since
+                (or its department deactivated) must stop working at once. */
+            odp_error_set(&err, ODP_E_UNAUTHENTICATED, NULL,
+                          "the key this connection was made with is no longer registered "
+                          "(revoked, or its department deactivated)");
+        } else if (!route) {
             char q[80];
             odp_error_set(
                 &err, ODP_E_UNKNOWN_COMMAND, NULL, "%s does not know the command %s", self->name,
@@ -446,7 +469,7 @@ static void s_handle(odp_service_t *self, zmsg_t *msg, size_t extra)
         }
     }
     if (err.code) {
-        s_send_error(self, envelope, &err);
+        s_send_error(self, router, envelope, &err);
         odp_info("event=request cmd=%.*s actor=%s status=%d code=%s",
                  (int)(zframe_size(cmd) > 40 ? 40 : zframe_size(cmd)),
                  (const char *)zframe_data(cmd), actor_s, odp_err_status(err.code),
@@ -473,10 +496,10 @@ static void s_handle(odp_service_t *self, zmsg_t *msg, size_t extra)
             odp_error_set(&err, ODP_E_INTERNAL, NULL, "handler failed without a reason");
     }
     if (rc == 0) {
-        s_send_reply(envelope, 200, rbuf.data, rbuf.size, self->router);
+        s_send_reply(envelope, 200, rbuf.data, rbuf.size, router);
         envelope = NULL;
     } else {
-        s_send_error(self, envelope, &err);
+        s_send_error(self, router, envelope, &err);
     }
     /*  The run log (R6b): every request, one line, at info. */
     int64_t us = zclock_usecs() - t0;
@@ -489,6 +512,35 @@ static void s_handle(odp_service_t *self, zmsg_t *msg, size_t extra)
     /*  Events committed by this request go out now, after their commit. */
     if (odp_outbox_pending(self->outbox))
         odp_outbox_flush(self->outbox);
+}
+
+/*  A subscription outlives its key: PUB cannot drop one peer, so when a key has been
+    removed since the socket was bound, the events endpoint is bound afresh. Every
+    subscriber is disconnected; libzmq reconnects the others, whose keys pass ZAP again,
+    and their heartbeat-driven gap check replays anything sent meanwhile. */
+static void s_check_subscribers(odp_service_t *self)
+{
+    uint64_t gen;
+    odp_auth_key_current(NULL, &gen);
+    if (gen == self->key_generation || !self->pub)
+        return;
+    self->key_generation = gen;
+    char ep[256];
+    snprintf(ep, sizeof ep, "%s",
+             zsock_endpoint(self->pub) ? zsock_endpoint(self->pub) : self->events_ep);
+    /*  The old listener closes in libzmq's I/O thread: the port may be busy a moment. */
+    int rc = zsock_unbind(self->pub, "%s", ep);
+    for (int i = 0; rc == 0 && i < 50; i++) {
+        rc = zsock_bind(self->pub, "%s", ep);
+        if (rc >= 0)
+            break;
+        zclock_sleep(10);
+    }
+    if (rc < 0)
+        odp_error("event=service.events_rebind_failed endpoint=%s error=\"%s\"", ep,
+                  zmq_strerror(zmq_errno()));
+    else
+        odp_info("event=service.events_rebound endpoint=%s reason=key_removed", ep);
 }
 
 /*  Run the timers that are due; returns ms until the next one (or until max_ms). */
@@ -521,16 +573,17 @@ int odp_service_run(odp_service_t *self)
         if (now >= next_hb) {
             /*  Catch up anything committed but not yet sent (a flush that failed while the
                 database was away), then say where we are. */
+            s_check_subscribers(self);
             odp_outbox_flush(self->outbox);
             odp_outbox_heartbeat(self->outbox);
             next_hb = now + self->heartbeat_ms;
         }
         int wait = s_run_timers(self, (int)(next_hb - zclock_mono()));
         void *which = zpoller_wait(self->poller, wait < 0 ? 0 : wait);
-        if (which == self->router) {
+        if (which && (which == self->router || which == self->public_router)) {
             size_t extra, bytes;
-            zmsg_t *msg = s_recv_request(self->router, &extra, &bytes);
-            s_handle(self, msg, extra);
+            zmsg_t *msg = s_recv_request(which, &extra, &bytes);
+            s_handle(self, which, msg, extra);
             zmsg_destroy(&msg);
             /*  Give a spike back: freed frames return to the system (see mallopt above),
                 and the heap's free top is trimmed. */
@@ -596,7 +649,14 @@ static int s_replay(odp_req_t *req)
 {
     const odp_events_replay_t *m = req->msg;
     int64_t limit = m->limit.present ? m->limit.i : 1000;
-    if (odp_outbox_replay(req->outbox, m->from.i, limit, req->pk) < 0)
+    const char *kind = req->actor->kind;
+    odp_visibility_t vis = ODP_SEE_PUBLIC;
+    if (strcmp(kind, "operations") == 0 || strcmp(kind, "service") == 0 ||
+        strcmp(kind, "authority") == 0)
+        vis = ODP_SEE_ALL;
+    else if (strcmp(kind, "provider") == 0)
+        vis = ODP_SEE_DEPARTMENT;
+    if (odp_outbox_replay(req->outbox, m->from.i, limit, vis, req->actor->id, req->pk) < 0)
         return odp_req_fail(req, ODP_E_UNAVAILABLE, NULL,
                             "cannot read the event history now; retry later");
     return 0;

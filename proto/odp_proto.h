@@ -79,7 +79,13 @@ typedef enum {
 #define ODP_I64_MAX 9223372036854775807LL
 
 /*  Actor kinds carried in a CURVE certificate's metadata (see PROTOCOL.md "Identity"). */
-#define ODP_ACTOR_KINDS "authority operations provider user"
+#define ODP_ACTOR_KINDS "authority operations provider user service"
+
+/*  Topics anyone may replay (PROTOCOL.md §9): what is public anyway once it happened.
+    Providers also see the events that name their own department; operations, services
+    and the authority see everything, live and replayed. As a PostgreSQL text[] literal. */
+#define ODP_PUBLIC_TOPICS                                                                          \
+    "{release.published,release.superseded,release.withdrawn,release.restored}"
 
 /*  ---------------------------------------------------------------------------------------
     Code lists (R8). X(code, "label"): on the wire a value is the code; the Chinese label
@@ -448,7 +454,8 @@ typedef enum {
 #define ODP_FIELDS_rep_replay(F)                                                                   \
     F(events, ANY, 1, 0, 0, 1000)                                                                  \
     F(last, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
-    F(more, BOOL, 1, 0, 0, 0)
+    F(more, BOOL, 1, 0, 0, 0)                                                                      \
+    F(through, INT, 0, 0, 0, ODP_I64_MAX)
 #define ODP_FIELDS_rec_department(F)                                                               \
     F(code, STR, 1, 9, 9, 0)                                                                       \
     F(name, STR, 1, 200, 1, 0)                                                                     \

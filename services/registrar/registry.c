@@ -257,6 +257,9 @@ static int s_department_update(odp_req_t *req)
     int rc = odp_outbox_append(req->outbox, &odp_def_ev_department_updated, &ev, req->actor_str) < 0
                  ? odp_req_db_fail(req, NULL, "the event")
                  : s_commit(req, NULL);
+    /*  A deactivated department's keys stop working at once; reactivation restores them. */
+    if (rc == 0 && m->active.present && registry_sync_certs(req->db) < 0)
+        odp_error("event=registry.cert_sync_failed code=%.*s", (int)m->code.len, m->code.str);
     if (rc == 0)
         rc = odp_encode(&odp_def_rec_department, &rec, req->pk);
     PQclear(r);
@@ -397,25 +400,36 @@ static int s_credential_revoke(odp_req_t *req)
     return odp_req_ok_empty(req);
 }
 
+/*  The certificate directory mirrors who may act now: a credential that is not revoked,
+    and for a provider, whose department is active. Everything else is removed, which cuts
+    its open connections and subscriptions too (odp_auth_key_current). */
 int registry_sync_certs(odp_db_t *db)
 {
     const char *dir = s_cert_dir();
     if (!dir)
         return 0;
     PGresult *r = odp_db_exec(db,
-                              "SELECT public_key, kind, actor_id, coalesce(name, '') "
-                              "FROM credentials WHERE revoked_at IS NULL",
+                              "SELECT c.public_key, c.kind, c.actor_id, coalesce(c.name, ''), "
+                              "c.revoked_at IS NULL AND (c.kind <> 'provider' OR EXISTS "
+                              "(SELECT 1 FROM departments d WHERE d.code = c.actor_id "
+                              "AND d.active)) FROM credentials c",
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return -1;
     }
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r); i++)
-        if (odp_auth_publish_key(dir, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-                                 PQgetvalue(r, i, 0)) < 0)
-            rc = -1;
-    odp_info("event=registry.certs_synced count=%d dir=%s", PQntuples(r), dir);
+    int rc = 0, live = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
+            live++;
+            if (odp_auth_publish_key(dir, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                                     PQgetvalue(r, i, 3), PQgetvalue(r, i, 0)) < 0)
+                rc = -1;
+        } else {
+            odp_auth_unpublish_key(dir, PQgetvalue(r, i, 0));
+        }
+    }
+    odp_info("event=registry.certs_synced live=%d all=%d dir=%s", live, PQntuples(r), dir);
     PQclear(r);
     return rc;
 }
