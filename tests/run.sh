@@ -98,7 +98,7 @@ export ODP_HEARTBEAT_MS=300
 export ODP_LOG_LEVEL=info
 
 echo "# integration: services and tools from $BUILD/bin"
-"$BUILD/tests/itest" > "$var/itest.tap" 2> "$var/log/itest.err"
+"$BUILD/tests/itest" ${ODP_ITEST_FILTER:+"$ODP_ITEST_FILTER"} > "$var/itest.tap" 2> "$var/log/itest.err"
 rc=$?
 cat "$var/itest.tap"
 count_tap "$var/itest.tap"
