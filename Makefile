@@ -80,6 +80,10 @@ $(BUILD)/tests/test_loader: $(BUILD)/obj/tests/unit/test_loader.o $(BUILD)/obj/s
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+$(BUILD)/tests/test_db: $(BUILD)/obj/tests/unit/test_db.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
 $(BUILD)/tests/test_sha256: $(BUILD)/obj/tests/unit/test_sha256.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)

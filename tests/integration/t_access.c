@@ -249,7 +249,8 @@ static void s_provider_event_visibility(void)
             break;
         from = through + 1;
     }
-    CHECK(mine_seen >= 2, "the provider's replay lacks its own events (%lld)", (long long)mine_seen);
+    CHECK(mine_seen >= 2, "the provider's replay lacks its own events (%lld)",
+          (long long)mine_seen);
     CHECK(other_seen == 0, "the provider's replay holds %lld events not its own",
           (long long)other_seen);
     CHECK(through == last, "the replay stopped at %lld of %lld", (long long)through,
