@@ -51,11 +51,23 @@ host_uri() {
     done
 }
 
+apt_install() {
+    local log
+    log=$(mktemp /tmp/odp-apt.XXXXXX)
+    say "installing $*"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } \
+        >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        rm -f "$log"
+        die "apt-get install $* failed"
+    fi
+    rm -f "$log"
+}
+
 start_docker() {
     docker info >/dev/null 2>&1 && return 0
     if ! command -v dockerd >/dev/null 2>&1; then
-        say "installing docker.io"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+        apt_install docker.io
     fi
     docker info >/dev/null 2>&1 && return 0
     say "starting dockerd --iptables=false (log: /var/log/odp-dockerd.log)"
@@ -80,8 +92,7 @@ security=${ODP_DEBIAN_SECURITY:-$(host_uri "$SUITE-security" | head -n 1)}
 [[ -n $mirror ]] || die "no '$SUITE' source in /etc/apt/sources.list{,.d/*}; set ODP_DEBIAN_MIRROR"
 
 if ! command -v debootstrap >/dev/null 2>&1; then
-    say "installing debootstrap"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    apt_install debootstrap
 fi
 
 root=$(mktemp -d /tmp/odp-base.XXXXXX)
