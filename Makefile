@@ -13,9 +13,14 @@ BUILD   ?= build
 CC      ?= gcc
 OPT     ?= -O2 -g
 SAN     ?=
-CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 $(OPT) $(SAN) \
-           -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
+# pkg-config is asked when a recipe first needs the flags, not when this file is read:
+# `make deps run` installs the libraries (and pkg-config) before anything compiles.
+# Each is asked once (the eval replaces the variable by its value).
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS) 2>/dev/null))$(PKG_LIBS)
+CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 $(OPT) $(SAN) \
+           -I. $(PKG_CFLAGS)
+LDLIBS  = $(PKG_LIBS) -lcsv -lm
 LDFLAGS := $(SAN)
 
 COMMON_SRC := $(wildcard common/*.c)
@@ -24,10 +29,12 @@ LIB        := $(BUILD)/libodp.a
 
 BINS := $(SERVICES:%=$(BUILD)/bin/odp-%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c)) $(BUILD)/tests/itest
+# The sample datasets the tests push (tests/fixtures/gen.c and the dictionaries beside it).
+SAMPLES   := $(BUILD)/samples
 
 .SECONDARY:
-.PHONY: all deps test asan bench up down run clean format help check-format
-all: $(BINS) $(TEST_BINS)
+.PHONY: all deps test asan bench up down run clean format help check-format newcomer
+all: $(BINS) $(TEST_BINS) $(SAMPLES)/.made
 
 help:
 	@echo "make deps    install Debian build/test dependencies (apt-get, idempotent)"
@@ -37,6 +44,7 @@ help:
 	@echo "make test    unit + integration tests against a throw-away PostgreSQL"
 	@echo "make asan    the same tests built with AddressSanitizer + UBSan"
 	@echo "make format  clang-format every C file"
+	@echo "make newcomer  the README's commands in a bare Debian 12 container (needs Docker)"
 
 deps:
 	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then echo "deps: all installed"; else \
@@ -88,6 +96,16 @@ $(BUILD)/tests/test_sha256: $(BUILD)/obj/tests/unit/test_sha256.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+$(BUILD)/tests/gen-samples: $(BUILD)/obj/tests/fixtures/gen.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(SAMPLES)/.made: $(BUILD)/tests/gen-samples $(wildcard tests/fixtures/*.json)
+	@mkdir -p $(SAMPLES)
+	$(BUILD)/tests/gen-samples $(SAMPLES)
+	cp tests/fixtures/*.json $(SAMPLES)/
+	@touch $@
+
 ITEST_SRC := $(wildcard tests/integration/*.c)
 $(BUILD)/tests/itest: $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)
@@ -112,6 +130,10 @@ down:
 
 run: up
 	@sh deploy/demo.sh
+
+# Not part of `make test`: it builds a Debian image and takes minutes.
+newcomer:
+	@sh tests/newcomer.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -189,10 +189,29 @@ stop_service() {
     say "stopped $svc"
 }
 
+# As root the cluster runs as the postgres OS user, who cannot enter a checkout under
+# /root (mode 0700, where a newcomer clones as root): var/pg is then a link to a directory
+# that user can use, one per checkout.
+link_cluster() {
+    local dir
+    [[ $(id -u) -eq 0 ]] && id postgres >/dev/null 2>&1 || return 0
+    if [[ -L $VAR/pg ]]; then
+        mkdir -p "$(readlink "$VAR/pg")"
+        return 0
+    fi
+    [[ ! -e $VAR/pg ]] || return 0
+    runuser -u postgres -- test -x "$VAR" 2>/dev/null && return 0
+    dir=/var/lib/odp/pg-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)
+    mkdir -p "$dir"
+    ln -s "$dir" "$VAR/pg"
+    say "var/pg links to $dir: the postgres user cannot enter $ROOT"
+}
+
 cmd_up() {
     local svc failed=()
     check_binaries
     mkdir -p "$VAR/log" "$VAR/run"
+    link_cluster
     "$ROOT/deploy/pg.sh" init var/pg "${ODP_DB_PORT:-55432}" "$VAR/pg.env"
     make_keys
     write_env

@@ -31,10 +31,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # ---- unit tests ---------------------------------------------------------------------------
 mkdir -p "$root/var"
-# The shared sample datasets (../shared/data/samples beside the checkout, as in CI).
-export ODP_SAMPLES=${ODP_SAMPLES:-$root/../shared/data/samples}
+# The sample datasets, made by `make` from tests/fixtures (nothing outside the checkout).
+export ODP_SAMPLES=${ODP_SAMPLES:-$root/$BUILD/samples}
 if [ ! -r "$ODP_SAMPLES/key_enterprise_assets.messy.gb18030.csv" ]; then
-    echo "not ok - sample data not found in $ODP_SAMPLES (set ODP_SAMPLES)"
+    echo "not ok - sample data not found in $ODP_SAMPLES (make builds it; or set ODP_SAMPLES)"
     failed=$((failed + 1))
 fi
 for t in "$BUILD"/tests/test_*; do
@@ -124,8 +124,12 @@ for t in test_compose test_docs; do
     count_tap "$var/$t.tap"
 done
 
+# The C sources: git's list in a checkout, else the source directories (an unpacked
+# archive, or a machine without git).
+sources=$(git ls-files '*.c' '*.h' 2>/dev/null)
+[ -n "$sources" ] || sources=$(find common proto services tools tests -name '*.[ch]')
 if command -v clang-format >/dev/null 2>&1; then
-    if clang-format --dry-run --Werror $(git ls-files '*.c' '*.h' 2>/dev/null) >/dev/null 2>&1; then
+    if clang-format --dry-run --Werror $sources >/dev/null 2>&1; then
         echo "ok - sources follow .clang-format"; passed=$((passed + 1))
     else
         echo "not ok - sources differ from .clang-format (make format)"; failed=$((failed + 1))

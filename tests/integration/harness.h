@@ -34,7 +34,7 @@ typedef struct {
 const char *h_env(const char *name); /* getenv or abort with a message */
 const char *h_bin(void);             /* directory of the built binaries */
 const char *h_var(void);             /* scratch directory of this run */
-const char *h_samples(void);         /* the shared sample datasets (ODP_SAMPLES) */
+const char *h_samples(void);         /* the sample datasets (ODP_SAMPLES) */
 
 /*  Start one service (by name) with the current environment plus extra "K=V" strings
     (NULL-terminated list, may be NULL). Waits until it answers health. pid or -1. */

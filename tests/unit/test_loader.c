@@ -3,8 +3,8 @@
 
     Build: cc -std=c11 -D_GNU_SOURCE -I. tests/unit/test_loader.c services/registrar/loader.c \
                common/codec.c $(pkg-config --cflags --libs cmocka msgpack jansson) -lcsv -lm
-    Run from the repository root; the samples are in $ODP_SAMPLES, else
-    ../shared/data/samples.
+    Run from the repository root; the samples are in $ODP_SAMPLES, else build/samples
+    (made by `make` from tests/fixtures).
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,7 +45,7 @@ static void s_buf_add(loader_buf_t *buf, const char *data, size_t len)
 static const char *s_samples(void)
 {
     const char *dir = getenv("ODP_SAMPLES");
-    return dir && *dir ? dir : "../shared/data/samples";
+    return dir && *dir ? dir : "build/samples";
 }
 
 static char *s_read(const char *name, size_t *len)
