@@ -63,7 +63,9 @@ static void s_cross_schema_reads(void)
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", r->table);
         int got = s_try(c, sql);
         CHECK(got == (r->may_read ? 0 : 1), "odp_%s reading %s: %s", r->role, r->table,
-              got == 0 ? "allowed" : got == 1 ? "refused" : "failed");
+              got == 0   ? "allowed"
+              : got == 1 ? "refused"
+                         : "failed");
         /*  Reading never brings writing with it. */
         snprintf(sql, sizeof sql, "DELETE FROM %s", r->table);
         CHECK(s_try(c, sql) == 1, "odp_%s may delete from %s", r->role, r->table);
