@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*  The keys the platform knows: the public certificates in ODP_CERT_DIR, by Z85 key.
@@ -23,6 +24,7 @@ typedef struct {
     off_t size;
     nlink_t nlink;
     bool loaded;
+    int64_t loaded_ms; /* wall clock of the last read */
     uint64_t generation;
 } s_keystore_t;
 
@@ -42,9 +44,18 @@ static void s_keystore_refresh(s_keystore_t *k)
     struct stat st;
     if (stat(k->dir, &st) < 0)
         return;
-    if (k->loaded && st.st_mtim.tv_sec == k->mtime.tv_sec &&
+    /*  A directory's mtime moves in coarse clock ticks (milliseconds): a file renamed in
+        during the same tick as the last reload leaves it unchanged. So while the mtime
+        is recent, the directory is read again at most every 100 ms whatever it says. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    bool recent = now_ms - mtime_ms < 2000 && now_ms - k->loaded_ms >= 100;
+    if (k->loaded && !recent && st.st_mtim.tv_sec == k->mtime.tv_sec &&
         st.st_mtim.tv_nsec == k->mtime.tv_nsec && st.st_size == k->size && st.st_nlink == k->nlink)
         return;
+    k->loaded_ms = now_ms;
     zhashx_t *fresh = zhashx_new();
     zhashx_set_destructor(fresh, s_cert_free);
     DIR *d = opendir(k->dir);

@@ -27,6 +27,10 @@ extern const size_t odp_outbox_nmigrations;
 odp_outbox_t *odp_outbox_new(odp_db_t *db, const char *source, zsock_t *pub);
 void odp_outbox_destroy(odp_outbox_t **self_p);
 
+/*  Publish on another PUB socket from now on (the service re-creates it); NULL holds
+    events back, unsent, until a socket is set again. */
+void odp_outbox_set_pub(odp_outbox_t *self, zsock_t *pub);
+
 /*  Read the latest committed number (call after migrations, and again after the database
     comes back). 0 / -1. */
 int odp_outbox_load(odp_outbox_t *self);

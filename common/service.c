@@ -66,6 +66,7 @@ struct odp_service_t {
     int64_t by_code[ODP_E__COUNT];
 };
 
+static zsock_t *s_events_socket(odp_service_t *self);
 static int s_health(odp_req_t *req);
 static int s_whoami(odp_req_t *req);
 static int s_replay(odp_req_t *req);
@@ -156,8 +157,7 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
         operations, services and the authority may subscribe (ZAP domain odp.events). */
     snprintf(self->events_ep, sizeof self->events_ep, "%s", eev);
     odp_auth_key_current(NULL, &self->key_generation);
-    self->pub = s_socket(ZMQ_PUB, "odp.events", eev, 0, (int)odp_config_int(name, "PUB_HWM", 10000),
-                         (int)odp_config_int(name, "PUB_SNDBUF", 0), 0);
+    self->pub = s_events_socket(self);
     if (!self->router || !self->pub)
         goto fail;
 
@@ -514,33 +514,37 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
         odp_outbox_flush(self->outbox);
 }
 
+static zsock_t *s_events_socket(odp_service_t *self)
+{
+    return s_socket(ZMQ_PUB, "odp.events", self->events_ep, 0,
+                    (int)odp_config_int(self->name, "PUB_HWM", 10000),
+                    (int)odp_config_int(self->name, "PUB_SNDBUF", 0), 0);
+}
+
 /*  A subscription outlives its key: PUB cannot drop one peer, so when a key has been
-    removed since the socket was bound, the events endpoint is bound afresh. Every
-    subscriber is disconnected; libzmq reconnects the others, whose keys pass ZAP again,
-    and their heartbeat-driven gap check replays anything sent meanwhile. */
+    removed since the socket was made, the events socket is closed - which closes every
+    subscriber's connection - and a new one is bound. libzmq reconnects the other
+    subscribers, whose keys pass ZAP again, and their heartbeat-driven gap check replays
+    anything sent meanwhile. The old socket's port is released by libzmq's I/O thread a
+    moment later: until the new bind succeeds (retried at each heartbeat) events wait in
+    the outbox. */
 static void s_check_subscribers(odp_service_t *self)
 {
     uint64_t gen;
     odp_auth_key_current(NULL, &gen);
-    if (gen == self->key_generation || !self->pub)
-        return;
-    self->key_generation = gen;
-    char ep[256];
-    snprintf(ep, sizeof ep, "%s",
-             zsock_endpoint(self->pub) ? zsock_endpoint(self->pub) : self->events_ep);
-    /*  The old listener closes in libzmq's I/O thread: the port may be busy a moment. */
-    int rc = zsock_unbind(self->pub, "%s", ep);
-    for (int i = 0; rc == 0 && i < 50; i++) {
-        rc = zsock_bind(self->pub, "%s", ep);
-        if (rc >= 0)
-            break;
-        zclock_sleep(10);
+    if (gen != self->key_generation && self->pub) {
+        self->key_generation = gen;
+        odp_outbox_set_pub(self->outbox, NULL);
+        zsock_destroy(&self->pub);
+        odp_info("event=service.events_closed endpoint=%s reason=key_removed", self->events_ep);
     }
-    if (rc < 0)
-        odp_error("event=service.events_rebind_failed endpoint=%s error=\"%s\"", ep,
-                  zmq_strerror(zmq_errno()));
-    else
-        odp_info("event=service.events_rebound endpoint=%s reason=key_removed", ep);
+    if (!self->pub) {
+        self->pub = s_events_socket(self);
+        if (self->pub) {
+            odp_outbox_set_pub(self->outbox, self->pub);
+            odp_info("event=service.events_rebound endpoint=%s", self->events_ep);
+        }
+    }
 }
 
 /*  Run the timers that are due; returns ms until the next one (or until max_ms). */
