@@ -50,6 +50,7 @@ typedef struct {
     int64_t stall_until; /* no work on this source before then */
     int backoff_ms;
     int64_t heard_at; /* last message on SUB */
+    bool silent;      /* no message for the silence interval, logged once */
     bool warned_behind;
     int64_t gap_from; /* first number of the open gap, 0 when none */
     int64_t gap_replayed;
@@ -349,6 +350,13 @@ static bool s_deliver(s_source_t *src, int64_t seq, const char *topic, size_t tl
         return true;
     }
 
+    /*  A connection other than the one the cursors were read on (reconnected under a
+        request, say): reconcile first, on the next tick. */
+    PGconn *conn = odp_db_conn(c->db);
+    if (!conn || PQbackendPID(conn) != c->backend_pid) {
+        s_raise_target(src, seq);
+        return false;
+    }
     int moved = -1;
     if (s_begin(c) == 0)
         moved = s_cursor_move(c, src, seq);
@@ -494,7 +502,11 @@ static bool s_replay_item(s_source_t *src, const msgpack_object *item)
 static void s_ask(s_source_t *src)
 {
     if (!src->dealer)
+        s_dealer_reset(src);
+    if (!src->dealer) {
+        s_stall(src);
         return;
+    }
     odp_events_replay_t req = {0};
     req.from = odp_v_int(src->last + 1);
     req.limit = odp_v_int(S_PAGE);
@@ -673,6 +685,7 @@ static void s_on_message(s_source_t *src, zmsg_t *msg)
 {
     char tbuf[80], why[128];
     src->heard_at = zclock_mono();
+    src->silent = false;
     if (zmsg_size(msg) != 2) {
         odp_warn("event=consumer.dropped source=%s msg=\"%zu frames, not [topic, body]\"",
                  src->name, zmsg_size(msg));
@@ -782,7 +795,9 @@ static void s_tick(odp_consumer_t *c, int64_t deadline)
         if (src->known && now - src->heard_at > c->silence_ms) {
             src->heard_at = now;
             src->probe = true;
-            odp_info("event=consumer.silent source=%s ms=%d", src->name, c->silence_ms);
+            if (!src->silent)
+                odp_info("event=consumer.silent source=%s ms=%d", src->name, c->silence_ms);
+            src->silent = true;
         }
     }
     s_pump(c, deadline);
