@@ -68,6 +68,7 @@ struct odp_consumer_t {
     int64_t reconcile_at;
     int reconcile_backoff;
     int silence_ms;
+    int64_t ticked_at; /* the last tick: silence counts only while we were listening */
     bool stopped;
     bool fatal;
     odp_consumer_stats_t stats;
@@ -776,8 +777,16 @@ static void s_tick(odp_consumer_t *c, int64_t deadline)
     if (c->db)
         s_check_db(c);
     int64_t now = zclock_mono();
+    /*  Away ourselves (stopped, or the loop busy): sources and replies get a fresh
+        interval rather than being judged by time in which we could not have heard them. */
+    bool away = c->ticked_at && now - c->ticked_at > c->silence_ms / 2;
+    c->ticked_at = now;
     for (size_t k = 0; k < c->nsources; k++) {
         s_source_t *src = &c->sources[k];
+        if (away) {
+            src->heard_at = now;
+            src->asked_at = now;
+        }
         if (c->db && src->reload && c->backend_pid && !s_stalled(src) &&
             s_cursor_load(c, src) < 0) {
             odp_warn("event=consumer.cursor_unreadable source=%s", src->name);
@@ -859,6 +868,8 @@ odp_consumer_t *odp_consumer_new_service(odp_service_t *svc, const odp_consumer_
         return NULL;
     c->svc = svc;
     c->db = odp_service_db(svc);
+    if (cfg->sub_hwm <= 0)
+        c->cfg.sub_hwm = (int)odp_config_int(name, "SUB_HWM", 1000);
     if (odp_auth_service_cert(name, c->cert, sizeof c->cert) < 0) {
         odp_error("event=consumer.no_key msg=\"set ODP_%s_SERVICE_CERT or ODP_SERVICE_KEYS: a "
                   "service follows others with its own key\"",

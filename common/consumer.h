@@ -74,7 +74,7 @@ typedef struct {
     odp_gap_fn on_gap;         /* NULL: logged at info */
     void *arg;                 /* passed to all three */
     const char *cert;          /* tool mode: secret cert, NULL for ODP_CLIENT_CERT */
-    int sub_hwm;               /* receive high-water mark of each SUB; 0 for 1000 */
+    int sub_hwm;               /* receive HWM of each SUB; 0: ODP_<SERVICE>_SUB_HWM or 1000 */
 } odp_consumer_cfg_t;
 
 /*  Tool mode. NULL only when out of memory. */

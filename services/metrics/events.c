@@ -107,9 +107,7 @@ static int s_reconcile(odp_db_t *db, void *arg)
 
 odp_consumer_t *metrics_events_start(odp_service_t *svc)
 {
-    odp_consumer_cfg_t cfg = {.on_event = s_count,
-                              .on_start = s_reconcile,
-                              .sub_hwm = (int)odp_config_int("metrics", "SUB_HWM", 1000)};
+    odp_consumer_cfg_t cfg = {.on_event = s_count, .on_start = s_reconcile};
     odp_consumer_t *c = odp_consumer_new_service(svc, &cfg);
     if (!c)
         return NULL;
