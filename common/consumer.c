@@ -279,6 +279,9 @@ static int s_cursor_load(odp_consumer_t *c, s_source_t *src)
     return 0;
 }
 
+/*  A refused event, in a transaction of its own (the handler's was rolled back): the
+    cursor moves past it and the event is stored with the reason. On failure the
+    transaction is left to the caller to roll back, so its SQLSTATE reaches the log. */
 static int s_dead_letter(odp_consumer_t *c, s_source_t *src, const odp_event_t *ev, const void *raw,
                          size_t rawlen)
 {
@@ -310,8 +313,6 @@ static int s_dead_letter(odp_consumer_t *c, s_source_t *src, const odp_event_t *
                    5, vals, lens) == 0 &&
         odp_db_commit(c->db) == 0)
         rc = 0;
-    else
-        odp_db_rollback(c->db);
     msgpack_sbuffer_destroy(&packed);
     if (rc == 0)
         odp_warn("event=consumer.refused source=%s seq=%" PRId64 " topic=%s reason=\"%s\"",
@@ -393,11 +394,13 @@ static bool s_deliver(s_source_t *src, int64_t seq, const char *topic, size_t tl
             }
         }
     }
+    char state[6];
+    snprintf(state, sizeof state, "%s", odp_db_last_state(c->db));
     odp_db_rollback(c->db);
     c->stats.retries++;
     odp_warn("event=consumer.retry source=%s seq=%" PRId64 " topic=%s state=%s retry_ms=%d",
-             src->name, seq, s_printable(topic, tlen, tbuf, sizeof tbuf),
-             odp_db_last_state(c->db)[0] ? odp_db_last_state(c->db) : "-", src->backoff_ms);
+             src->name, seq, s_printable(topic, tlen, tbuf, sizeof tbuf), state[0] ? state : "-",
+             src->backoff_ms);
     /*  A failed COMMIT may or may not have committed: the table says which. */
     src->reload = true;
     s_raise_target(src, seq);
