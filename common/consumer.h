@@ -16,8 +16,9 @@
       already: it is skipped, never done twice), calls the handler, and commits. A crash
       anywhere loses the work and the cursor move together, and the event comes again by
       replay. The consumer connects with the service's own key and works inside the
-      service loop: SUB and replay sockets are loop readers, a timer paces replay pages
-      (a few milliseconds of work per turn), retries and silence checks.
+      service loop: SUB and replay sockets are loop readers, and a timer paces replay
+      pages (at most 20 ms of events per turn, then requests get the loop back),
+      retries and silence checks.
     - Tool mode (odp_consumer_new): no database; the cursor lives in memory and starts
       "now" or at --since N. odp-events is this mode with a handler that prints.
 

@@ -220,10 +220,16 @@ static void s_down_catches_up(void)
 static void s_source_killed(void)
 {
     s_department();
+    PGconn *pg = h_pg_super();
+    int64_t s0 = s_registrar_last(pg);
     zsock_t *d = s_plans_send(800, "源");
-    s_plans_replies(d, 200 + rand() % 300);
+    zclock_sleep(100 + rand() % 300);
     h_service_kill9("registrar");
     zsock_destroy(&d);
+    int64_t s1 = s_registrar_last(pg);
+    PQfinish(pg);
+    CHECK(s1 > s0 && s1 < s0 + 800, "the kill did not hit mid-stream (%lld of 800 committed)",
+          (long long)(s1 - s0));
     CHECK(h_service_start("registrar", NULL) > 0, "registrar restarts");
     s_plans(200, "源后");
     s_check_exact("after the source's SIGKILL");
