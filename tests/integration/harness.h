@@ -92,5 +92,6 @@ extern const h_case_t t_catalogue_cases[];
 extern const h_case_t t_odp_push_cases[];
 extern const h_case_t t_access_cases[];
 extern const h_case_t t_grants_cases[];
+extern const h_case_t t_consumer_cases[];
 
 #endif
