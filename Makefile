@@ -26,7 +26,7 @@ BINS := $(SERVICES:%=$(BUILD)/bin/odp-%) $(TOOLS:%=$(BUILD)/bin/%)
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c)) $(BUILD)/tests/itest
 
 .SECONDARY:
-.PHONY: all deps test asan bench up down run clean format help check-format
+.PHONY: all deps test asan bench up down run clean format help check-format psql fuzz
 all: $(BINS) $(TEST_BINS)
 
 help:
@@ -34,6 +34,7 @@ help:
 	@echo "make         build services, tools and tests into $(BUILD)/"
 	@echo "make run     start PostgreSQL + five services under var/, then a short demo"
 	@echo "make up/down start/stop the local platform (endpoints in var/odp.env)"
+	@echo "make psql    psql on the local platform's database, as its superuser"
 	@echo "make test    unit + integration tests against a throw-away PostgreSQL"
 	@echo "make asan    the same tests built with AddressSanitizer + UBSan"
 	@echo "make format  clang-format every C file"
@@ -108,6 +109,12 @@ down:
 
 run: up
 	@sh deploy/demo.sh
+
+# psql as the cluster's superuser, over its socket (trust there; nothing else is).
+ODP_ENV ?= var/odp.env
+psql:
+	@test -r $(ODP_ENV) || { echo "make psql: no $(ODP_ENV): run make up first" >&2; exit 1; }
+	@. $(abspath $(ODP_ENV)) && exec "$$ODP_PG_BIN/psql" -X "$$ODP_PG_SUPERUSER_URL"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -11,7 +11,7 @@
                       [--count N] [--idle-exit-ms N] [--quiet-gaps]
 
     Exit status: 0 done (signal, --count or --idle-exit-ms), 1 a socket could not be set
-    up, 2 usage. */
+    up, 2 usage (certificate settings included). */
 #include "common/client.h"
 #include "common/codec.h"
 #include "common/config.h"
@@ -282,9 +282,8 @@ static int s_catch_up(s_source_t *src, int64_t target)
         if (odp_client_call(src->client, &odp_def_events_replay, &req, S_REPLAY_MS, &rep) < 0) {
             odp_reply_free(&rep);
             if (!zsys_interrupted)
-                fprintf(stderr,
-                        "odp-events: replay source=%s from=%" PRId64 ": no answer in %d ms\n",
-                        src->name, from, S_REPLAY_MS);
+                fprintf(stderr, "odp-events: replay source=%s from=%" PRId64 ": %s\n", src->name,
+                        from, odp_client_why(src->client));
             return -1;
         }
         if (rep.status != 200) {
@@ -514,6 +513,11 @@ int main(int argc, char *argv[])
     if (optind < argc) {
         fprintf(stderr, "odp-events: unexpected argument '%s'\n", argv[optind]);
         s_usage(stderr);
+        return 2;
+    }
+    char setup[256];
+    if (odp_client_check_config(NULL, setup, sizeof setup) < 0) {
+        fprintf(stderr, "odp-events: %s\n", setup);
         return 2;
     }
     if (s_nsources == 0)

@@ -90,5 +90,6 @@ extern const h_case_t t_security_cases[];
 extern const h_case_t t_push_cases[];
 extern const h_case_t t_catalogue_cases[];
 extern const h_case_t t_odp_push_cases[];
+extern const h_case_t t_tools_cases[];
 
 #endif
