@@ -24,11 +24,11 @@ struct odp_watch_t {
     char service[32]; /* for the sentences */
     char endpoint[256];
     char cert[512];
-    bool endpoint_given;
+    int flags;
 };
 
 odp_watch_t *odp_watch_new(zsock_t *sock, const char *service, const char *endpoint,
-                           const char *cert, bool endpoint_given)
+                           const char *cert, int flags)
 {
     static int counter = 0;
     odp_watch_t *self = calloc(1, sizeof *self);
@@ -49,7 +49,7 @@ odp_watch_t *odp_watch_new(zsock_t *sock, const char *service, const char *endpo
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
     const char *c = cert ? cert : odp_config(NULL, "CLIENT_CERT", NULL);
     snprintf(self->cert, sizeof self->cert, "%s", c ? c : "");
-    self->endpoint_given = endpoint_given;
+    self->flags = flags;
     return self;
 }
 
@@ -137,12 +137,13 @@ bool odp_watch_hopeless(const odp_watch_t *self)
 /*  Where the endpoint came from, for "check ...". */
 static const char *s_endpoint_source(const odp_watch_t *self, char *buf, size_t size)
 {
-    if (self->endpoint_given) {
+    if (self->flags & ODP_WATCH_GIVEN) {
         snprintf(buf, size, "--endpoint");
         return buf;
     }
     char var[64];
-    int n = snprintf(var, sizeof var, "ODP_%s_ENDPOINT", self->service);
+    int n = snprintf(var, sizeof var, "ODP_%s_%s", self->service,
+                     self->flags & ODP_WATCH_EVENTS ? "EVENTS" : "ENDPOINT");
     for (int i = 0; i < n && var[i]; i++)
         var[i] = (char)toupper((unsigned char)var[i]);
     if (getenv(var) && *getenv(var))
@@ -151,6 +152,11 @@ static const char *s_endpoint_source(const odp_watch_t *self, char *buf, size_t 
         snprintf(buf, size, "%s (unset: the port comes from ODP_PORT_BASE, %s)", var,
                  odp_config(NULL, "PORT_BASE", "default 7500"));
     return buf;
+}
+
+static const char *s_port_kind(const odp_watch_t *self)
+{
+    return self->flags & ODP_WATCH_EVENTS ? "events" : "request";
 }
 
 const char *odp_watch_why(const odp_watch_t *self, int waited_ms, char *buf, size_t size)
@@ -162,14 +168,14 @@ const char *odp_watch_why(const odp_watch_t *self, int waited_ms, char *buf, siz
     case ODP_LINK_KEY_REFUSED:
         if (self->value == 400)
             snprintf(buf, size,
-                     "the %s at %s refused this client's key: the public key of %s is not "
+                     "the %s service at %s refused this client's key: the public key of %s is not "
                      "registered on the platform, or was revoked; check --cert / "
                      "ODP_CLIENT_CERT, or ask operations to register it (odpctl credential "
                      "add)",
                      svc, ep, self->cert[0] ? self->cert : "ODP_CLIENT_CERT");
         else
             snprintf(buf, size,
-                     "the %s at %s could not check this client's key (ZAP status %u); see "
+                     "the %s service at %s could not check this client's key (ZAP status %u); see "
                      "the service's log",
                      svc, ep, self->value);
         break;
@@ -183,13 +189,13 @@ const char *odp_watch_why(const odp_watch_t *self, int waited_ms, char *buf, siz
     case ODP_LINK_HANDSHAKE:
         snprintf(buf, size,
                  "the secure handshake with %s failed: the server there does not hold the key "
-                 "of ODP_SERVER_CERT (%s), or %s is not the %s's request port; check "
+                 "of ODP_SERVER_CERT (%s), or %s is not the %s service's %s port; check "
                  "ODP_SERVER_CERT and %s",
-                 ep, server, ep, svc, s_endpoint_source(self, src, sizeof src));
+                 ep, server, ep, svc, s_port_kind(self), s_endpoint_source(self, src, sizeof src));
         break;
     case ODP_LINK_NO_LISTENER:
         snprintf(buf, size,
-                 "nothing is listening at %s: the %s is not running (odpctl health; `make "
+                 "nothing is listening at %s: the %s service is not running (odpctl health; `make "
                  "up` starts what is stopped), or %s is wrong",
                  ep, svc, s_endpoint_source(self, src, sizeof src));
         break;
@@ -202,18 +208,20 @@ const char *odp_watch_why(const odp_watch_t *self, int waited_ms, char *buf, siz
     case ODP_LINK_CONNECTING:
         snprintf(buf, size,
                  "connected to %s, but the secure handshake did not finish within %d ms; "
-                 "check that %s is the %s's request port (%s)",
-                 ep, waited_ms, ep, svc, s_endpoint_source(self, src, sizeof src));
+                 "check that %s is the %s service's %s port (%s)",
+                 ep, waited_ms, ep, svc, s_port_kind(self),
+                 s_endpoint_source(self, src, sizeof src));
         break;
     case ODP_LINK_UP:
-        snprintf(buf, size,
-                 "the %s at %s accepted the connection but did not reply within %d ms: it is "
-                 "busy or stuck (odpctl health; its log, var/log/%s.log locally)",
-                 svc, ep, waited_ms, svc);
+        snprintf(
+            buf, size,
+            "the %s service at %s accepted the connection but did not reply within %d ms: it is "
+            "busy or stuck (odpctl health; its log, var/log/%s.log locally)",
+            svc, ep, waited_ms, svc);
         break;
     case ODP_LINK_DROPPED:
         snprintf(buf, size,
-                 "the connection to the %s at %s dropped before it replied: the service "
+                 "the connection to the %s service at %s dropped before it replied: the service "
                  "stopped or restarted",
                  svc, ep);
         break;
@@ -275,8 +283,9 @@ static int s_connect(odp_client_t *self, char *err, size_t errsize)
         zsock_destroy(&self->sock);
         return -1;
     }
-    self->watch = odp_watch_new(self->sock, self->service, self->endpoint,
-                                self->has_cert ? self->cert : NULL, self->endpoint_given);
+    self->watch =
+        odp_watch_new(self->sock, self->service, self->endpoint, self->has_cert ? self->cert : NULL,
+                      self->endpoint_given ? ODP_WATCH_GIVEN : 0);
     if (zsock_connect(self->sock, "%s", self->endpoint) < 0) {
         snprintf(err, errsize, "cannot connect to %s: not an endpoint (tcp://HOST:PORT)",
                  self->endpoint);
@@ -445,7 +454,7 @@ const msgpack_object *odp_map_get(const msgpack_object *map, const char *key)
 }
 
 zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *prefix, int rcvhwm,
-                        const char *cert, char *errbuf, size_t errsize)
+                        const char *cert, odp_watch_t **watch, char *errbuf, size_t errsize)
 {
     char ep[256];
     if (endpoint)
@@ -466,12 +475,18 @@ zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *p
     if (rcvbuf > 0)
         zsock_set_rcvbuf(s, (int)rcvbuf);
     zsock_set_subscribe(s, prefix ? prefix : "");
-    if (odp_auth_client(s, cert, errbuf, errsize) < 0) {
+    if (odp_client_check_config(cert, errbuf, errsize) < 0 ||
+        odp_auth_client(s, cert, errbuf, errsize) < 0) {
         zsock_destroy(&s);
         return NULL;
     }
+    if (watch)
+        *watch = odp_watch_new(s, service, ep, cert,
+                               ODP_WATCH_EVENTS | (endpoint ? ODP_WATCH_GIVEN : 0));
     if (zsock_connect(s, "%s", ep) < 0) {
-        snprintf(errbuf, errsize, "cannot connect to %s", ep);
+        snprintf(errbuf, errsize, "cannot connect to %s: not an endpoint (tcp://HOST:PORT)", ep);
+        if (watch)
+            odp_watch_destroy(watch);
         zsock_destroy(&s);
     }
     return s;

@@ -18,6 +18,7 @@
 #include "codec.h"
 
 typedef struct odp_client_t odp_client_t;
+typedef struct odp_watch_t odp_watch_t;
 
 typedef struct {
     int status;          /* 200, 400, ... ; 0 when no reply came */
@@ -69,13 +70,14 @@ typedef enum {
     ODP_LINK_NOT_CURVE,   /* the server there does not use CURVE, or another protocol error */
 } odp_link_t;
 
-typedef struct odp_watch_t odp_watch_t;
-
-/*  Watch sock's connection to endpoint (call before zsock_connect). service and cert
-    (NULL: ODP_CLIENT_CERT) only name things in odp_watch_why. NULL when the monitor
-    cannot start. */
+/*  Watch sock's connection to endpoint (call before zsock_connect). service, cert (NULL:
+    ODP_CLIENT_CERT) and flags only name things in odp_watch_why: ODP_WATCH_GIVEN when the
+    endpoint came from --endpoint, ODP_WATCH_EVENTS for a service's events port. NULL when
+    the monitor cannot start. */
+#define ODP_WATCH_GIVEN  0x1
+#define ODP_WATCH_EVENTS 0x2
 odp_watch_t *odp_watch_new(zsock_t *sock, const char *service, const char *endpoint,
-                           const char *cert, bool endpoint_given);
+                           const char *cert, int flags);
 /*  Before the watched socket is destroyed. */
 void odp_watch_destroy(odp_watch_t **self_p);
 
@@ -96,8 +98,10 @@ const char *odp_watch_why(const odp_watch_t *self, int waited_ms, char *buf, siz
 /*  Look up a key in a reply map: NULL when absent. */
 const msgpack_object *odp_map_get(const msgpack_object *map, const char *key);
 
-/*  A SUB socket on a service's events, CURVE-configured, subscribed to prefix ("" = all). */
+/*  A SUB socket on a service's events, CURVE-configured, subscribed to prefix ("" = all).
+    When watch is not NULL it receives a watch of the connection (odp_watch_destroy it
+    before the socket): a subscriber hears nothing at all when its key is refused. */
 zsock_t *odp_client_sub(const char *service, const char *endpoint, const char *prefix, int rcvhwm,
-                        const char *cert, char *errbuf, size_t errsize);
+                        const char *cert, odp_watch_t **watch, char *errbuf, size_t errsize);
 
 #endif

@@ -11,7 +11,8 @@
                       [--count N] [--idle-exit-ms N] [--quiet-gaps]
 
     Exit status: 0 done (signal, --count or --idle-exit-ms), 1 a socket could not be set
-    up, 2 usage (certificate settings included). */
+    up or a connection cannot come up (a refused key: the reason is printed), 2 usage
+    (certificate settings included). */
 #include "common/client.h"
 #include "common/codec.h"
 #include "common/config.h"
@@ -33,6 +34,7 @@
 typedef struct {
     const char *name;     /* service, and the source its events must name */
     zsock_t *sub;         /* its events */
+    odp_watch_t *watch;   /* the SUB's connection: a refused key is otherwise silence */
     odp_client_t *client; /* its events.replay, created on first need */
     int64_t last;         /* highest number handled (printed or filtered) */
     bool known;           /* last means something yet */
@@ -447,6 +449,25 @@ static void s_add_source(const char *name)
     s_sources[s_nsources++].name = name;
 }
 
+/*  When which is a source's connection watch: take its news, and when the connection
+    cannot come up (a refused key, a wrong server certificate) say why and stop. */
+static bool s_watch_says_hopeless(void *which)
+{
+    for (size_t i = 0; i < s_nsources; i++) {
+        s_source_t *src = &s_sources[i];
+        if (!src->watch || which != odp_watch_socket(src->watch))
+            continue;
+        odp_watch_read(src->watch);
+        if (!odp_watch_hopeless(src->watch))
+            return false;
+        char why[1024];
+        fprintf(stderr, "odp-events: %s\n", odp_watch_why(src->watch, 0, why, sizeof why));
+        s_fatal = true;
+        return true;
+    }
+    return false;
+}
+
 int main(int argc, char *argv[])
 {
     static const struct option options[] = {{"service", required_argument, NULL, 's'},
@@ -540,7 +561,8 @@ int main(int argc, char *argv[])
     for (size_t i = 0; i < s_nsources; i++) {
         s_source_t *src = &s_sources[i];
         char err[256] = "";
-        src->sub = odp_client_sub(src->name, NULL, "", (int)hwm, NULL, err, sizeof err);
+        src->sub =
+            odp_client_sub(src->name, NULL, "", (int)hwm, NULL, &src->watch, err, sizeof err);
         if (!src->sub) {
             fprintf(stderr, "odp-events: cannot subscribe to %s events: %s\n", src->name,
                     err[0] ? err : "socket not set up");
@@ -548,6 +570,8 @@ int main(int argc, char *argv[])
             goto done;
         }
         zpoller_add(poller, src->sub);
+        if (src->watch)
+            zpoller_add(poller, odp_watch_socket(src->watch));
         if (since >= 1) {
             src->last = since - 1;
             src->known = true;
@@ -571,6 +595,8 @@ int main(int argc, char *argv[])
             break;
         if (!which)
             continue;
+        if (s_watch_says_hopeless(which))
+            break;
         /*  zpoller names the first ready socket only; taking one message from every ready
             source in turn keeps a busy source from starving the others. */
         for (size_t i = 0; i < s_nsources && !s_done && !s_fatal && !zsys_interrupted; i++) {
@@ -595,6 +621,7 @@ int main(int argc, char *argv[])
 done:
     zpoller_destroy(&poller);
     for (size_t i = 0; i < s_nsources; i++) {
+        odp_watch_destroy(&s_sources[i].watch);
         zsock_destroy(&s_sources[i].sub);
         odp_client_destroy(&s_sources[i].client);
     }

@@ -671,7 +671,7 @@ static int s_connect(s_push_t *self)
         zsock_destroy(&self->sock);
         return -1;
     }
-    self->watch = odp_watch_new(self->sock, "registrar", self->endpoint, s_cert, false);
+    self->watch = odp_watch_new(self->sock, "registrar", self->endpoint, s_cert, 0);
     if (!self->watch) {
         snprintf(self->problem, sizeof self->problem, "cannot monitor a socket");
         s_disconnect(self);

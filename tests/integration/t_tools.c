@@ -106,6 +106,19 @@ static void s_unregistered_key(void)
     CHECK(strstr(r->err, "refused this client's key") && !strstr(r->err, "retry"),
           "odp-push does not stop at the refusal: %s", r->err);
     CHECK(r->ms < 10000, "odp-push took %lld ms to give up on a refused key", (long long)r->ms);
+
+    /*  A subscriber hears nothing when its key is refused: odp-events says so and stops. */
+    char env[700], events_ep[64];
+    snprintf(env, sizeof env, "ODP_CLIENT_CERT=%s", secret);
+    snprintf(events_ep, sizeof events_ep, "tcp://127.0.0.1:%d", s_port_base() + 2);
+    const char *e[] = {env, NULL};
+    const char *listen[] = {"--service", "registrar", "--idle-exit-ms", "30000", NULL};
+    s_tool(r, "unregistered-events", "odp-events", e, listen, 40000);
+    CHECK(r->rc == 1, "odp-events with an unregistered key exited %d, expected 1 (%s)", r->rc,
+          r->err);
+    CHECK(strstr(r->err, "refused this client's key") && strstr(r->err, events_ep),
+          "odp-events does not say its key was refused at %s: %s", events_ep, r->err);
+    CHECK(r->ms < 10000, "odp-events listened %lld ms to a refusal", (long long)r->ms);
     free(r);
 }
 
@@ -116,8 +129,7 @@ static void s_revoked_key(void)
     s_run_t *r = calloc(1, sizeof *r);
     const char *plans[] = {"--cert", h_keyfile(code), "plans", NULL};
     s_tool(r, "revoked-before", "odp-push", NULL, plans, 20000);
-    CHECK(r->rc == 0, "the department's key does not work before revocation: %d %s", r->rc,
-          r->err);
+    CHECK(r->rc == 0, "the department's key does not work before revocation: %d %s", r->rc, r->err);
     char pub[512];
     snprintf(pub, sizeof pub, "%s/keys/%s", h_var(), code);
     zcert_t *cert = zcert_load(pub);
@@ -163,8 +175,7 @@ static void s_wrong_endpoint(void)
     /*  Ports of the base's block that no service binds, and the registrar's events port. */
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", s_port_base() + 9);
     snprintf(nobody, sizeof nobody, "ODP_REGISTRAR_ENDPOINT=%s", ep);
-    snprintf(events, sizeof events, "ODP_REGISTRAR_ENDPOINT=tcp://127.0.0.1:%d",
-             s_port_base() + 2);
+    snprintf(events, sizeof events, "ODP_REGISTRAR_ENDPOINT=tcp://127.0.0.1:%d", s_port_base() + 2);
     s_run_t *r = calloc(1, sizeof *r);
     const char *args[] = {"--timeout-ms", "1500", "rules", NULL};
     const char *e1[] = {nobody, NULL};
@@ -182,8 +193,8 @@ static void s_wrong_endpoint(void)
           "the message does not suggest the endpoint is not a request port: %s", r->err);
 
     /*  --endpoint is named as the culprit when it was given. */
-    const char *given[] = {"--timeout-ms", "1500", "--endpoint", ep, "health", "--service",
-                           "registrar",    NULL};
+    const char *given[] = {"--timeout-ms", "1500",      "--endpoint", ep,
+                           "health",       "--service", "registrar",  NULL};
     s_tool(r, "endpoint-option", "odpctl", NULL, given, 20000);
     CHECK(r->rc == 3, "odpctl health --endpoint to nobody exited %d, expected 3", r->rc);
     CHECK(strstr(r->out, "unreachable") && strstr(r->out, "--endpoint"),
@@ -233,8 +244,8 @@ static void s_options_anywhere(void)
     s_tool(r, "json-after", "odpctl", NULL, after, 20000);
     json_t *j = json_loads(r->out, JSON_DISABLE_EOF_CHECK, NULL);
     CHECK(r->rc == 0 && json_is_array(json_object_get(j, "items")) && !strstr(r->out, "\n "),
-          "odpctl department list --json: exit %d, not one compact JSON line: %s %s", r->rc,
-          r->out, r->err);
+          "odpctl department list --json: exit %d, not one compact JSON line: %s %s", r->rc, r->out,
+          r->err);
     json_decref(j);
 
     const char *push_after[] = {"rules", "--timeout-ms", "5000", "--json", NULL};
@@ -264,7 +275,7 @@ static void s_keygen_makes_directories(void)
     char dir[512], base[600], secret[700];
     snprintf(dir, sizeof dir, "%s/fresh-%d", h_var(), (int)getpid());
     snprintf(base, sizeof base, "%s/keys/441900003", dir);
-    const char *args[] = {"department", "add",      "--code", "441900003", "--name",
+    const char *args[] = {"department",   "add",      "--code", "441900003", "--name",
                           "韶关市数据局", "--keygen", base,     NULL};
     s_run_t *r = calloc(1, sizeof *r);
     s_tool(r, "keygen-dir", "odpctl", NULL, args, 20000);
@@ -316,17 +327,28 @@ static bool s_registered(const char *tag, const char *code, const char *dict, ch
 {
     char dict_path[512], t[64];
     snprintf(dict_path, sizeof dict_path, "%s/%s", h_samples(), dict);
-    const char *cat[] = {"--cert",        h_keyfile(code),
-                         "catalog",       "--summary",
-                         "工具测试",      "--keywords",
-                         "测试",          "--content-kind",
-                         "dataset",       "--delivery-form",
-                         "dataset_file",  "--open-type",
-                         "unconditional", "--update-cycle",
-                         "monthly",       "--contact",
-                         "020-12345678",  "--location",
-                         "前置机",        "--dict",
-                         dict_path,       "--json",
+    const char *cat[] = {"--cert",
+                         h_keyfile(code),
+                         "catalog",
+                         "--summary",
+                         "工具测试",
+                         "--keywords",
+                         "测试",
+                         "--content-kind",
+                         "dataset",
+                         "--delivery-form",
+                         "dataset_file",
+                         "--open-type",
+                         "unconditional",
+                         "--update-cycle",
+                         "monthly",
+                         "--contact",
+                         "020-12345678",
+                         "--location",
+                         "前置机",
+                         "--dict",
+                         dict_path,
+                         "--json",
                          NULL};
     s_run_t *r = calloc(1, sizeof *r);
     snprintf(t, sizeof t, "%s-catalog", tag);
@@ -390,8 +412,8 @@ static void s_gb18030_detected(void)
     snprintf(csv, sizeof csv, "%s/key_enterprise_assets.messy.gb18030.csv", h_samples());
     s_run_t *r = calloc(1, sizeof *r);
     /*  No --encoding: the tool sees GB18030 and says so. */
-    const char *push[] = {"--cert", h_keyfile(code), "push", "--resource", resource, csv, "--json",
-                          NULL};
+    const char *push[] = {"--cert", h_keyfile(code), "push", "--resource", resource,
+                          csv,      "--json",        NULL};
     s_tool(r, "gb-detect", "odp-push", NULL, push, 120000);
     CHECK(r->rc == 0, "pushing the GB18030 sample without --encoding exited %d: %s", r->rc, r->err);
     CHECK(strstr(r->err, "reads as GB18030") && strstr(r->err, "--encoding gb18030") &&
@@ -415,8 +437,8 @@ static void s_gb18030_as_utf8(void)
     snprintf(gb, sizeof gb, "%s/land_use_status.gb18030.csv", h_var());
     CHECK(s_to_gb18030("land_use_status.csv", gb), "iconv to %s", gb);
     s_run_t *r = calloc(1, sizeof *r);
-    const char *push[] = {"--cert", h_keyfile(code), "push",  "--resource", resource,
-                          "--encoding", "utf8",     gb,     NULL};
+    const char *push[] = {"--cert",     h_keyfile(code), "push", "--resource", resource,
+                          "--encoding", "utf8",          gb,     NULL};
     s_tool(r, "gb-as-utf8", "odp-push", NULL, push, 120000);
     CHECK(r->rc == 1, "a GB18030 file pushed as UTF-8 exited %d, expected 1 (%s)", r->rc, r->err);
     CHECK(strstr(r->err, "HEADER_MISMATCH"), "no HEADER_MISMATCH: %s", r->err);
@@ -465,8 +487,8 @@ static void s_nothing_staged(void)
 /*  Uploads of resource holding registrar slots: begun, one chunk sent, not finished.
     Opens them until a chunk is refused with RATE_LIMITED (then every slot is taken);
     their ids go to uploads. The number opened, -1 when the limit never came. */
-static int s_fill_slots(odp_client_t *c, const char *resource, const char *header,
-                        int64_t *uploads, int max)
+static int s_fill_slots(odp_client_t *c, const char *resource, const char *header, int64_t *uploads,
+                        int max)
 {
     for (int i = 0; i < max; i++) {
         char data[256], sha[65];
@@ -526,9 +548,9 @@ static void s_rate_limited(void)
     CHECK(n > 0, "the registrar never said RATE_LIMITED");
     if (n > 0) {
         s_run_t *r = calloc(1, sizeof *r);
-        const char *push[] = {"--cert",   h_keyfile(code), "push",    "--resource",
-                              resource,   "--retries",     "1",       sample,
-                              NULL};
+        const char *push[] = {"--cert",     h_keyfile(code), "push",
+                              "--resource", resource,        "--retries",
+                              "1",          sample,          NULL};
         s_tool(r, "busy", "odp-push", NULL, push, 60000);
         CHECK(r->rc == 1, "odp-push against a full registrar exited %d, expected 1 (%s)", r->rc,
               r->err);
@@ -584,8 +606,8 @@ static void s_env_file_path(void)
     s_slurp(out, text, sizeof text);
     s_slurp(err, errs, sizeof errs);
     snprintf(bin, sizeof bin, "%s/build/bin:", root);
-    CHECK(rc == 0 && strstr(text, "ON-PATH"), "var/odp.env does not put %s on PATH (exit %d): %s %s",
-          bin, rc, text, errs);
+    CHECK(rc == 0 && strstr(text, "ON-PATH"),
+          "var/odp.env does not put %s on PATH (exit %d): %s %s", bin, rc, text, errs);
     /*  Sourcing it twice must not grow PATH. */
     const char *p = strstr(text, "PATH=");
     const char *first = p ? strstr(p, bin) : NULL;
@@ -616,7 +638,7 @@ static void s_make_psql(void)
 }
 
 const h_case_t t_tools_cases[] = {
-    {"tools: an unregistered key is named as refused, at once, by odpctl and odp-push",
+    {"tools: an unregistered key is named as refused, at once, by odpctl, odp-push, odp-events",
      s_unregistered_key},
     {"tools: a revoked key is named as refused", s_revoked_key},
     {"tools: another server certificate is named as a failed handshake", s_wrong_server_cert},
@@ -626,8 +648,7 @@ const h_case_t t_tools_cases[] = {
     {"tools: global options after the command (--json at the end)", s_options_anywhere},
     {"tools: --keygen creates the key directory (0700)", s_keygen_makes_directories},
     {"tools: odp-push sees a GB18030 file and pushes it as GB18030", s_gb18030_detected},
-    {"tools: a GB18030 file forced as UTF-8: HEADER_MISMATCH with the way out",
-     s_gb18030_as_utf8},
+    {"tools: a GB18030 file forced as UTF-8: HEADER_MISMATCH with the way out", s_gb18030_as_utf8},
     {"tools: a push that stages none of its rows exits 1 and says so", s_nothing_staged},
     {"tools: a 429 RATE_LIMITED is reported as a 429 with its message", s_rate_limited},
     {"tools: var/odp.env puts build/bin on PATH, once", s_env_file_path},
