@@ -94,7 +94,8 @@ static bool s_same(const loader_buf_t *a, const loader_buf_t *b)
 }
 
 /*  The dictionary line: columns in cols (names point into names), how many; 0 when the
-    line is not a dictionary the registrar would have accepted. *used receives the bytes taken, newline included. */
+    line is not a dictionary the registrar would have accepted. *used receives the bytes taken,
+   newline included. */
 static size_t s_dictionary(const char *in, size_t len, char *names, loader_col_t *cols,
                            size_t *used)
 {
@@ -198,9 +199,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
         size_t nmap = 0;
         const int *map = loader_colmap(first, &nmap);
         loader_t *second = loader_new(format, encoding, cols, ncols, max_row);
-        FUZZ_REQUIRE(loader_resume(second, at, loader_rows(first), loader_rejected(first), map,
-                                   nmap) == 0,
-                     "the loader refuses its own boundary");
+        FUZZ_REQUIRE(
+            loader_resume(second, at, loader_rows(first), loader_rejected(first), map, nmap) == 0,
+            "the loader refuses its own boundary");
         s_feed(second, data + at, len - (size_t)at, 0, true, &b);
         FUZZ_REQUIRE(b.rc == 0, "the resumed stream was refused");
         s_append(&a.staged, &b.staged);

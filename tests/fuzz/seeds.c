@@ -129,12 +129,14 @@ static size_t s_index(const odp_msgdef_t *def)
     return 0;
 }
 
-#define K_FROM "\xa4"                                                                              \
-               "from"
-#define K_CODE "\xa4"                                                                              \
-               "code"
-#define A4     "\x91\x91\x91\x91"
-#define A16    A4 A4 A4 A4
+#define K_FROM                                                                                     \
+    "\xa4"                                                                                         \
+    "from"
+#define K_CODE                                                                                     \
+    "\xa4"                                                                                         \
+    "code"
+#define A4  "\x91\x91\x91\x91"
+#define A16 A4 A4 A4 A4
 
 static int s_codec(const char *dir)
 {
@@ -152,24 +154,29 @@ static int s_codec(const char *dir)
         {"str8-cut", &odp_def_department_add, B("\x81" K_CODE "\xd9\x09")},
         {"int32-cut", &odp_def_events_replay, B("\x81" K_FROM "\xd2\x00\x00")},
         {"float64-cut", &odp_def_events_replay, B("\x81" K_FROM "\xcb\x3f")},
-        {"bin-short", &odp_def_department_add, B("\x81" K_CODE "\xc4\x09"
-                                                              "abc")},
-        {"ext-cut", &odp_def_department_add, B("\x81" K_CODE "\xc7\x05\x01"
-                                                             "ab")},
+        {"bin-short", &odp_def_department_add,
+         B("\x81" K_CODE "\xc4\x09"
+           "abc")},
+        {"ext-cut", &odp_def_department_add,
+         B("\x81" K_CODE "\xc7\x05\x01"
+           "ab")},
         {"c1-key", &odp_def_events_replay, B("\x81\xc1\x01")},
-        {"str32-4gb", &odp_def_department_add, B("\x81" K_CODE "\xdb\xff\xff\xff\xff"
-                                                               "abc")},
-        {"trailing", &odp_def_events_replay, B("\x81" K_FROM "\x01"
-                                                             "\x00")},
+        {"str32-4gb", &odp_def_department_add,
+         B("\x81" K_CODE "\xdb\xff\xff\xff\xff"
+           "abc")},
+        {"trailing", &odp_def_events_replay,
+         B("\x81" K_FROM "\x01"
+           "\x00")},
         {"depth-16", &odp_def_events_replay, B(A16 "\xc0")},
         {"depth-17", &odp_def_events_replay, B(A16 "\x91\xc0")},
         {"array32-bomb", &odp_def_events_replay, B("\xdd\xff\xff\xff\xff")},
         {"map32-bomb", &odp_def_events_replay, B("\xdf\xff\xff\xff\xff")},
-        {"bad-utf8", &odp_def_department_add, B("\x82" K_CODE "\xa9"
-                                                              "440300001"
-                                                              "\xa4"
-                                                              "name"
-                                                              "\xa2\xc0\xaf")},
+        {"bad-utf8", &odp_def_department_add,
+         B("\x82" K_CODE "\xa9"
+           "440300001"
+           "\xa4"
+           "name"
+           "\xa2\xc0\xaf")},
         {"duplicate", &odp_def_events_replay, B("\x82" K_FROM "\x01" K_FROM "\x02")},
         {"unknown-field", &odp_def_events_replay, B("\x81\xa3zzz\x01")},
 #undef B
@@ -211,20 +218,26 @@ static int s_loader_inline(const char *dir)
         size_t len;
     } seeds[] = {
 #define D(s) s, sizeof(s) - 1
-        {"crlf-bom", 0x2c, abc, D("\xef\xbb\xbf"
-                                  "a,b,c\r\n1,2,x\r\n\r\n\n2,3,\r\n3, 4 ,\" y \"\r\n")},
-        {"gb18030-bom", 0x2e, abc, D("\x84\x31\x95\x33"
-                                     "a,b,c\r\n\xd6\xd0\xce\xc4,1,\x81\x30\x81\x30\r\n")},
-        {"invalid-utf8", 0x1c, abc, D("a,b,c\nok,1,x\nbad \xff\xfe,2,x\ncut \xe4\xb8,3,x\n"
-                                      "over\xc0\xaf,5,\"x\n\xed\xa0\x80\"\nfine,6,y\n")},
+        {"crlf-bom", 0x2c, abc,
+         D("\xef\xbb\xbf"
+           "a,b,c\r\n1,2,x\r\n\r\n\n2,3,\r\n3, 4 ,\" y \"\r\n")},
+        {"gb18030-bom", 0x2e, abc,
+         D("\x84\x31\x95\x33"
+           "a,b,c\r\n\xd6\xd0\xce\xc4,1,\x81\x30\x81\x30\r\n")},
+        {"invalid-utf8", 0x1c, abc,
+         D("a,b,c\nok,1,x\nbad \xff\xfe,2,x\ncut \xe4\xb8,3,x\n"
+           "over\xc0\xaf,5,\"x\n\xed\xa0\x80\"\nfine,6,y\n")},
         {"nul", 0x3c, abc, D("a,b,c\nx\0y,1,z\n")},
-        {"invalid-gb18030", 0x4e, abc, D("a,b,c\n\xd6\xd0\xce\xc4,1,x\n\xd6\xd0\xff,2,x\n"
-                                         "\x81,3,x\n")},
-        {"quotes-ragged", 0x5c, abc, D("c,a,b\n\"q,1\",\"he said \"\"hi\"\"\",2\n1,2\n1,2,3,4\n"
-                                       "\"open,1,2\n")},
-        {"row-length", 0x14, abc, D("a,b,c\nshort,1,x\n"
-                                    "a much longer row than sixty four bytes, surely,2,"
-                                    "padding padding padding\n")},
+        {"invalid-gb18030", 0x4e, abc,
+         D("a,b,c\n\xd6\xd0\xce\xc4,1,x\n\xd6\xd0\xff,2,x\n"
+           "\x81,3,x\n")},
+        {"quotes-ragged", 0x5c, abc,
+         D("c,a,b\n\"q,1\",\"he said \"\"hi\"\"\",2\n1,2\n1,2,3,4\n"
+           "\"open,1,2\n")},
+        {"row-length", 0x14, abc,
+         D("a,b,c\nshort,1,x\n"
+           "a much longer row than sixty four bytes, surely,2,"
+           "padding padding padding\n")},
         {"header-mismatch", 0x0c, abc, D("a,b,d,d\n1,2,3,4\n")},
         {"types", 0x6c, "t:x|i:i|n:n|d:d|s:s|b:b",
          D("t,i,n,d,s,b\n文本,-9223372036854775808,+1.5e-3,2024-02-29,"
@@ -280,13 +293,13 @@ static int s_spec(const char *samples, const char *dict, char *spec, size_t size
     json_array_foreach(fields, i, f)
     {
         const char *type = json_string_value(json_object_get(f, "type"));
-        const char *t = !type                              ? "x"
-                        : strcmp(type, "integer") == 0     ? "i"
-                        : strcmp(type, "numeric") == 0     ? "n"
-                        : strcmp(type, "date") == 0        ? "d"
-                        : strcmp(type, "timestamp") == 0   ? "s"
-                        : strcmp(type, "boolean") == 0     ? "b"
-                                                           : "x";
+        const char *t = !type                            ? "x"
+                        : strcmp(type, "integer") == 0   ? "i"
+                        : strcmp(type, "numeric") == 0   ? "n"
+                        : strcmp(type, "date") == 0      ? "d"
+                        : strcmp(type, "timestamp") == 0 ? "s"
+                        : strcmp(type, "boolean") == 0   ? "b"
+                                                         : "x";
         used += (size_t)snprintf(spec + used, size - used, "%s%s:%s", i ? "|" : "",
                                  json_string_value(json_object_get(f, "name")), t);
     }
@@ -438,8 +451,9 @@ static int s_dicts(const char *dir, const char *samples)
          "信用代码\"},{\"name\":\"级别\",\"type\":\"文本\",\"enum\":[\"一级\",\"二级\"]},"
          "{\"name\":\"金额\",\"type\":\"numeric\",\"min\":0,\"max\":1e9},"
          "{\"name\":\"日期\",\"type\":\"date\"},{\"name\":\"是否\",\"type\":\"boolean\"}]"},
-        {"duplicate-name", NULL, "[{\"name\":\"a\",\"type\":\"text\"},{\"name\":\"a\",\"type\":"
-                                 "\"integer\"}]"},
+        {"duplicate-name", NULL,
+         "[{\"name\":\"a\",\"type\":\"text\"},{\"name\":\"a\",\"type\":"
+         "\"integer\"}]"},
         {"bad-type", NULL, "[{\"name\":\"a\",\"type\":\"blob\"}]"},
         {"bad-pattern", NULL, "[{\"name\":\"a\",\"type\":\"text\",\"pattern\":\"([a-z\"}]"},
         {"min-on-text", "t_2", "[{\"name\":\"a\",\"type\":\"text\",\"min\":1}]"},
