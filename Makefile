@@ -33,7 +33,7 @@ TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/te
 SAMPLES   := $(BUILD)/samples
 
 .SECONDARY:
-.PHONY: all deps test asan bench up down run clean format help check-format newcomer
+.PHONY: all deps test asan bench up down run clean format help check-format newcomer psql fuzz
 all: $(BINS) $(TEST_BINS) $(SAMPLES)/.made
 
 help:
@@ -41,10 +41,12 @@ help:
 	@echo "make         build services, tools and tests into $(BUILD)/"
 	@echo "make run     start PostgreSQL + five services under var/, then a short demo"
 	@echo "make up/down start/stop the local platform (endpoints in var/odp.env)"
+	@echo "make psql    psql on the local platform's database, as its superuser"
 	@echo "make test    unit + integration tests against a throw-away PostgreSQL"
 	@echo "make asan    the same tests built with AddressSanitizer + UBSan"
 	@echo "make format  clang-format every C file"
 	@echo "make newcomer  the README's commands in a bare Debian 12 container (needs Docker)"
+	@echo "make fuzz    libFuzzer targets, FUZZ_SECONDS (600) each; installs clang if needed"
 
 deps:
 	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then echo "deps: all installed"; else \
@@ -134,6 +136,48 @@ run: up
 # Not part of `make test`: it builds a Debian image and takes minutes.
 newcomer:
 	@sh tests/newcomer.sh
+# psql as the cluster's superuser, over its socket (trust there; nothing else is).
+ODP_ENV ?= var/odp.env
+psql:
+	@test -r $(ODP_ENV) || { echo "make psql: no $(ODP_ENV): run make up first" >&2; exit 1; }
+	@. $(abspath $(ODP_ENV)) && exec "$$ODP_PG_BIN/psql" -X "$$ODP_PG_SUPERUSER_URL"
+
+# ---- fuzzing ----------------------------------------------------------------------------
+# libFuzzer targets (tests/fuzz/) built by clang with ASan + UBSan into build-fuzz/: the
+# message codec, the dataset loader, the data dictionary parser. tests/fuzz/run.sh runs
+# each for FUZZ_SECONDS and keeps a minimal corpus in tests/fuzz/corpus/. clang is not in
+# DEB_PACKAGES (it is large); make fuzz installs it when it cannot build a fuzzer.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := codec loader dict
+FUZZ_BUILD   := build-fuzz
+FUZZ_DEB     := clang libfuzzer-14-dev
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -I. \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LIB     := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_OBJ_codec  :=
+FUZZ_OBJ_loader := $(FUZZ_BUILD)/obj/services/registrar/loader.o
+FUZZ_OBJ_dict   := $(FUZZ_BUILD)/obj/services/registrar/rows.o \
+                   $(FUZZ_BUILD)/obj/services/registrar/registry.o
+
+fuzz:
+	@if printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }' | \
+	  clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then :; else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(FUZZ_DEB); fi
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%) $(FUZZ_BUILD)/fuzz-seeds
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+.SECONDEXPANSION:
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $$(FUZZ_OBJ_$$*) $(FUZZ_LIB)
+	clang $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+$(FUZZ_BUILD)/fuzz-seeds: tests/fuzz/seeds.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -142,6 +186,6 @@ check-format:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

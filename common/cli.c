@@ -1,7 +1,5 @@
 #include "cli.h"
 
-#include <getopt.h>
-
 #include "json.h"
 
 #include <stdio.h>
@@ -203,48 +201,124 @@ int odp_cli_refused(const char *prog, const char *service, const odp_reply_t *re
     return 1;
 }
 
-int odp_cli_global(const char *prog, int argc, char **argv, odp_cli_global_t *g,
+/*  The global option tok names, or NULL. *inline_val points past '=' in "--name=value". */
+static const struct s_global {
+    const char *name;
+    char abbrev;
+    bool has_value;
+} * s_global_find(const char *tok, const char **inline_val)
+{
+    static const struct s_global globals[] = {{"json", 'j', false},    {"timeout-ms", 't', true},
+                                              {"endpoint", 'e', true}, {"cert", 'c', true},
+                                              {"help", 'h', false},    {NULL, 0, false}};
+    *inline_val = NULL;
+    if (tok[0] != '-')
+        return NULL;
+    if (tok[1] != '-') {
+        for (const struct s_global *g = globals; g->name; g++)
+            if (tok[1] == g->abbrev && tok[2] == '\0')
+                return g;
+        return NULL;
+    }
+    const char *name = tok + 2;
+    size_t n = strcspn(name, "=");
+    for (const struct s_global *g = globals; g->name; g++)
+        if (strlen(g->name) == n && strncmp(name, g->name, n) == 0) {
+            if (name[n] == '=')
+                *inline_val = name + n + 1;
+            return g;
+        }
+    return NULL;
+}
+
+/*  Apply one global option; 0, 1 after help, -2 after a usage error. */
+static int s_global_apply(const char *prog, const struct s_global *opt, const char *val,
+                          odp_cli_global_t *g, bool takes_endpoint, void (*usage)(FILE *f))
+{
+    if (opt->has_value && !val) {
+        fprintf(stderr, "%s: --%s needs a value\n", prog, opt->name);
+        return -2;
+    }
+    if (!opt->has_value && val) {
+        fprintf(stderr, "%s: --%s takes no value\n", prog, opt->name);
+        return -2;
+    }
+    char *end;
+    switch (opt->abbrev) {
+    case 'j':
+        g->json = true;
+        break;
+    case 't': {
+        long n = strtol(val, &end, 10);
+        if (!*val || *end || n <= 0 || n > 86400000) {
+            fprintf(stderr, "%s: --timeout-ms needs a positive number of milliseconds\n", prog);
+            return -2;
+        }
+        g->timeout_ms = (int)n;
+        break;
+    }
+    case 'e':
+        if (!takes_endpoint) {
+            fprintf(stderr, "%s: --endpoint is not an option of %s\n", prog, prog);
+            return -2;
+        }
+        g->endpoint = val;
+        break;
+    case 'c':
+        g->cert = val;
+        break;
+    case 'h':
+        usage(stdout);
+        return 1;
+    }
+    return 0;
+}
+
+int odp_cli_global(const char *prog, int *argc, char **argv, odp_cli_global_t *g,
                    bool takes_endpoint, void (*usage)(FILE *f))
 {
-    static struct option opts[] = {
-        {"json", no_argument, 0, 'j'},           {"timeout-ms", required_argument, 0, 't'},
-        {"endpoint", required_argument, 0, 'e'}, {"cert", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-    int o;
-    /*  "+" stops at the command word: what follows are the command's own options. */
-    while ((o = getopt_long(argc, argv, "+jt:e:c:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'j':
-            g->json = true;
-            break;
-        case 't':
-            g->timeout_ms = atoi(optarg);
-            if (g->timeout_ms <= 0) {
-                fprintf(stderr, "%s: --timeout-ms needs a positive number\n", prog);
-                return -2;
-            }
-            break;
-        case 'e':
-            if (!takes_endpoint) {
+    int n = *argc, out = 1, command = -1;
+    /*  Every command option takes a value, so a token right after one is its value even
+        when it looks like an option; everything after "--" is the command's. */
+    bool value_next = false, verbatim = false;
+    for (int i = 1; i < n; i++) {
+        const char *tok = argv[i];
+        const char *inline_val;
+        const struct s_global *opt =
+            verbatim || value_next ? NULL : s_global_find(tok, &inline_val);
+        if (opt) {
+            const char *val = inline_val;
+            if (opt->has_value && !val && i + 1 < n)
+                val = argv[++i];
+            int rc = s_global_apply(prog, opt, val, g, takes_endpoint, usage);
+            if (rc)
+                return rc > 0 ? -1 : -2;
+            continue;
+        }
+        if (command < 0) {
+            if (tok[0] == '-' && strcmp(tok, "--") != 0) {
+                fprintf(stderr, "%s: unknown option '%s'\n", prog, tok);
                 usage(stderr);
                 return -2;
             }
-            g->endpoint = optarg;
-            break;
-        case 'c':
-            g->cert = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            usage(stderr);
-            return -2;
+            if (strcmp(tok, "--") == 0) {
+                verbatim = true;
+                continue;
+            }
+            command = out;
+        } else if (!verbatim && !value_next && strcmp(tok, "--") == 0) {
+            verbatim = true;
+            continue;
         }
+        argv[out++] = argv[i];
+        value_next = !verbatim && !value_next && command != out - 1 && strncmp(tok, "--", 2) == 0 &&
+                     !strchr(tok, '=');
     }
-    if (optind >= argc) {
+    argv[out] = NULL;
+    *argc = out;
+    if (command < 0) {
         usage(stderr);
         return -2;
     }
-    return optind;
+    return command;
 }

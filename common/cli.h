@@ -51,10 +51,13 @@ json_t *odp_cli_error_json(const char *service, const odp_reply_t *rep);
     tools' exit status for a refusal. */
 int odp_cli_refused(const char *prog, const char *service, const odp_reply_t *rep, bool json);
 
-/*  The options every tool takes before its command word: --json, --timeout-ms N,
-    --cert FILE, --help, and --endpoint E where endpoint is not NULL. Fields not given keep
-    the caller's defaults. Returns the index of the command word in argv, or -1 after
-    printing help (exit 0), or -2 after a usage error (exit 2). */
+/*  The options every tool takes, before or after its command word as with git and docker
+    (`odp-push rejects --resource R --json`): --json, --timeout-ms N, --cert FILE, --help,
+    and --endpoint E where takes_endpoint. They are taken out of argv (*argc shrinks);
+    fields not given keep the caller's defaults. A token right after a command option is
+    that option's value, and everything after "--" is the command's, whatever it looks
+    like. Returns the index of the command word in argv, or -1 after printing help
+    (exit 0), or -2 after a usage error (exit 2). */
 typedef struct {
     bool json;
     int timeout_ms;
@@ -62,7 +65,7 @@ typedef struct {
     const char *endpoint;
 } odp_cli_global_t;
 
-int odp_cli_global(const char *prog, int argc, char **argv, odp_cli_global_t *g,
+int odp_cli_global(const char *prog, int *argc, char **argv, odp_cli_global_t *g,
                    bool takes_endpoint, void (*usage)(FILE *f));
 
 #endif

@@ -284,6 +284,27 @@ static void s_copy_text(char *dst, size_t size, const char *src, size_t len)
     dst[len] = '\0';
 }
 
+/*  Replace each invalid sequence of the C string s (the maximal subpart U+FFFD would
+    stand for) by '?', in place: the text only shrinks. */
+static void s_utf8_repair(char *s)
+{
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        size_t bad = 0, ok = odp_utf8_scan(s + i, len - i, &bad);
+        if (i + ok >= len)
+            break;
+        i += ok;
+        bad = bad ? bad : 1;
+        s[i] = '?';
+        memmove(s + i + 1, s + i + bad, len - i - bad + 1);
+        len -= bad - 1;
+        i++;
+    }
+}
+
+/*  Whatever the caller put together (a path cut inside a character, a name echoed from
+    the request), the error reply must encode, or the client would get no code at all:
+    field and message come out as UTF-8. */
 int odp_error_set(odp_error_t *e, odp_err_t code, const char *field, const char *fmt, ...)
 {
     if (!e)
@@ -304,6 +325,8 @@ int odp_error_set(odp_error_t *e, odp_err_t code, const char *field, const char 
         size_t len = s_utf8_whole(e->message, sizeof(e->message) - 1);
         e->message[len] = '\0';
     }
+    s_utf8_repair(e->field);
+    s_utf8_repair(e->message);
     return -1;
 }
 
@@ -905,8 +928,9 @@ static int s_pack_val(msgpack_packer *pk, const odp_field_t *f, const odp_val_t 
     case ODP_T_BOOL:
         return v->b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     case ODP_T_NUM:
-        /*  Whole numbers travel as integers, so 73 stays 73 for every reader. */
-        if (v->d == (double)(int64_t)v->d && fabs(v->d) < 9007199254740992.0)
+        /*  Whole numbers travel as integers, so 73 stays 73 for every reader. The range
+            test comes first: casting a double beyond int64 (or NaN) is undefined. */
+        if (fabs(v->d) < 9007199254740992.0 && v->d == (double)(int64_t)v->d)
             return msgpack_pack_int64(pk, (int64_t)v->d);
         return msgpack_pack_double(pk, v->d);
     case ODP_T_STRS:

@@ -33,8 +33,9 @@ typedef struct {
 typedef struct {
     odp_consumer_t *owner;
     char name[16];
-    zsock_t *sub;    /* the source's events */
-    zsock_t *dealer; /* its events.replay, one request at a time */
+    zsock_t *sub;       /* the source's events */
+    odp_watch_t *watch; /* tool mode: the SUB's connection (a refused key is otherwise silence) */
+    zsock_t *dealer;    /* its events.replay, one request at a time */
     int64_t since;
     int64_t last;   /* highest number handled */
     bool known;     /* last is meaningful (cursor read, or "now" learnt) */
@@ -904,6 +905,7 @@ void odp_consumer_destroy(odp_consumer_t **self_p)
             if (src->dealer)
                 odp_service_reader_remove(c->svc, src->dealer);
         }
+        odp_watch_destroy(&src->watch);
         zsock_destroy(&src->sub);
         zsock_destroy(&src->dealer);
         s_page_free(src);
@@ -931,11 +933,12 @@ int odp_consumer_follow(odp_consumer_t *c, const char *source, int64_t since, ch
     src->since = since;
     src->backoff_ms = S_BACKOFF_MIN;
     src->heard_at = zclock_mono();
-    src->sub = odp_client_sub(source, NULL, "", c->cfg.sub_hwm, c->has_cert ? c->cert : NULL, err,
-                              errsize);
+    src->sub = odp_client_sub(source, NULL, "", c->cfg.sub_hwm, c->has_cert ? c->cert : NULL,
+                              c->svc ? NULL : &src->watch, err, errsize);
     if (src->sub)
         src->dealer = s_dealer_new(c, source, err, errsize);
     if (!src->sub || !src->dealer) {
+        odp_watch_destroy(&src->watch);
         zsock_destroy(&src->sub);
         if (!err[0])
             snprintf(err, errsize, "socket not set up");
@@ -969,8 +972,8 @@ int odp_consumer_follow(odp_consumer_t *c, const char *source, int64_t since, ch
 
 int odp_consumer_poll(odp_consumer_t *c, int timeout_ms)
 {
-    zmq_pollitem_t items[2 * S_MAX_SOURCES];
-    s_source_t *owners[2 * S_MAX_SOURCES];
+    zmq_pollitem_t items[3 * S_MAX_SOURCES];
+    s_source_t *owners[3 * S_MAX_SOURCES];
     int n = 0;
     bool work = false;
     for (size_t k = 0; k < c->nsources; k++) {
@@ -979,6 +982,11 @@ int odp_consumer_poll(odp_consumer_t *c, int timeout_ms)
         owners[n++] = src;
         if (src->dealer) {
             items[n] = (zmq_pollitem_t){zsock_resolve(src->dealer), 0, ZMQ_POLLIN, 0};
+            owners[n++] = src;
+        }
+        if (src->watch) {
+            items[n] =
+                (zmq_pollitem_t){zsock_resolve(odp_watch_socket(src->watch)), 0, ZMQ_POLLIN, 0};
             owners[n++] = src;
         }
         work |= src->has_page && !s_stalled(src);
@@ -999,6 +1007,18 @@ int odp_consumer_poll(odp_consumer_t *c, int timeout_ms)
             s_read_sub(owners[i], 1, 0);
         else if (owners[i]->dealer && items[i].socket == zsock_resolve(owners[i]->dealer))
             s_read_dealer(owners[i]);
+        else if (owners[i]->watch &&
+                 items[i].socket == zsock_resolve(odp_watch_socket(owners[i]->watch))) {
+            /*  A connection that cannot come up (a refused key, a wrong server
+                certificate) is said once, and ends a tool's run. */
+            odp_watch_read(owners[i]->watch);
+            if (odp_watch_hopeless(owners[i]->watch)) {
+                char why[1024];
+                odp_error("event=consumer.refused source=%s msg=\"%s\"", owners[i]->name,
+                          odp_watch_why(owners[i]->watch, 0, why, sizeof why));
+                c->fatal = true;
+            }
+        }
     }
     s_tick(c, 0);
     return c->fatal ? -1 : 0;

@@ -110,6 +110,7 @@ write_env() {
         echo "export ODP_SERVICE_KEYS=$(shq "$VAR/certs/keys")"
         echo "export ODP_SECURITY=$(shq "${ODP_SECURITY:-curve}")"
         echo "export ODP_LOG_LEVEL=$(shq "${ODP_LOG_LEVEL:-info}")"
+        echo "case \":\$PATH:\" in *:$(shq "$BIN"):*) ;; *) export PATH=$(shq "$BIN"):\"\$PATH\" ;; esac"
         echo "# endpoints"
         echo "export ODP_PORT_BASE=$base"
         for i in "${!SERVICES[@]}"; do

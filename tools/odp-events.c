@@ -225,6 +225,12 @@ int main(int argc, char *argv[])
     else
         s_topic = "";
 
+    char setup[256];
+    if (odp_client_check_config(NULL, setup, sizeof setup) < 0) {
+        fprintf(stderr, "odp-events: %s\n", setup);
+        return 2;
+    }
+
     setvbuf(stdout, s_outbuf, _IOLBF, sizeof s_outbuf);
     zsys_init();
     odp_log_init("odp-events");

@@ -27,6 +27,7 @@
 #include "common/json.h"
 
 #include <errno.h>
+#include <iconv.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,18 +88,19 @@ static bool s_code_is(const odp_reply_t *rep, const char *code)
 }
 
 /*  One request on a fresh client; the reply stays in *rep for the caller (who frees it)
-    when 0 comes back. Otherwise the outcome is already told: 1 refused, 3 no answer. */
+    when 0 comes back. Otherwise the outcome is already told: 1 refused, 2 the client
+    cannot be set up (certificates, endpoint), 3 no answer. */
 static int s_request(const odp_msgdef_t *def, const void *msg, odp_reply_t *rep)
 {
     char err[256] = "";
     odp_client_t *c = odp_client_new("registrar", NULL, s_cert, err, sizeof err);
     if (!c) {
         fprintf(stderr, S_PROG ": %s\n", err[0] ? err : "cannot create client");
-        return 3;
+        return 2;
     }
     int rc = 0;
     if (odp_client_call(c, def, msg, s_timeout_ms, rep) < 0) {
-        fprintf(stderr, S_PROG ": no answer from the registrar within %d ms\n", s_timeout_ms);
+        fprintf(stderr, S_PROG ": %s\n", odp_client_why(c));
         rc = 3;
     } else if (rep->status != 200) {
         rc = odp_cli_refused(S_PROG, "registrar", rep, s_json);
@@ -348,6 +350,8 @@ static int s_dict(int argc, char **argv)
 
 typedef enum { S_OK, S_LOST, S_REFUSED } s_outcome_t;
 
+typedef enum { S_TEXT_ASCII, S_TEXT_UTF8, S_TEXT_GB18030, S_TEXT_OTHER } s_text_t;
+
 typedef struct {
     char resource[33];
     char table[64];
@@ -374,10 +378,11 @@ typedef struct {
     char sha256[65];
     int64_t size;
     int retries;
-    /*  the connection: a DEALER, a monitor that tells when it drops, a poller on both */
+    /*  the connection: a DEALER, a watch that tells when it drops or cannot work, a
+        poller on both */
     char endpoint[256];
     zsock_t *sock;
-    zactor_t *monitor;
+    odp_watch_t *watch;
     zpoller_t *poller;
     msgpack_sbuffer out;
     /*  the upload */
@@ -392,14 +397,17 @@ typedef struct {
     int64_t rows;
     /*  progress */
     bool tty;
-    bool dataset; /* rows to count (csv, jsonl), or a file's bytes */
+    bool dataset;     /* rows to count (csv, jsonl), or a file's bytes */
+    s_text_t text;    /* what the file's first bytes are (datasets) */
+    char header[256]; /* its first line as UTF-8, when it reads as GB18030 */
     int64_t t0;
     int64_t offset0;
     int64_t last_shown;
     /*  why it stopped, when refused: the reply, or a sentence */
     odp_reply_t refusal;
     bool has_refusal;
-    char problem[512];
+    char problem[1024];
+    bool hopeless; /* the connection cannot come up: retrying is pointless */
 } s_push_t;
 
 /*  Media types of the files departments publish (R8.3c), by extension. */
@@ -494,6 +502,87 @@ static int s_hash_file(int fd, char *hex, int64_t *size)
     return 0;
 }
 
+/*  Does in (n bytes) convert from GB18030 without an invalid sequence? A character cut
+    by the end of a sample (whole false) counts as valid. The first line, converted, goes
+    to header when it is not NULL. */
+static bool s_gb18030_valid(const char *in, size_t n, bool whole, char *header, size_t hsize)
+{
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    if (cd == (iconv_t)-1)
+        return false;
+    char out[65536];
+    char *ip = (char *)in;
+    size_t left = n;
+    bool ok = true, first = true;
+    while (left > 0) {
+        char *op = out;
+        size_t room = sizeof out;
+        size_t r = iconv(cd, &ip, &left, &op, &room);
+        if (first && header) {
+            size_t len = (size_t)(op - out);
+            const char *nl = memchr(out, '\n', len);
+            len = nl ? (size_t)(nl - out) : len;
+            while (len > 0 && (out[len - 1] == '\r' || len >= hsize))
+                len = len >= hsize ? hsize - 1 : len - 1;
+            /*  Cut at a character boundary. */
+            while (len > 0 && !odp_utf8_valid(out, len))
+                len--;
+            memcpy(header, out, len);
+            header[len] = '\0';
+            first = false;
+        }
+        if (r == (size_t)-1 && errno == E2BIG)
+            continue;
+        if (r == (size_t)-1)
+            ok = errno == EINVAL && !whole;
+        break;
+    }
+    iconv_close(cd);
+    return ok;
+}
+
+static bool s_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+/*  What a dataset file's first 4 MiB are: ASCII (fits either), strict UTF-8, else
+    GB18030 (every sequence converts), else neither. A file pushed in the wrong one gives a
+   mismatched header and rows rejected for their bytes, so the tool looks before it sends. */
+static s_text_t s_sniff(int fd, int64_t size, char *header, size_t hsize)
+{
+    size_t cap = 4 << 20;
+    if (size < (int64_t)cap)
+        cap = (size_t)size;
+    header[0] = '\0';
+    char *buf = malloc(cap ? cap : 1);
+    if (!buf)
+        return S_TEXT_OTHER;
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = pread(fd, buf + n, cap - n, (off_t)n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    bool whole = (int64_t)n == size;
+    s_text_t text = S_TEXT_OTHER;
+    size_t bad = 0, off = odp_utf8_scan(buf, n, &bad);
+    if (memchr(buf, '\0', n))
+        text = S_TEXT_OTHER; /* binary: no text encoding fits */
+    else if (off == n || (!whole && off + bad == n && n - off < 4))
+        text = s_ascii(buf, n) ? S_TEXT_ASCII : S_TEXT_UTF8;
+    else if (s_gb18030_valid(buf, n, whole, header, hsize))
+        text = S_TEXT_GB18030;
+    free(buf);
+    return text;
+}
+
 static void s_human_bytes(int64_t n, char *buf, size_t size)
 {
     if (n >= 1 << 30)
@@ -555,16 +644,17 @@ static void s_progress(s_push_t *self, bool last)
 static void s_disconnect(s_push_t *self)
 {
     zpoller_destroy(&self->poller);
-    /*  The monitor stops watching the socket on destroy, so it goes first. */
-    zactor_destroy(&self->monitor);
+    /*  The watch stops monitoring the socket on destroy, so it goes first. */
+    odp_watch_destroy(&self->watch);
     zsock_destroy(&self->sock);
     self->inflight = 0;
     self->head = 0;
 }
 
-/*  A new DEALER. The monitor reports the connection dropping (the registrar killed or
+/*  A new DEALER. The watch reports the connection dropping (the registrar killed or
     restarted) at once, so a push does not sit out the whole timeout for acks that can
-    no longer come. 0, or -1 when the certificates cannot be used (a usage error). */
+    no longer come, and says why a connection never came up. 0, or -1 when the
+    certificates or the endpoint cannot be used (a usage error). */
 static int s_connect(s_push_t *self)
 {
     char err[256] = "";
@@ -575,21 +665,25 @@ static int s_connect(s_push_t *self)
     }
     zsock_set_linger(self->sock, 0);
     zsock_set_sndtimeo(self->sock, s_timeout_ms);
-    if (odp_auth_client(self->sock, s_cert, err, sizeof err) < 0) {
+    if (odp_client_check_config(s_cert, err, sizeof err) < 0 ||
+        odp_auth_client(self->sock, s_cert, err, sizeof err) < 0) {
         snprintf(self->problem, sizeof self->problem, "%s", err);
         zsock_destroy(&self->sock);
         return -1;
     }
-    self->monitor = zactor_new(zmonitor, self->sock);
-    zstr_sendx(self->monitor, "LISTEN", "DISCONNECTED", NULL);
-    zstr_send(self->monitor, "START");
-    zsock_wait(self->monitor);
-    if (zsock_connect(self->sock, "%s", self->endpoint) < 0) {
-        snprintf(self->problem, sizeof self->problem, "cannot connect to %s", self->endpoint);
+    self->watch = odp_watch_new(self->sock, "registrar", self->endpoint, s_cert, 0);
+    if (!self->watch) {
+        snprintf(self->problem, sizeof self->problem, "cannot monitor a socket");
         s_disconnect(self);
         return -1;
     }
-    self->poller = zpoller_new(self->sock, self->monitor, NULL);
+    if (zsock_connect(self->sock, "%s", self->endpoint) < 0) {
+        snprintf(self->problem, sizeof self->problem,
+                 "cannot connect to %s: not an endpoint (tcp://HOST:PORT)", self->endpoint);
+        s_disconnect(self);
+        return -1;
+    }
+    self->poller = zpoller_new(self->sock, odp_watch_socket(self->watch), NULL);
     return 0;
 }
 
@@ -614,7 +708,7 @@ static int s_send(s_push_t *self, const odp_msgdef_t *def, const void *msg)
 }
 
 /*  The next reply, in *rep (always odp_reply_free it). -1 when none came within
-    timeout_ms or the connection dropped. */
+    timeout_ms, the connection dropped or cannot come up (self->problem says which). */
 static int s_recv(s_push_t *self, int timeout_ms, odp_reply_t *rep)
 {
     memset(rep, 0, sizeof *rep);
@@ -622,21 +716,16 @@ static int s_recv(s_push_t *self, int timeout_ms, odp_reply_t *rep)
     int64_t until = zclock_mono() + timeout_ms;
     for (;;) {
         int64_t left = until - zclock_mono();
-        if (left <= 0)
+        void *which = left > 0 ? zpoller_wait(self->poller, (int)left) : NULL;
+        if (!which || (which == odp_watch_socket(self->watch) &&
+                       (odp_watch_read(self->watch) == ODP_LINK_DROPPED ||
+                        odp_watch_hopeless(self->watch)))) {
+            self->hopeless = odp_watch_hopeless(self->watch);
+            odp_watch_why(self->watch, timeout_ms, self->problem, sizeof self->problem);
             return -1;
-        void *which = zpoller_wait(self->poller, (int)left);
-        if (!which)
-            return -1;
-        if (which == self->monitor) {
-            zmsg_t *ev = zmsg_recv(self->monitor);
-            char *name = ev ? zmsg_popstr(ev) : NULL;
-            bool dropped = name && strcmp(name, "DISCONNECTED") == 0;
-            free(name);
-            zmsg_destroy(&ev);
-            if (dropped)
-                return -1;
-            continue;
         }
+        if (which != self->sock)
+            continue;
         zmsg_t *m = zmsg_recv(self->sock);
         if (!m)
             return -1;
@@ -656,23 +745,27 @@ static int s_recv(s_push_t *self, int timeout_ms, odp_reply_t *rep)
     }
 }
 
-/*  A refusal the push cannot get past: keep the reply to tell the user. Some codes say
-    "not now" or "not there" rather than "no": UNAVAILABLE and RATE_LIMITED anywhere, and
-    once an upload runs, BAD_OFFSET and INVALID_STATE (the registrar restarted, or gave
-    the upload's slot away, and wants push.begin again). Those are worth another attempt. */
+static void s_forget_refusal(s_push_t *self);
+
+/*  A refusal: keep the reply to tell the user. Some codes say "not now" or "not there"
+    rather than "no": UNAVAILABLE and RATE_LIMITED anywhere, and once an upload runs,
+    BAD_OFFSET and INVALID_STATE (the registrar restarted, or gave the upload's slot away,
+    and wants push.begin again). Those are worth another attempt (S_LOST); the reply stays
+    kept, so that when the attempts run out the user is told what the registrar said (a
+    429 is a 429), not that it went silent. */
 static s_outcome_t s_refused(s_push_t *self, odp_reply_t *rep, bool running)
 {
+    s_forget_refusal(self);
+    self->refusal = *rep;
+    self->has_refusal = true;
     if (s_code_is(rep, "UNAVAILABLE") || s_code_is(rep, "RATE_LIMITED") ||
         (running && (s_code_is(rep, "BAD_OFFSET") || s_code_is(rep, "INVALID_STATE")))) {
         char code[40], msg[300];
-        snprintf(self->problem, sizeof self->problem, "%s: %s",
+        snprintf(self->problem, sizeof self->problem, "%d %s: %s", rep->status,
                  odp_v_cstr(&rep->err.code, code, sizeof code),
                  odp_v_cstr(&rep->err.message, msg, sizeof msg));
-        odp_reply_free(rep);
         return S_LOST;
     }
-    self->refusal = *rep;
-    self->has_refusal = true;
     return S_REFUSED;
 }
 
@@ -693,7 +786,8 @@ static s_outcome_t s_exchange(s_push_t *self, const odp_msgdef_t *def, const voi
     return S_OK;
 }
 
-/*  The lookups after a duplicate are courtesies: their failure does not fail the push. */
+/*  Drop a kept refusal: the lookups after a duplicate are courtesies whose failure does
+    not fail the push, and a "not now" is superseded by the next attempt. */
 static void s_forget_refusal(s_push_t *self)
 {
     if (self->has_refusal) {
@@ -898,6 +992,41 @@ static void s_summary_print(const s_push_t *self, const s_summary_t *sum)
                self->table[0] ? " --table " : "", self->table);
 }
 
+/*  What a GB18030 file pushed as UTF-8 should have been told, or "". */
+static const char *s_encoding_hint(const s_push_t *self, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (self->text == S_TEXT_GB18030 && odp_v_eq(&self->begin.encoding, "utf8"))
+        snprintf(buf, size,
+                 "%s is not UTF-8 but reads as GB18030 (header: %s): push it with --encoding "
+                 "gb18030",
+                 self->path, self->header);
+    return buf;
+}
+
+/*  Print the summary; the exit status. A push that received rows and staged none is no
+    success even though it made a version: the data is all in rejects, most often for an
+    encoding or a dictionary that does not fit the file. */
+static int s_summary_end(const s_push_t *self, const s_summary_t *sum)
+{
+    s_summary_print(self, sum);
+    if (!sum->has_rows || strcmp(sum->kind, "file") == 0 || sum->rows_received == 0 ||
+        sum->rows_staged > 0)
+        return 0;
+    fflush(stdout);
+    char hint[600];
+    fprintf(stderr,
+            S_PROG ": none of the %lld rows of %s could be staged: all were rejected (see "
+                   "odp-push rejects --resource %s --version %lld%s%s)%s%s\n",
+            (long long)sum->rows_received, self->path, sum->resource, (long long)sum->version,
+            self->table[0] ? " --table " : "", self->table,
+            s_encoding_hint(self, hint, sizeof hint)[0] ? "; "
+                                                        : "; check the file's encoding "
+                                                          "and the data dictionary",
+            hint);
+    return 1;
+}
+
 /*  push.abort after a refusal mid-stream, so the upload does not linger as receiving.
     Best effort, on a fresh connection: the old one still has replies in flight. */
 static void s_abort(s_push_t *self, const char *why)
@@ -925,6 +1054,10 @@ static int s_push_refused(s_push_t *self)
         } else {
             odp_cli_refused(S_PROG, "registrar", &self->refusal, false);
         }
+        char hint[600];
+        if (s_code_is(&self->refusal, "HEADER_MISMATCH") &&
+            s_encoding_hint(self, hint, sizeof hint)[0])
+            fprintf(stderr, S_PROG ": %s\n", hint);
         return 1;
     }
     if (s_json)
@@ -966,8 +1099,7 @@ static int s_push_run(s_push_t *self)
                 int64_t ours = self->upload ? s_our_version(self) : 0;
                 s_summary_t sum;
                 s_version_summary(self, b.version.i, ours ? self->upload : 0, ours == 0, &sum);
-                s_summary_print(self, &sum);
-                return 0;
+                return s_summary_end(self, &sum);
             }
             if (begun) {
                 if (s_json)
@@ -999,7 +1131,7 @@ static int s_push_run(s_push_t *self)
                     snprintf(why, sizeof why, "odp-push stopped on %s",
                              odp_v_cstr(&self->refusal.err.code, code, sizeof code));
                 } else {
-                    snprintf(why, sizeof why, "odp-push stopped: %s", self->problem);
+                    snprintf(why, sizeof why, "odp-push stopped: %.500s", self->problem);
                 }
                 s_disconnect(self);
                 s_abort(self, why);
@@ -1027,8 +1159,7 @@ static int s_push_run(s_push_t *self)
                     s_summary_t sum;
                     s_summary_from_reply(&r, &sum);
                     odp_reply_free(&rep);
-                    s_summary_print(self, &sum);
-                    return 0;
+                    return s_summary_end(self, &sum);
                 }
             }
         }
@@ -1038,7 +1169,15 @@ static int s_push_run(s_push_t *self)
             fprintf(stderr, S_PROG ": interrupted; the same command resumes this push\n");
             return 3;
         }
+        if (self->hopeless) {
+            /*  A refused key or a wrong server certificate does not mend by waiting. */
+            fprintf(stderr, S_PROG ": %s\n", self->problem);
+            return 3;
+        }
         if (++fails > self->retries) {
+            /*  The registrar's last word, when it had one (429, 503), is the outcome. */
+            if (self->has_refusal)
+                return s_push_refused(self);
             fprintf(stderr, S_PROG ": no answer from the registrar after %d attempts%s%s\n", fails,
                     self->problem[0] ? "; last: " : "", self->problem);
             return 3;
@@ -1046,18 +1185,74 @@ static int s_push_run(s_push_t *self)
         if (!s_json) {
             if (self->tty && begun)
                 fputc('\n', stderr); /* below the progress line */
-            char where[64] = "no answer from the registrar";
-            if (begun)
-                snprintf(where, sizeof where, "lost the registrar at byte %lld",
-                         (long long)self->acked);
-            fprintf(stderr, S_PROG ": %s%s%s%s; retry %d in %d ms\n", where,
-                    self->problem[0] ? " (" : "", self->problem, self->problem[0] ? ")" : "", fails,
-                    backoff);
+            if (self->has_refusal)
+                fprintf(stderr, S_PROG ": the registrar answered %s; retry %d in %d ms\n",
+                        self->problem, fails, backoff);
+            else if (begun)
+                fprintf(stderr,
+                        S_PROG ": lost the registrar at byte %lld (%s); retry %d in %d ms\n",
+                        (long long)self->acked, self->problem, fails, backoff);
+            else
+                fprintf(stderr, S_PROG ": no answer from the registrar (%s); retry %d in %d ms\n",
+                        self->problem, fails, backoff);
         }
         self->problem[0] = '\0';
+        s_forget_refusal(self);
         zclock_sleep(backoff);
         backoff = backoff * 2 > S_BACKOFF_MAX ? S_BACKOFF_MAX : backoff * 2;
     }
+}
+
+/*  The encoding to declare: as given, else what the file reads as, said on stderr when
+    it is not the UTF-8 one would assume. A given encoding the bytes contradict is
+    pushed as asked, with a warning: the user may know better (a file starting in ASCII). */
+static int s_choose_encoding(s_push_t *self)
+{
+    self->text = s_sniff(self->fd, self->size, self->header, sizeof self->header);
+    char given[17] = "";
+    const char *enc = NULL;
+    if (self->begin.encoding.present) {
+        enc = odp_code_find(&odp_cl_encoding, self->begin.encoding.str, self->begin.encoding.len);
+        if (!enc)
+            return 0; /* the registrar names the allowed ones */
+        odp_v_cstr(&self->begin.encoding, given, sizeof given);
+    }
+    const char *format =
+        odp_code_find(&odp_cl_format, self->begin.format.str, self->begin.format.len);
+    bool jsonl = format && strcmp(format, "jsonl") == 0;
+    if (!enc && self->text == S_TEXT_GB18030) {
+        if (jsonl) {
+            fprintf(stderr,
+                    S_PROG ": %s is not UTF-8 but reads as GB18030, and JSON Lines must be "
+                           "UTF-8: convert it first (iconv -f GB18030 -t UTF-8)\n",
+                    self->path);
+            return -1;
+        }
+        fprintf(stderr,
+                S_PROG ": %s is not UTF-8 but reads as GB18030 (header: %s); pushing it with "
+                       "--encoding gb18030\n",
+                self->path, self->header);
+        self->begin.encoding = odp_v_str("gb18030");
+        return 0;
+    }
+    if (!enc)
+        self->begin.encoding = odp_v_str("utf8");
+    if (enc && strcmp(enc, "utf8") == 0 && self->text == S_TEXT_GB18030)
+        fprintf(stderr,
+                S_PROG ": warning: %s is not UTF-8 but reads as GB18030 (header: %s); it is "
+                       "pushed as --encoding %s as asked, use --encoding gb18030 if that fails\n",
+                self->path, self->header, given);
+    else if (enc && strcmp(enc, "gb18030") == 0 && self->text == S_TEXT_UTF8)
+        fprintf(stderr,
+                S_PROG ": warning: %s is UTF-8 text; read as GB18030 (as asked) its characters "
+                       "will be others: drop --encoding if it is UTF-8\n",
+                self->path);
+    else if (self->text == S_TEXT_OTHER)
+        fprintf(stderr,
+                S_PROG ": warning: the start of %s is neither UTF-8 nor GB18030; rows with "
+                       "invalid bytes will be rejected (reason encoding)\n",
+                self->path);
+    return 0;
 }
 
 static int s_push(int argc, char **argv)
@@ -1132,8 +1327,10 @@ static int s_push(int argc, char **argv)
     if (!format)
         format = odp_v_cstr(&self.begin.format, fmtbuf, sizeof fmtbuf);
     self.dataset = strcmp(format, "csv") == 0 || strcmp(format, "jsonl") == 0;
-    if (self.dataset && !self.begin.encoding.present)
-        self.begin.encoding = odp_v_str("utf8");
+    if (self.dataset && s_choose_encoding(&self) < 0) {
+        close(self.fd);
+        return 2;
+    }
     if (!self.dataset && !self.begin.media_type.present)
         self.begin.media_type = odp_v_str(s_media_type(path));
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -1177,7 +1374,7 @@ static const struct {
 int main(int argc, char **argv)
 {
     odp_cli_global_t g = {s_json, s_timeout_ms, s_cert, NULL};
-    int first = odp_cli_global(S_PROG, argc, argv, &g, false, s_usage);
+    int first = odp_cli_global(S_PROG, &argc, argv, &g, false, s_usage);
     if (first < 0)
         return first == -1 ? 0 : 2;
     s_json = g.json;

@@ -7,17 +7,19 @@
     (make a key pair and register its public half in one step), and health of every
     service at once.
 
-    Exit status: 0 done, 1 the service refused (error code printed), 2 usage,
-    3 no answer (timeout or not reachable). */
+    Exit status: 0 done, 1 the service refused (error code printed), 2 usage (certificates
+    and endpoints included), 3 no answer (what the connection showed is printed). */
 #include "common/auth.h"
 #include "common/cli.h"
 #include "common/client.h"
 #include "common/config.h"
 #include "common/json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static bool s_json = false;
 static int s_timeout_ms = 5000;
@@ -61,8 +63,10 @@ static void s_usage(FILE *f)
                "  rules get | rules set [--formats a,b] [--encodings a,b] [--max-size N]\n"
                "            [--max-row-length N] [--chunk-size N] [--credit N]\n"
                "\n"
-               "Endpoints and keys come from the environment (source var/odp.env):\n"
-               "ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT, ODP_CLIENT_CERT.\n");
+               "Options may come before or after the command. Endpoints and keys come from\n"
+               "the environment (source var/odp.env): ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT,\n"
+               "ODP_CLIENT_CERT.\n"
+               "Exit status: 0 done, 1 refused (code printed), 2 usage, 3 no answer.\n");
 }
 
 static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
@@ -71,12 +75,12 @@ static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
     odp_client_t *c = odp_client_new(service, s_endpoint, s_cert, err, sizeof err);
     if (!c) {
         fprintf(stderr, "odpctl: %s\n", err[0] ? err : "cannot create client");
-        return 3;
+        return 2;
     }
     odp_reply_t rep;
     int rc = odp_client_call(c, def, msg, s_timeout_ms, &rep);
     if (rc < 0) {
-        fprintf(stderr, "odpctl: no answer from %s within %d ms\n", service, s_timeout_ms);
+        fprintf(stderr, "odpctl: %s\n", odp_client_why(c));
         rc = 3;
     } else if (rep.status != 200) {
         rc = odp_cli_refused("odpctl", service, &rep, s_json);
@@ -108,16 +112,17 @@ static int s_health(int argc, char **argv)
         odp_client_t *c = odp_client_new(svc, only ? s_endpoint : NULL, s_cert, err, sizeof err);
         if (!c) {
             fprintf(stderr, "odpctl: %s\n", err);
-            return 3;
+            return 2;
         }
         odp_health_t req = {0};
         odp_reply_t rep;
         int rc = odp_client_call(c, &odp_def_health, &req, s_timeout_ms, &rep);
         if (rc < 0) {
             if (s_json)
-                odp_json_print(json_pack("{s:s,s:s}", "service", svc, "status", "unreachable"));
+                odp_json_print(json_pack("{s:s,s:s,s:s}", "service", svc, "status", "unreachable",
+                                         "why", odp_client_why(c)));
             else
-                printf("%-10s unreachable\n", svc);
+                printf("%-10s unreachable: %s\n", svc, odp_client_why(c));
             worst = 3;
         } else if (rep.status != 200) {
             worst = worst ? worst : odp_cli_refused("odpctl", svc, &rep, s_json);
@@ -142,11 +147,41 @@ static int s_health(int argc, char **argv)
     return worst;
 }
 
+/*  Create the directories above a key pair's path that do not exist yet, private (0700):
+    they hold secret keys. 0, or -1 after saying why. */
+static int s_key_dir(const char *base)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", base);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            fprintf(stderr, "odpctl: cannot create directory %s for the key pair: %s\n", dir,
+                    strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if (!c)
+            return 0;
+    }
+}
+
 static int s_keygen(const char *kind, const char *id, const char *name, const char *out)
 {
     char key[41];
+    if (s_key_dir(out) < 0)
+        return 1;
+    errno = 0;
     if (odp_auth_keygen(kind, id, name, out, key) < 0) {
-        fprintf(stderr, "odpctl: cannot write %s and %s_secret\n", out, out);
+        fprintf(stderr, "odpctl: cannot write %s and %s_secret: %s\n", out, out,
+                errno ? strerror(errno) : "write failed");
         return 1;
     }
     if (s_json)
@@ -168,7 +203,7 @@ typedef union {
 int main(int argc, char **argv)
 {
     odp_cli_global_t g = {s_json, s_timeout_ms, s_cert, s_endpoint};
-    int first = odp_cli_global("odpctl", argc, argv, &g, true, s_usage);
+    int first = odp_cli_global("odpctl", &argc, argv, &g, true, s_usage);
     if (first < 0)
         return first == -1 ? 0 : 2;
     s_json = g.json;
@@ -256,9 +291,15 @@ int main(int argc, char **argv)
             strcmp(command, "department.add") == 0 ? &msg.department_add.name : &msg.staff_add.name;
         char id[65], name[201];
         const char *kind = strcmp(command, "department.add") == 0 ? "provider" : "operations";
+        if (s_key_dir(keygen) < 0) {
+            msgpack_zone_destroy(&zone);
+            return 1;
+        }
+        errno = 0;
         if (odp_auth_keygen(kind, odp_v_cstr(idv, id, sizeof id),
                             odp_v_cstr(namev, name, sizeof name), keygen, key) < 0) {
-            fprintf(stderr, "odpctl: cannot write key pair %s\n", keygen);
+            fprintf(stderr, "odpctl: cannot write key pair %s: %s\n", keygen,
+                    errno ? strerror(errno) : "write failed");
             msgpack_zone_destroy(&zone);
             return 1;
         }

@@ -93,5 +93,6 @@ extern const h_case_t t_odp_push_cases[];
 extern const h_case_t t_access_cases[];
 extern const h_case_t t_grants_cases[];
 extern const h_case_t t_consumer_cases[];
+extern const h_case_t t_tools_cases[];
 
 #endif

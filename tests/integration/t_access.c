@@ -153,8 +153,8 @@ static void s_revoked_key_subscription(void)
     odp_reply_free(&rep);
     odp_client_destroy(&c);
     char err[256];
-    zsock_t *leaver = odp_client_sub("registrar", NULL, "", 1000, secret, err, sizeof err);
-    zsock_t *admin = odp_client_sub("registrar", NULL, "", 1000, NULL, err, sizeof err);
+    zsock_t *leaver = odp_client_sub("registrar", NULL, "", 1000, secret, NULL, err, sizeof err);
+    zsock_t *admin = odp_client_sub("registrar", NULL, "", 1000, NULL, NULL, err, sizeof err);
     CHECK(leaver && admin, "subscribe: %s", err);
     if (!leaver || !admin) {
         zsock_destroy(&leaver);
@@ -213,7 +213,8 @@ static void s_provider_event_visibility(void)
     CHECK(s_plan(a, "本部门计划", NULL, 0) == 200, "plan.add (mine)");
     CHECK(s_plan(b, "他部门的保密计划", NULL, 0) == 200, "plan.add (theirs)");
     char err[256];
-    zsock_t *sub = odp_client_sub("registrar", NULL, "", 1000, h_keyfile(mine), err, sizeof err);
+    zsock_t *sub =
+        odp_client_sub("registrar", NULL, "", 1000, h_keyfile(mine), NULL, err, sizeof err);
     CHECK(sub && s_drain(sub, 1200) == 0, "a provider key receives the live stream");
     zsock_destroy(&sub);
 
