@@ -4,6 +4,8 @@
     department's own key, and checked in the staging tables as the superuser sees them. */
 #include "harness.h"
 
+#include "common/db.h"
+
 #include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -1324,6 +1326,50 @@ static void s_file(void)
     free(data);
 }
 
+/*  odp_db_exec with more parameters than its format array had room for (32): every
+    value is a (ptr, len) view into one string, without a NUL after it, so a value read as
+    NUL-terminated text would run on to the end of the string. */
+static void s_db_many_params(void)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
+    enum { N = 40 };
+    const char *vals[N];
+    int lens[N];
+    char sql[1024] = "SELECT ";
+    for (int i = 0; i < N; i++) {
+        vals[i] = letters + i;
+        lens[i] = 1;
+        snprintf(sql + strlen(sql), sizeof sql - strlen(sql), "%s$%d::text", i ? " || " : "",
+                 i + 1);
+    }
+    odp_db_t *db = odp_db_new("registrar");
+    PGresult *r = db ? odp_db_exec(db, sql, N, vals, lens) : NULL;
+    bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    CHECK(ok, "a %d-parameter statement failed: %s", N, r ? PQresultErrorMessage(r) : "no result");
+    if (ok)
+        CHECK(strcmp(PQgetvalue(r, 0, 0), letters) == 0, "%d one-byte views came back as '%s'", N,
+              PQgetvalue(r, 0, 0));
+    PQclear(r);
+    /*  Text-format numbers beside binary views, past the 32nd parameter too. */
+    int nlens[N];
+    char nums[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(nums[i], sizeof nums[i], "%d", i);
+        vals[i] = nums[i];
+        nlens[i] = i % 2 ? -1 : (int)strlen(nums[i]);
+    }
+    char sum[1024] = "SELECT ";
+    for (int i = 0; i < N; i++)
+        snprintf(sum + strlen(sum), sizeof sum - strlen(sum), "%s$%d::text::int", i ? " + " : "",
+                 i + 1);
+    r = db ? odp_db_exec(db, sum, N, vals, nlens) : NULL;
+    ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    CHECK(ok && strcmp(PQgetvalue(r, 0, 0), "780") == 0, "the sum of 0..39 came back as %s",
+          ok ? PQgetvalue(r, 0, 0) : PQresultErrorMessage(r));
+    PQclear(r);
+    odp_db_destroy(&db);
+}
+
 const h_case_t t_push_cases[] = {
     {"push: the four clean samples are staged whole, typed by their dictionaries", s_clean},
     {"push: the messy GB18030 file stages 297 rows and keeps 3 rejects with reasons", s_messy},
@@ -1339,4 +1385,5 @@ const h_case_t t_push_cases[] = {
     {"push: a resumed push goes on at the committed row, each row exactly once", s_resume},
     {"push: after the registrar is killed mid-push, the push resumes exactly once", s_restart},
     {"push: a file (a 1 MB report) is stored whole and its hash verified", s_file},
+    {"db: a statement with 40 parameters passes binary views and text numbers", s_db_many_params},
     {NULL, NULL}};
