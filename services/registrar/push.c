@@ -331,7 +331,7 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
 
 static int s_push_begin(odp_req_t *req)
 {
-    push_slots_tidy(req);
+    push_tick();
     const odp_push_begin_t *m = req->msg;
     if (!s_valid_sha256(&m->sha256))
         return odp_req_fail(req, ODP_E_INVALID_VALUE, "sha256",
@@ -474,7 +474,7 @@ static int s_chunk_file(odp_req_t *req, const push_upload_t *u, const odp_push_c
 
 static int s_push_chunk(odp_req_t *req)
 {
-    push_slots_tidy(req);
+    push_tick();
     const odp_push_chunk_t *m = req->msg;
     push_upload_t u;
     push_slot_t *slot = push_slot_find(m->upload.i);
@@ -648,7 +648,7 @@ static int s_summary(odp_req_t *req, const push_upload_t *u, const s_counts_t *c
 
 static int s_push_finish(odp_req_t *req)
 {
-    push_slots_tidy(req);
+    push_tick();
     const odp_push_finish_t *m = req->msg;
     push_upload_t u;
     if (push_upload_receiving(req, m->upload.i, &u) < 0)
@@ -695,7 +695,7 @@ static int s_push_finish(odp_req_t *req)
 
 static int s_push_abort(odp_req_t *req)
 {
-    push_slots_tidy(req);
+    push_tick();
     const odp_push_abort_t *m = req->msg;
     push_upload_t u;
     if (push_upload_receiving(req, m->upload.i, &u) < 0)
@@ -718,7 +718,7 @@ static int s_push_abort(odp_req_t *req)
 
 static int s_push_status(odp_req_t *req)
 {
-    push_slots_tidy(req);
+    push_tick();
     const odp_push_status_t *m = req->msg;
     push_upload_t u;
     if (push_upload_load(req, m->upload.i, &u) < 0)

@@ -150,9 +150,6 @@ void push_slot_drop(int64_t upload);
 /*  The bytes received so far, as the slot sees them. */
 int64_t push_slot_received(const push_slot_t *slot);
 
-/*  What every push request does first: commit the groups left idle. */
-void push_slots_tidy(odp_req_t *req);
-
 /*  ---- push_group.c ------------------------------------------------------------------------ */
 
 #define PUSH_REJECTS_MAX (4 * 1024 * 1024) /* rejected rows that force a group commit */
@@ -167,7 +164,8 @@ int push_group_add(odp_req_t *req, push_slot_t *slot);
 
 /*  Commit the open group: end its COPY, copy its rejected rows, move uploads.committed to
     the loader's boundary with the hash state and counts there, COMMIT. On any failure the
-    slot is given up (the group is rolled back). */
+    slot is given up (the group is rolled back). Of req only err is used: push_tick()
+    commits without a request. */
 int push_group_commit(odp_req_t *req, push_slot_t *slot);
 
 #endif

@@ -5,6 +5,7 @@
     client resumes with push.begin from the committed offset. */
 #include "push.h"
 
+#include "common/config.h"
 #include "common/log.h"
 #include "common/parse.h"
 
@@ -16,10 +17,15 @@
 /*  16 parallel pushes is more than the departments of one province do at once; the limit
     bounds the PostgreSQL connections (one per slot) and memory (each slot holds at most
     max_row_length + chunk_size bytes of stream, a chunk's typed rows and PUSH_REJECTS_MAX
-    of rejected rows). A slot idle for S_IDLE_MS may be given to another upload (its group
-    is rolled back): its own client then gets BAD_OFFSET and resumes from the database. */
-#define S_SLOTS   16
-#define S_IDLE_MS (10 * 60 * 1000)
+    of rejected rows).
+
+    The pool is shared fairly: one department holds at most ODP_REGISTRAR_UPLOADS_PER_DEPT
+    slots (default a quarter of them), so that a department that begins many pushes and
+    leaves them - by mistake or on purpose - cannot lock the others out. A slot left idle
+    for ODP_REGISTRAR_IDLE_SECONDS is reclaimed (its group committed first): its client
+    then gets BAD_OFFSET and resumes with push.begin from the committed offset. */
+#define S_SLOTS        16
+#define S_IDLE_SECONDS 120 /* default ODP_REGISTRAR_IDLE_SECONDS */
 
 /*  A service is one thread handling one request at a time: a file-scope table is safe. */
 static push_slot_t s_slots[S_SLOTS];
@@ -80,21 +86,64 @@ int64_t push_slot_received(const push_slot_t *slot)
     return slot->boundary + (int64_t)odp_buf_size(slot->pending);
 }
 
-/*  A free slot, else the least recently used one idle for S_IDLE_MS, else NULL. */
-static push_slot_t *s_slot_take(void)
+static int64_t s_idle_ms(void)
 {
-    push_slot_t *lru = NULL;
-    for (size_t i = 0; i < S_SLOTS; i++) {
-        if (s_slots[i].upload == 0)
-            return &s_slots[i];
-        if (!lru || s_slots[i].used_ms < lru->used_ms)
-            lru = &s_slots[i];
+    static int64_t ms;
+    if (ms == 0) {
+        int64_t sec = odp_config_int("registrar", "IDLE_SECONDS", S_IDLE_SECONDS);
+        ms = 1000 * (sec < 1 ? S_IDLE_SECONDS : sec);
     }
-    if (zclock_mono() - lru->used_ms < S_IDLE_MS)
+    return ms;
+}
+
+static int64_t s_per_dept(void)
+{
+    static int64_t n;
+    if (n == 0) {
+        n = odp_config_int("registrar", "UPLOADS_PER_DEPT", S_SLOTS / 4);
+        if (n < 1 || n > S_SLOTS)
+            n = S_SLOTS / 4;
+    }
+    return n;
+}
+
+/*  A free slot for an upload of department, or NULL after a 429 that says whose limit
+    it is - the department's share or the whole pool - and, in retry_after_ms, when the
+    first slot that counts against it would be reclaimed if it stays idle. */
+static push_slot_t *s_slot_take(odp_req_t *req, const char *department)
+{
+    int64_t now = zclock_mono(), mine = 0, used = 0;
+    int64_t mine_after = INT64_MAX, any_after = INT64_MAX;
+    push_slot_t *free_slot = NULL;
+    for (size_t i = 0; i < S_SLOTS; i++) {
+        push_slot_t *slot = &s_slots[i];
+        if (slot->upload == 0) {
+            free_slot = free_slot ? free_slot : slot;
+            continue;
+        }
+        int64_t after = slot->used_ms + s_idle_ms() - now;
+        after = after < 1 ? 1 : after;
+        used++;
+        any_after = after < any_after ? after : any_after;
+        if (strcmp(slot->u.department, department) == 0) {
+            mine++;
+            mine_after = after < mine_after ? after : mine_after;
+        }
+    }
+    if (mine >= s_per_dept()) {
+        odp_req_fail(req, ODP_E_RATE_LIMITED, "upload",
+                     "department %s is pushing %" PRId64 " datasets at once, its share of the "
+                     "registrar's %d upload slots (ODP_REGISTRAR_UPLOADS_PER_DEPT): finish or "
+                     "abort one of them; retry_after_ms=%" PRId64,
+                     department, mine, S_SLOTS, mine_after);
         return NULL;
-    odp_info("event=push.slot_evicted upload=%" PRId64, lru->upload);
-    push_slot_free(lru);
-    return lru;
+    }
+    if (!free_slot)
+        odp_req_fail(req, ODP_E_RATE_LIMITED, "upload",
+                     "all %" PRId64 " upload slots of the registrar are in use by other "
+                     "departments' pushes; retry_after_ms=%" PRId64,
+                     used, any_after);
+    return free_slot;
 }
 
 /*  "{1,0,2}" (uploads.colmap as text) as ints; NULL with n = 0 when it is NULL, empty or
@@ -181,6 +230,10 @@ static loader_t *s_loader(odp_req_t *req, const push_upload_t *u, const int *map
 /*  Rebuild an upload's slot from its row, at its committed boundary. */
 int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
 {
+    /*  The slot first: a refusal costs nothing, and it stays free until filled below. */
+    push_slot_t *slot = s_slot_take(req, u->department);
+    if (!slot)
+        return -1;
     crypto_hash_sha256_state hash;
     if (push_hash_at(req, u, &hash) < 0)
         return -1;
@@ -200,14 +253,6 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     free(map);
     if (!loader)
         return -1;
-    push_slot_t *slot = s_slot_take();
-    if (!slot) {
-        free(types);
-        loader_destroy(&loader);
-        return odp_req_fail(req, ODP_E_RATE_LIMITED, NULL,
-                            "%d datasets are being pushed at this moment; retry in a while",
-                            S_SLOTS);
-    }
     /*  The upload's own connection: same role and search_path as the service's. */
     odp_db_t *db = odp_db_new("registrar");
     PGconn *conn = db ? odp_db_conn(db) : NULL;
@@ -243,21 +288,30 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     return 0;
 }
 
-/*  Commit the groups that have been open and idle for the commit time: at every push
-    request, the client that left them may not come back. A failure gives the slot up,
-    logged; the request at hand is not answered with it. */
-void push_slots_tidy(odp_req_t *req)
+void push_tick(void)
 {
+    /*  Group commits have no request to answer: their failures are logged only. */
+    odp_error_t err = {0};
+    odp_req_t quiet = {.err = &err};
     int64_t now = zclock_mono();
     for (size_t i = 0; i < S_SLOTS; i++) {
         push_slot_t *slot = &s_slots[i];
-        if (slot->upload == 0 || !slot->in_tx || now - slot->used_ms < push_commit_ms())
+        int64_t idle = now - slot->used_ms;
+        if (slot->upload == 0)
             continue;
-        odp_error_t err = {0};
-        odp_req_t quiet = *req;
-        quiet.err = &err;
-        odp_info("event=push.idle_commit upload=%" PRId64 " idle_ms=%" PRId64, slot->upload,
-                 now - slot->used_ms);
-        push_group_commit(&quiet, slot);
+        bool reclaim = idle >= s_idle_ms();
+        /*  An open transaction holds back VACUUM: the client that left it may not come
+            back. A failed commit gives the slot up. */
+        if (slot->in_tx && (reclaim || idle >= push_commit_ms())) {
+            odp_info("event=push.idle_commit upload=%" PRId64 " idle_ms=%" PRId64, slot->upload,
+                     idle);
+            if (push_group_commit(&quiet, slot) < 0)
+                continue;
+        }
+        if (reclaim) {
+            odp_info("event=push.slot_reclaimed upload=%" PRId64 " department=%s idle_ms=%" PRId64,
+                     slot->upload, slot->u.department, idle);
+            push_slot_free(slot);
+        }
     }
 }

@@ -1326,6 +1326,117 @@ static void s_file(void)
     free(data);
 }
 
+/*  ---- hardening: each case is the attack or the mistake it defends against -------------- */
+
+/*  A small CSV for the air quality dictionary, different for every n. */
+static size_t s_tiny_csv(int n, char *buf, size_t size)
+{
+    int len = snprintf(buf, size,
+                       "监测站点,日期,AQI,PM2_5,PM10,首要污染物,质量等级\n"
+                       "站点%d,2023-01-01,%d,47,71,O3,良\n",
+                       n, 50 + n);
+    return (size_t)len;
+}
+
+static int64_t s_status_offset(odp_client_t *c, int64_t upload, char *status, size_t size)
+{
+    odp_push_status_t ps = {0};
+    ps.upload = odp_v_int(upload);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_push_status, &ps, &rep);
+    int64_t offset = st == 200 ? h_int(&rep, "offset") : -1;
+    s_str(&rep, "status", status, size);
+    odp_reply_free(&rep);
+    return offset;
+}
+
+/*  One department begins sixteen pushes and leaves each after one small chunk (a provider
+    system gone wrong, or one that means to lock the others out). It gets its share of the
+    upload slots and a 429 beyond it that names its limit and when to retry; every other
+    department still pushes; nothing it had is lost. Slots left idle are reclaimed by the
+    next push request. */
+static void s_fair_share(void)
+{
+    CHECK(s_registrar(NULL), "the registrar restarts with the default slot share");
+    const char *greedy = "441900001", *other = "441900002";
+    char mine[33], theirs[33];
+    CHECK(h_department(greedy, "推送加固 占用部门") == 0, "department.add greedy");
+    CHECK(h_department(other, "推送加固 其他部门") == 0, "department.add other");
+    if (!s_entry(greedy, "空气质量 占用", "dataset", "air_quality_daily", true, mine) ||
+        !s_entry(other, "空气质量 其他", "dataset", "air_quality_daily", true, theirs))
+        return;
+    odp_client_t *g = h_client("registrar", h_keyfile(greedy));
+    int accepted = 0, limited = 0;
+    int64_t uploads[16];
+    char expect[64];
+    snprintf(expect, sizeof expect, "department %s", greedy);
+    for (int i = 0; i < 16; i++) {
+        char csv[256];
+        size_t len = s_tiny_csv(i, csv, sizeof csv);
+        s_opts_t o = {.resource = mine, .max_chunks = 1};
+        s_result_t res;
+        int st = s_push(g, &o, csv, len, &res);
+        uploads[i] = res.upload;
+        if (st == 200)
+            accepted++;
+        else if (st == 429 && strcmp(res.code, "RATE_LIMITED") == 0) {
+            limited++;
+            CHECK(strstr(res.message, expect) && strstr(res.message, "retry_after_ms="),
+                  "the refusal does not say whose limit and when: '%s'", res.message);
+        } else
+            CHECK(false, "push %d: %s %d %s %s", i, res.step, st, res.code, res.message);
+    }
+    CHECK(accepted == 4 && limited == 12, "%d pushes held a slot, %d were refused (want 4, 12)",
+          accepted, limited);
+
+    /*  Another department is not locked out: a whole sample goes through. */
+    size_t len;
+    char *data = s_read("air_quality_daily.csv", &len);
+    odp_client_t *o = h_client("registrar", h_keyfile(other));
+    s_opts_t oo = {.resource = theirs, .chunk = 16384};
+    s_result_t res;
+    int st = data ? s_push(o, &oo, data, len, &res) : 0;
+    CHECK(st == 200 && res.rows_received == s_data_rows(data, len) && res.rows_rejected == 0,
+          "the other department's push: %s %d %s %s", res.step, st, res.code, res.message);
+    /*  The greedy department's first four are intact, where it left them. */
+    for (int i = 0; i < 4; i++) {
+        char status[16], csv[256];
+        int64_t at = s_status_offset(g, uploads[i], status, sizeof status);
+        CHECK(strcmp(status, "receiving") == 0 && at >= 0 && at <= (int64_t)s_tiny_csv(i, csv, 256),
+              "upload %lld is %s at %lld", (long long)uploads[i], status, (long long)at);
+    }
+
+    /*  Idle slots are reclaimed by the next push request, without a timer. */
+    static const char *const env[] = {"ODP_REGISTRAR_IDLE_SECONDS=1",
+                                      "ODP_REGISTRAR_UPLOADS_PER_DEPT=1", NULL};
+    CHECK(s_registrar(env), "the registrar restarts with 1-second idle slots, one per department");
+    char a[256], b[256];
+    size_t alen = s_tiny_csv(100, a, sizeof a), blen = s_tiny_csv(101, b, sizeof b);
+    s_opts_t oa = {.resource = mine, .max_chunks = 1}, ob = oa;
+    s_result_t ra, rb;
+    st = s_push(g, &oa, a, alen, &ra);
+    CHECK(st == 200, "the first upload takes the department's one slot: %d %s", st, ra.code);
+    st = s_push(g, &ob, b, blen, &rb);
+    CHECK(st == 429 && strstr(rb.message, expect), "a second one at once: %d %s '%s'", st, rb.code,
+          rb.message);
+    zclock_sleep(1500);
+    st = s_chunks(g, &rb, b, blen, 0, 1);
+    CHECK(st == 200, "after the first sat idle for a second, the second goes on: %d %s '%s'", st,
+          rb.code, rb.message);
+    st = s_finish(g, &rb);
+    CHECK(st == 200 && rb.rows_received == 1, "the second one finishes: %d %s", st, rb.code);
+    /*  The reclaimed one resumes from what was committed. */
+    st = s_begin(g, &oa, a, alen, &ra);
+    CHECK(st == 200 && s_chunks(g, &ra, a, alen, 0, 0) == 200 && s_finish(g, &ra) == 200 &&
+              ra.rows_received == 1,
+          "the reclaimed upload resumes and finishes: %s %d %s %s", ra.step, ra.status, ra.code,
+          ra.message);
+    CHECK(s_registrar(NULL), "the registrar restarts with the defaults");
+    odp_client_destroy(&g);
+    odp_client_destroy(&o);
+    free(data);
+}
+
 /*  odp_db_exec with more parameters than its format array had room for (32): every
     value is a (ptr, len) view into one string, without a NUL after it, so a value read as
     NUL-terminated text would run on to the end of the string. */
@@ -1385,5 +1496,8 @@ const h_case_t t_push_cases[] = {
     {"push: a resumed push goes on at the committed row, each row exactly once", s_resume},
     {"push: after the registrar is killed mid-push, the push resumes exactly once", s_restart},
     {"push: a file (a 1 MB report) is stored whole and its hash verified", s_file},
+    {"push: one department holding many idle uploads cannot lock the others out; idle slots are "
+     "reclaimed",
+     s_fair_share},
     {"db: a statement with 40 parameters passes binary views and text numbers", s_db_many_params},
     {NULL, NULL}};
