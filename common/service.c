@@ -10,6 +10,18 @@
 
 #define S_MAX_ROUTES 64
 
+/*  Requests are read ahead of handling into a bounded queue, so that the service sees how
+    many requests a connection has sent that it has not answered yet (odp_req_t.queued):
+    a client's promise to keep at most `credit` requests in flight can then be held to.
+    Past these bounds requests wait in libzmq, as they would without the queue. */
+#define S_QUEUE_MAX   256
+#define S_QUEUE_BYTES (64 << 20)
+
+typedef struct {
+    zmsg_t *msg;
+    int queued;
+} s_queued_t;
+
 typedef struct {
     const odp_msgdef_t *def;
     int allow;
@@ -37,6 +49,8 @@ struct odp_service_t {
     int64_t requests;
     int64_t errors;
     int64_t by_code[ODP_E__COUNT];
+    s_queued_t queue[S_QUEUE_MAX]; /* a ring of qcount from qhead */
+    size_t qhead, qcount, qbytes;
 };
 
 static int s_health(odp_req_t *req);
@@ -144,6 +158,8 @@ void odp_service_destroy(odp_service_t **self_p)
     if (!self_p || !*self_p)
         return;
     odp_service_t *self = *self_p;
+    for (size_t i = 0; i < self->qcount; i++)
+        zmsg_destroy(&self->queue[(self->qhead + i) % S_QUEUE_MAX].msg);
     odp_outbox_destroy(&self->outbox);
     odp_db_destroy(&self->db);
     zsock_destroy(&self->router);
@@ -236,7 +252,7 @@ static void s_send_error(odp_service_t *self, zmsg_t *envelope, const odp_error_
 
 /*  One request, start to finish. Everything allocated here (zone, reply buffer, frames)
     is freed before returning: per-message memory, as PostgreSQL's memory contexts. */
-static void s_handle(odp_service_t *self, zmsg_t *msg)
+static void s_handle(odp_service_t *self, zmsg_t *msg, int queued)
 {
     self->requests++;
     odp_error_t err = {0};
@@ -313,7 +329,8 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
     msgpack_packer_init(&pk, &rbuf, msgpack_sbuffer_write);
     int rc = odp_decode(route->def, zframe_data(body), zframe_size(body), &zone, &decoded, &err);
     if (rc == 0) {
-        odp_req_t req = {self, self->db, self->outbox, &actor, actor_s, &decoded, &pk, &err};
+        odp_req_t req = {self,     self->db, self->outbox, &actor, actor_s,
+                         &decoded, &pk,      &err,         queued};
         rc = route->fn(&req);
         /*  A handler that failed mid-transaction leaves nothing half-done. */
         odp_db_rollback(self->db);
@@ -338,6 +355,43 @@ static void s_handle(odp_service_t *self, zmsg_t *msg)
         odp_outbox_flush(self->outbox);
 }
 
+/*  The command frame of a request as read from the ROUTER: after the routing id, a REQ
+    client's empty delimiter and the version. NULL when there is none. */
+static zframe_t *s_command(zmsg_t *msg)
+{
+    zframe_t *f = zmsg_first(msg);
+    f = f ? zmsg_next(msg) : NULL;
+    if (f && zframe_size(f) == 0)
+        f = zmsg_next(msg);
+    return f ? zmsg_next(msg) : NULL;
+}
+
+static bool s_same_stream(zmsg_t *a, zmsg_t *b)
+{
+    if (!zframe_eq(zmsg_first(a), zmsg_first(b)))
+        return false;
+    zframe_t *ca = s_command(a), *cb = s_command(b);
+    return ca && cb && zframe_eq(ca, cb);
+}
+
+/*  Read what has arrived, without waiting, into the queue: each request with the count of
+    its connection's requests of the same command queued before it, plus one. */
+static void s_read_ahead(odp_service_t *self)
+{
+    while (self->qcount < S_QUEUE_MAX && self->qbytes < S_QUEUE_BYTES &&
+           (zsock_events(self->router) & ZMQ_POLLIN)) {
+        zmsg_t *msg = zmsg_recv(self->router);
+        if (!msg)
+            break;
+        int queued = 1;
+        for (size_t i = 0; i < self->qcount; i++)
+            queued += s_same_stream(self->queue[(self->qhead + i) % S_QUEUE_MAX].msg, msg);
+        self->queue[(self->qhead + self->qcount) % S_QUEUE_MAX] = (s_queued_t){msg, queued};
+        self->qcount++;
+        self->qbytes += zmsg_content_size(msg);
+    }
+}
+
 int odp_service_run(odp_service_t *self)
 {
     zpoller_t *poller = zpoller_new(self->router, NULL);
@@ -351,15 +405,18 @@ int odp_service_run(odp_service_t *self)
             odp_outbox_heartbeat(self->outbox);
             next_hb = now + self->heartbeat_ms;
         }
-        void *which = zpoller_wait(poller, (int)(next_hb - now));
-        if (which == self->router) {
-            zmsg_t *msg = zmsg_recv(self->router);
-            if (msg) {
-                s_handle(self, msg);
-                zmsg_destroy(&msg);
-            }
-        } else if (zpoller_terminated(poller)) {
+        void *which = zpoller_wait(poller, self->qcount ? 0 : (int)(next_hb - now));
+        if (!which && zpoller_terminated(poller))
             break;
+        /*  Everything that has arrived is read before the next request is answered. */
+        s_read_ahead(self);
+        if (self->qcount) {
+            s_queued_t next = self->queue[self->qhead];
+            self->qhead = (self->qhead + 1) % S_QUEUE_MAX;
+            self->qcount--;
+            self->qbytes -= zmsg_content_size(next.msg);
+            s_handle(self, next.msg, next.queued);
+            zmsg_destroy(&next.msg);
         }
     }
     zpoller_destroy(&poller);

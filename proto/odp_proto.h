@@ -56,7 +56,8 @@
     E(HASH_MISMATCH, 422, "the bytes received do not have the declared SHA-256")                   \
     E(RATE_LIMITED, 429, "too many requests")                                                      \
     E(INTERNAL, 500, "the service failed; it is logged")                                           \
-    E(UNAVAILABLE, 503, "the database is unreachable; retry later")
+    E(UNAVAILABLE, 503, "the database is unreachable; retry later")                                \
+    E(CREDIT_EXCEEDED, 429, "more push.chunk requests in flight than the credit allows")
 
 typedef enum {
     ODP_OK = 0,

@@ -171,7 +171,8 @@ static int s_begin_existing(odp_req_t *req, const odp_push_begin_t *m, const s_b
     int lens[3] = {-1, -1, (int)m->sha256.len};
     PGresult *r = odp_db_exec(req->db,
                               "SELECT id, status, coalesce(version, 0), committed, size, format, "
-                              "coalesce(encoding, ''), coalesce(chunk_size, 0) FROM uploads "
+                              "coalesce(encoding, ''), coalesce(chunk_size, 0), "
+                              "coalesce(credit, 0) FROM uploads "
                               "WHERE resource = $1 AND table_name = $2 AND sha256 = $3 "
                               "AND status IN ('received', 'receiving') "
                               "ORDER BY status = 'received' DESC, version LIMIT 1",
@@ -187,7 +188,7 @@ static int s_begin_existing(odp_req_t *req, const odp_push_begin_t *m, const s_b
     bool received = strcmp(PQgetvalue(r, 0, 1), "received") == 0;
     bool same = push_int(r, 0, 4) == m->size.i && strcmp(PQgetvalue(r, 0, 5), b->format) == 0 &&
                 strcmp(PQgetvalue(r, 0, 6), b->encoding) == 0;
-    rep.credit = odp_v_int(b->rules.credit);
+    rep.credit = odp_v_int(!received && push_int(r, 0, 8) ? push_int(r, 0, 8) : b->rules.credit);
     rep.duplicate = odp_v_bool(received);
     if (received) {
         rep.version = odp_v_int(push_int(r, 0, 2));
@@ -256,14 +257,15 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
 {
     if (odp_db_begin(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the upload");
-    char size[24], chunk[24], rowlen[24];
+    char size[24], chunk[24], rowlen[24], credit[24];
     snprintf(size, sizeof size, "%" PRId64, m->size.i);
+    snprintf(credit, sizeof credit, "%" PRId64, b->rules.credit);
     snprintf(chunk, sizeof chunk, "%" PRId64, b->rules.chunk_size);
     snprintf(rowlen, sizeof rowlen, "%" PRId64, b->rules.max_row_length);
     const char *media = m->media_type.present ? m->media_type.str
                         : b->dataset          ? NULL
                                               : "application/octet-stream";
-    const char *vals[12] = {b->resource,
+    const char *vals[13] = {b->resource,
                             b->table,
                             b->dataset ? "dataset" : "file",
                             b->format,
@@ -274,8 +276,9 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
                             media,
                             req->actor_str,
                             chunk,
-                            rowlen};
-    int lens[12] = {-1,
+                            rowlen,
+                            credit};
+    int lens[13] = {-1,
                     -1,
                     -1,
                     -1,
@@ -286,13 +289,14 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
                     m->media_type.present ? (int)m->media_type.len : -1,
                     -1,
                     -1,
+                    -1,
                     -1};
     PGresult *r = odp_db_exec(req->db,
                               "INSERT INTO uploads (resource, table_name, kind, format, encoding, "
                               "size, sha256, filename, media_type, started_by, chunk_size, "
-                              "max_row_length) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-                              "$11, $12) RETURNING id",
-                              12, vals, lens);
+                              "max_row_length, credit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                              "$9, $10, $11, $12, $13) RETURNING id",
+                              13, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "a push of this content");
     int64_t id = push_int(r, 0, 0);
@@ -491,6 +495,16 @@ static int s_push_chunk(odp_req_t *req)
     } else if (push_upload_receiving(req, m->upload.i, &u) < 0) {
         return -1;
     }
+    /*  The ack of an earlier chunk frees one credit: more than credit chunks queued on this
+        connection were sent before the client could have had the acks that allow them. */
+    if (req->queued > u.credit)
+        return odp_req_fail(req, ODP_E_CREDIT_EXCEEDED, "offset",
+                            "%d chunks of this connection were in flight when this one "
+                            "arrived; the credit of upload %" PRId64 " is %" PRId64
+                            " (push.begin): send one more for each ack. Nothing changed; go "
+                            "on from byte %" PRId64,
+                            req->queued, u.id, u.credit,
+                            slot ? push_slot_received(slot) : u.committed);
     if ((int64_t)m->data.len > u.chunk_size)
         return odp_req_fail(req, ODP_E_RULE_CHUNK_SIZE, "data",
                             "a chunk is at most %" PRId64 " bytes (chunk_size from push.begin)",

@@ -37,6 +37,7 @@ typedef struct {
     int64_t rejected;
     int64_t chunk_size;
     int64_t max_row_length;
+    int64_t credit;
     int64_t version; /* 0 until received */
     bool has_hash;
     crypto_hash_sha256_state hash;

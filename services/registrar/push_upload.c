@@ -103,7 +103,8 @@ int push_upload_load(odp_req_t *req, int64_t id, push_upload_t *u)
         "SELECT u.resource, u.table_name, r.department, u.format, coalesce(u.encoding, ''), "
         "u.status, u.sha256, coalesce(u.media_type, ''), u.kind = 'dataset', u.size, "
         "u.committed, u.rows_received, u.rows_rejected, coalesce(u.chunk_size, t.chunk_size), "
-        "coalesce(u.max_row_length, t.max_row_length), coalesce(u.version, 0), u.hash_state "
+        "coalesce(u.max_row_length, t.max_row_length), coalesce(u.version, 0), u.hash_state, "
+        "coalesce(u.credit, t.credit) "
         "FROM uploads u JOIN resources r ON r.resource = u.resource "
         "JOIN transfer_rules t ON t.id = 1 WHERE u.id = $1",
         1, vals, NULL);
@@ -132,6 +133,7 @@ int push_upload_load(odp_req_t *req, int64_t id, push_upload_t *u)
     u->chunk_size = push_int(r, 0, 13);
     u->max_row_length = push_int(r, 0, 14);
     u->version = push_int(r, 0, 15);
+    u->credit = push_int(r, 0, 17);
     /*  A state of another size is from another build: push_hash_at() refuses to go on. */
     if (!PQgetisnull(r, 0, 16)) {
         size_t n = 0;

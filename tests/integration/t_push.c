@@ -4,6 +4,7 @@
     department's own key, and checked in the staging tables as the superuser sees them. */
 #include "harness.h"
 
+#include "common/auth.h"
 #include "common/db.h"
 
 #include <jansson.h>
@@ -1437,6 +1438,145 @@ static void s_fair_share(void)
     free(data);
 }
 
+/*  A DEALER of its own on the registrar, under dept's key: requests go out without
+    waiting for replies, as from a client that ignores its credit. */
+static zsock_t *s_dealer(const char *dept)
+{
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    char ep[256], err[256] = "";
+    odp_config_endpoint("registrar", false, false, ep, sizeof ep);
+    if (s) {
+        zsock_set_linger(s, 0);
+        zsock_set_rcvtimeo(s, 10000);
+    }
+    if (!s || odp_auth_client(s, h_keyfile(dept), err, sizeof err) < 0 ||
+        zsock_connect(s, "%s", ep) < 0) {
+        CHECK(false, "a DEALER for %s: %s", dept, err);
+        zsock_destroy(&s);
+    }
+    return s;
+}
+
+static bool s_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data, size_t len)
+{
+    odp_push_chunk_t m = {0};
+    m.upload = odp_v_int(upload);
+    m.offset = odp_v_int(offset);
+    m.data = odp_v_bin(data, len);
+    msgpack_sbuffer buf;
+    if (odp_encode_buf(&odp_def_push_chunk, &m, &buf) < 0)
+        return false;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, ODP_PROTOCOL);
+    zmsg_addstr(msg, "push.chunk");
+    zmsg_addmem(msg, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    return zmsg_send(&msg, s) == 0;
+}
+
+/*  The next reply on s: its status, and its error code and message (or ""). */
+static int s_recv_reply(zsock_t *s, char *code, size_t csize, char *message, size_t msize)
+{
+    code[0] = message[0] = '\0';
+    zmsg_t *reply = zmsg_recv(s);
+    if (!reply)
+        return 0;
+    char *st = zmsg_popstr(reply);
+    int status = st ? atoi(st) : 0;
+    free(st);
+    zframe_t *body = zmsg_pop(reply);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object obj;
+    odp_error_t e;
+    odp_rep_error_t err;
+    if (status != 200 && body &&
+        odp_body_unpack(zframe_data(body), zframe_size(body), &zone, &obj, &e) == 0 &&
+        odp_decode_fields(&odp_def_rep_error, &obj, &err, &e) == 0) {
+        odp_v_cstr(&err.code, code, csize);
+        odp_v_cstr(&err.message, message, msize);
+    }
+    msgpack_zone_destroy(&zone);
+    zframe_destroy(&body);
+    zmsg_destroy(&reply);
+    return status;
+}
+
+/*  A client that ignores its credit sends 24 chunks at once where push.begin allowed 8:
+    the registrar takes what the credit allows and refuses the rest with CREDIT_EXCEEDED,
+    changing nothing; the push then goes on under the credit and every row arrives once;
+    another department's push meanwhile is untouched. */
+static void s_credit(void)
+{
+    const char *dept = "441900003", *other = "441900004";
+    char resource[33], theirs[33];
+    CHECK(h_department(dept, "推送加固 信用部门") == 0, "department.add");
+    CHECK(h_department(other, "推送加固 旁观部门") == 0, "department.add other");
+    if (!s_entry(dept, "空气质量 信用", "dataset", "air_quality_daily", true, resource) ||
+        !s_entry(other, "医疗机构 旁观", "dataset", "medical_institutions", true, theirs))
+        return;
+    size_t len, mlen;
+    char *data = s_read("air_quality_daily.csv", &len);
+    char *med = s_read("medical_institutions.csv", &mlen);
+    if (!data || !med)
+        return;
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    s_opts_t o = {.resource = resource};
+    s_result_t res;
+    memset(&res, 0, sizeof res);
+    int st = s_begin(c, &o, data, len, &res);
+    odp_reply_t rep;
+    odp_rules_get_t rg = {0};
+    CHECK(h_call(c, &odp_def_rules_get, &rg, &rep) == 200, "rules.get");
+    int64_t credit = h_int(&rep, "credit");
+    odp_reply_free(&rep);
+    CHECK(st == 200 && credit == 8 && len > 24 * 1024, "push.begin: %d %s, credit %lld", st,
+          res.code, (long long)credit);
+
+    zsock_t *burst = s_dealer(dept);
+    for (int i = 0; burst && i < 24; i++)
+        CHECK(s_send_chunk(burst, res.upload, (int64_t)i * 1024, data + i * 1024, 1024),
+              "chunk %d not sent", i);
+    int accepted = 0, refused = 0;
+    bool in_order = true;
+    for (int i = 0; burst && i < 24; i++) {
+        char code[40], message[300];
+        st = s_recv_reply(burst, code, sizeof code, message, sizeof message);
+        if (st == 200) {
+            accepted++;
+            in_order = in_order && refused == 0;
+        } else {
+            refused++;
+            CHECK(st == 429 && strcmp(code, "CREDIT_EXCEEDED") == 0 &&
+                      strstr(message, "go on from byte"),
+                  "chunk %d: %d %s '%s'", i, st, code, message);
+        }
+    }
+    CHECK(accepted + refused == 24 && accepted >= credit && refused > 0 && in_order,
+          "of 24 chunks sent at once under credit %lld, %d were taken and %d refused",
+          (long long)credit, accepted, refused);
+    zsock_destroy(&burst);
+
+    /*  Nothing was changed by the refusals: the push goes on from the last ack. */
+    res.offset = (int64_t)accepted * 1024;
+    st = s_chunks(c, &res, data, len, 0, 0);
+    CHECK(st == 200, "the rest under the credit: %d %s %s", st, res.code, res.message);
+    st = s_finish(c, &res);
+    CHECK(st == 200 && res.rows_received == s_data_rows(data, len) && res.rows_rejected == 0,
+          "finish: %d %s %s, %lld rows", st, res.code, res.message, (long long)res.rows_received);
+    s_check_exactly_once(res.upload, res.rows_received);
+
+    odp_client_t *oc = h_client("registrar", h_keyfile(other));
+    s_opts_t oo = {.resource = theirs, .chunk = 8192};
+    st = s_push(oc, &oo, med, mlen, &res);
+    CHECK(st == 200 && res.rows_received == s_data_rows(med, mlen) && res.rows_rejected == 0,
+          "the other department's push: %s %d %s", res.step, st, res.code);
+    odp_client_destroy(&oc);
+    odp_client_destroy(&c);
+    free(data);
+    free(med);
+}
+
 /*  odp_db_exec with more parameters than its format array had room for (32): every
     value is a (ptr, len) view into one string, without a NUL after it, so a value read as
     NUL-terminated text would run on to the end of the string. */
@@ -1499,5 +1639,6 @@ const h_case_t t_push_cases[] = {
     {"push: one department holding many idle uploads cannot lock the others out; idle slots are "
      "reclaimed",
      s_fair_share},
+    {"push: a client sending 24 chunks at once under credit 8 is held to its credit", s_credit},
     {"db: a statement with 40 parameters passes binary views and text numbers", s_db_many_params},
     {NULL, NULL}};
