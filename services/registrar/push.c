@@ -91,7 +91,8 @@ typedef struct {
     char format[17];
     char encoding[17];
     bool dataset;
-    char *columns; /* of the staging table, for a dataset */
+    char *columns;       /* of the staging table, for a dataset */
+    char dictionary[65]; /* its digest (uploads.dictionary), for a dataset */
     push_rules_t rules;
 } s_begin_t;
 
@@ -164,18 +165,54 @@ static int s_begin_rules(odp_req_t *req, const odp_push_begin_t *m, s_begin_t *b
     return 0;
 }
 
-/*  Identical content received already, or the same push in progress: answer and return 1. */
-static int s_begin_existing(odp_req_t *req, const odp_push_begin_t *m, const s_begin_t *b)
+/*  Identical content received already: answer and return 1. Identical is the same bytes
+    read the same way - sha256, format, encoding and the dictionary that types them - so a
+    push in the wrong encoding can be corrected by pushing again; a withdrawn version is
+    nobody's duplicate. */
+static int s_begin_duplicate(odp_req_t *req, const odp_push_begin_t *m, const s_begin_t *b)
+{
+    const char *vals[6] = {b->resource,
+                           b->table,
+                           m->sha256.str,
+                           b->format,
+                           b->dataset ? b->encoding : NULL,
+                           b->dataset ? b->dictionary : NULL};
+    int lens[6] = {-1, -1, (int)m->sha256.len, -1, -1, -1};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT version FROM uploads WHERE resource = $1 AND "
+                              "table_name = $2 AND sha256 = $3 AND status = 'received' AND "
+                              "withdrawn_at IS NULL AND format = $4 AND encoding IS NOT "
+                              "DISTINCT FROM $5 AND dictionary IS NOT DISTINCT FROM $6 "
+                              "ORDER BY version LIMIT 1",
+                              6, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the uploads");
+    bool found = PQntuples(r) == 1;
+    int64_t version = found ? push_int(r, 0, 0) : 0;
+    PQclear(r);
+    if (!found)
+        return 0;
+    odp_rep_push_begin_t rep = {0};
+    rep.duplicate = odp_v_bool(true);
+    rep.version = odp_v_int(version);
+    rep.offset = odp_v_int(m->size.i);
+    rep.chunk_size = odp_v_int(b->rules.chunk_size);
+    rep.credit = odp_v_int(b->rules.credit);
+    if (odp_encode(&odp_def_rep_push_begin, &rep, req->pk) < 0)
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the reply");
+    return 1;
+}
+
+/*  The same push in progress (one per content hash and table): resume it and return 1. */
+static int s_begin_resume(odp_req_t *req, const odp_push_begin_t *m, const s_begin_t *b)
 {
     const char *vals[3] = {b->resource, b->table, m->sha256.str};
     int lens[3] = {-1, -1, (int)m->sha256.len};
     PGresult *r = odp_db_exec(req->db,
-                              "SELECT id, status, coalesce(version, 0), committed, size, format, "
-                              "coalesce(encoding, ''), coalesce(chunk_size, 0), "
-                              "coalesce(credit, 0) FROM uploads "
+                              "SELECT id, committed, size, format, coalesce(encoding, ''), "
+                              "coalesce(chunk_size, 0), coalesce(credit, 0) FROM uploads "
                               "WHERE resource = $1 AND table_name = $2 AND sha256 = $3 "
-                              "AND status IN ('received', 'receiving') "
-                              "ORDER BY status = 'received' DESC, version LIMIT 1",
+                              "AND status = 'receiving'",
                               3, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the uploads");
@@ -183,49 +220,47 @@ static int s_begin_existing(odp_req_t *req, const odp_push_begin_t *m, const s_b
         PQclear(r);
         return 0;
     }
-    odp_rep_push_begin_t rep = {0};
     int64_t id = push_int(r, 0, 0);
-    bool received = strcmp(PQgetvalue(r, 0, 1), "received") == 0;
-    bool same = push_int(r, 0, 4) == m->size.i && strcmp(PQgetvalue(r, 0, 5), b->format) == 0 &&
-                strcmp(PQgetvalue(r, 0, 6), b->encoding) == 0;
-    rep.credit = odp_v_int(!received && push_int(r, 0, 8) ? push_int(r, 0, 8) : b->rules.credit);
-    rep.duplicate = odp_v_bool(received);
-    if (received) {
-        rep.version = odp_v_int(push_int(r, 0, 2));
-        rep.offset = odp_v_int(m->size.i);
-        rep.chunk_size = odp_v_int(b->rules.chunk_size);
-    } else {
-        rep.upload = odp_v_int(id);
-        rep.offset = odp_v_int(push_int(r, 0, 3));
-        rep.chunk_size = odp_v_int(push_int(r, 0, 7) ? push_int(r, 0, 7) : b->rules.chunk_size);
-    }
+    bool same = push_int(r, 0, 2) == m->size.i && strcmp(PQgetvalue(r, 0, 3), b->format) == 0 &&
+                strcmp(PQgetvalue(r, 0, 4), b->encoding) == 0;
+    odp_rep_push_begin_t rep = {0};
+    rep.duplicate = odp_v_bool(false);
+    rep.upload = odp_v_int(id);
+    rep.offset = odp_v_int(push_int(r, 0, 1));
+    rep.chunk_size = odp_v_int(push_int(r, 0, 5) ? push_int(r, 0, 5) : b->rules.chunk_size);
+    rep.credit = odp_v_int(push_int(r, 0, 6) ? push_int(r, 0, 6) : b->rules.credit);
     PQclear(r);
-    if (!received && !same)
+    if (!same)
         return odp_req_fail(req, ODP_E_INVALID_STATE, "sha256",
                             "upload %" PRId64 " is receiving this content with another size, "
                             "format or encoding: push.abort it first",
                             id);
     /*  A resume starts again at the committed boundary: whatever the slot holds beyond it
         was never acknowledged as committed, and the client sends it again. */
-    if (!received)
-        push_slot_drop(id);
+    push_slot_drop(id);
     if (odp_encode(&odp_def_rep_push_begin, &rep, req->pk) < 0)
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the reply");
     return 1;
 }
 
 /*  The staging table's columns from the table's dictionary, in position order, as
-    `, "<field>" <type> ...` in b->columns (the caller frees it). 404 without one. */
+    `, "<field>" <type> ...` in b->columns (the caller frees it), and the dictionary's
+    digest - computed as migration 006 computes it for older uploads. 404 without one. */
 static int s_begin_dictionary(odp_req_t *req, s_begin_t *b)
 {
     const char *vals[2] = {b->resource, b->table};
-    PGresult *r = odp_db_exec(req->db,
-                              "SELECT name, type FROM dictionary_fields WHERE resource = $1 "
-                              "AND table_name = $2 ORDER BY position",
-                              2, vals, NULL);
+    PGresult *r = odp_db_exec(
+        req->db,
+        "SELECT name, type, (SELECT encode(sha256(convert_to(string_agg(d.name || E'\\t' || "
+        "d.type, E'\\n' ORDER BY d.position), 'UTF8')), 'hex') FROM dictionary_fields d "
+        "WHERE d.resource = $1 AND d.table_name = $2) FROM dictionary_fields WHERE "
+        "resource = $1 AND table_name = $2 ORDER BY position",
+        2, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the dictionary");
     int n = PQntuples(r), rc = 0;
+    if (n)
+        push_copy_str(b->dictionary, sizeof b->dictionary, r, 0, 2);
     PGconn *c = odp_db_conn(req->db);
     size_t size = 0;
     FILE *f = n && c ? open_memstream(&b->columns, &size) : NULL;
@@ -265,7 +300,7 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
     const char *media = m->media_type.present ? m->media_type.str
                         : b->dataset          ? NULL
                                               : "application/octet-stream";
-    const char *vals[13] = {b->resource,
+    const char *vals[14] = {b->resource,
                             b->table,
                             b->dataset ? "dataset" : "file",
                             b->format,
@@ -277,8 +312,9 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
                             req->actor_str,
                             chunk,
                             rowlen,
-                            credit};
-    int lens[13] = {-1,
+                            credit,
+                            b->dataset ? b->dictionary : NULL};
+    int lens[14] = {-1,
                     -1,
                     -1,
                     -1,
@@ -290,13 +326,14 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
                     -1,
                     -1,
                     -1,
+                    -1,
                     -1};
     PGresult *r = odp_db_exec(req->db,
                               "INSERT INTO uploads (resource, table_name, kind, format, encoding, "
                               "size, sha256, filename, media_type, started_by, chunk_size, "
-                              "max_row_length, credit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-                              "$9, $10, $11, $12, $13) RETURNING id",
-                              13, vals, lens);
+                              "max_row_length, credit, dictionary) VALUES ($1, $2, $3, $4, $5, "
+                              "$6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                              14, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "a push of this content");
     int64_t id = push_int(r, 0, 0);
@@ -347,7 +384,9 @@ static int s_push_begin(odp_req_t *req)
     if (rc == 0 && b.dataset)
         rc = s_begin_dictionary(req, &b);
     if (rc == 0)
-        rc = s_begin_existing(req, m, &b);
+        rc = s_begin_duplicate(req, m, &b);
+    if (rc == 0)
+        rc = s_begin_resume(req, m, &b);
     if (rc == 0)
         rc = s_begin_new(req, m, &b);
     free(b.columns);
@@ -771,7 +810,7 @@ static int s_resource_department(odp_req_t *req, const odp_val_t *resource, char
 
 #define VERSION_COLS                                                                               \
     "version, table_name, kind, sha256, size, rows_received, rows_staged, "                        \
-    "rows_rejected, " ROWS_TS("finished_at")
+    "rows_rejected, " ROWS_TS("finished_at") ", " ROWS_TS("withdrawn_at") ", withdrawn_reason"
 
 static void s_fill_version(PGresult *r, int i, void *out, msgpack_zone *zone)
 {
@@ -786,6 +825,8 @@ static void s_fill_version(PGresult *r, int i, void *out, msgpack_zone *zone)
     v->rows_staged = rows_int(r, i, 6);
     v->rows_rejected = rows_int(r, i, 7);
     v->received_at = rows_col(r, i, 8);
+    v->withdrawn_at = rows_col(r, i, 9);
+    v->withdrawn_reason = rows_col(r, i, 10);
 }
 
 static int s_version_list(odp_req_t *req)
@@ -856,6 +897,73 @@ static int s_rejects_list(odp_req_t *req)
     return rows_pack(req, r, &odp_def_rec_reject, s_fill_reject, sizeof(odp_rec_reject_t));
 }
 
+/*  A version its provider takes back: marked, with why and by whom, in the same
+    transaction as data.withdrawn. Its rows stay: the reviewer may have looked at them. */
+static int s_version_withdraw(odp_req_t *req)
+{
+    const odp_version_withdraw_t *m = req->msg;
+    char dept[10];
+    if (s_resource_department(req, &m->resource, dept, sizeof dept) < 0)
+        return -1;
+    if (!registrar_may_act(req, dept))
+        return odp_req_fail(req, ODP_E_FORBIDDEN, "resource",
+                            "versions are withdrawn by operations and by department %s only", dept);
+    char version[24], table[64] = "main";
+    snprintf(version, sizeof version, "%" PRId64, m->version.i);
+    if (m->table.present)
+        odp_v_cstr(&m->table, table, sizeof table);
+    const char *vals[5] = {m->resource.str, table, version, m->reason.str, req->actor_str};
+    int lens[5] = {(int)m->resource.len, -1, -1, (int)m->reason.len, -1};
+    if (odp_db_begin(req->db) < 0)
+        return odp_req_db_fail(req, NULL, "the withdrawal");
+    PGresult *r = odp_db_exec(req->db,
+                              "UPDATE uploads SET withdrawn_at = now(), withdrawn_reason = $4, "
+                              "withdrawn_by = $5 WHERE resource = $1 AND table_name = $2 AND "
+                              "version = $3 AND status = 'received' AND withdrawn_at IS NULL "
+                              "RETURNING " VERSION_COLS ", id",
+                              5, vals, lens);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the withdrawal");
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        r = odp_db_exec(req->db,
+                        "SELECT 1 FROM uploads WHERE resource = $1 AND table_name = $2 AND "
+                        "version = $3 AND status = 'received'",
+                        3, vals, lens);
+        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+            return odp_req_db_fail(req, r, "the version");
+        bool exists = PQntuples(r) == 1;
+        PQclear(r);
+        if (exists)
+            return odp_req_fail(req, ODP_E_INVALID_STATE, "version",
+                                "version %s of table %s is withdrawn already", version, table);
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "version", "table %s has no version %s", table,
+                            version);
+    }
+    int64_t upload = push_int(r, 0, 11);
+    odp_ev_data_withdrawn_t ev = {0};
+    ev.resource = m->resource;
+    ev.table = odp_v_str(table);
+    ev.version = m->version;
+    ev.upload = odp_v_int(upload);
+    ev.reason = m->reason;
+    if (odp_outbox_append(req->outbox, &odp_def_ev_data_withdrawn, &ev, req->actor_str) < 0) {
+        PQclear(r);
+        return odp_req_db_fail(req, NULL, "the event");
+    }
+    odp_rec_version_t rec = {0};
+    s_fill_version(r, 0, &rec, NULL);
+    int rc = odp_db_commit(req->db) < 0 ? odp_req_db_fail(req, NULL, "the withdrawal") : 0;
+    if (rc == 0) {
+        odp_info("event=push.withdrawn upload=%" PRId64 " version=%s", upload, version);
+        rc = odp_encode(&odp_def_rec_version, &rec, req->pk) < 0
+                 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the reply")
+                 : 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
 void push_routes(odp_service_t *svc)
 {
     const int push = ODP_ALLOW_OPERATIONS | ODP_ALLOW_PROVIDER;
@@ -867,4 +975,5 @@ void push_routes(odp_service_t *svc)
     odp_service_route(svc, &odp_def_version_list, ODP_ALLOW_ANY & ~ODP_ALLOW_ANONYMOUS,
                       s_version_list);
     odp_service_route(svc, &odp_def_rejects_list, push, s_rejects_list);
+    odp_service_route(svc, &odp_def_version_withdraw, push, s_version_withdraw);
 }

@@ -1577,6 +1577,110 @@ static void s_credit(void)
     free(med);
 }
 
+static int s_withdraw(odp_client_t *c, const char *resource, int64_t version, odp_reply_t *rep)
+{
+    odp_version_withdraw_t m = {0};
+    m.resource = odp_v_str(resource);
+    m.version = odp_v_int(version);
+    m.reason = odp_v_str("以 UTF-8 推送了 GB18030 文件");
+    return h_call(c, &odp_def_version_withdraw, &m, rep);
+}
+
+/*  The mistake: a GB18030 file pushed as UTF-8 becomes a version full of encoding
+    rejects. Pushed again in the right encoding it is a new version, not a "duplicate" of
+    the bad one; the provider withdraws the bad one, which stays listed, marked, and is
+    nobody's duplicate any more. Another department cannot withdraw it; the good version
+    is untouched. */
+static void s_wrong_encoding(void)
+{
+    const char *dept = "441900005", *other = "441900006";
+    char resource[33], dict[512];
+    CHECK(h_department(dept, "推送加固 编码部门") == 0, "department.add");
+    CHECK(h_department(other, "推送加固 无关部门") == 0, "department.add other");
+    s_dict_file("encoding", "name:text,city:text,amount:integer", dict, sizeof dict);
+    if (!s_entry(dept, "城市 编码", "dataset", dict, true, resource))
+        return;
+    /*  广州 深圳 珠海 佛山 in GB18030: none of it is UTF-8. */
+    static const char data[] = "name,city,amount\n"
+                               "a,\xb9\xe3\xd6\xdd,1\n"
+                               "b,\xc9\xee\xdb\xda,2\n"
+                               "c,\xd6\xe9\xba\xa3,3\n"
+                               "d,\xb7\xf0\xc9\xbd,4\n";
+    size_t len = sizeof data - 1;
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    s_opts_t utf8 = {.resource = resource, .encoding = "utf8"};
+    s_opts_t gb = {.resource = resource, .encoding = "gb18030"};
+    s_result_t bad, good, res;
+    int st = s_push(c, &utf8, data, len, &bad);
+    CHECK(st == 200 && bad.version == 1 && bad.rows_rejected == 4,
+          "the GB18030 file as UTF-8: %d %s, version %lld, %lld rejected", st, bad.code,
+          (long long)bad.version, (long long)bad.rows_rejected);
+    st = s_push(c, &gb, data, len, &good);
+    CHECK(st == 200 && !good.duplicate && good.version == 2 && good.rows_staged == 4 &&
+              good.rows_rejected == 0,
+          "the same file as GB18030: %d %s, duplicate %d, version %lld, %lld staged", st, good.code,
+          good.duplicate, (long long)good.version, (long long)good.rows_staged);
+
+    odp_client_t *o = h_client("registrar", h_keyfile(other));
+    odp_reply_t rep;
+    st = s_withdraw(o, resource, 1, &rep);
+    CHECK(st == 403, "another department withdraws version 1: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    int64_t seq = s_seq();
+    st = s_withdraw(c, resource, 1, &rep);
+    char reason[200] = "", at[40] = "";
+    s_str(&rep, "withdrawn_reason", reason, sizeof reason);
+    s_str(&rep, "withdrawn_at", at, sizeof at);
+    CHECK(st == 200 && h_int(&rep, "version") == 1 && at[0] &&
+              strcmp(reason, "以 UTF-8 推送了 GB18030 文件") == 0,
+          "version.withdraw: %d %s, at '%s', reason '%s'", st, h_err_code(&rep), at, reason);
+    odp_reply_free(&rep);
+    CHECK(s_event_seen(seq, "data.withdrawn", bad.upload, NULL), "no data.withdrawn event");
+    st = s_withdraw(c, resource, 1, &rep);
+    CHECK(st == 409 && strcmp(h_err_code(&rep), "INVALID_STATE") == 0, "withdrawn twice: %d %s", st,
+          h_err_code(&rep));
+    odp_reply_free(&rep);
+    st = s_withdraw(c, resource, 9, &rep);
+    CHECK(st == 404 && strcmp(h_err_code(&rep), "NOT_FOUND") == 0, "version 9: %d %s", st,
+          h_err_code(&rep));
+    odp_reply_free(&rep);
+
+    /*  version.list marks it; the good version is not. */
+    odp_version_list_t vl = {0};
+    vl.resource = odp_v_str(resource);
+    st = h_call(c, &odp_def_version_list, &vl, &rep);
+    const msgpack_object *items = st == 200 ? odp_map_get(&rep.obj, "items") : NULL;
+    int withdrawn = 0, listed = items ? (int)items->via.array.size : -1;
+    for (int i = 0; items && i < listed; i++) {
+        odp_rec_version_t v;
+        odp_error_t e;
+        CHECK(odp_decode_fields(&odp_def_rec_version, &items->via.array.ptr[i], &v, &e) == 0,
+              "a version record: %s", e.message);
+        if (v.withdrawn_at.present)
+            withdrawn += v.version.i == 1 ? 1 : 100;
+    }
+    CHECK(listed == 2 && withdrawn == 1, "version.list: %d versions, withdrawn mark %d", listed,
+          withdrawn);
+    odp_reply_free(&rep);
+
+    /*  The good version still is what its content duplicates; the withdrawn one is not. */
+    st = s_push(c, &gb, data, len, &res);
+    CHECK(st == 200 && res.duplicate && res.version == 2, "GB18030 again: %d duplicate %d v%lld",
+          st, res.duplicate, (long long)res.version);
+    st = s_push(c, &utf8, data, len, &res);
+    CHECK(st == 200 && !res.duplicate && res.version == 3,
+          "UTF-8 again after the withdrawal: %d duplicate %d v%lld", st, res.duplicate,
+          (long long)res.version);
+    PGconn *pg = h_pg_super();
+    char cities[64];
+    CHECK(s_column(pg, good.upload, "city", cities, sizeof cities) &&
+              strcmp(cities, "广州|深圳|珠海|佛山") == 0,
+          "the good version holds '%s'", cities);
+    PQfinish(pg);
+    odp_client_destroy(&o);
+    odp_client_destroy(&c);
+}
+
 /*  odp_db_exec with more parameters than its format array had room for (32): every
     value is a (ptr, len) view into one string, without a NUL after it, so a value read as
     NUL-terminated text would run on to the end of the string. */
@@ -1640,5 +1744,7 @@ const h_case_t t_push_cases[] = {
      "reclaimed",
      s_fair_share},
     {"push: a client sending 24 chunks at once under credit 8 is held to its credit", s_credit},
+    {"push: a file pushed in the wrong encoding is corrected by a new version and withdrawn",
+     s_wrong_encoding},
     {"db: a statement with 40 parameters passes binary views and text numbers", s_db_many_params},
     {NULL, NULL}};
