@@ -565,6 +565,12 @@ static int s_dict_check(odp_req_t *req, size_t i, const odp_rec_dict_field_t *f,
     char choices[256];
     if (!s_plain_name(&f->name))
         return s_item_fail(req, ODP_E_INVALID_VALUE, i, "name", "holds a control character");
+    if (registrar_reserved_column(f->name.str, f->name.len))
+        return s_item_fail(
+            req, ODP_E_INVALID_VALUE, i, "name",
+            "%.*s is a column name the staging tables reserve (" REGISTRAR_RESERVED_COLUMNS
+            "): rename the field",
+            (int)f->name.len, f->name.str);
     for (size_t k = 0; k < i; k++)
         if (names[k].len == f->name.len && memcmp(names[k].str, f->name.str, f->name.len) == 0)
             return s_item_fail(req, ODP_E_INVALID_VALUE, i, "name",

@@ -270,10 +270,13 @@ static int s_begin_dictionary(odp_req_t *req, s_begin_t *b)
     for (int i = 0; f && rc == 0 && i < n; i++) {
         const char *name = PQgetvalue(r, i, 0), *type = push_type_sql(PQgetvalue(r, i, 1));
         char *ident = PQescapeIdentifier(c, name, strlen(name));
-        if (strcmp(name, "row_no") == 0)
+        /*  dictionary.set refuses these names; a dictionary stored before it did may
+            still hold one. */
+        if (registrar_reserved_column(name, strlen(name)))
             rc = odp_req_fail(req, ODP_E_INVALID_VALUE, "table",
-                              "the dictionary has a field row_no, the staging table's own row "
-                              "number: rename it");
+                              "the dictionary has a field %s, a column name the staging tables "
+                              "reserve (" REGISTRAR_RESERVED_COLUMNS "): rename it",
+                              name);
         else if (ident && type)
             fprintf(f, ", %s %s", ident, type);
         else

@@ -23,6 +23,11 @@ void push_routes(odp_service_t *svc);
     first; a loop timer may call it too, so that idle slots go without waiting for one. */
 void push_tick(void);
 
+/*  push_upload.c: is name (len bytes) a column name the staging tables reserve (row_no,
+    PostgreSQL's system columns)? dictionary.set refuses such field names. */
+bool registrar_reserved_column(const char *name, size_t len);
+#define REGISTRAR_RESERVED_COLUMNS "row_no, tableoid, xmin, cmin, xmax, cmax, ctid"
+
 /*  Shared by catalogue.c and push.c: may the actor act on the entries of department?
     Operations may act on all; a provider only on its own. */
 bool registrar_may_act(const odp_req_t *req, const char *department);
