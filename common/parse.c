@@ -64,6 +64,8 @@ bool odp_parse_date(const char *s, size_t n, int32_t *days)
 
 bool odp_parse_timestamp(const char *s, size_t n)
 {
+    if (n == 10)
+        return odp_parse_date(s, n, NULL);
     if (n < 16 || !odp_parse_date(s, 10, NULL) || (s[10] != 'T' && s[10] != ' ') || s[13] != ':')
         return false;
     int hh = s_2digits(s + 11), mm = s_2digits(s + 14);

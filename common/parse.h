@@ -19,8 +19,9 @@ bool odp_parse_int(const char *s, size_t n, int64_t min, int64_t max, int64_t *o
 bool odp_parse_date(const char *s, size_t n, int32_t *days);
 
 /*  An ISO 8601 date and time as PostgreSQL's timestamptz input reads it:
-    YYYY-MM-DD(T|space)HH:MM[:SS[.fraction]][Z|(+|-)HH[:MM]]. Seconds may be 60 (a leap
-    second), a zone at most 15:59. */
+    YYYY-MM-DD[(T|space)HH:MM[:SS[.fraction]][Z|(+|-)HH[:MM]]]. A date alone is its
+    midnight, as PostgreSQL reads it; seconds may be 60 (a leap second), a zone at most
+    15:59. */
 bool odp_parse_timestamp(const char *s, size_t n);
 
 /*  The length of s[0..n) cut to at most max bytes without splitting a UTF-8 character:

@@ -34,7 +34,7 @@ typedef enum {
     LOADER_INTEGER,   /* int8 range */
     LOADER_NUMERIC,   /* [+-]digits[.digits][e[+-]digits] */
     LOADER_DATE,      /* YYYY-MM-DD, a real calendar date */
-    LOADER_TIMESTAMP, /* YYYY-MM-DD[T ]HH:MM[:SS[.frac]][Z|+HH[:MM]|-HH[:MM]] */
+    LOADER_TIMESTAMP, /* YYYY-MM-DD[[T ]HH:MM[:SS[.frac]][Z|+HH[:MM]|-HH[:MM]]] */
     LOADER_BOOLEAN    /* true/false/t/f/1/0/yes/no/是/否 (any ASCII case) */
 } loader_type_t;
 

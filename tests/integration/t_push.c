@@ -1753,6 +1753,79 @@ static void s_reserved_names(void)
     odp_client_destroy(&c);
 }
 
+/*  The mistakes: a date alone in a timestamp column (PostgreSQL reads it as midnight,
+    and so does the registrar now, instead of rejecting the row), and a dictionary field
+    with a property that does not exist, whose refusal must speak of the data dictionary
+    rather than of the protocol's internal record name. */
+static void s_dates_and_wording(void)
+{
+    const char *dept = "441900008";
+    char resource[33], dict[512], got[256];
+    CHECK(h_department(dept, "推送加固 时间部门") == 0, "department.add");
+    s_dict_file("dateonly", "时间:timestamp,编号:integer", dict, sizeof dict);
+    if (!s_entry(dept, "时间 日期", "dataset", dict, true, resource))
+        return;
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    static const char ts[] = "时间,编号\n"
+                             "2024-01-04,1\n"
+                             "2024-01-04T08:30:00+08:00,2\n"
+                             "2024-02-30,3\n";
+    s_opts_t o = {.resource = resource};
+    s_result_t res;
+    int st = s_push(c, &o, ts, sizeof ts - 1, &res);
+    CHECK(st == 200 && res.rows_staged == 2 && res.rows_rejected == 1,
+          "a date alone in a timestamp column: %s %d %s, %lld staged, %lld rejected", res.step, st,
+          res.code, (long long)res.rows_staged, (long long)res.rows_rejected);
+    PGconn *pg = h_pg_super();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg((\"时间\" = CASE row_no WHEN 1 THEN '2024-01-04'::timestamptz "
+             "ELSE '2024-01-04T08:30:00+08:00' END)::text, '|' ORDER BY row_no) "
+             "FROM registrar.stage_u%lld",
+             (long long)res.upload);
+    CHECK(st != 200 || (s_pg_text(pg, sql, got, sizeof got) && strcmp(got, "true|true") == 0),
+          "the timestamps compare as %s", got);
+    PQfinish(pg);
+
+    /*  A property a field does not have. */
+    char other[33];
+    if (s_entry(dept, "时间 属性", "dataset", NULL, false, other)) {
+        /*  s_pack_field packs only the keys a field has: this one is packed by hand. */
+        msgpack_sbuffer buf;
+        msgpack_sbuffer_init(&buf);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_map(&pk, 2);
+        s_pack_cstr(&pk, "name");
+        s_pack_cstr(&pk, "a");
+        s_pack_cstr(&pk, "type");
+        s_pack_cstr(&pk, "text");
+        msgpack_pack_map(&pk, 3);
+        s_pack_cstr(&pk, "name");
+        s_pack_cstr(&pk, "b");
+        s_pack_cstr(&pk, "type");
+        s_pack_cstr(&pk, "text");
+        s_pack_cstr(&pk, "format");
+        s_pack_cstr(&pk, "x");
+        odp_dictionary_set_t m = {0};
+        m.resource = odp_v_str(other);
+        m.fields = odp_v_raw(buf.data, buf.size);
+        odp_reply_t rep;
+        st = h_call(c, &odp_def_dictionary_set, &m, &rep);
+        char field[64], message[300];
+        odp_v_cstr(&rep.err.field, field, sizeof field);
+        odp_v_cstr(&rep.err.message, message, sizeof message);
+        CHECK(st == 400 && strcmp(h_err_code(&rep), "UNKNOWN_FIELD") == 0 &&
+                  strcmp(field, "fields[1].format") == 0 &&
+                  strstr(message, "data dictionary field 2") && !strstr(message, "rec_"),
+              "an unknown field property: %d %s '%s' '%s'", st, h_err_code(&rep), field, message);
+        odp_reply_free(&rep);
+        msgpack_sbuffer_destroy(&buf);
+    }
+    odp_client_destroy(&c);
+}
+
 /*  odp_db_exec with more parameters than its format array had room for (32): every
     value is a (ptr, len) view into one string, without a NUL after it, so a value read as
     NUL-terminated text would run on to the end of the string. */
@@ -1820,5 +1893,8 @@ const h_case_t t_push_cases[] = {
      s_wrong_encoding},
     {"push: a dictionary field named row_no or xmin is refused at dictionary.set",
      s_reserved_names},
+    {"push: a date alone is a timestamp's midnight; a bad field property names the dictionary "
+     "field",
+     s_dates_and_wording},
     {"db: a statement with 40 parameters passes binary views and text numbers", s_db_many_params},
     {NULL, NULL}};

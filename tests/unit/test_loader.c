@@ -1173,7 +1173,8 @@ static void test_type_timestamp(void **state)
         {"", "\\N"},
         {"2023-13-01 00:00", NULL},
         {"2023-02-29 10:00", NULL},
-        {"2023-01-01", NULL},
+        {"2023-01-01", "2023-01-01"}, //  a date alone: midnight, as PostgreSQL reads it
+        {"2023-02-29", NULL},
         {"2023-01-01 24:00", NULL},
         {"2023-01-01 10:60", NULL},
         {"2023-01-01 10:00:61", NULL},

@@ -111,9 +111,13 @@ static void s_dates(void **state)
 static void s_timestamps(void **state)
 {
     (void)state;
-    static const char *const good[] = {"2024-01-02T03:04:05Z",      "2024-01-02 03:04",
-                                       "2024-06-30T23:59:60+08:00", "2024-01-02T03:04:05.123456-05",
-                                       "2024-01-02T03:04+15:59",    "2024-02-29T00:00:00"};
+    static const char *const good[] = {"2024-01-04", /* a date alone: its midnight */
+                                       "2024-01-02T03:04:05Z",
+                                       "2024-01-02 03:04",
+                                       "2024-06-30T23:59:60+08:00",
+                                       "2024-01-02T03:04:05.123456-05",
+                                       "2024-01-02T03:04+15:59",
+                                       "2024-02-29T00:00:00"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         if (!odp_parse_timestamp(good[i], strlen(good[i])))
             fail_msg("'%s' was refused", good[i]);
