@@ -1852,7 +1852,7 @@ static void s_db_many_params(void)
     PQclear(r);
     /*  Text-format numbers beside binary views, past the 32nd parameter too. */
     int nlens[N];
-    char nums[N][8];
+    char nums[N][12];
     for (int i = 0; i < N; i++) {
         snprintf(nums[i], sizeof nums[i], "%d", i);
         vals[i] = nums[i];
