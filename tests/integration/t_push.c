@@ -1417,9 +1417,9 @@ static void s_fair_share(void)
     }
 
     /*  Idle slots are reclaimed by the next push request, without a timer. */
-    static const char *const env[] = {"ODP_REGISTRAR_IDLE_SECONDS=1",
+    static const char *const env[] = {"ODP_REGISTRAR_IDLE_SECONDS=2",
                                       "ODP_REGISTRAR_UPLOADS_PER_DEPT=1", NULL};
-    CHECK(s_registrar(env), "the registrar restarts with 1-second idle slots, one per department");
+    CHECK(s_registrar(env), "the registrar restarts with 2-second idle slots, one per department");
     char a[256], b[256];
     size_t alen = s_tiny_csv(100, a, sizeof a), blen = s_tiny_csv(101, b, sizeof b);
     s_opts_t oa = {.resource = mine, .max_chunks = 1}, ob = oa;
@@ -1429,9 +1429,9 @@ static void s_fair_share(void)
     st = s_push(g, &ob, b, blen, &rb);
     CHECK(st == 429 && strstr(rb.message, expect), "a second one at once: %d %s '%s'", st, rb.code,
           rb.message);
-    zclock_sleep(1500);
+    zclock_sleep(2500);
     st = s_chunks(g, &rb, b, blen, 0, 1);
-    CHECK(st == 200, "after the first sat idle for a second, the second goes on: %d %s '%s'", st,
+    CHECK(st == 200, "after the first sat idle for 2 seconds, the second goes on: %d %s '%s'", st,
           rb.code, rb.message);
     st = s_finish(g, &rb);
     CHECK(st == 200 && rb.rows_received == 1, "the second one finishes: %d %s", st, rb.code);
