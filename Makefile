@@ -108,6 +108,18 @@ $(SAMPLES)/.made: $(BUILD)/tests/gen-samples $(wildcard tests/fixtures/*.json)
 	cp tests/fixtures/*.json $(SAMPLES)/
 	@touch $@
 
+$(BUILD)/tests/test_buf: $(BUILD)/obj/tests/unit/test_buf.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/test_parse: $(BUILD)/obj/tests/unit/test_parse.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/test_copybin: $(BUILD)/obj/tests/unit/test_copybin.o $(BUILD)/obj/services/registrar/copybin.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
 ITEST_SRC := $(wildcard tests/integration/*.c)
 $(BUILD)/tests/itest: $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)

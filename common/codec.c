@@ -7,6 +7,8 @@
 */
 #include "codec.h"
 
+#include "parse.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -259,26 +261,10 @@ bool odp_utf8_valid(const char *s, size_t len)
     return odp_utf8_scan(s, len, &bad) == len;
 }
 
-//  Length of s[0..len) without a multi-byte sequence cut off at its end.
-static size_t s_utf8_whole(const char *s, size_t len)
-{
-    size_t i = len, cont = 0;
-    while (i > 0 && cont < 3 && ((uint8_t)s[i - 1] & 0xC0) == 0x80) {
-        i--;
-        cont++;
-    }
-    if (i == 0)
-        return len;
-    uint8_t lead = (uint8_t)s[i - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    return cont + 1 < need ? i - 1 : len;
-}
-
 //  Copy len bytes of src into dst as a C string, cut at a character boundary to fit.
 static void s_copy_text(char *dst, size_t size, const char *src, size_t len)
 {
-    if (len > size - 1)
-        len = s_utf8_whole(src, size - 1);
+    len = odp_utf8_cut(src, len, size - 1);
     if (len)
         memcpy(dst, src, len);
     dst[len] = '\0';
@@ -322,7 +308,7 @@ int odp_error_set(odp_error_t *e, odp_err_t code, const char *field, const char 
         const char *summary = odp_err_summary(code);
         s_copy_text(e->message, sizeof(e->message), summary, strlen(summary));
     } else if ((size_t)n >= sizeof(e->message)) {
-        size_t len = s_utf8_whole(e->message, sizeof(e->message) - 1);
+        size_t len = odp_utf8_cut(e->message, (size_t)n, sizeof(e->message) - 1);
         e->message[len] = '\0';
     }
     s_utf8_repair(e->field);

@@ -131,11 +131,20 @@ PGresult *odp_db_exec(odp_db_t *self, const char *sql, int n, const char *const 
         snprintf(self->last_state, sizeof self->last_state, "08006");
         return NULL;
     }
-    int fmts[32] = {0};
-    if (lens && n > 0 && n <= 32)
+    /*  Binary text: (ptr, len) views need no NUL. A statement with more parameters than
+        the array holds gets its formats from the heap: without them every value would be
+        read as NUL-terminated text, past the end of a view. */
+    int small[32] = {0}, *fmts = NULL;
+    if (lens && n > 0) {
+        fmts = n <= 32 ? small : calloc((size_t)n, sizeof *fmts);
+        if (!fmts)
+            return NULL;
         for (int i = 0; i < n; i++)
-            fmts[i] = lens[i] >= 0; /* binary text: (ptr, len) views need no NUL */
-    PGresult *r = PQexecParams(c, sql, n, NULL, vals, lens, lens ? fmts : NULL, 0);
+            fmts[i] = lens[i] >= 0;
+    }
+    PGresult *r = PQexecParams(c, sql, n, NULL, vals, lens, fmts, 0);
+    if (fmts != small)
+        free(fmts);
     if (PQstatus(c) != CONNECTION_OK) {
         PQclear(r);
         odp_warn("event=db.lost");

@@ -28,6 +28,21 @@ typedef struct {
     void *arg;
 } s_reader_t;
 
+/*  Requests are read ahead of handling into a bounded queue, so that the service sees how
+    many requests a connection has sent that it has not answered yet (odp_req_t.queued):
+    a client's promise to keep at most `credit` requests in flight can then be held to.
+    Past these bounds requests wait in libzmq, as they would without the queue. */
+#define S_QUEUE_MAX   256
+#define S_QUEUE_BYTES (24 << 20)
+
+typedef struct {
+    zmsg_t *msg;
+    zsock_t *router; /* the endpoint it came in on, where the reply goes */
+    size_t extra;    /* frames past S_MAX_FRAMES, dropped as they were read */
+    size_t bytes;    /* as read, dropped frames included */
+    int queued;
+} s_queued_t;
+
 typedef struct {
     const odp_msgdef_t *def;
     int allow;
@@ -64,6 +79,8 @@ struct odp_service_t {
     int64_t requests;
     int64_t errors;
     int64_t by_code[ODP_E__COUNT];
+    s_queued_t queue[S_QUEUE_MAX]; /* a ring of qcount from qhead */
+    size_t qhead, qcount, qbytes;
 };
 
 static zsock_t *s_events_socket(odp_service_t *self);
@@ -199,6 +216,8 @@ void odp_service_destroy(odp_service_t **self_p)
         return;
     odp_service_t *self = *self_p;
     zpoller_destroy(&self->poller);
+    for (size_t i = 0; i < self->qcount; i++)
+        zmsg_destroy(&self->queue[(self->qhead + i) % S_QUEUE_MAX].msg);
     odp_outbox_destroy(&self->outbox);
     odp_db_destroy(&self->db);
     zsock_destroy(&self->router);
@@ -404,7 +423,7 @@ static zmsg_t *s_recv_request(zsock_t *router, size_t *extra, size_t *bytes)
     return msg;
 }
 
-static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t extra)
+static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t extra, int queued)
 {
     self->requests++;
     odp_error_t err = {0};
@@ -487,8 +506,8 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
     msgpack_packer_init(&pk, &rbuf, msgpack_sbuffer_write);
     int rc = odp_decode(route->def, zframe_data(body), zframe_size(body), &zone, &decoded, &err);
     if (rc == 0) {
-        odp_req_t req = {self,    self->ctx, self->db, self->outbox, &actor,
-                         actor_s, &decoded,  &pk,      &err,         &rbuf};
+        odp_req_t req = {self,     self->ctx, self->db, self->outbox, &actor, actor_s,
+                         &decoded, &pk,       &err,     &rbuf,        queued};
         rc = route->fn(&req);
         /*  A handler that failed mid-transaction leaves nothing half-done. */
         odp_db_rollback(self->db);
@@ -569,6 +588,45 @@ static int s_run_timers(odp_service_t *self, int max_ms)
     return wait < 0 ? 0 : wait;
 }
 
+/*  The command frame of a request as read from the ROUTER: after the routing id, a REQ
+    client's empty delimiter and the version. NULL when there is none. */
+static zframe_t *s_command(zmsg_t *msg)
+{
+    zframe_t *f = zmsg_first(msg);
+    f = f ? zmsg_next(msg) : NULL;
+    if (f && zframe_size(f) == 0)
+        f = zmsg_next(msg);
+    return f ? zmsg_next(msg) : NULL;
+}
+
+static bool s_same_stream(zmsg_t *a, zmsg_t *b)
+{
+    if (!zframe_eq(zmsg_first(a), zmsg_first(b)))
+        return false;
+    zframe_t *ca = s_command(a), *cb = s_command(b);
+    return ca && cb && zframe_eq(ca, cb);
+}
+
+/*  Read what has arrived, without waiting, into the queue: each request with the count of
+    its connection's requests of the same command queued before it, plus one. */
+static void s_read_ahead(odp_service_t *self, zsock_t *router)
+{
+    while (router && self->qcount < S_QUEUE_MAX && self->qbytes < S_QUEUE_BYTES &&
+           (zsock_events(router) & ZMQ_POLLIN)) {
+        size_t extra, bytes;
+        zmsg_t *msg = s_recv_request(router, &extra, &bytes);
+        int queued = 1;
+        for (size_t i = 0; i < self->qcount; i++) {
+            s_queued_t *q = &self->queue[(self->qhead + i) % S_QUEUE_MAX];
+            queued += q->router == router && s_same_stream(q->msg, msg);
+        }
+        self->queue[(self->qhead + self->qcount) % S_QUEUE_MAX] =
+            (s_queued_t){msg, router, extra, bytes, queued};
+        self->qcount++;
+        self->qbytes += zmsg_content_size(msg);
+    }
+}
+
 int odp_service_run(odp_service_t *self)
 {
     int64_t next_hb = zclock_mono();
@@ -583,17 +641,26 @@ int odp_service_run(odp_service_t *self)
             next_hb = now + self->heartbeat_ms;
         }
         int wait = s_run_timers(self, (int)(next_hb - zclock_mono()));
-        void *which = zpoller_wait(self->poller, wait < 0 ? 0 : wait);
-        if (which && (which == self->router || which == self->public_router)) {
-            size_t extra, bytes;
-            zmsg_t *msg = s_recv_request(which, &extra, &bytes);
-            s_handle(self, which, msg, extra);
-            zmsg_destroy(&msg);
+        void *which = zpoller_wait(self->poller, self->qcount || wait < 0 ? 0 : wait);
+        if (!which && zpoller_terminated(self->poller))
+            break;
+        /*  Everything that has arrived is read before the next request is answered. */
+        s_read_ahead(self, self->router);
+        s_read_ahead(self, self->public_router);
+        if (self->qcount) {
+            s_queued_t next = self->queue[self->qhead];
+            self->qhead = (self->qhead + 1) % S_QUEUE_MAX;
+            self->qcount--;
+            self->qbytes -= zmsg_content_size(next.msg);
+            s_handle(self, next.router, next.msg, next.extra, next.queued);
+            zmsg_destroy(&next.msg);
             /*  Give a spike back: freed frames return to the system (see mallopt above),
                 and the heap's free top is trimmed. */
-            if (bytes > self->max_body / 2)
+            if (next.bytes > self->max_body / 2)
                 malloc_trim(0);
-        } else if (which) {
+        }
+        /*  Another service's events, say: served between requests, not after all of them. */
+        if (which && which != self->router && which != self->public_router) {
             for (size_t i = 0; i < self->nreaders; i++)
                 if (self->readers[i].sock == which) {
                     self->readers[i].fn(self, which, self->readers[i].arg);
@@ -602,8 +669,6 @@ int odp_service_run(odp_service_t *self)
                         odp_outbox_flush(self->outbox);
                     break;
                 }
-        } else if (zpoller_terminated(self->poller)) {
-            break;
         }
     }
     odp_info("event=service.stopped requests=%lld errors=%lld", (long long)self->requests,

@@ -38,6 +38,9 @@ typedef struct {
     msgpack_packer *pk;    /* pack exactly one reply map here on success */
     odp_error_t *err;      /* fill with odp_error_set() and return -1 on failure */
     msgpack_sbuffer *rbuf; /* what pk writes to: a retried transaction starts it again */
+    int queued;            /* requests with this command from this connection that had been
+                              read and not answered when this one was read, itself
+                              included: what the client had in flight at least */
 } odp_req_t;
 
 typedef int (*odp_handler_fn)(odp_req_t *req);

@@ -56,7 +56,8 @@
     E(HASH_MISMATCH, 422, "the bytes received do not have the declared SHA-256")                   \
     E(RATE_LIMITED, 429, "too many requests")                                                      \
     E(INTERNAL, 500, "the service failed; it is logged")                                           \
-    E(UNAVAILABLE, 503, "the database is unreachable; retry later")
+    E(UNAVAILABLE, 503, "the database is unreachable; retry later")                                \
+    E(CREDIT_EXCEEDED, 429, "more push.chunk requests in flight than the credit allows")
 
 typedef enum {
     ODP_OK = 0,
@@ -286,6 +287,13 @@ typedef enum {
     F(table, STR, 0, 63, 1, 0)                                                                     \
     F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
     F(limit, INT, 0, 0, 1, 10000)
+/*  A provider takes back a bad version (pushed in the wrong encoding, say): it stays
+    listed, marked withdrawn, and is no longer what a push of the same content duplicates. */
+#define ODP_FIELDS_version_withdraw(F)                                                             \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(reason, STR, 1, 1000, 1, 0)
 
 #define ODP_REQUESTS(M)                                                                            \
     M(health, "health")                                                                            \
@@ -318,7 +326,8 @@ typedef enum {
     M(push_abort, "push.abort")                                                                    \
     M(push_status, "push.status")                                                                  \
     M(version_list, "version.list")                                                                \
-    M(rejects_list, "rejects.list")
+    M(rejects_list, "rejects.list")                                                                \
+    M(version_withdraw, "version.withdraw")
 
 /*  ---------------------------------------------------------------------------------------
     Event bodies. Every event body carries the envelope fields below, then its own.
@@ -410,6 +419,13 @@ typedef enum {
     F(code, STR, 1, 32, 1, 0)                                                                      \
     F(reason, STR, 1, 1000, 1, 0)                                                                  \
     F(offset, INT, 1, 0, 0, ODP_I64_MAX)
+#define ODP_FIELDS_ev_data_withdrawn(F)                                                            \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(reason, STR, 1, 1000, 1, 0)
 
 #define ODP_EVENTS(M)                                                                              \
     M(ev_heartbeat, "heartbeat")                                                                   \
@@ -426,7 +442,8 @@ typedef enum {
     M(ev_catalog_refused, "catalog.refused")                                                       \
     M(ev_rules_updated, "rules.updated")                                                           \
     M(ev_data_received, "data.received")                                                           \
-    M(ev_data_failed, "data.failed")
+    M(ev_data_failed, "data.failed")                                                               \
+    M(ev_data_withdrawn, "data.withdrawn")
 
 /*  ---------------------------------------------------------------------------------------
     Reply bodies with a fixed shape (replies that are lists of records declare the record). */
@@ -585,7 +602,9 @@ typedef enum {
     F(rows_received, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
     F(rows_staged, INT, 1, 0, 0, ODP_I64_MAX)                                                      \
     F(rows_rejected, INT, 1, 0, 0, ODP_I64_MAX)                                                    \
-    F(received_at, STR, 1, 32, 1, 0)
+    F(received_at, STR, 1, 32, 1, 0)                                                               \
+    F(withdrawn_at, STR, 0, 32, 1, 0)                                                              \
+    F(withdrawn_reason, STR, 0, 1000, 1, 0)
 /*  A row the registrar could not type: kept with its raw text for the reviewer. reason is
     one of ragged (wrong number of fields), type (a value that does not parse as its
     column's type), encoding (bytes not valid in the declared encoding), shape (JSON Lines:

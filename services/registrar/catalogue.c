@@ -565,6 +565,12 @@ static int s_dict_check(odp_req_t *req, size_t i, const odp_rec_dict_field_t *f,
     char choices[256];
     if (!s_plain_name(&f->name))
         return s_item_fail(req, ODP_E_INVALID_VALUE, i, "name", "holds a control character");
+    if (registrar_reserved_column(f->name.str, f->name.len))
+        return s_item_fail(
+            req, ODP_E_INVALID_VALUE, i, "name",
+            "%.*s is a column name the staging tables reserve (" REGISTRAR_RESERVED_COLUMNS
+            "): rename the field",
+            (int)f->name.len, f->name.str);
     for (size_t k = 0; k < i; k++)
         if (names[k].len == f->name.len && memcmp(names[k].str, f->name.str, f->name.len) == 0)
             return s_item_fail(req, ODP_E_INVALID_VALUE, i, "name",
@@ -629,6 +635,19 @@ static json_t *s_dict_row(size_t i, const odp_rec_dict_field_t *f, const char *t
     return o;
 }
 
+/*  The codec's message would name the declaration, rec_dict_field, which means nothing to
+    a provider: say which field of the dictionary, and what a field may have. */
+static int s_unknown_property(odp_req_t *req, size_t i, const char *name)
+{
+    char props[160] = "";
+    for (size_t k = 0; k < odp_def_rec_dict_field.nfields; k++)
+        snprintf(props + strlen(props), sizeof props - strlen(props), "%s%s", k ? ", " : "",
+                 odp_def_rec_dict_field.fields[k].name);
+    return s_item_fail(req, ODP_E_UNKNOWN_FIELD, i, name,
+                       "data dictionary field %zu has no property %s (a field has %s)", i + 1, name,
+                       props);
+}
+
 /*  Check every item of fields (a list of 1..500 maps) and turn them into rows (a JSON
     array, the caller's). A fault inside item i names fields[i].<field>. */
 static int s_dict_rows(odp_req_t *req, const odp_val_t *fields, json_t **rows)
@@ -649,7 +668,9 @@ static int s_dict_rows(odp_req_t *req, const odp_val_t *fields, json_t **rows)
             rc = s_item_fail(req, ODP_E_WRONG_TYPE, i, NULL,
                              "must be a map of a field's properties");
         else if (odp_decode_fields(&odp_def_rec_dict_field, &list->via.array.ptr[i], &f, &e) < 0)
-            rc = s_item_fail(req, e.code, i, e.field, "%s", e.message);
+            rc = e.code == ODP_E_UNKNOWN_FIELD
+                     ? s_unknown_property(req, i, e.field)
+                     : s_item_fail(req, e.code, i, e.field, "%s", e.message);
         else if ((rc = s_dict_check(req, i, &f, names, &type, &check)) == 0) {
             names[i] = f.name;
             json_array_append_new(*rows, s_dict_row(i, &f, type, check));

@@ -14,6 +14,8 @@
 */
 #include "loader.h"
 
+#include "common/parse.h"
+
 #include <csv.h>
 #include <errno.h>
 #include <iconv.h>
@@ -56,10 +58,10 @@ struct loader_t {
     size_t ncolmap;
     int *dictpos; //  dictionary column -> file column
 
-    loader_buf_t line;    //  raw bytes after the last line end
-    loader_buf_t conv;    //  the current line as UTF-8, when it cannot be used in place
-    loader_buf_t rowtext; //  UTF-8 text of the open row's earlier lines
-    loader_buf_t fbuf;    //  field bytes of the current row
+    odp_buf_t *line;    //  raw bytes after the last line end
+    odp_buf_t *conv;    //  the current line as UTF-8, when it cannot be used in place
+    odp_buf_t *rowtext; //  UTF-8 text of the open row's earlier lines
+    odp_buf_t *fbuf;    //  field bytes of the current row
     size_t *foff;
     size_t *flen;
     size_t nfields;
@@ -76,50 +78,10 @@ struct loader_t {
     const char **num; //  source text of a number value, per dictionary column
     size_t *numlen;
 
-    loader_buf_t *staged; //  the caller's buffers, during one feed or finish
-    loader_buf_t *rejects;
+    odp_buf_t *staged; //  the caller's buffers, during one feed or finish
+    odp_buf_t *rejects;
     odp_error_t *err;
 };
-
-/*  ---------------------------------------------------------------------------------------
-    Buffers                                                                              */
-
-void loader_buf_free(loader_buf_t *buf)
-{
-    if (!buf)
-        return;
-    free(buf->data);
-    buf->data = NULL;
-    buf->len = buf->cap = 0;
-}
-
-static int s_reserve(loader_buf_t *buf, size_t extra)
-{
-    if (buf->cap - buf->len >= extra)
-        return 0;
-    size_t cap = buf->cap ? buf->cap : 256;
-    while (cap - buf->len < extra) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    char *data = realloc(buf->data, cap);
-    if (!data)
-        return -1;
-    buf->data = data;
-    buf->cap = cap;
-    return 0;
-}
-
-static int s_append(loader_buf_t *buf, const void *data, size_t len)
-{
-    if (s_reserve(buf, len))
-        return -1;
-    if (len)
-        memcpy(buf->data + buf->len, data, len);
-    buf->len += len;
-    return 0;
-}
 
 static int s_oom(loader_t *self)
 {
@@ -187,38 +149,12 @@ static bool s_is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-//  Length of s[0..n) cut to at most max bytes without splitting a UTF-8 character
-static size_t s_utf8_cut(const char *s, size_t n, size_t max)
-{
-    if (n <= max)
-        return n;
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-        max--;
-    return max;
-}
-
 /*  ---------------------------------------------------------------------------------------
     Types                                                                                */
 
 static bool s_int_ok(const char *s, size_t n)
 {
-    size_t i = 0;
-    bool neg = false;
-    if (n && (s[0] == '+' || s[0] == '-')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (i == n)
-        return false;
-    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    uint64_t v = 0;
-    for (; i < n; i++) {
-        unsigned d = (unsigned)((unsigned char)s[i] - '0');
-        if (d > 9 || v > (limit - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    return true;
+    return odp_parse_int(s, n, INT64_MIN, INT64_MAX, NULL);
 }
 
 //  [+-]digits[.digits][e[+-]digits], within what PostgreSQL's numeric holds once the
@@ -259,73 +195,6 @@ static bool s_numeric_ok(const char *s, size_t n)
     if (i != n)
         return false;
     if ((long)sig + exp > 131072 || (long)frac - exp > 16383)
-        return false;
-    return true;
-}
-
-static int s_2digits(const char *s)
-{
-    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
-        return -1;
-    return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
-//  YYYY-MM-DD, a real calendar date, years 0001-9999
-static bool s_date_ok(const char *s, size_t n)
-{
-    if (n != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    int y1 = s_2digits(s), y2 = s_2digits(s + 2), m = s_2digits(s + 5), d = s_2digits(s + 8);
-    if (y1 < 0 || y2 < 0 || m < 1 || m > 12 || d < 1)
-        return false;
-    int y = y1 * 100 + y2;
-    if (y == 0)
-        return false;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int days = mdays[m - 1];
-    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-        days = 29;
-    return d <= days;
-}
-
-//  YYYY-MM-DD[T ]HH:MM[:SS[.frac]][Z|+HH[:MM]|-HH[:MM]]
-static bool s_timestamp_ok(const char *s, size_t n)
-{
-    if (n < 16 || !s_date_ok(s, 10) || (s[10] != 'T' && s[10] != ' ') || s[13] != ':')
-        return false;
-    int hh = s_2digits(s + 11), mm = s_2digits(s + 14);
-    if (hh < 0 || hh > 23 || mm < 0 || mm > 59)
-        return false;
-    size_t i = 16;
-    if (i < n && s[i] == ':') {
-        if (n - i < 3)
-            return false;
-        int ss = s_2digits(s + i + 1);
-        if (ss < 0 || ss > 60) //  60: a leap second, which PostgreSQL takes
-            return false;
-        i += 3;
-        if (i < n && s[i] == '.') {
-            size_t f0 = ++i;
-            while (i < n && s[i] >= '0' && s[i] <= '9')
-                i++;
-            if (i == f0)
-                return false;
-        }
-    }
-    if (i == n)
-        return true;
-    if (s[i] == 'Z')
-        return i + 1 == n;
-    if (s[i] != '+' && s[i] != '-')
-        return false;
-    i++;
-    //  PostgreSQL refuses displacements beyond 15:59
-    if (n - i < 2 || s_2digits(s + i) < 0 || s_2digits(s + i) > 15)
-        return false;
-    i += 2;
-    if (i == n)
-        return true;
-    if (n - i != 3 || s[i] != ':' || s_2digits(s + i + 1) < 0 || s_2digits(s + i + 1) > 59)
         return false;
     return true;
 }
@@ -401,10 +270,10 @@ static char *s_put_value(char *out, loader_type_t type, const char *s, size_t n)
         ok = s_numeric_ok(s, n);
         break;
     case LOADER_DATE:
-        ok = s_date_ok(s, n);
+        ok = odp_parse_date(s, n, NULL);
         break;
     case LOADER_TIMESTAMP:
-        ok = s_timestamp_ok(s, n);
+        ok = odp_parse_timestamp(s, n);
         break;
     case LOADER_BOOLEAN: {
         int b = s_bool(s, n);
@@ -429,15 +298,14 @@ static char *s_put_value(char *out, loader_type_t type, const char *s, size_t n)
 static int s_reject(loader_t *self, const char *reason, const char *detail, size_t dlen,
                     const char *raw, size_t rawlen)
 {
-    loader_buf_t *out = self->rejects;
     size_t rlen = strlen(reason);
     //  rejects.detail is text: never let a cut message (jansson's, snprintf's) break UTF-8
     size_t badlen;
     dlen = odp_utf8_scan(detail, dlen, &badlen);
-    if (s_reserve(out, 24 + rlen + 2 * dlen + 2 * rawlen + 4))
+    char *start = odp_buf_reserve(self->rejects, 24 + rlen + 2 * dlen + 2 * rawlen + 4);
+    if (!start)
         return s_oom(self);
-    char *p = out->data + out->len;
-    p = s_put_i64(p, self->rows + 1);
+    char *p = s_put_i64(start, self->rows + 1);
     *p++ = '\t';
     memcpy(p, reason, rlen);
     p += rlen;
@@ -446,7 +314,7 @@ static int s_reject(loader_t *self, const char *reason, const char *detail, size
     *p++ = '\t';
     p = s_escape(p, raw, rawlen);
     *p++ = '\n';
-    out->len = (size_t)(p - out->data);
+    odp_buf_extend(self->rejects, (size_t)(p - start));
     self->rejected++;
     return 0;
 }
@@ -456,9 +324,9 @@ static int s_reject(loader_t *self, const char *reason, const char *detail, size
 static size_t s_type_detail(char *buf, size_t size, const loader_col_t *col, size_t name_len,
                             const char *what, const char *s, size_t n)
 {
-    size_t vlen = s ? s_utf8_cut(s, n, S_DETAIL_VALUE) : 0;
+    size_t vlen = s ? odp_utf8_cut(s, n, S_DETAIL_VALUE) : 0;
     int len = snprintf(buf, size, "column \"%.*s\": %s%s%.*s%s%s is not %s",
-                       (int)s_utf8_cut(col->name, name_len, 96), col->name, what, s ? "\"" : "",
+                       (int)odp_utf8_cut(col->name, name_len, 96), col->name, what, s ? "\"" : "",
                        (int)vlen, s ? s : "", vlen < n ? "..." : "", s ? "\"" : "",
                        s_type_name(col->type));
     return len < 0 ? 0 : (size_t)len < size ? (size_t)len : size - 1;
@@ -488,18 +356,18 @@ static void s_mark_bad(loader_t *self, int64_t at)
 static int s_utf8_repair(loader_t *self, const char *s, size_t n, size_t first, size_t badlen,
                          int64_t at)
 {
-    self->conv.len = 0;
+    odp_buf_reset(self->conv);
     //  Worst case, every byte replaced: the appends below cannot fail after this
-    if (s_reserve(&self->conv, 3 * n + 16))
+    if (!odp_buf_reserve(self->conv, 3 * n + 16))
         return -1;
     s_mark_bad(self, at + (int64_t)first);
     size_t i = 0;
     while (i < n) {
         if (first > i)
-            s_append(&self->conv, s + i, first - i);
+            odp_buf_append(self->conv, s + i, first - i);
         if (first == n)
             break;
-        s_append(&self->conv, "\xef\xbf\xbd", 3);
+        odp_buf_append(self->conv, "\xef\xbf\xbd", 3);
         i = first + badlen;
         first = i + odp_utf8_scan(s + i, n - i, &badlen);
     }
@@ -520,27 +388,25 @@ static int s_decode(loader_t *self, const char *raw, size_t n, int64_t at, const
         if (s_utf8_repair(self, raw, n, first, badlen, at))
             return -1;
     } else {
-        self->conv.len = 0;
-        if (s_reserve(&self->conv, 2 * n + 16))
-            return -1;
+        odp_buf_reset(self->conv);
         //  iconv's prototype is not const-correct; it only reads the input
         char *in = (char *)raw;
         size_t inleft = n;
         while (inleft) {
-            char *out = self->conv.data + self->conv.len;
-            size_t outleft = self->conv.cap - self->conv.len;
+            size_t room = 2 * inleft + 16;
+            char *out = odp_buf_reserve(self->conv, room);
+            if (!out)
+                return -1;
+            size_t outleft = room;
             size_t rc = iconv(self->cd, &in, &inleft, &out, &outleft);
-            self->conv.len = (size_t)(out - self->conv.data);
+            odp_buf_extend(self->conv, room - outleft);
             if (rc != (size_t)-1)
                 break;
-            if (errno == E2BIG) {
-                if (s_reserve(&self->conv, 2 * inleft + 16))
-                    return -1;
+            if (errno == E2BIG)
                 continue;
-            }
             //  EILSEQ, or EINVAL for a character cut by the line end: skip one byte
             s_mark_bad(self, at + (int64_t)(in - raw));
-            if (s_append(&self->conv, "\xef\xbf\xbd", 3))
+            if (odp_buf_append(self->conv, "\xef\xbf\xbd", 3))
                 return -1;
             in++;
             inleft--;
@@ -549,21 +415,22 @@ static int s_decode(loader_t *self, const char *raw, size_t n, int64_t at, const
         const char *nul = memchr(raw, 0, n);
         if (nul) {
             s_mark_bad(self, at + (nul - raw));
-            loader_buf_t fixed = {NULL, 0, 0};
-            for (size_t i = 0; i < self->conv.len; i++) {
-                int rc = self->conv.data[i] ? s_append(&fixed, self->conv.data + i, 1)
-                                            : s_append(&fixed, "\xef\xbf\xbd", 3);
-                if (rc) {
-                    loader_buf_free(&fixed);
-                    return -1;
-                }
+            odp_buf_t *fixed = odp_buf_new();
+            const char *conv = odp_buf_data(self->conv);
+            for (size_t i = 0; fixed && i < odp_buf_size(self->conv); i++) {
+                int rc = conv[i] ? odp_buf_append(fixed, conv + i, 1)
+                                 : odp_buf_append(fixed, "\xef\xbf\xbd", 3);
+                if (rc)
+                    odp_buf_destroy(&fixed);
             }
-            loader_buf_free(&self->conv);
+            if (!fixed)
+                return -1;
+            odp_buf_destroy(&self->conv);
             self->conv = fixed;
         }
     }
-    *text = self->conv.data;
-    *tlen = self->conv.len;
+    *text = odp_buf_data(self->conv);
+    *tlen = odp_buf_size(self->conv);
     return 0;
 }
 
@@ -592,23 +459,23 @@ static size_t s_chomp(const char *s, size_t n)
 static int s_row_text(loader_t *self, const char *cur, size_t curlen, const char **raw,
                       size_t *rawlen)
 {
-    if (!self->rowtext.len) {
+    if (!odp_buf_size(self->rowtext)) {
         *raw = cur;
         *rawlen = s_chomp(cur, curlen);
         return 0;
     }
-    if (s_append(&self->rowtext, cur, curlen))
+    if (odp_buf_append(self->rowtext, cur, curlen))
         return s_oom(self);
-    *raw = self->rowtext.data;
-    *rawlen = s_chomp(self->rowtext.data, self->rowtext.len);
+    *raw = odp_buf_data(self->rowtext);
+    *rawlen = s_chomp(*raw, odp_buf_size(self->rowtext));
     return 0;
 }
 
 static void s_row_reset(loader_t *self, int64_t end)
 {
     self->boundary = self->row_start = end;
-    self->rowtext.len = 0;
-    self->fbuf.len = 0;
+    odp_buf_reset(self->rowtext);
+    odp_buf_reset(self->fbuf);
     self->nfields = 0;
     self->bad = false;
 }
@@ -620,7 +487,7 @@ static void s_list_add(char *list, size_t size, const char *name, size_t len)
     if (used + 8 >= size)
         return;
     int n = snprintf(list + used, size - used, "%s%.*s", used ? ", " : "",
-                     (int)s_utf8_cut(name, len, size - used - 8), name);
+                     (int)odp_utf8_cut(name, len, size - used - 8), name);
     if (n < 0 || (size_t)n >= size - used)
         list[used] = '\0';
 }
@@ -707,10 +574,10 @@ static int s_csv_row(loader_t *self, const char *base, size_t bytes, const char 
                            self->ncolmap);
         rc = s_reject(self, "ragged", detail, (size_t)len, raw, rawlen);
     } else {
-        loader_buf_t *out = self->staged;
-        if (s_reserve(out, 24 + 2 * bytes + 3 * self->ncols))
+        char *start = odp_buf_reserve(self->staged, 24 + 2 * bytes + 3 * self->ncols);
+        if (!start)
             return s_oom(self);
-        char *p = s_put_i64(out->data + out->len, self->rows + 1);
+        char *p = s_put_i64(start, self->rows + 1);
         const char *fields = base;
         for (size_t j = 0; j < self->ncols; j++) {
             size_t i = (size_t)self->dictpos[j];
@@ -729,7 +596,7 @@ static int s_csv_row(loader_t *self, const char *base, size_t bytes, const char 
         }
         if (p) {
             *p++ = '\n';
-            out->len = (size_t)(p - out->data);
+            odp_buf_extend(self->staged, (size_t)(p - start));
         }
     }
     if (rc)
@@ -771,7 +638,7 @@ static void s_on_field(void *s, size_t len, void *arg)
     //  libcsv reuses its entry buffer: keep a copy
     if (self->header && self->nfields >= self->ncolmap)
         self->nfields++;
-    else if (s_field(self, self->fbuf.len, len) || s_append(&self->fbuf, s, len))
+    else if (s_field(self, odp_buf_size(self->fbuf), len) || odp_buf_append(self->fbuf, s, len))
         self->oom = true;
 }
 
@@ -822,7 +689,9 @@ static int s_csv_eof(loader_t *self, int64_t end)
     self->row_done = false;
     if (csv_fini(&self->csv, s_on_field, s_on_row, self) || self->oom)
         return s_oom(self);
-    return self->row_done ? s_csv_row(self, self->fbuf.data, self->fbuf.len, "", 0, end) : 0;
+    return self->row_done
+               ? s_csv_row(self, odp_buf_data(self->fbuf), odp_buf_size(self->fbuf), "", 0, end)
+               : 0;
 }
 
 //  A whole line with no quote, outside any open row: split at commas here, exactly as
@@ -864,14 +733,14 @@ static int s_csv_line(loader_t *self, const char *text, size_t tlen, int64_t end
         return -1;
     //  Only LF ends a record and it is the line's last byte: at most one row per line
     if (self->row_done)
-        return s_csv_row(self, self->fbuf.data, self->fbuf.len, text, tlen, end);
+        return s_csv_row(self, odp_buf_data(self->fbuf), odp_buf_size(self->fbuf), text, tlen, end);
     if (self->csv.pstate == S_CSV_ROW_NOT_BEGUN) {
         //  A blank line: the next row starts after it
         self->row_start = end;
-        self->rowtext.len = 0;
+        odp_buf_reset(self->rowtext);
         return 0;
     }
-    if (s_append(&self->rowtext, text, tlen))
+    if (odp_buf_append(self->rowtext, text, tlen))
         return s_oom(self);
     return eof ? s_csv_eof(self, end) : 0;
 }
@@ -1028,7 +897,7 @@ static int s_json_row(loader_t *self, const char *s, size_t n)
         int j = s_find_col(self, key, strlen(key));
         if (j < 0) {
             int len = snprintf(detail, sizeof detail, "key \"%.*s\" is not a dictionary column",
-                               (int)s_utf8_cut(key, strlen(key), 128), key);
+                               (int)odp_utf8_cut(key, strlen(key), 128), key);
             rc = s_reject(self, "shape", detail, (size_t)len, s, n);
             json_decref(root);
             return rc;
@@ -1045,13 +914,13 @@ static int s_json_row(loader_t *self, const char *s, size_t n)
             self->numlen[self->jorder[i]] = self->jlen[i];
         }
     }
-    loader_buf_t *out = self->staged;
     //  A number written from its double (1e15) may be longer than its source text
-    if (s_reserve(out, 24 + 2 * n + 24 * self->ncols)) {
+    char *start = odp_buf_reserve(self->staged, 24 + 2 * n + 24 * self->ncols);
+    if (!start) {
         json_decref(root);
         return s_oom(self);
     }
-    char *p = s_put_i64(out->data + out->len, self->rows + 1);
+    char *p = s_put_i64(start, self->rows + 1);
     for (size_t j = 0; j < self->ncols && p; j++) {
         *p++ = '\t';
         char *next = s_put_json(self, p, j, self->jvals[j]);
@@ -1073,7 +942,7 @@ static int s_json_row(loader_t *self, const char *s, size_t n)
     }
     if (p) {
         *p++ = '\n';
-        out->len = (size_t)(p - out->data);
+        odp_buf_extend(self->staged, (size_t)(p - start));
     }
     json_decref(root);
     return rc;
@@ -1173,6 +1042,10 @@ loader_t *loader_new(loader_format_t format, loader_encoding_t encoding, const l
             goto fail;
         total += strlen(cols[j].name) + 1;
     }
+    self->line = odp_buf_new();
+    self->conv = odp_buf_new();
+    self->rowtext = odp_buf_new();
+    self->fbuf = odp_buf_new();
     self->cols = calloc(ncols, sizeof(loader_col_t));
     self->name_len = calloc(ncols, sizeof(size_t));
     self->names = malloc(total);
@@ -1182,8 +1055,9 @@ loader_t *loader_new(loader_format_t format, loader_encoding_t encoding, const l
     self->jlen = calloc(ncols, sizeof(size_t));
     self->num = calloc(ncols, sizeof(char *));
     self->numlen = calloc(ncols, sizeof(size_t));
-    if (!self->cols || !self->name_len || !self->names || !self->jvals || !self->jorder ||
-        !self->joff || !self->jlen || !self->num || !self->numlen)
+    if (!self->line || !self->conv || !self->rowtext || !self->fbuf || !self->cols ||
+        !self->name_len || !self->names || !self->jvals || !self->jorder || !self->joff ||
+        !self->jlen || !self->num || !self->numlen)
         goto fail;
     char *name = self->names;
     for (size_t j = 0; j < ncols; j++) {
@@ -1218,10 +1092,10 @@ void loader_destroy(loader_t **self_p)
     free(self->names);
     free(self->colmap);
     free(self->dictpos);
-    loader_buf_free(&self->line);
-    loader_buf_free(&self->conv);
-    loader_buf_free(&self->rowtext);
-    loader_buf_free(&self->fbuf);
+    odp_buf_destroy(&self->line);
+    odp_buf_destroy(&self->conv);
+    odp_buf_destroy(&self->rowtext);
+    odp_buf_destroy(&self->fbuf);
     free(self->foff);
     free(self->flen);
     free(self->jvals);
@@ -1279,7 +1153,7 @@ int loader_resume(loader_t *self, int64_t offset, int64_t rows, int64_t rejected
     return 0;
 }
 
-static int s_begin(loader_t *self, loader_buf_t *staged, loader_buf_t *rejected, odp_error_t *err)
+static int s_begin(loader_t *self, odp_buf_t *staged, odp_buf_t *rejected, odp_error_t *err)
 {
     if (!self || !staged || !rejected)
         return odp_error_set(err, ODP_E_INTERNAL, NULL, "loader: missing argument");
@@ -1292,8 +1166,8 @@ static int s_begin(loader_t *self, loader_buf_t *staged, loader_buf_t *rejected,
     return 0;
 }
 
-int loader_feed(loader_t *self, const char *data, size_t len, loader_buf_t *staged,
-                loader_buf_t *rejected, odp_error_t *err)
+int loader_feed(loader_t *self, const char *data, size_t len, odp_buf_t *staged,
+                odp_buf_t *rejected, odp_error_t *err)
 {
     if (s_begin(self, staged, rejected, err))
         return -1;
@@ -1312,19 +1186,19 @@ int loader_feed(loader_t *self, const char *data, size_t len, loader_buf_t *stag
                 pending--; //  may be the CR of a CR LF
             if ((uint64_t)pending > self->max_row)
                 return s_too_long(self);
-            if (s_append(&self->line, p, n))
+            if (odp_buf_append(self->line, p, n))
                 return s_oom(self);
             self->offset += (int64_t)n;
             break;
         }
         size_t n = (size_t)(nl + 1 - p);
         int rc;
-        if (self->line.len) {
-            int64_t at = self->offset - (int64_t)self->line.len;
-            if (s_append(&self->line, p, n))
+        if (odp_buf_size(self->line)) {
+            int64_t at = self->offset - (int64_t)odp_buf_size(self->line);
+            if (odp_buf_append(self->line, p, n))
                 return s_oom(self);
-            rc = s_line(self, self->line.data, self->line.len, at, false);
-            self->line.len = 0;
+            rc = s_line(self, odp_buf_data(self->line), odp_buf_size(self->line), at, false);
+            odp_buf_reset(self->line);
         } else
             rc = s_line(self, p, n, self->offset, false);
         if (rc)
@@ -1335,15 +1209,15 @@ int loader_feed(loader_t *self, const char *data, size_t len, loader_buf_t *stag
     return 0;
 }
 
-int loader_finish(loader_t *self, loader_buf_t *staged, loader_buf_t *rejected, odp_error_t *err)
+int loader_finish(loader_t *self, odp_buf_t *staged, odp_buf_t *rejected, odp_error_t *err)
 {
     if (s_begin(self, staged, rejected, err))
         return -1;
     int rc = 0;
-    if (self->line.len) {
-        rc = s_line(self, self->line.data, self->line.len, self->offset - (int64_t)self->line.len,
-                    true);
-        self->line.len = 0;
+    size_t open = odp_buf_size(self->line);
+    if (open) {
+        rc = s_line(self, odp_buf_data(self->line), open, self->offset - (int64_t)open, true);
+        odp_buf_reset(self->line);
     } else if (self->format == LOADER_CSV)
         rc = s_csv_eof(self, self->offset);
     if (rc)

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/codec.h"
 
 typedef enum {
@@ -33,7 +34,7 @@ typedef enum {
     LOADER_INTEGER,   /* int8 range */
     LOADER_NUMERIC,   /* [+-]digits[.digits][e[+-]digits] */
     LOADER_DATE,      /* YYYY-MM-DD, a real calendar date */
-    LOADER_TIMESTAMP, /* YYYY-MM-DD[T ]HH:MM[:SS[.frac]][Z|+HH[:MM]|-HH[:MM]] */
+    LOADER_TIMESTAMP, /* YYYY-MM-DD[[T ]HH:MM[:SS[.frac]][Z|+HH[:MM]|-HH[:MM]]] */
     LOADER_BOOLEAN    /* true/false/t/f/1/0/yes/no/是/否 (any ASCII case) */
 } loader_type_t;
 
@@ -44,15 +45,6 @@ typedef struct {
     const char *name; /* UTF-8, as in the dictionary */
     loader_type_t type;
 } loader_col_t;
-
-/*  A growable byte buffer the caller drains (len = 0) after each feed. */
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-} loader_buf_t;
-
-void loader_buf_free(loader_buf_t *buf);
 
 typedef struct loader_t loader_t;
 
@@ -68,15 +60,16 @@ void loader_destroy(loader_t **self_p);
 int loader_resume(loader_t *self, int64_t offset, int64_t rows, int64_t rejected, const int *colmap,
                   size_t ncolmap);
 
-/*  The next raw bytes of the stream. 0, or -1 with err set: HEADER_MISMATCH (a header
+/*  The next raw bytes of the stream; rows are appended to staged and rejected, which the
+    caller drains (odp_buf_reset) after each call. 0, or -1 with err set: HEADER_MISMATCH (a header
     column not in the dictionary, or a dictionary column missing; message names them),
     RULE_ROW_LENGTH (a row longer than max_row_length). After -1 the loader is unusable. */
-int loader_feed(loader_t *self, const char *data, size_t len, loader_buf_t *staged,
-                loader_buf_t *rejected, odp_error_t *err);
+int loader_feed(loader_t *self, const char *data, size_t len, odp_buf_t *staged,
+                odp_buf_t *rejected, odp_error_t *err);
 
 /*  End of stream: a last row without a line end counts; an unterminated quoted field is
     a rejected row (ragged). A file with no header at all is HEADER_MISMATCH. */
-int loader_finish(loader_t *self, loader_buf_t *staged, loader_buf_t *rejected, odp_error_t *err);
+int loader_finish(loader_t *self, odp_buf_t *staged, odp_buf_t *rejected, odp_error_t *err);
 
 int64_t loader_boundary(const loader_t *self); /* raw offset after the last complete row */
 int64_t loader_rows(const loader_t *self);     /* data rows completed (staged + rejected) */

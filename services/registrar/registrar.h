@@ -18,6 +18,15 @@ void catalogue_routes(odp_service_t *svc);
 
 /*  push.c: pushed datasets and files, versions, rejected rows (R5.5b, R7c, R8.3c). */
 void push_routes(odp_service_t *svc);
+/*  Commit the push groups left idle for ODP_REGISTRAR_COMMIT_SECONDS and reclaim the
+    upload slots left idle for ODP_REGISTRAR_IDLE_SECONDS. Every push request calls it
+    first; a loop timer may call it too, so that idle slots go without waiting for one. */
+void push_tick(void);
+
+/*  push_upload.c: is name (len bytes) a column name the staging tables reserve (row_no,
+    PostgreSQL's system columns)? dictionary.set refuses such field names. */
+bool registrar_reserved_column(const char *name, size_t len);
+#define REGISTRAR_RESERVED_COLUMNS "row_no, tableoid, xmin, cmin, xmax, cmax, ctid"
 
 /*  Shared by catalogue.c and push.c: may the actor act on the entries of department?
     Operations may act on all; a provider only on its own. */

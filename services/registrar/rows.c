@@ -1,6 +1,8 @@
 /*  rows: PostgreSQL result rows as protocol values (see rows.h). */
 #include "rows.h"
 
+#include "common/parse.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,27 +147,7 @@ int rows_pack(odp_req_t *req, PGresult *r, const odp_msgdef_t *def, rows_fill_fn
     return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the list") : 0;
 }
 
-static bool s_digits(const char *s, size_t n, int *out)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 bool rows_valid_date(const odp_val_t *v)
 {
-    static const int days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, m, d;
-    if (!v->present || v->len != 10 || v->str[4] != '-' || v->str[7] != '-' ||
-        !s_digits(v->str, 4, &y) || !s_digits(v->str + 5, 2, &m) || !s_digits(v->str + 8, 2, &d))
-        return false;
-    if (y < 1 || m < 1 || m > 12 || d < 1 || d > days[m - 1])
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return !(m == 2 && d == 29 && !leap);
+    return v->present && odp_parse_date(v->str, v->len, NULL);
 }

@@ -37,7 +37,7 @@ int rows_encode(PGresult *r, const odp_msgdef_t *def, rows_fill_fn fill, size_t 
     struct of size bytes and encoded by def. Clears r. 0, or -1 with the error set. */
 int rows_pack(odp_req_t *req, PGresult *r, const odp_msgdef_t *def, rows_fill_fn fill, size_t size);
 
-/*  YYYY-MM-DD and a real calendar date (year 0001-9999, leap years counted). */
+/*  A present value that is YYYY-MM-DD, a real calendar date (odp_parse_date). */
 bool rows_valid_date(const odp_val_t *v);
 
 #endif

@@ -1,0 +1,238 @@
+/*  The open group of a dataset upload: a transaction on the slot's own connection with
+    `COPY stage_u<upload> FROM STDIN` open across chunks, so that PostgreSQL copies one
+    chunk's rows while the registrar parses the next. It is committed when it holds
+    ODP_REGISTRAR_COMMIT_BYTES of the stream, PUSH_REJECTS_MAX of rejected rows, has been
+    open ODP_REGISTRAR_COMMIT_SECONDS, and at push.finish; uploads.committed moves with
+    it, in the same transaction. */
+#include "push.h"
+
+#include "copybin.h"
+
+#include "common/config.h"
+#include "common/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_COMMIT_BYTES   (16 * 1024 * 1024) /* default ODP_REGISTRAR_COMMIT_BYTES */
+#define S_COMMIT_SECONDS 30                 /* default ODP_REGISTRAR_COMMIT_SECONDS */
+
+int64_t push_commit_bytes(void)
+{
+    static int64_t bytes;
+    if (bytes == 0) {
+        bytes = odp_config_int("registrar", "COMMIT_BYTES", S_COMMIT_BYTES);
+        if (bytes < 1)
+            bytes = S_COMMIT_BYTES;
+    }
+    return bytes;
+}
+
+/*  How long a group's transaction may stay open, in milliseconds. An open transaction
+    holds back what VACUUM may clean in the whole database, and PostgreSQL has no timeout
+    for a session waiting for COPY data: a client that went away must not keep one open. */
+int64_t push_commit_ms(void)
+{
+    static int64_t ms;
+    if (ms == 0) {
+        int64_t sec = odp_config_int("registrar", "COMMIT_SECONDS", S_COMMIT_SECONDS);
+        ms = 1000 * (sec < 1 ? S_COMMIT_SECONDS : sec);
+    }
+    return ms;
+}
+
+/*  Something failed on the upload's connection: log it, give the slot up - its group is
+    rolled back, and only a resume from the committed boundary is right - and answer
+    UNAVAILABLE (the connection is gone) or INTERNAL (the loader typed every value, so a
+    refusal is a bug). Clears r. */
+static int s_group_fail(odp_req_t *req, push_slot_t *slot, const char *step, PGresult *r)
+{
+    bool down = PQstatus(slot->conn) != CONNECTION_OK;
+    const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(slot->conn);
+    char q[340];
+    odp_error("event=push.group_failed upload=%" PRId64 " step=%s error=%s", slot->upload, step,
+              odp_log_quote(m, strlen(m), q, sizeof q));
+    PQclear(r);
+    push_slot_free(slot);
+    if (down)
+        return odp_req_fail(req, ODP_E_UNAVAILABLE, NULL,
+                            "the database went away; resume with push.begin");
+    return odp_req_fail(req, ODP_E_INTERNAL, NULL,
+                        "storing the rows failed; it is logged; resume with push.begin");
+}
+
+static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step);
+
+/*  The group's transaction, and with copy its COPY into the staging table in the format
+    binary asks for, opened when first needed (a COPY in the other format is ended). */
+static int s_group_open(odp_req_t *req, push_slot_t *slot, bool copy, bool binary)
+{
+    PGresult *r;
+    if (!slot->in_tx) {
+        r = PQexec(slot->conn, "BEGIN");
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return s_group_fail(req, slot, "begin", r);
+        PQclear(r);
+        slot->in_tx = true;
+        slot->group_ms = zclock_mono();
+    }
+    if (copy && slot->in_copy && slot->copy_binary != binary &&
+        s_copy_end(req, slot, "copy_switch") < 0)
+        return -1;
+    if (copy && !slot->in_copy) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "COPY stage_u%" PRId64 " FROM STDIN%s", slot->upload,
+                 binary ? " WITH (FORMAT binary)" : "");
+        r = PQexec(slot->conn, sql);
+        if (PQresultStatus(r) != PGRES_COPY_IN)
+            return s_group_fail(req, slot, "copy", r);
+        PQclear(r);
+        slot->in_copy = true;
+        slot->copy_binary = binary;
+        if (binary && PQputCopyData(slot->conn, COPYBIN_HEADER, COPYBIN_HEADER_LEN) != 1)
+            return s_group_fail(req, slot, "copy_header", NULL);
+    }
+    return 0;
+}
+
+/*  End the COPY in progress: every result must be COMMAND_OK. */
+static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step)
+{
+    slot->in_copy = false;
+    if (slot->copy_binary && PQputCopyData(slot->conn, COPYBIN_TRAILER, 2) != 1)
+        return s_group_fail(req, slot, step, NULL);
+    slot->copy_binary = false;
+    if (PQputCopyEnd(slot->conn, NULL) != 1)
+        return s_group_fail(req, slot, step, NULL);
+    PGresult *r, *bad = NULL;
+    while ((r = PQgetResult(slot->conn))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK || bad) {
+            PQclear(r);
+        } else {
+            bad = r;
+        }
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+            break;
+    }
+    return bad ? s_group_fail(req, slot, step, bad) : 0;
+}
+
+/*  One feed's output into the group: its rows to the COPY in one piece (libpq sends it as
+    it goes; PostgreSQL copies while we parse the next chunk), its rejected rows, prefixed
+    with the upload, to the group's buffer. */
+int push_group_add(odp_req_t *req, push_slot_t *slot)
+{
+    if (odp_buf_size(slot->staged)) {
+        odp_buf_t *rows = slot->staged;
+        bool binary = false;
+        if (slot->binary) {
+            odp_buf_reset(slot->bin);
+            binary = copybin_rows(slot->bin, odp_buf_data(slot->staged), odp_buf_size(slot->staged),
+                                  slot->types, slot->ntypes) == 0;
+            if (binary)
+                rows = slot->bin;
+            else if (!slot->text_rows) {
+                slot->text_rows = true;
+                odp_warn("event=push.text_rows upload=%" PRId64
+                         " msg=\"rows not as expected for the binary format: sent as text\"",
+                         slot->upload);
+            }
+        }
+        if (s_group_open(req, slot, true, binary) < 0)
+            return -1;
+        if (PQputCopyData(slot->conn, odp_buf_data(rows), (int)odp_buf_size(rows)) != 1)
+            return s_group_fail(req, slot, "copy_data", NULL);
+        odp_buf_reset(slot->staged);
+    }
+    char prefix[24];
+    size_t plen = (size_t)snprintf(prefix, sizeof prefix, "%" PRId64 "\t", slot->upload);
+    const char *rej = odp_buf_data(slot->rejected);
+    size_t nrej = odp_buf_size(slot->rejected);
+    for (size_t o = 0; o < nrej;) {
+        /*  Loader lines never hold a raw newline inside a value (COPY text format escapes
+            it), so '\n' ends a row. */
+        const char *nl = memchr(rej + o, '\n', nrej - o);
+        size_t len = nl ? (size_t)(nl - (rej + o)) + 1 : nrej - o;
+        if (odp_buf_append(slot->rejects, prefix, plen) < 0 ||
+            odp_buf_append(slot->rejects, rej + o, len) < 0) {
+            push_slot_free(slot);
+            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        }
+        o += len;
+    }
+    odp_buf_reset(slot->rejected);
+    return 0;
+}
+
+/*  "{0,2,1}" for the loader's header mapping, or NULL before the header was read. */
+static char *s_colmap_text(const loader_t *loader)
+{
+    size_t n = 0;
+    const int *map = loader_colmap(loader, &n);
+    if (!map)
+        return NULL;
+    char *text = malloc(n * 12 + 3);
+    if (!text)
+        return NULL;
+    size_t o = 0;
+    text[o++] = '{';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(text + o, "%s%d", i ? "," : "", map[i]);
+    text[o++] = '}';
+    text[o] = '\0';
+    return text;
+}
+
+/*  Commit the open group: end its COPY, copy its rejected rows, move uploads.committed to
+    the loader's boundary with the hash state and counts there, COMMIT. On any failure the
+    slot is given up (the group is rolled back). */
+int push_group_commit(odp_req_t *req, push_slot_t *slot)
+{
+    if (!slot->in_tx && slot->boundary == slot->committed && odp_buf_size(slot->rejects) == 0)
+        return 0;
+    if (s_group_open(req, slot, false, false) < 0)
+        return -1;
+    if (slot->in_copy && s_copy_end(req, slot, "copy_end") < 0)
+        return -1;
+    if (odp_buf_size(slot->rejects)) {
+        PGresult *r =
+            PQexec(slot->conn, "COPY rejects (upload, row_no, reason, detail, raw) FROM STDIN");
+        if (PQresultStatus(r) != PGRES_COPY_IN)
+            return s_group_fail(req, slot, "rejects", r);
+        PQclear(r);
+        slot->in_copy = true;
+        if (PQputCopyData(slot->conn, odp_buf_data(slot->rejects),
+                          (int)odp_buf_size(slot->rejects)) != 1)
+            return s_group_fail(req, slot, "rejects_data", NULL);
+        if (s_copy_end(req, slot, "rejects_end") < 0)
+            return -1;
+        odp_buf_reset(slot->rejects);
+    }
+    char *colmap = s_colmap_text(slot->loader);
+    push_progress_t p;
+    push_progress(&p, slot->upload, slot->committed, slot->boundary, &slot->hash,
+                  loader_rows(slot->loader), loader_rejected(slot->loader), colmap);
+    PGresult *r =
+        PQexecParams(slot->conn, PUSH_PROGRESS_SQL, 7, NULL, p.vals, p.lens, p.formats, 0);
+    free(colmap);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return s_group_fail(req, slot, "progress", r);
+    bool hit = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    if (!hit) {
+        int64_t upload = slot->upload;
+        push_slot_free(slot);
+        return push_moved_on(req, upload);
+    }
+    r = PQexec(slot->conn, "COMMIT");
+    /*  A transaction that had failed answers COMMIT with ROLLBACK. */
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0)
+        return s_group_fail(req, slot, "commit", r);
+    PQclear(r);
+    slot->in_tx = false;
+    slot->committed = slot->boundary;
+    return 0;
+}
