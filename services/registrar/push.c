@@ -351,6 +351,13 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
         if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
             return odp_req_db_fail(req, r, "the staging table");
         PQclear(r);
+        /*  The reviewer checks it and the publisher releases it; neither may change it
+            (docs/design.md, "Who reads what"). */
+        char grant[96];
+        snprintf(grant, sizeof grant,
+                 "GRANT SELECT ON stage_u%" PRId64 " TO odp_reviewer, odp_publisher", id);
+        if (odp_db_cmd(req->db, grant, 0, NULL, NULL) < 0)
+            return odp_req_db_fail(req, NULL, "the staging table");
         char ids[24];
         snprintf(ids, sizeof ids, "%" PRId64, id);
         const char *uv[1] = {ids};

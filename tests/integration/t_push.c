@@ -1870,6 +1870,71 @@ static void s_db_many_params(void)
     odp_db_destroy(&db);
 }
 
+/*  An idle push group is committed by the registrar's own timer: nothing else arrives,
+    and the rows are durable (committed offset, rows in the staging table) all the same.
+    The staging table is readable by the reviewer and the publisher, by no one else, and
+    writable by none of them. */
+static void s_idle_group_timer(void)
+{
+    h_service_stop("registrar");
+    const char *env[] = {"ODP_REGISTRAR_COMMIT_SECONDS=1", "ODP_REGISTRAR_TICK_MS=200", NULL};
+    CHECK(h_service_start("registrar", env) > 0, "registrar with a 1 s group time limit");
+    const char *dept = "441900001";
+    char resource[33];
+    CHECK(h_department(dept, "推送测试 计时部门") == 0, "department.add");
+    size_t len;
+    char *data = s_read("air_quality_daily.csv", &len);
+    if (!data || !s_entry(dept, "空气质量 计时", "dataset", "air_quality_daily", true, resource)) {
+        free(data);
+        goto restore;
+    }
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    s_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = 1};
+    s_result_t res;
+    int st = s_push(c, &o, data, len, &res);
+    CHECK(st == 200 && res.committed == 0, "one chunk: %d %s, committed %lld", st, res.code,
+          (long long)res.committed);
+    PGconn *pg = h_pg_super();
+    int64_t before = s_pg_count(pg, "SELECT committed FROM registrar.uploads WHERE id = %lld",
+                                (long long)res.upload);
+    zclock_sleep(2500); /* no request meanwhile */
+    int64_t after = s_pg_count(pg, "SELECT committed FROM registrar.uploads WHERE id = %lld",
+                               (long long)res.upload);
+    int64_t rows =
+        s_pg_count(pg, "SELECT count(*) FROM registrar.stage_u%lld", (long long)res.upload);
+    CHECK(before == 0 && after > 0 && rows > 0,
+          "idle group not committed by the timer: committed %lld -> %lld, %lld rows",
+          (long long)before, (long long)after, (long long)rows);
+    PQfinish(pg);
+
+    const struct {
+        const char *role;
+        bool read;
+    } who[] = {{"reviewer", true}, {"publisher", true}, {"query", false}, {"metrics", false}};
+    for (size_t i = 0; i < sizeof who / sizeof who[0]; i++) {
+        PGconn *r = h_pg_role(who[i].role);
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM registrar.stage_u%lld",
+                 (long long)res.upload);
+        PGresult *q = PQexec(r, sql);
+        bool read = PQresultStatus(q) == PGRES_TUPLES_OK;
+        PQclear(q);
+        CHECK(read == who[i].read, "odp_%s %s read a staging table", who[i].role,
+              read ? "may" : "may not");
+        snprintf(sql, sizeof sql, "DELETE FROM registrar.stage_u%lld", (long long)res.upload);
+        q = PQexec(r, sql);
+        const char *state = PQresultErrorField(q, PG_DIAG_SQLSTATE);
+        CHECK(state && strcmp(state, "42501") == 0, "odp_%s may delete staged rows", who[i].role);
+        PQclear(q);
+        PQfinish(r);
+    }
+    odp_client_destroy(&c);
+    free(data);
+restore:
+    h_service_stop("registrar");
+    CHECK(h_service_start("registrar", NULL) > 0, "registrar restarted");
+}
+
 const h_case_t t_push_cases[] = {
     {"push: the four clean samples are staged whole, typed by their dictionaries", s_clean},
     {"push: the messy GB18030 file stages 297 rows and keeps 3 rejects with reasons", s_messy},
@@ -1897,4 +1962,7 @@ const h_case_t t_push_cases[] = {
      "field",
      s_dates_and_wording},
     {"db: a statement with 40 parameters passes binary views and text numbers", s_db_many_params},
+    {"push: an idle group commits on the registrar's timer with no further request; its staging "
+     "table is read by the reviewer and publisher only",
+     s_idle_group_timer},
     {NULL, NULL}};
