@@ -158,9 +158,10 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
     /*  What one peer can make the service hold (PROTOCOL.md, Limits): a frame larger than
         the body limit plus 64 KiB makes libzmq drop the connection before the frame is
         stored; RCVHWM messages at most wait per peer (beyond them libzmq stops reading the
-        peer's TCP socket: flow control, nothing lost). */
+        peer's TCP socket: flow control, nothing lost). 16 is above the default push
+        credit, so that read-ahead sees a client that sends more than its credit. */
     size_t frame_cap = self->max_body + 65536;
-    int rcvhwm = (int)odp_config_int(name, "RCVHWM", 4);
+    int rcvhwm = (int)odp_config_int(name, "RCVHWM", 16);
     self->router = s_socket(ZMQ_ROUTER, "odp", ep, frame_cap, 0, 0, rcvhwm);
     const char *public_ep = odp_config(name, "PUBLIC_BIND", NULL);
     if (public_ep) {

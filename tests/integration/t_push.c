@@ -1546,7 +1546,11 @@ static void s_credit(void)
     for (int i = 0; burst && i < 24; i++)
         CHECK(s_send_chunk(burst, res.upload, (int64_t)i * 1024, data + i * 1024, 1024),
               "chunk %d not sent", i);
-    int accepted = 0, refused = 0;
+    /*  The registrar reads at most ODP_RCVHWM (16) requests of a peer ahead: those past
+        the credit are refused CREDIT_EXCEEDED; later ones, read after the refusals, no
+        longer start where the upload stands and are refused BAD_OFFSET. Either way
+        nothing changes. */
+    int accepted = 0, refused = 0, over_credit = 0;
     bool in_order = true;
     for (int i = 0; burst && i < 24; i++) {
         char code[40], message[300];
@@ -1556,12 +1560,14 @@ static void s_credit(void)
             in_order = in_order && refused == 0;
         } else {
             refused++;
-            CHECK(st == 429 && strcmp(code, "CREDIT_EXCEEDED") == 0 &&
-                      strstr(message, "go on from byte"),
+            bool credit_refusal = st == 429 && strcmp(code, "CREDIT_EXCEEDED") == 0 &&
+                                  strstr(message, "go on from byte");
+            over_credit += credit_refusal;
+            CHECK(credit_refusal || (st == 409 && strcmp(code, "BAD_OFFSET") == 0 && over_credit),
                   "chunk %d: %d %s '%s'", i, st, code, message);
         }
     }
-    CHECK(accepted + refused == 24 && accepted >= credit && refused > 0 && in_order,
+    CHECK(accepted + refused == 24 && accepted >= credit && over_credit > 0 && in_order,
           "of 24 chunks sent at once under credit %lld, %d were taken and %d refused",
           (long long)credit, accepted, refused);
     zsock_destroy(&burst);
@@ -1879,7 +1885,7 @@ static void s_idle_group_timer(void)
     h_service_stop("registrar");
     const char *env[] = {"ODP_REGISTRAR_COMMIT_SECONDS=1", "ODP_REGISTRAR_TICK_MS=200", NULL};
     CHECK(h_service_start("registrar", env) > 0, "registrar with a 1 s group time limit");
-    const char *dept = "441900001";
+    const char *dept = "445200001";
     char resource[33];
     CHECK(h_department(dept, "推送测试 计时部门") == 0, "department.add");
     size_t len;

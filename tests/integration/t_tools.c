@@ -124,7 +124,7 @@ static void s_unregistered_key(void)
 
 static void s_revoked_key(void)
 {
-    const char *code = "441900001";
+    const char *code = "445300001";
     CHECK(h_department(code, "东莞市政务服务数据管理局") == 0, "department.add");
     s_run_t *r = calloc(1, sizeof *r);
     const char *plans[] = {"--cert", h_keyfile(code), "plans", NULL};
@@ -256,7 +256,7 @@ static void s_options_anywhere(void)
     json_decref(j);
 
     /*  A value that looks like a global option is still the value of its option. */
-    const char *code = "441900002";
+    const char *code = "445300002";
     const char *value[] = {"department", "add", "--code", code, "--name", "--json", NULL};
     s_tool(r, "value-like-option", "odpctl", NULL, value, 20000);
     CHECK(r->rc == 0, "department add --name --json exited %d: %s", r->rc, r->err);
@@ -274,8 +274,8 @@ static void s_keygen_makes_directories(void)
 {
     char dir[512], base[600], secret[700];
     snprintf(dir, sizeof dir, "%s/fresh-%d", h_var(), (int)getpid());
-    snprintf(base, sizeof base, "%s/keys/441900003", dir);
-    const char *args[] = {"department",   "add",      "--code", "441900003", "--name",
+    snprintf(base, sizeof base, "%s/keys/445300003", dir);
+    const char *args[] = {"department",   "add",      "--code", "445300003", "--name",
                           "韶关市数据局", "--keygen", base,     NULL};
     s_run_t *r = calloc(1, sizeof *r);
     s_tool(r, "keygen-dir", "odpctl", NULL, args, 20000);
@@ -297,7 +297,7 @@ static void s_keygen_makes_directories(void)
 
     char out[600];
     snprintf(out, sizeof out, "%s/other/k", dir);
-    const char *kg[] = {"keygen", "--kind", "provider", "--id", "441900004", "--out", out, NULL};
+    const char *kg[] = {"keygen", "--kind", "provider", "--id", "445300004", "--out", out, NULL};
     s_tool(r, "keygen-dir-2", "odpctl", NULL, kg, 20000);
     CHECK(r->rc == 0 && access(out, R_OK) == 0, "keygen --out into a new directory: %d %s", r->rc,
           r->err);
@@ -404,7 +404,7 @@ static bool s_to_gb18030(const char *name, const char *path)
 
 static void s_gb18030_detected(void)
 {
-    const char *code = "441900005";
+    const char *code = "445300005";
     CHECK(h_department(code, "韶关市政务服务数据管理局") == 0, "department.add");
     char resource[33], csv[512];
     if (!s_registered("gb-detect", code, "key_enterprise_assets.dict.json", resource))
@@ -429,7 +429,7 @@ static void s_gb18030_detected(void)
 
 static void s_gb18030_as_utf8(void)
 {
-    const char *code = "441900006";
+    const char *code = "445300006";
     CHECK(h_department(code, "清远市政务服务数据管理局") == 0, "department.add");
     char resource[33], gb[512];
     if (!s_registered("gb-utf8", code, "land_use_status.dict.json", resource))
@@ -452,7 +452,7 @@ static void s_gb18030_as_utf8(void)
 
 static void s_nothing_staged(void)
 {
-    const char *code = "441900007";
+    const char *code = "445300007";
     CHECK(h_department(code, "潮州市政务服务数据管理局") == 0, "department.add");
     char resource[33], bad[512], sample[512];
     if (!s_registered("none-staged", code, "land_use_status.dict.json", resource))
@@ -530,7 +530,7 @@ static int s_fill_slots(odp_client_t *c, const char *resource, const char *heade
 
 static void s_rate_limited(void)
 {
-    const char *code = "441900008";
+    const char *code = "445300008";
     CHECK(h_department(code, "揭西县数据局") == 0, "department.add");
     char resource[33], sample[512], header[200] = "";
     if (!s_registered("busy", code, "land_use_status.dict.json", resource))
@@ -556,7 +556,7 @@ static void s_rate_limited(void)
               r->err);
         CHECK(strstr(r->err, "answered 429 RATE_LIMITED") && strstr(r->err, "retry 1"),
               "the retry does not say the registrar answered 429: %s", r->err);
-        CHECK(strstr(r->err, "refused (429 RATE_LIMITED): ") && strstr(r->err, "retry in a while"),
+        CHECK(strstr(r->err, "refused (429 RATE_LIMITED): ") && strstr(r->err, "retry_after_ms="),
               "the outcome is not the 429 with its message: %s", r->err);
         CHECK(!strstr(r->err, "lost the registrar") && !strstr(r->err, "no answer"),
               "a 429 is reported as a lost registrar: %s", r->err);
