@@ -1494,6 +1494,26 @@ static void s_timeliness(void)
               s_get_bool(&rep.obj, "overdue", false),
           "weekly, a version today: due %s, on time", want);
     odp_reply_free(&rep);
+
+    /*  Operations asks the same with odpctl: daily and monthly are late, weekly not now. */
+    char bin[512], out[512], err[512];
+    snprintf(bin, sizeof bin, "%s/odpctl", h_bin());
+    snprintf(out, sizeof out, "%s/odpctl-overdue.out", h_var());
+    snprintf(err, sizeof err, "%s/odpctl-overdue.err", h_var());
+    const char *argv[] = {bin,  "--json",    "catalog", "list", "--department",
+                          dept, "--overdue", "true",    NULL};
+    pid_t pid = h_spawn(argv, NULL, out, err);
+    int rc = h_wait_exit(pid, 10000);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    json_t *late = json_object_get(j, "items");
+    const char *first = json_string_value(json_object_get(json_array_get(late, 0), "resource"));
+    const char *second = json_string_value(json_object_get(json_array_get(late, 1), "resource"));
+    CHECK(rc == 0 && json_array_size(late) == 2 && first && strcmp(first, codes[0]) == 0 &&
+              second && strcmp(second, codes[2]) == 0,
+          "odpctl catalog list --overdue true exited %d with %zu entries (see %s)", rc,
+          json_array_size(late), out);
+    json_decref(j);
     odp_client_destroy(&p);
 }
 
