@@ -1500,6 +1500,8 @@ static void s_timeliness(void)
     snprintf(bin, sizeof bin, "%s/odpctl", h_bin());
     snprintf(out, sizeof out, "%s/odpctl-overdue.out", h_var());
     snprintf(err, sizeof err, "%s/odpctl-overdue.err", h_var());
+    remove(out);
+    remove(err);
     const char *argv[] = {bin,  "--json",    "catalog", "list", "--department",
                           dept, "--overdue", "true",    NULL};
     pid_t pid = h_spawn(argv, NULL, out, err);
