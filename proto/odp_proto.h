@@ -218,6 +218,20 @@ typedef enum {
 #define ODP_FIELDS_plan_list(F)                                                                    \
     F(department, STR, 0, 9, 9, 0)                                                                 \
     F(overdue, BOOL, 0, 0, 0, 0)
+/*  Maintenance (R4.2c, R5.3): a planned plan changes only the fields given. */
+#define ODP_FIELDS_plan_update(F)                                                                  \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(title, STR, 0, 200, 1, 0)                                                                    \
+    F(summary, STR, 0, 4000, 0, 0)                                                                 \
+    F(domain, STR, 0, 64, 1, 0)                                                                    \
+    F(content_kind, STR, 0, 64, 1, 0)                                                              \
+    F(open_type, STR, 0, 64, 1, 0)                                                                 \
+    F(update_cycle, STR, 0, 64, 1, 0)                                                              \
+    F(due_on, STR, 0, 10, 10, 0)                                                                   \
+    F(maintainer, STR, 0, 200, 1, 0)
+#define ODP_FIELDS_plan_cancel(F)                                                                  \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(reason, STR, 1, 1000, 1, 0)
 #define ODP_FIELDS_catalog_add(F)                                                                  \
     F(plan, INT, 0, 0, 1, ODP_I64_MAX)                                                             \
     F(department, STR, 0, 9, 9, 0)                                                                 \
@@ -232,18 +246,33 @@ typedef enum {
     F(released_on, STR, 0, 10, 10, 0)                                                              \
     F(updated_on, STR, 0, 10, 10, 0)                                                               \
     F(contact, STR, 1, 200, 1, 0)                                                                  \
-    F(location, STR, 1, 500, 1, 0)
+    F(location, STR, 1, 500, 1, 0)                                                                 \
+    F(access_conditions, STR, 0, 2000, 1, 0)                                                       \
+    F(endpoint, STR, 0, 500, 1, 0)
 #define ODP_FIELDS_catalog_get(F) F(resource, STR, 1, 32, 1, 0)
 #define ODP_FIELDS_catalog_list(F)                                                                 \
     F(department, STR, 0, 9, 9, 0)                                                                 \
-    F(status, STR, 0, 32, 1, 0)
+    F(status, STR, 0, 32, 1, 0)                                                                    \
+    F(overdue, BOOL, 0, 0, 0, 0)
+/*  Maintenance (R4.2c, R5.4): only the fields given change; updated_on becomes today. */
+#define ODP_FIELDS_catalog_update(F)                                                               \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(summary, STR, 0, 4000, 1, 0)                                                                 \
+    F(keywords, STRS, 0, 64, 0, 20)                                                                \
+    F(open_type, STR, 0, 64, 1, 0)                                                                 \
+    F(access_conditions, STR, 0, 2000, 1, 0)                                                       \
+    F(update_cycle, STR, 0, 64, 1, 0)                                                              \
+    F(contact, STR, 0, 200, 1, 0)                                                                  \
+    F(location, STR, 0, 500, 1, 0)                                                                 \
+    F(endpoint, STR, 0, 500, 1, 0)
 #define ODP_FIELDS_dictionary_set(F)                                                               \
     F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(table, STR, 0, 63, 1, 0)                                                                     \
     F(fields, ANY, 1, 0, 1, 500)
 #define ODP_FIELDS_dictionary_get(F)                                                               \
     F(resource, STR, 1, 32, 1, 0)                                                                  \
-    F(table, STR, 0, 63, 1, 0)
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(revision, INT, 0, 0, 1, 2147483647)
 #define ODP_FIELDS_registration_request(F) F(resource, STR, 1, 32, 1, 0)
 #define ODP_FIELDS_registration_decide(F)                                                          \
     F(resource, STR, 1, 32, 1, 0)                                                                  \
@@ -311,9 +340,12 @@ typedef enum {
     M(credential_revoke, "credential.revoke")                                                      \
     M(plan_add, "plan.add")                                                                        \
     M(plan_list, "plan.list")                                                                      \
+    M(plan_update, "plan.update")                                                                  \
+    M(plan_cancel, "plan.cancel")                                                                  \
     M(catalog_add, "catalog.add")                                                                  \
     M(catalog_get, "catalog.get")                                                                  \
     M(catalog_list, "catalog.list")                                                                \
+    M(catalog_update, "catalog.update")                                                            \
     M(dictionary_set, "dictionary.set")                                                            \
     M(dictionary_get, "dictionary.get")                                                            \
     M(registration_request, "registration.request")                                                \
@@ -395,6 +427,27 @@ typedef enum {
     F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(department, STR, 1, 9, 9, 0)                                                                 \
     F(reason, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_ev_catalog_updated(F)                                                           \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(fields, STRS, 1, 32, 0, 16)
+#define ODP_FIELDS_ev_catalog_plan_updated(F)                                                      \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(fields, STRS, 1, 32, 0, 16)
+#define ODP_FIELDS_ev_catalog_plan_cancelled(F)                                                    \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(reason, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_ev_catalog_dictionary_set(F)                                                    \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(revision, INT, 1, 0, 1, 2147483647)
 #define ODP_FIELDS_ev_rules_updated(F)                                                             \
     ODP_EVENT_ENVELOPE(F)                                                                          \
     F(max_size, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
@@ -440,6 +493,10 @@ typedef enum {
     M(ev_catalog_registration_requested, "catalog.registration_requested")                         \
     M(ev_catalog_registered, "catalog.registered")                                                 \
     M(ev_catalog_refused, "catalog.refused")                                                       \
+    M(ev_catalog_updated, "catalog.updated")                                                       \
+    M(ev_catalog_plan_updated, "catalog.plan_updated")                                             \
+    M(ev_catalog_plan_cancelled, "catalog.plan_cancelled")                                         \
+    M(ev_catalog_dictionary_set, "catalog.dictionary_set")                                         \
     M(ev_rules_updated, "rules.updated")                                                           \
     M(ev_data_received, "data.received")                                                           \
     M(ev_data_failed, "data.failed")                                                               \
@@ -507,7 +564,8 @@ typedef enum {
     F(status, STR, 1, 32, 1, 0)                                                                    \
     F(overdue, BOOL, 1, 0, 0, 0)                                                                   \
     F(resource, STR, 0, 32, 1, 0)                                                                  \
-    F(planned_by, STR, 1, 100, 1, 0)
+    F(planned_by, STR, 1, 100, 1, 0)                                                               \
+    F(cancelled_reason, STR, 0, 1000, 1, 0)
 #define ODP_FIELDS_rec_catalog(F)                                                                  \
     F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(department, STR, 1, 9, 9, 0)                                                                 \
@@ -527,7 +585,11 @@ typedef enum {
     F(status, STR, 1, 32, 1, 0)                                                                    \
     F(refused_reason, STR, 0, 1000, 1, 0)                                                          \
     F(catalogued_at, STR, 1, 32, 1, 0)                                                             \
-    F(catalogued_by, STR, 1, 100, 1, 0)
+    F(catalogued_by, STR, 1, 100, 1, 0)                                                            \
+    F(access_conditions, STR, 0, 2000, 1, 0)                                                       \
+    F(endpoint, STR, 0, 500, 1, 0)                                                                 \
+    F(next_due_on, STR, 0, 10, 10, 0)                                                              \
+    F(overdue, BOOL, 1, 0, 0, 0)
 /*  One field of a data dictionary (R8.3a). `allowed` is the list of allowed values (the
     dictionary files' "enum": a C keyword cannot name a struct member). */
 #define ODP_FIELDS_rec_dict_field(F)                                                               \
@@ -545,7 +607,9 @@ typedef enum {
 #define ODP_FIELDS_rep_dictionary(F)                                                               \
     F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(table, STR, 1, 63, 1, 0)                                                                     \
-    F(fields, ANY, 1, 0, 1, 500)
+    F(fields, ANY, 1, 0, 1, 500)                                                                   \
+    F(revision, INT, 1, 0, 1, 2147483647)                                                          \
+    F(set_at, STR, 1, 32, 1, 0)
 #define ODP_FIELDS_rep_rules(F)                                                                    \
     F(formats, STRS, 1, 16, 0, 8)                                                                  \
     F(encodings, STRS, 1, 16, 0, 8)                                                                \

@@ -32,9 +32,10 @@ static const char *s_service_for(const char *command)
     static const struct {
         const char *prefix;
         const char *service;
-    } map[] = {{"authority.", "registrar"},    {"department.", "registrar"},
-               {"staff.", "registrar"},        {"credential.", "registrar"},
-               {"registration.", "registrar"}, {"rules.", "registrar"}};
+    } map[] = {
+        {"authority.", "registrar"},  {"department.", "registrar"},   {"staff.", "registrar"},
+        {"credential.", "registrar"}, {"registration.", "registrar"}, {"rules.", "registrar"},
+        {"plan.", "registrar"},       {"catalog.", "registrar"},      {"dictionary.", "registrar"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strncmp(command, map[i].prefix, strlen(map[i].prefix)) == 0)
             return map[i].service;
@@ -59,6 +60,15 @@ static void s_usage(FILE *f)
                "  staff add --login L --name N [--keygen BASE | --public-key K] | staff list\n"
                "  credential add --kind K --id ID --public-key K [--name N]\n"
                "  credential revoke --public-key K\n"
+               "  plan list [--department D] [--overdue true|false]\n"
+               "  plan update --id N [--due-on YYYY-MM-DD] [--maintainer M] [--open-type T] ...\n"
+               "  plan cancel --id N --reason X\n"
+               "  catalog get --resource R | catalog list [--department D] [--status S]\n"
+               "            [--overdue true|false]\n"
+               "  catalog update --resource R [--summary X] [--keywords a,b] [--open-type T]\n"
+               "            [--access-conditions X] [--update-cycle C] [--contact X]\n"
+               "            [--location X] [--endpoint URL]\n"
+               "  dictionary get --resource R [--table T] [--revision N]\n"
                "  registration decide --resource R --approve true|false [--reason X]\n"
                "  rules get | rules set [--formats a,b] [--encodings a,b] [--max-size N]\n"
                "            [--max-row-length N] [--chunk-size N] [--credit N]\n"

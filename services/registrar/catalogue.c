@@ -2,17 +2,17 @@
 
     A provider department plans what it will open (plan.add), then catalogues it
     (catalog.add: 编目), which gives the resource its code (docs/identifiers.md). A dataset
-    is described by one data dictionary per table (dictionary.set, R8.3a/b). The provider
-    then asks for registration and operations registers or refuses it; the transfer rules
-    that pushes must follow are operations' too (R5.5a).
+    is described by one data dictionary per table (dictionary.set, R8.3a/b), kept as
+    numbered revisions. The provider then asks for registration and operations registers
+    or refuses it; the transfer rules that pushes must follow are operations' too (R5.5a).
+    Services and apps are entries too, reached at their endpoint (R7a, R8.2b, R8.3d).
 
     Every code-list value is stored as its code (a Chinese label is accepted and
-    normalised). A provider acts only on its own department's entries; everything that
-    changes state does it in one transaction together with its event. */
-#include "registrar.h"
-#include "rows.h"
-
-#include "common/codelist.h"
+    normalised). A provider acts only on its own department's entries; operations and the
+    owning department see an entry in every state, everyone else only once it is
+    registered and open (SQL entry_visible(), migration 009). Everything that changes
+    state does it in one transaction together with its event. */
+#include "catalogue.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,14 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEPT_SIZE 65 /* an actor id fits, so a foreign id is never truncated into a code */
+/*  ---- shared checks (catalogue.h) ------------------------------------------------------- */
 
-/*  ---- shared checks -------------------------------------------------------------------- */
-
-/*  The code for v (its code or its Chinese label) in *code; NULL when v is absent.
-    Otherwise 422 naming field and every allowed code. */
-static int s_code(odp_req_t *req, const odp_codelist_t *cl, const odp_val_t *v, const char *field,
-                  const char **code)
+int cat_code(odp_req_t *req, const odp_codelist_t *cl, const odp_val_t *v, const char *field,
+             const char **code)
 {
     *code = NULL;
     if (!v->present)
@@ -51,7 +47,7 @@ static size_t s_code_pos(const odp_codelist_t *cl, const char *code)
     return 0;
 }
 
-static int s_date(odp_req_t *req, const odp_val_t *v, const char *field)
+int cat_date(odp_req_t *req, const odp_val_t *v, const char *field)
 {
     if (!v->present || rows_valid_date(v))
         return 0;
@@ -59,43 +55,96 @@ static int s_date(odp_req_t *req, const odp_val_t *v, const char *field)
                         field);
 }
 
-static int s_exec_ok(PGresult *r, ExecStatusType want)
+int cat_exec_ok(PGresult *r, ExecStatusType want)
 {
     return r && PQresultStatus(r) == want ? 0 : -1;
 }
 
-static int s_event(odp_req_t *req, const odp_msgdef_t *def, void *ev)
+int cat_event(odp_req_t *req, const odp_msgdef_t *def, void *ev)
 {
     if (odp_outbox_append(req->outbox, def, ev, req->actor_str) < 0)
         return odp_req_db_fail(req, NULL, "the event");
     return 0;
 }
 
-static int s_commit(odp_req_t *req, const char *what)
+int cat_commit(odp_req_t *req, const char *what)
 {
     return odp_db_commit(req->db) < 0 ? odp_req_db_fail(req, NULL, what) : 0;
+}
+
+void cat_viewer(const odp_req_t *req, const char *vals[2])
+{
+    vals[0] = req->actor->kind;
+    vals[1] = req->actor->id;
+}
+
+/*  An absolute http or https URL with a host name or address, an optional port and no
+    user name, space or control character. Group 5 is the port. */
+#define S_URL                                                                                      \
+    "^[hH][tT][tT][pP][sS]?://"                                                                    \
+    "([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"          \
+    "|\\[[0-9A-Fa-f:.]+\\])"                                                                       \
+    "(:[0-9]{1,5})?([/?#][^[:space:][:cntrl:]]*)?$"
+
+static bool s_http_url(const odp_val_t *v)
+{
+    char url[512];
+    regex_t re;
+    regmatch_t m[6];
+    if (v->len >= sizeof url || regcomp(&re, S_URL, REG_EXTENDED) != 0)
+        return false;
+    bool ok = regexec(&re, odp_v_cstr(v, url, sizeof url), 6, m, 0) == 0;
+    regfree(&re);
+    if (ok && m[5].rm_so >= 0) {
+        long port = strtol(url + m[5].rm_so + 1, NULL, 10);
+        ok = port >= 1 && port <= 65535;
+    }
+    return ok;
+}
+
+int cat_entry_rules(odp_req_t *req, const char *delivery_form, const char *open_type,
+                    const odp_val_t *given, bool stored, bool has_conditions)
+{
+    bool file = strcmp(delivery_form, "dataset_file") == 0;
+    if (given->present && file)
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, "endpoint",
+                            "a dataset_file entry has pushed content, not an endpoint; its "
+                            "location says where it is kept");
+    if (given->present && !s_http_url(given))
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, "endpoint",
+                            "endpoint must be an http:// or https:// URL with a host, e.g. "
+                            "https://data.example.gov.cn/api/air");
+    if (!file && !given->present && !stored)
+        return odp_req_fail(req, ODP_E_MISSING_FIELD, "endpoint",
+                            "an entry delivered as %s is reached at its endpoint: give its "
+                            "http(s) URL",
+                            delivery_form);
+    if (strcmp(open_type, "conditional") == 0 && !has_conditions)
+        return odp_req_fail(req, ODP_E_MISSING_FIELD, "access_conditions",
+                            "a conditional opening must state its access conditions");
+    return 0;
 }
 
 /*  The department a plan or catalogue entry is for. A provider acts for itself (naming
     another department is 403) and may leave it out; operations must name it. Either way
     it must be registered and active (404). */
-static int s_acting_department(odp_req_t *req, const odp_val_t *given, char dept[DEPT_SIZE])
+static int s_acting_department(odp_req_t *req, const odp_val_t *given, char dept[CAT_DEPT_SIZE])
 {
     if (strcmp(req->actor->kind, "provider") == 0) {
         if (given->present && !odp_v_eq(given, req->actor->id))
             return odp_req_fail(req, ODP_E_FORBIDDEN, "department",
                                 "department %s acts only for itself", req->actor->id);
-        snprintf(dept, DEPT_SIZE, "%s", req->actor->id);
+        snprintf(dept, CAT_DEPT_SIZE, "%s", req->actor->id);
     } else if (!given->present) {
         return odp_req_fail(req, ODP_E_MISSING_FIELD, "department",
                             "operations must name the department");
     } else {
-        odp_v_cstr(given, dept, DEPT_SIZE);
+        odp_v_cstr(given, dept, CAT_DEPT_SIZE);
     }
     const char *vals[1] = {dept};
     PGresult *r =
         odp_db_exec(req->db, "SELECT 1 FROM departments WHERE code = $1 AND active", 1, vals, NULL);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the department");
     bool found = PQntuples(r) > 0;
     PQclear(r);
@@ -107,16 +156,7 @@ static int s_acting_department(odp_req_t *req, const odp_val_t *given, char dept
 
 /*  ---- plans (R4.2a, R5.3, R7a) -------------------------------------------------------- */
 
-/*  A plan is catalogued once a catalogue entry names it; until then it is planned, and
-    overdue from the day after its due date (R5.3: planned, never delivered). */
-#define PLAN_COLS                                                                                  \
-    "p.id, p.department, p.title, p.summary, p.domain, p.content_kind, p.open_type, "              \
-    "p.update_cycle, p.due_on::text, p.maintainer, "                                               \
-    "CASE WHEN r.resource IS NULL THEN 'planned' ELSE 'catalogued' END, "                          \
-    "r.resource IS NULL AND p.due_on < current_date, r.resource, p.planned_by"
-#define PLAN_JOIN " LEFT JOIN resources r ON r.plan = p.id"
-
-static void s_fill_plan(PGresult *r, int i, void *out, msgpack_zone *zone)
+void cat_fill_plan(PGresult *r, int i, void *out, msgpack_zone *zone)
 {
     (void)zone;
     odp_rec_plan_t *p = out;
@@ -134,6 +174,16 @@ static void s_fill_plan(PGresult *r, int i, void *out, msgpack_zone *zone)
     p->overdue = rows_bool(r, i, 11);
     p->resource = rows_col(r, i, 12);
     p->planned_by = rows_col(r, i, 13);
+    p->cancelled_reason = rows_col(r, i, 14);
+}
+
+int cat_reply_plan(odp_req_t *req, PGresult *r)
+{
+    odp_rec_plan_t rec = {0};
+    cat_fill_plan(r, 0, &rec, NULL);
+    int rc = odp_encode(&odp_def_rec_plan, &rec, req->pk);
+    PQclear(r);
+    return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the plan") : 0;
 }
 
 static int s_plan_insert(odp_req_t *req, const odp_plan_add_t *m, const char *dept,
@@ -148,74 +198,62 @@ static int s_plan_insert(odp_req_t *req, const odp_plan_add_t *m, const char *de
                               "WITH p AS (INSERT INTO plans (department, title, summary, domain, "
                               "content_kind, open_type, update_cycle, due_on, maintainer, "
                               "planned_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::date, $9, "
-                              "$10) RETURNING *) SELECT " PLAN_COLS " FROM p" PLAN_JOIN,
+                              "$10) RETURNING *) SELECT " CAT_PLAN_COLS " FROM p" CAT_PLAN_JOIN,
                               10, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the plan");
-    odp_rec_plan_t rec = {0};
-    s_fill_plan(r, 0, &rec, NULL);
     odp_ev_catalog_planned_t ev = {0};
-    ev.id = rec.id;
-    ev.department = rec.department;
-    ev.title = rec.title;
-    ev.due_on = rec.due_on;
-    int rc = s_event(req, &odp_def_ev_catalog_planned, &ev);
-    if (rc == 0)
-        rc = s_commit(req, "the plan");
-    if (rc == 0)
-        rc = odp_encode(&odp_def_rec_plan, &rec, req->pk);
-    PQclear(r);
-    return rc;
+    ev.id = rows_int(r, 0, 0);
+    ev.department = rows_col(r, 0, 1);
+    ev.title = rows_col(r, 0, 2);
+    ev.due_on = rows_col(r, 0, 8);
+    if (cat_event(req, &odp_def_ev_catalog_planned, &ev) < 0 || cat_commit(req, "the plan") < 0) {
+        PQclear(r);
+        return -1;
+    }
+    return cat_reply_plan(req, r);
 }
 
 static int s_plan_add(odp_req_t *req)
 {
     const odp_plan_add_t *m = req->msg;
-    char dept[DEPT_SIZE];
+    char dept[CAT_DEPT_SIZE];
     const char *codes[4];
     if (s_acting_department(req, &m->department, dept) < 0 ||
-        s_code(req, &odp_cl_domain, &m->domain, "domain", &codes[0]) < 0 ||
-        s_code(req, &odp_cl_content_kind, &m->content_kind, "content_kind", &codes[1]) < 0 ||
-        s_code(req, &odp_cl_open_type, &m->open_type, "open_type", &codes[2]) < 0 ||
-        s_code(req, &odp_cl_update_cycle, &m->update_cycle, "update_cycle", &codes[3]) < 0 ||
-        s_date(req, &m->due_on, "due_on") < 0)
+        cat_code(req, &odp_cl_domain, &m->domain, "domain", &codes[0]) < 0 ||
+        cat_code(req, &odp_cl_content_kind, &m->content_kind, "content_kind", &codes[1]) < 0 ||
+        cat_code(req, &odp_cl_open_type, &m->open_type, "open_type", &codes[2]) < 0 ||
+        cat_code(req, &odp_cl_update_cycle, &m->update_cycle, "update_cycle", &codes[3]) < 0 ||
+        cat_date(req, &m->due_on, "due_on") < 0)
         return -1;
     if (odp_db_begin(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the plan");
     return s_plan_insert(req, m, dept, codes);
 }
 
+/*  A plan is seen with its entry: by operations and its department always, by anyone
+    else once it is catalogued as an entry they may see. */
 static int s_plan_list(odp_req_t *req)
 {
     const odp_plan_list_t *m = req->msg;
-    const char *vals[2] = {m->department.str, NULL};
-    int lens[2] = {(int)m->department.len, -1};
-    if (strcmp(req->actor->kind, "provider") == 0) {
-        if (m->department.present && !odp_v_eq(&m->department, req->actor->id))
-            return odp_req_fail(req, ODP_E_FORBIDDEN, "department",
-                                "department %s sees only its own plans", req->actor->id);
-        vals[0] = req->actor->id;
-        lens[0] = -1;
-    }
+    const char *vals[4] = {m->department.str, NULL};
+    int lens[4] = {(int)m->department.len, -1, -1, -1};
     if (m->overdue.present)
         vals[1] = m->overdue.b ? "true" : "false";
-    PGresult *r = odp_db_exec(
-        req->db,
-        "SELECT " PLAN_COLS " FROM plans p" PLAN_JOIN " WHERE ($1::text IS NULL OR p.department = "
-        "$1::text) AND ($2::boolean IS NULL OR (r.resource IS NULL AND p.due_on < current_date) = "
-        "$2::boolean) ORDER BY p.id",
-        2, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+    cat_viewer(req, vals + 2);
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT " CAT_PLAN_COLS " FROM plans p" CAT_PLAN_JOIN
+                              " WHERE ($1::text IS NULL OR p.department = $1::text) AND "
+                              "($2::boolean IS NULL OR " CAT_PLAN_OVERDUE " = $2::boolean) AND "
+                              "entry_visible($3, $4, p.department, r.status, r.open_type) "
+                              "ORDER BY p.id",
+                              4, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "plans");
-    return rows_pack(req, r, &odp_def_rec_plan, s_fill_plan, sizeof(odp_rec_plan_t));
+    return rows_pack(req, r, &odp_def_rec_plan, cat_fill_plan, sizeof(odp_rec_plan_t));
 }
 
 /*  ---- catalogue entries (R4.2a, R4.2d, R5.4, R8.1, R8.2) ------------------------------ */
-
-#define CAT_COLS                                                                                   \
-    "resource, department, plan, title, summary, keywords, domain, content_kind, "                 \
-    "delivery_form, open_type, update_cycle, released_on::text, updated_on::text, contact, "       \
-    "location, status, refused_reason, " ROWS_TS("catalogued_at") ", catalogued_by"
 
 static const char *const s_statuses[] = {"catalogued", "registration_requested", "registered",
                                          "refused"};
@@ -242,10 +280,13 @@ static void s_fill_catalog(PGresult *r, int i, void *out, msgpack_zone *zone)
     c->refused_reason = rows_col(r, i, 16);
     c->catalogued_at = rows_col(r, i, 17);
     c->catalogued_by = rows_col(r, i, 18);
+    c->access_conditions = rows_col(r, i, 19);
+    c->endpoint = rows_col(r, i, 20);
+    c->next_due_on = rows_col(r, i, 21);
+    c->overdue = rows_bool(r, i, 22);
 }
 
-/*  Reply with the catalogue record in row 0 of r, which this clears. */
-static int s_reply_catalog(odp_req_t *req, PGresult *r)
+int cat_reply_catalog(odp_req_t *req, PGresult *r)
 {
     msgpack_zone zone;
     msgpack_zone_init(&zone, 1024);
@@ -257,8 +298,7 @@ static int s_reply_catalog(odp_req_t *req, PGresult *r)
     return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the entry") : 0;
 }
 
-/*  keywords: 1 to 20 (the declaration bounds the count and each length), none empty. */
-static int s_keywords(odp_req_t *req, const odp_val_t *v, odp_val_t items[20], size_t *n)
+int cat_keywords(odp_req_t *req, const odp_val_t *v, odp_val_t items[20], size_t *n)
 {
     const msgpack_object_array *a = &v->obj->via.array;
     if (a->size == 0)
@@ -273,8 +313,8 @@ static int s_keywords(odp_req_t *req, const odp_val_t *v, odp_val_t items[20], s
     return 0;
 }
 
-/*  An entry may realise one plan of its own department, once. The UNIQUE on
-    resources.plan settles a race between two entries for the same plan. */
+/*  An entry may realise one plan of its own department, once, unless it was cancelled.
+    The UNIQUE on resources.plan settles a race between two entries for the same plan. */
 static int s_plan_free(odp_req_t *req, const odp_val_t *plan, const char *dept)
 {
     if (!plan->present)
@@ -283,17 +323,21 @@ static int s_plan_free(odp_req_t *req, const odp_val_t *plan, const char *dept)
     snprintf(id, sizeof id, "%lld", (long long)plan->i);
     const char *vals[2] = {id, dept};
     PGresult *r = odp_db_exec(req->db,
-                              "SELECT EXISTS (SELECT 1 FROM resources WHERE plan = p.id) "
-                              "FROM plans p WHERE p.id = $1::bigint AND p.department = $2",
+                              "SELECT EXISTS (SELECT 1 FROM resources WHERE plan = p.id), "
+                              "p.cancelled_at IS NOT NULL FROM plans p WHERE p.id = $1::bigint "
+                              "AND p.department = $2",
                               2, vals, NULL);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the plan");
     int found = PQntuples(r) > 0, taken = found && PQgetvalue(r, 0, 0)[0] == 't';
+    int cancelled = found && PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);
     if (!found)
         return odp_req_fail(req, ODP_E_NOT_FOUND, "plan", "department %s has no plan %s", dept, id);
     if (taken)
         return odp_req_fail(req, ODP_E_ALREADY_EXISTS, "plan", "plan %s is catalogued already", id);
+    if (cancelled)
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "plan", "plan %s is cancelled", id);
     return 0;
 }
 
@@ -308,7 +352,7 @@ static int s_catalog_insert(odp_req_t *req, const odp_catalog_add_t *m, const ch
              s_code_pos(&odp_cl_content_kind, codes[1]));
     if (m->plan.present)
         snprintf(plan, sizeof plan, "%lld", (long long)m->plan.i);
-    const char *vals[16] = {dept,
+    const char *vals[18] = {dept,
                             cls,
                             m->plan.present ? plan : NULL,
                             m->title.str,
@@ -323,8 +367,10 @@ static int s_catalog_insert(odp_req_t *req, const odp_catalog_add_t *m, const ch
                             m->updated_on.str,
                             m->contact.str,
                             m->location.str,
-                            req->actor_str};
-    int lens[16] = {-1,
+                            req->actor_str,
+                            m->access_conditions.str,
+                            m->endpoint.str};
+    int lens[18] = {-1,
                     -1,
                     -1,
                     (int)m->title.len,
@@ -339,7 +385,9 @@ static int s_catalog_insert(odp_req_t *req, const odp_catalog_add_t *m, const ch
                     (int)m->updated_on.len,
                     (int)m->contact.len,
                     (int)m->location.len,
-                    -1};
+                    -1,
+                    (int)m->access_conditions.len,
+                    (int)m->endpoint.len};
     PGresult *r = odp_db_exec(
         req->db,
         "WITH seq AS (INSERT INTO resource_sequences (department, classification, last) "
@@ -347,12 +395,12 @@ static int s_catalog_insert(odp_req_t *req, const odp_catalog_add_t *m, const ch
         "DO UPDATE SET last = resource_sequences.last + 1 RETURNING last) "
         "INSERT INTO resources (resource, department, plan, title, summary, keywords, domain, "
         "content_kind, delivery_form, open_type, update_cycle, released_on, updated_on, contact, "
-        "location, catalogued_by) SELECT $1::text || '-' || $2::text || '-' || "
-        "lpad(last::text, 5, '0'), $1::text, $3::bigint, $4, $5, $6::text[], $7, $8, $9, $10, "
-        "$11, $12::text::date, $13::text::date, $14, $15, $16 FROM seq WHERE last <= 99999 "
-        "RETURNING " CAT_COLS,
-        16, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+        "location, catalogued_by, access_conditions, endpoint) SELECT $1::text || '-' || "
+        "$2::text || '-' || lpad(last::text, 5, '0'), $1::text, $3::bigint, $4, $5, $6::text[], "
+        "$7, $8, $9, $10, $11, $12::text::date, $13::text::date, $14, $15, $16, $17, $18 "
+        "FROM seq WHERE last <= 99999 RETURNING " CAT_COLS,
+        18, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "a catalogue entry for this plan");
     if (PQntuples(r) == 0) {
         PQclear(r);
@@ -365,30 +413,32 @@ static int s_catalog_insert(odp_req_t *req, const odp_catalog_add_t *m, const ch
     ev.department = rows_col(r, 0, 1);
     ev.title = m->title;
     ev.plan = m->plan;
-    if (s_event(req, &odp_def_ev_catalog_catalogued, &ev) < 0 ||
-        s_commit(req, "the catalogue entry") < 0) {
+    if (cat_event(req, &odp_def_ev_catalog_catalogued, &ev) < 0 ||
+        cat_commit(req, "the catalogue entry") < 0) {
         PQclear(r);
         return -1;
     }
-    return s_reply_catalog(req, r);
+    return cat_reply_catalog(req, r);
 }
 
 static int s_catalog_add(odp_req_t *req)
 {
     const odp_catalog_add_t *m = req->msg;
-    char dept[DEPT_SIZE];
+    char dept[CAT_DEPT_SIZE];
     const char *codes[5];
     odp_val_t words[20];
     size_t nwords = 0;
     if (s_acting_department(req, &m->department, dept) < 0 ||
-        s_code(req, &odp_cl_domain, &m->domain, "domain", &codes[0]) < 0 ||
-        s_code(req, &odp_cl_content_kind, &m->content_kind, "content_kind", &codes[1]) < 0 ||
-        s_code(req, &odp_cl_delivery_form, &m->delivery_form, "delivery_form", &codes[2]) < 0 ||
-        s_code(req, &odp_cl_open_type, &m->open_type, "open_type", &codes[3]) < 0 ||
-        s_code(req, &odp_cl_update_cycle, &m->update_cycle, "update_cycle", &codes[4]) < 0 ||
-        s_date(req, &m->released_on, "released_on") < 0 ||
-        s_date(req, &m->updated_on, "updated_on") < 0 ||
-        s_keywords(req, &m->keywords, words, &nwords) < 0)
+        cat_code(req, &odp_cl_domain, &m->domain, "domain", &codes[0]) < 0 ||
+        cat_code(req, &odp_cl_content_kind, &m->content_kind, "content_kind", &codes[1]) < 0 ||
+        cat_code(req, &odp_cl_delivery_form, &m->delivery_form, "delivery_form", &codes[2]) < 0 ||
+        cat_code(req, &odp_cl_open_type, &m->open_type, "open_type", &codes[3]) < 0 ||
+        cat_code(req, &odp_cl_update_cycle, &m->update_cycle, "update_cycle", &codes[4]) < 0 ||
+        cat_date(req, &m->released_on, "released_on") < 0 ||
+        cat_date(req, &m->updated_on, "updated_on") < 0 ||
+        cat_keywords(req, &m->keywords, words, &nwords) < 0 ||
+        cat_entry_rules(req, codes[2], codes[3], &m->endpoint, false,
+                        m->access_conditions.present) < 0)
         return -1;
     if (odp_db_begin(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the catalogue entry");
@@ -402,20 +452,24 @@ static int s_catalog_add(odp_req_t *req)
     return rc;
 }
 
+/*  An entry the actor may not see is answered as if it did not exist. */
 static int s_catalog_get(odp_req_t *req)
 {
     const odp_catalog_get_t *m = req->msg;
-    const char *vals[1] = {m->resource.str};
-    int lens[1] = {(int)m->resource.len};
-    PGresult *r = odp_db_exec(req->db, "SELECT " CAT_COLS " FROM resources WHERE resource = $1", 1,
-                              vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+    const char *vals[3] = {m->resource.str};
+    int lens[3] = {(int)m->resource.len, -1, -1};
+    cat_viewer(req, vals + 1);
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT " CAT_COLS " FROM resources WHERE resource = $1 AND "
+                              "entry_visible($2, $3, department, status, open_type)",
+                              3, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the catalogue entry");
     if (PQntuples(r) == 0) {
         PQclear(r);
         return odp_req_fail(req, ODP_E_NOT_FOUND, "resource", "no catalogue entry has this code");
     }
-    return s_reply_catalog(req, r);
+    return cat_reply_catalog(req, r);
 }
 
 static int s_catalog_list(odp_req_t *req)
@@ -428,46 +482,79 @@ static int s_catalog_list(odp_req_t *req)
         return odp_req_fail(req, ODP_E_INVALID_VALUE, "status",
                             "status must be one of: catalogued, registration_requested, "
                             "registered, refused");
-    const char *vals[2] = {m->department.str, m->status.str};
-    int lens[2] = {(int)m->department.len, (int)m->status.len};
+    const char *vals[5] = {m->department.str, m->status.str, NULL};
+    int lens[5] = {(int)m->department.len, (int)m->status.len, -1, -1, -1};
+    if (m->overdue.present)
+        vals[2] = m->overdue.b ? "true" : "false";
+    cat_viewer(req, vals + 3);
     PGresult *r = odp_db_exec(req->db,
                               "SELECT " CAT_COLS " FROM resources WHERE ($1::text IS NULL OR "
                               "department = $1::text) AND ($2::text IS NULL OR status = $2::text) "
+                              "AND ($3::boolean IS NULL OR coalesce(next_due_on(resources) < "
+                              "current_date, false) = $3::boolean) AND "
+                              "entry_visible($4, $5, department, status, open_type) "
                               "ORDER BY resource",
-                              2, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+                              5, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the catalogue");
     return rows_pack(req, r, &odp_def_rec_catalog, s_fill_catalog, sizeof(odp_rec_catalog_t));
 }
 
-/*  ---- a resource being changed ---------------------------------------------------------- */
+/*  ---- an entry being read or changed ----------------------------------------------------- */
 
-typedef struct {
-    char department[DEPT_SIZE];
-    char content_kind[32];
-    char status[32];
-} s_resource_t;
-
-/*  In a transaction: lock the resource's row until commit, so a registration decision and
-    a dictionary change cannot interleave, and check the actor may act on it (404, 403). */
-static int s_resource_lock(odp_req_t *req, const odp_val_t *resource, s_resource_t *res)
+/*  The entry's department in dept when the actor may see it; else 404, as if it did not
+    exist. */
+static int s_visible(odp_req_t *req, const odp_val_t *resource, char *dept, size_t size)
 {
-    const char *vals[1] = {resource->str};
-    int lens[1] = {(int)resource->len};
+    const char *vals[3] = {resource->str};
+    int lens[3] = {(int)resource->len, -1, -1};
+    cat_viewer(req, vals + 1);
     PGresult *r = odp_db_exec(req->db,
-                              "SELECT department, content_kind, status FROM resources "
-                              "WHERE resource = $1 FOR UPDATE",
-                              1, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+                              "SELECT department FROM resources WHERE resource = $1 AND "
+                              "entry_visible($2, $3, department, status, open_type)",
+                              3, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the catalogue entry");
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return odp_req_fail(req, ODP_E_NOT_FOUND, "resource", "no catalogue entry has this code");
-    }
-    snprintf(res->department, sizeof res->department, "%s", PQgetvalue(r, 0, 0));
-    snprintf(res->content_kind, sizeof res->content_kind, "%s", PQgetvalue(r, 0, 1));
-    snprintf(res->status, sizeof res->status, "%s", PQgetvalue(r, 0, 2));
+    bool found = PQntuples(r) == 1;
+    if (found)
+        snprintf(dept, size, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
+    if (!found)
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "resource", "no catalogue entry has this code");
+    return 0;
+}
+
+int registrar_resource_visible(odp_req_t *req, const odp_val_t *resource, char *dept, size_t size)
+{
+    return s_visible(req, resource, dept, size);
+}
+
+int cat_resource_lock(odp_req_t *req, const odp_val_t *resource, cat_resource_t *res)
+{
+    const char *vals[3] = {resource->str};
+    int lens[3] = {(int)resource->len, -1, -1};
+    cat_viewer(req, vals + 1);
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT department, content_kind, delivery_form, open_type, status, "
+                              "endpoint IS NOT NULL, access_conditions IS NOT NULL, "
+                              "entry_visible($2, $3, department, status, open_type) "
+                              "FROM resources WHERE resource = $1 FOR UPDATE",
+                              3, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
+        return odp_req_db_fail(req, r, "the catalogue entry");
+    bool visible = PQntuples(r) == 1 && PQgetvalue(r, 0, 7)[0] == 't';
+    if (visible) {
+        snprintf(res->department, sizeof res->department, "%s", PQgetvalue(r, 0, 0));
+        snprintf(res->content_kind, sizeof res->content_kind, "%s", PQgetvalue(r, 0, 1));
+        snprintf(res->delivery_form, sizeof res->delivery_form, "%s", PQgetvalue(r, 0, 2));
+        snprintf(res->open_type, sizeof res->open_type, "%s", PQgetvalue(r, 0, 3));
+        snprintf(res->status, sizeof res->status, "%s", PQgetvalue(r, 0, 4));
+        res->has_endpoint = PQgetvalue(r, 0, 5)[0] == 't';
+        res->has_conditions = PQgetvalue(r, 0, 6)[0] == 't';
+    }
+    PQclear(r);
+    if (!visible)
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "resource", "no catalogue entry has this code");
     if (!registrar_may_act(req, res->department))
         return odp_req_fail(req, ODP_E_FORBIDDEN, "resource",
                             "this resource belongs to department %s", res->department);
@@ -480,7 +567,7 @@ static int s_resource_update(odp_req_t *req, const char *sql, int n, const char 
                              const int *lens, PGresult **out)
 {
     PGresult *r = odp_db_exec(req->db, sql, n, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0 || PQntuples(r) != 1)
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0 || PQntuples(r) != 1)
         return odp_req_db_fail(req, r, "the catalogue entry");
     *out = r;
     return 0;
@@ -704,43 +791,68 @@ static void s_fill_dict_field(PGresult *r, int i, void *out, msgpack_zone *zone)
     f->description = rows_col(r, i, 10);
 }
 
-/*  Reply with the stored dictionary of resource's table: 404 when it has none. */
-static int s_dictionary_reply(odp_req_t *req, const odp_val_t *resource, const char *table)
+/*  A statement without rows; a failure is answered as odp_req_db_fail() does. */
+static int s_cmd(odp_req_t *req, const char *sql, int n, const char *const *vals, const int *lens,
+                 const char *what)
 {
-    const char *vals[2] = {resource->str, table};
-    int lens[2] = {(int)resource->len, -1};
-    PGresult *r = odp_db_exec(req->db,
-                              "SELECT " DICT_COLS " FROM dictionary_fields WHERE resource = $1 "
-                              "AND table_name = $2 ORDER BY position",
-                              2, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+    PGresult *r = odp_db_exec(req->db, sql, n, vals, lens);
+    if (cat_exec_ok(r, PGRES_COMMAND_OK) < 0)
+        return odp_req_db_fail(req, r, what);
+    PQclear(r);
+    return 0;
+}
+
+/*  Reply with revision (0: the latest) of the dictionary of resource's table: 404 when the
+    table has none, or not that revision. */
+static int s_dictionary_reply(odp_req_t *req, const odp_val_t *resource, const char *table,
+                              int64_t revision)
+{
+    char rev[24];
+    snprintf(rev, sizeof rev, "%" PRId64, revision);
+    const char *vals[3] = {resource->str, table, revision ? rev : NULL};
+    int lens[3] = {(int)resource->len, -1, -1};
+    PGresult *r = odp_db_exec(
+        req->db,
+        "SELECT " DICT_COLS ", d.revision, " ROWS_TS(
+            "d.set_at") " FROM dictionary_revisions d "
+                        "JOIN dictionary_revision_fields f USING (resource, table_name, revision) "
+                        "WHERE d.resource = $1 AND d.table_name = $2 AND d.revision = "
+                        "coalesce($3::integer, "
+                        "(SELECT max(revision) FROM dictionary_revisions WHERE resource = $1 AND "
+                        "table_name = $2)) ORDER BY f.position",
+        3, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the dictionary");
     if (PQntuples(r) == 0) {
         PQclear(r);
+        if (revision)
+            return odp_req_fail(req, ODP_E_NOT_FOUND, "revision",
+                                "table %s of this resource has no dictionary revision %s", table,
+                                rev);
         return odp_req_fail(req, ODP_E_NOT_FOUND, "table",
                             "no dictionary is stored for this resource and table %s", table);
     }
     msgpack_sbuffer items;
     int rc = rows_encode(r, &odp_def_rec_dict_field, s_fill_dict_field,
                          sizeof(odp_rec_dict_field_t), &items);
-    PQclear(r);
     if (rc == 0) {
         odp_rep_dictionary_t rep = {0};
         rep.resource = *resource;
         rep.table = odp_v_str(table);
         rep.fields = odp_v_raw(items.data, items.size);
+        rep.revision = rows_int(r, 0, 11);
+        rep.set_at = rows_col(r, 0, 12);
         rc = odp_encode(&odp_def_rep_dictionary, &rep, req->pk);
     }
+    PQclear(r);
     msgpack_sbuffer_destroy(&items);
     return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot encode the dictionary") : 0;
 }
 
-/*  A registered dataset's dictionary is what its pushed data is typed by: fixed. */
-static int s_dictionary_allowed(odp_req_t *req, const s_resource_t *res)
+/*  Only a dataset has a data dictionary (an interface over a dataset may describe its
+    fields with one too). */
+static int s_dictionary_allowed(odp_req_t *req, const cat_resource_t *res)
 {
-    if (strcmp(res->status, "registered") == 0)
-        return odp_req_fail(req, ODP_E_INVALID_STATE, "resource",
-                            "the resource is registered; its dictionary is fixed");
     if (strcmp(res->content_kind, "dataset") != 0)
         return odp_req_fail(req, ODP_E_INVALID_VALUE, "resource",
                             "only a dataset has a data dictionary; this resource is a %s",
@@ -748,35 +860,61 @@ static int s_dictionary_allowed(odp_req_t *req, const s_resource_t *res)
     return 0;
 }
 
-/*  Replace the table's whole dictionary: one DELETE and one set-based INSERT. */
+/*  The revision dictionary.set writes, made ready for its fields: the table's current
+    revision while no upload has begun with it (its fields are dropped, to be replaced),
+    else the next one, which the next push uses; revision 1 for a table's first. */
+static int s_dictionary_revision(odp_req_t *req, const odp_val_t *resource, const char *table,
+                                 char rev[24])
+{
+    const char *vals[4] = {resource->str, table, rev, req->actor_str};
+    int lens[4] = {(int)resource->len, -1, -1, -1};
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT d.revision, EXISTS (SELECT 1 FROM uploads u WHERE "
+                              "u.resource = d.resource AND u.table_name = d.table_name AND "
+                              "u.dictionary_revision = d.revision AND u.status IN ('receiving', "
+                              "'received')) FROM dictionary_revisions d WHERE d.resource = $1 AND "
+                              "d.table_name = $2 ORDER BY d.revision DESC LIMIT 1",
+                              2, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
+        return odp_req_db_fail(req, r, "the dictionary");
+    bool fresh = PQntuples(r) == 0 || PQgetvalue(r, 0, 1)[0] == 't';
+    long current = PQntuples(r) ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    snprintf(rev, 24, "%ld", fresh ? current + 1 : current);
+    if (fresh)
+        return s_cmd(req,
+                     "INSERT INTO dictionary_revisions (resource, table_name, revision, set_by) "
+                     "VALUES ($1, $2, $3::integer, $4)",
+                     4, vals, lens, "the dictionary");
+    if (s_cmd(req,
+              "UPDATE dictionary_revisions SET set_by = $4, set_at = now() WHERE resource = $1 "
+              "AND table_name = $2 AND revision = $3::integer",
+              4, vals, lens, "the dictionary") < 0)
+        return -1;
+    return s_cmd(req,
+                 "DELETE FROM dictionary_revision_fields WHERE resource = $1 AND table_name = $2 "
+                 "AND revision = $3::integer",
+                 3, vals, lens, "the dictionary");
+}
+
+/*  Store the fields of revision rev: one set-based INSERT. */
 static int s_dictionary_store(odp_req_t *req, const odp_val_t *resource, const char *table,
-                              json_t *rows)
+                              const char *rev, json_t *rows)
 {
     char *json = json_dumps(rows, JSON_COMPACT);
     if (!json)
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-    const char *vals[3] = {resource->str, table, json};
-    int lens[3] = {(int)resource->len, -1, -1};
-    PGresult *r = odp_db_exec(req->db,
-                              "DELETE FROM dictionary_fields WHERE resource = $1 AND "
-                              "table_name = $2",
-                              2, vals, lens);
-    int rc = s_exec_ok(r, PGRES_COMMAND_OK) < 0 ? odp_req_db_fail(req, r, "the dictionary") : 0;
-    if (rc == 0) {
-        PQclear(r);
-        r = odp_db_exec(req->db,
-                        "INSERT INTO dictionary_fields (resource, table_name, position, name, "
-                        "type, length, required, is_unique, allowed, min_value, max_value, "
-                        "pattern, check_name, description) SELECT $1, $2, x.* FROM "
-                        "json_to_recordset($3::json) AS x(position integer, name text, type text, "
-                        "length integer, required boolean, is_unique boolean, allowed text[], "
-                        "min_value numeric, max_value numeric, pattern text, check_name text, "
-                        "description text)",
-                        3, vals, lens);
-        rc = s_exec_ok(r, PGRES_COMMAND_OK) < 0 ? odp_req_db_fail(req, r, "the dictionary") : 0;
-    }
-    if (rc == 0)
-        PQclear(r);
+    const char *vals[4] = {resource->str, table, rev, json};
+    int lens[4] = {(int)resource->len, -1, -1, -1};
+    int rc = s_cmd(req,
+                   "INSERT INTO dictionary_revision_fields (resource, table_name, revision, "
+                   "position, name, type, length, required, is_unique, allowed, min_value, "
+                   "max_value, pattern, check_name, description) SELECT $1, $2, "
+                   "$3::integer, x.* FROM json_to_recordset($4::json) AS x(position "
+                   "integer, name text, type text, length integer, required boolean, "
+                   "is_unique boolean, allowed text[], min_value numeric, max_value "
+                   "numeric, pattern text, check_name text, description text)",
+                   4, vals, lens, "the dictionary");
     free(json);
     return rc;
 }
@@ -784,30 +922,40 @@ static int s_dictionary_store(odp_req_t *req, const odp_val_t *resource, const c
 static int s_dictionary_set(odp_req_t *req)
 {
     const odp_dictionary_set_t *m = req->msg;
-    char table[64];
-    s_resource_t res;
+    char table[64], rev[24];
+    cat_resource_t res;
     json_t *rows = NULL;
     if (s_table(req, &m->table, table) < 0)
         return -1;
     if (odp_db_begin(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the dictionary");
-    if (s_resource_lock(req, &m->resource, &res) < 0 || s_dictionary_allowed(req, &res) < 0 ||
+    if (cat_resource_lock(req, &m->resource, &res) < 0 || s_dictionary_allowed(req, &res) < 0 ||
         s_dict_rows(req, &m->fields, &rows) < 0)
         return -1;
-    int rc = s_dictionary_store(req, &m->resource, table, rows);
-    json_decref(rows);
+    int rc = s_dictionary_revision(req, &m->resource, table, rev);
     if (rc == 0)
-        rc = s_commit(req, "the dictionary");
-    return rc == 0 ? s_dictionary_reply(req, &m->resource, table) : rc;
+        rc = s_dictionary_store(req, &m->resource, table, rev, rows);
+    json_decref(rows);
+    if (rc < 0)
+        return -1;
+    odp_ev_catalog_dictionary_set_t ev = {0};
+    ev.resource = m->resource;
+    ev.department = odp_v_str(res.department);
+    ev.table = odp_v_str(table);
+    ev.revision = odp_v_int(strtoll(rev, NULL, 10));
+    if (cat_event(req, &odp_def_ev_catalog_dictionary_set, &ev) < 0 ||
+        cat_commit(req, "the dictionary") < 0)
+        return -1;
+    return s_dictionary_reply(req, &m->resource, table, ev.revision.i);
 }
 
 static int s_dictionary_get(odp_req_t *req)
 {
     const odp_dictionary_get_t *m = req->msg;
-    char table[64];
-    if (s_table(req, &m->table, table) < 0)
+    char table[64], dept[CAT_DEPT_SIZE];
+    if (s_table(req, &m->table, table) < 0 || s_visible(req, &m->resource, dept, sizeof dept) < 0)
         return -1;
-    return s_dictionary_reply(req, &m->resource, table);
+    return s_dictionary_reply(req, &m->resource, table, m->revision.present ? m->revision.i : 0);
 }
 
 /*  ---- registration (R4.2c, R5.5c, R7c) ------------------------------------------------- */
@@ -817,8 +965,8 @@ static int s_has_dictionary(odp_req_t *req, const odp_val_t *resource, bool *has
     const char *vals[1] = {resource->str};
     int lens[1] = {(int)resource->len};
     PGresult *r = odp_db_exec(
-        req->db, "SELECT 1 FROM dictionary_fields WHERE resource = $1 LIMIT 1", 1, vals, lens);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0)
+        req->db, "SELECT 1 FROM dictionary_revisions WHERE resource = $1 LIMIT 1", 1, vals, lens);
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0)
         return odp_req_db_fail(req, r, "the dictionary");
     *has = PQntuples(r) > 0;
     PQclear(r);
@@ -828,18 +976,26 @@ static int s_has_dictionary(odp_req_t *req, const odp_val_t *resource, bool *has
 static int s_registration_request(odp_req_t *req)
 {
     const odp_registration_request_t *m = req->msg;
-    s_resource_t res;
+    cat_resource_t res;
     bool has = true;
     if (odp_db_begin(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the request");
-    if (s_resource_lock(req, &m->resource, &res) < 0)
+    if (cat_resource_lock(req, &m->resource, &res) < 0)
         return -1;
     if (strcmp(res.status, "catalogued") != 0 && strcmp(res.status, "refused") != 0)
         return odp_req_fail(req, ODP_E_INVALID_STATE, "resource",
                             "the resource is %s; only a catalogued or refused resource can be "
                             "requested for registration",
                             res.status);
-    if (strcmp(res.content_kind, "dataset") == 0 && s_has_dictionary(req, &m->resource, &has) < 0)
+    /*  Entries catalogued before endpoints and access conditions existed meet the rules
+        here at the latest. */
+    odp_val_t none = {0};
+    if (cat_entry_rules(req, res.delivery_form, res.open_type, &none, res.has_endpoint,
+                        res.has_conditions) < 0)
+        return -1;
+    bool pushed = strcmp(res.delivery_form, "dataset_file") == 0;
+    if (pushed && strcmp(res.content_kind, "dataset") == 0 &&
+        s_has_dictionary(req, &m->resource, &has) < 0)
         return -1;
     if (!has)
         return odp_req_fail(req, ODP_E_INVALID_VALUE, "resource",
@@ -856,24 +1012,24 @@ static int s_registration_request(odp_req_t *req)
     odp_ev_catalog_registration_requested_t ev = {0};
     ev.resource = m->resource;
     ev.department = odp_v_str(res.department);
-    if (s_event(req, &odp_def_ev_catalog_registration_requested, &ev) < 0 ||
-        s_commit(req, "the request") < 0) {
+    if (cat_event(req, &odp_def_ev_catalog_registration_requested, &ev) < 0 ||
+        cat_commit(req, "the request") < 0) {
         PQclear(r);
         return -1;
     }
-    return s_reply_catalog(req, r);
+    return cat_reply_catalog(req, r);
 }
 
 static int s_registration_decide(odp_req_t *req)
 {
     const odp_registration_decide_t *m = req->msg;
-    s_resource_t res;
+    cat_resource_t res;
     if (!m->approve.b && !m->reason.present)
         return odp_req_fail(req, ODP_E_MISSING_FIELD, "reason",
                             "a refusal must give the reason the provider is to act on");
     if (odp_db_begin(req->db) < 0)
         return odp_req_db_fail(req, NULL, "the decision");
-    if (s_resource_lock(req, &m->resource, &res) < 0)
+    if (cat_resource_lock(req, &m->resource, &res) < 0)
         return -1;
     if (strcmp(res.status, "registration_requested") != 0)
         return odp_req_fail(req, ODP_E_INVALID_STATE, "resource",
@@ -897,19 +1053,19 @@ static int s_registration_decide(odp_req_t *req)
         odp_ev_catalog_registered_t ev = {0};
         ev.resource = m->resource;
         ev.department = odp_v_str(res.department);
-        rc = s_event(req, &odp_def_ev_catalog_registered, &ev);
+        rc = cat_event(req, &odp_def_ev_catalog_registered, &ev);
     } else {
         odp_ev_catalog_refused_t ev = {0};
         ev.resource = m->resource;
         ev.department = odp_v_str(res.department);
         ev.reason = m->reason;
-        rc = s_event(req, &odp_def_ev_catalog_refused, &ev);
+        rc = cat_event(req, &odp_def_ev_catalog_refused, &ev);
     }
-    if (rc < 0 || s_commit(req, "the decision") < 0) {
+    if (rc < 0 || cat_commit(req, "the decision") < 0) {
         PQclear(r);
         return -1;
     }
-    return s_reply_catalog(req, r);
+    return cat_reply_catalog(req, r);
 }
 
 /*  ---- transfer rules (R5.5a) ----------------------------------------------------------- */
@@ -937,7 +1093,7 @@ static int s_rules_get(odp_req_t *req)
 {
     PGresult *r = odp_db_exec(req->db, "SELECT " RULE_COLS " FROM transfer_rules WHERE id = 1", 0,
                               NULL, NULL);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0 || PQntuples(r) != 1)
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0 || PQntuples(r) != 1)
         return odp_req_db_fail(req, r, "the transfer rules");
     return s_reply_rules(req, r);
 }
@@ -1002,13 +1158,13 @@ static int s_rules_update(odp_req_t *req, const odp_rules_set_t *m, const char *
                               "credit = COALESCE($6::integer, credit), updated_by = $7, "
                               "updated_at = now() WHERE id = 1 RETURNING " RULE_COLS,
                               7, vals, NULL);
-    if (s_exec_ok(r, PGRES_TUPLES_OK) < 0 || PQntuples(r) != 1)
+    if (cat_exec_ok(r, PGRES_TUPLES_OK) < 0 || PQntuples(r) != 1)
         return odp_req_db_fail(req, r, "the transfer rules");
     odp_ev_rules_updated_t ev = {0};
     ev.max_size = rows_int(r, 0, 2);
     ev.chunk_size = rows_int(r, 0, 4);
-    if (s_event(req, &odp_def_ev_rules_updated, &ev) < 0 ||
-        s_commit(req, "the transfer rules") < 0) {
+    if (cat_event(req, &odp_def_ev_rules_updated, &ev) < 0 ||
+        cat_commit(req, "the transfer rules") < 0) {
         PQclear(r);
         return -1;
     }
@@ -1036,7 +1192,7 @@ void catalogue_routes(odp_service_t *svc)
     const int ops = ODP_ALLOW_OPERATIONS, owner = ODP_ALLOW_OPERATIONS | ODP_ALLOW_PROVIDER;
     const int actors = ODP_ALLOW_ANY & ~ODP_ALLOW_ANONYMOUS;
     odp_service_route(svc, &odp_def_plan_add, owner, s_plan_add);
-    odp_service_route(svc, &odp_def_plan_list, owner, s_plan_list);
+    odp_service_route(svc, &odp_def_plan_list, ODP_ALLOW_ANY, s_plan_list);
     odp_service_route(svc, &odp_def_catalog_add, owner, s_catalog_add);
     odp_service_route(svc, &odp_def_catalog_get, ODP_ALLOW_ANY, s_catalog_get);
     odp_service_route(svc, &odp_def_catalog_list, ODP_ALLOW_ANY, s_catalog_list);
@@ -1046,4 +1202,5 @@ void catalogue_routes(odp_service_t *svc)
     odp_service_route(svc, &odp_def_registration_decide, ops, s_registration_decide);
     odp_service_route(svc, &odp_def_rules_get, actors, s_rules_get);
     odp_service_route(svc, &odp_def_rules_set, ops, s_rules_set);
+    maintenance_routes(svc);
 }

@@ -102,8 +102,8 @@ static int s_begin_resource(odp_req_t *req, const odp_push_begin_t *m, s_begin_t
     odp_v_cstr(&m->resource, b->resource, sizeof b->resource);
     const char *vals[1] = {b->resource};
     PGresult *r = odp_db_exec(req->db,
-                              "SELECT department, content_kind = 'dataset', status FROM resources "
-                              "WHERE resource = $1",
+                              "SELECT department, content_kind = 'dataset', delivery_form FROM "
+                              "resources WHERE resource = $1",
                               1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the resource");
@@ -114,17 +114,21 @@ static int s_begin_resource(odp_req_t *req, const odp_push_begin_t *m, s_begin_t
     }
     push_copy_str(b->department, sizeof b->department, r, 0, 0);
     b->dataset = PQgetvalue(r, 0, 1)[0] == 't';
-    char status[32];
-    push_copy_str(status, sizeof status, r, 0, 2);
+    char form[32];
+    push_copy_str(form, sizeof form, r, 0, 2);
     PQclear(r);
     if (!registrar_may_act(req, b->department))
         return odp_req_fail(req, ODP_E_FORBIDDEN, "resource",
                             "%s belongs to department %s; you may push only to your own entries",
                             b->resource, b->department);
-    if (strcmp(status, "registered") != 0)
-        return odp_req_fail(req, ODP_E_INVALID_STATE, "resource",
-                            "%s is %s: register it first (registration.request)", b->resource,
-                            status);
+    /*  Any state: content comes before registration, which operations decides having seen
+        it (spec 5.5b, 5.5c, 7c); versions stay unpublishable until then
+        (registrar.publishable_versions). */
+    if (strcmp(form, "dataset_file") != 0)
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, "resource",
+                            "%s is delivered as %s, reached at its endpoint: it has no pushed "
+                            "content",
+                            b->resource, form);
     return 0;
 }
 
@@ -843,7 +847,7 @@ static int s_version_list(odp_req_t *req)
 {
     const odp_version_list_t *m = req->msg;
     char dept[10];
-    if (s_resource_department(req, &m->resource, dept, sizeof dept) < 0)
+    if (registrar_resource_visible(req, &m->resource, dept, sizeof dept) < 0)
         return -1;
     const char *vals[2] = {m->resource.str, m->table.present ? m->table.str : NULL};
     int lens[2] = {(int)m->resource.len, (int)m->table.len};

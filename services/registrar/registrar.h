@@ -32,4 +32,9 @@ bool registrar_reserved_column(const char *name, size_t len);
     Operations may act on all; a provider only on its own. */
 bool registrar_may_act(const odp_req_t *req, const char *department);
 
+/*  catalogue.c, for push.c's readers: the department of resource in dept when the actor
+    may see the entry (operations, its own department, anyone once registered and open);
+    otherwise 404 NOT_FOUND (field resource), as for an entry that does not exist. */
+int registrar_resource_visible(odp_req_t *req, const odp_val_t *resource, char *dept, size_t size);
+
 #endif

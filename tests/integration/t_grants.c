@@ -40,6 +40,9 @@ static const s_rule_t s_rules[] = {
     {"publisher", "registrar.file_chunks", true},
     {"publisher", "registrar.credentials", false},
     {"publisher", "registrar.rejects", false},
+    {"publisher", "registrar.publishable_versions", true},
+    {"reviewer", "registrar.publishable_versions", false},
+    {"query", "registrar.publishable_versions", false},
     {"metrics", "registrar.plans", true},
     {"metrics", "registrar.uploads", true},
     {"metrics", "registrar.credentials", false},
@@ -66,9 +69,10 @@ static void s_cross_schema_reads(void)
               got == 0   ? "allowed"
               : got == 1 ? "refused"
                          : "failed");
-        /*  Reading never brings writing with it. */
+        /*  Reading never brings writing with it (a view that cannot be written at all
+            refuses before privileges are looked at). */
         snprintf(sql, sizeof sql, "DELETE FROM %s", r->table);
-        CHECK(s_try(c, sql) == 1, "odp_%s may delete from %s", r->role, r->table);
+        CHECK(s_try(c, sql) != 0, "odp_%s may delete from %s", r->role, r->table);
         PQfinish(c);
     }
 }

@@ -6,3 +6,4 @@ GRANT USAGE ON SCHEMA registrar TO odp_reviewer, odp_publisher, odp_metrics;
 GRANT SELECT ON resources, dictionary_fields, uploads, rejects TO odp_reviewer;
 GRANT SELECT ON resources, dictionary_fields, uploads, departments, file_chunks TO odp_publisher;
 GRANT SELECT ON plans, resources, uploads, departments TO odp_metrics;
+GRANT SELECT ON publishable_versions TO odp_publisher;
