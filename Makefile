@@ -170,7 +170,8 @@ FUZZ_LIB     := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_OBJ_codec  :=
 FUZZ_OBJ_loader := $(FUZZ_BUILD)/obj/services/registrar/loader.o
 FUZZ_OBJ_dict   := $(FUZZ_BUILD)/obj/services/registrar/rows.o \
-                   $(FUZZ_BUILD)/obj/services/registrar/registry.o
+                   $(FUZZ_BUILD)/obj/services/registrar/registry.o \
+                   $(FUZZ_BUILD)/obj/services/registrar/maintenance.o
 
 fuzz:
 	@if printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }' | \

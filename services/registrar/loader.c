@@ -1118,7 +1118,9 @@ int loader_resume(loader_t *self, int64_t offset, int64_t rows, int64_t rejected
         if (offset > 0 && !colmap)
             return -1;
         if (colmap) {
-            if (ncolmap != self->ncols)
+            //  A header column may be ignored (-1: an empty name, as after a trailing
+            //  comma); every dictionary column must still be mapped exactly once
+            if (ncolmap < self->ncols)
                 return -1;
             int *map = malloc(ncolmap * sizeof(int));
             int *pos = malloc(self->ncols * sizeof(int));
@@ -1129,14 +1131,23 @@ int loader_resume(loader_t *self, int64_t offset, int64_t rows, int64_t rejected
             }
             for (size_t j = 0; j < self->ncols; j++)
                 pos[j] = -1;
+            size_t mapped = 0;
             for (size_t i = 0; i < ncolmap; i++) {
+                map[i] = colmap[i];
+                if (colmap[i] == -1)
+                    continue;
                 if (colmap[i] < 0 || (size_t)colmap[i] >= self->ncols || pos[colmap[i]] >= 0) {
                     free(map);
                     free(pos);
                     return -1;
                 }
-                map[i] = colmap[i];
                 pos[colmap[i]] = (int)i;
+                mapped++;
+            }
+            if (mapped != self->ncols) {
+                free(map);
+                free(pos);
+                return -1;
             }
             free(self->colmap);
             free(self->dictpos);

@@ -52,18 +52,6 @@ int push_type_loader(const char *sql_type, loader_type_t *type)
     return -1;
 }
 
-bool registrar_reserved_column(const char *name, size_t len)
-{
-    /*  row_no is the staging table's own; the rest are PostgreSQL's system columns, which
-        no table may have a column named after. */
-    static const char *const reserved[] = {"row_no", "tableoid", "xmin", "cmin",
-                                           "xmax",   "cmax",     "ctid"};
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strlen(reserved[i]) == len && memcmp(reserved[i], name, len) == 0)
-            return true;
-    return false;
-}
-
 void push_stage_name(int64_t upload, char *buf, size_t size)
 {
     snprintf(buf, size, "stage_u%" PRId64, upload);

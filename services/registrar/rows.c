@@ -1,6 +1,8 @@
 /*  rows: PostgreSQL result rows as protocol values (see rows.h). */
 #include "rows.h"
 
+#include "registrar.h"
+
 #include "common/parse.h"
 
 #include <stdlib.h>
@@ -150,4 +152,16 @@ int rows_pack(odp_req_t *req, PGresult *r, const odp_msgdef_t *def, rows_fill_fn
 bool rows_valid_date(const odp_val_t *v)
 {
     return v->present && odp_parse_date(v->str, v->len, NULL);
+}
+
+bool registrar_reserved_column(const char *name, size_t len)
+{
+    /*  row_no is the staging table's own; the rest are PostgreSQL's system columns, which
+        no table may have a column named after. */
+    static const char *const reserved[] = {"row_no", "tableoid", "xmin", "cmin",
+                                           "xmax",   "cmax",     "ctid"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strlen(reserved[i]) == len && memcmp(reserved[i], name, len) == 0)
+            return true;
+    return false;
 }

@@ -21,41 +21,60 @@
 
 #define S_MAX_COLS 64
 
+/*  What the harness gathers across calls (the loader's own buffers are drained each call). */
 typedef struct {
-    loader_buf_t staged;
-    loader_buf_t rejected;
+    char *data;
+    size_t len, cap;
+} s_acc_t;
+
+typedef struct {
+    s_acc_t staged;
+    s_acc_t rejected;
     int rc;
     odp_error_t err;
 } s_out_t;
 
-static void s_append(loader_buf_t *to, loader_buf_t *from)
+static void s_put(s_acc_t *to, const char *data, size_t len)
 {
-    if (from->len) {
-        if (to->len + from->len > to->cap) {
+    if (len) {
+        if (to->len + len > to->cap) {
             size_t cap = to->cap ? to->cap : 256;
-            while (cap < to->len + from->len)
+            while (cap < to->len + len)
                 cap *= 2;
             to->data = realloc(to->data, cap);
             FUZZ_REQUIRE(to->data, "out of memory in the harness");
             to->cap = cap;
         }
-        memcpy(to->data + to->len, from->data, from->len);
-        to->len += from->len;
+        memcpy(to->data + to->len, data, len);
+        to->len += len;
     }
+}
+
+static void s_append(s_acc_t *to, s_acc_t *from)
+{
+    s_put(to, from->data, from->len);
     from->len = 0;
+}
+
+/*  Drain a loader output buffer into an accumulator. */
+static void s_take(s_acc_t *to, odp_buf_t *from)
+{
+    s_put(to, odp_buf_data(from), odp_buf_size(from));
+    odp_buf_reset(from);
 }
 
 static void s_out_free(s_out_t *o)
 {
-    loader_buf_free(&o->staged);
-    loader_buf_free(&o->rejected);
+    free(o->staged.data);
+    free(o->rejected.data);
 }
 
 /*  Feed data in chunks drawn from seed (0: whole), then finish when asked. */
 static void s_feed(loader_t *l, const char *data, size_t len, unsigned seed, bool finish,
                    s_out_t *o)
 {
-    loader_buf_t staged = {0}, rejected = {0};
+    odp_buf_t *staged = odp_buf_new(), *rejected = odp_buf_new();
+    FUZZ_REQUIRE(staged && rejected, "out of memory in the harness");
     uint32_t x = seed;
     size_t pos = 0;
     while (o->rc == 0 && pos < len) {
@@ -66,21 +85,21 @@ static void s_feed(loader_t *l, const char *data, size_t len, unsigned seed, boo
             if (chunk < n)
                 n = chunk;
         }
-        o->rc = loader_feed(l, data + pos, n, &staged, &rejected, &o->err);
-        s_append(&o->staged, &staged);
-        s_append(&o->rejected, &rejected);
+        o->rc = loader_feed(l, data + pos, n, staged, rejected, &o->err);
+        s_take(&o->staged, staged);
+        s_take(&o->rejected, rejected);
         pos += n;
     }
     if (o->rc == 0 && finish) {
-        o->rc = loader_finish(l, &staged, &rejected, &o->err);
-        s_append(&o->staged, &staged);
-        s_append(&o->rejected, &rejected);
+        o->rc = loader_finish(l, staged, rejected, &o->err);
+        s_take(&o->staged, staged);
+        s_take(&o->rejected, rejected);
     }
-    loader_buf_free(&staged);
-    loader_buf_free(&rejected);
+    odp_buf_destroy(&staged);
+    odp_buf_destroy(&rejected);
 }
 
-static size_t s_lines(const loader_buf_t *b)
+static size_t s_lines(const s_acc_t *b)
 {
     size_t n = 0;
     for (size_t i = 0; i < b->len; i++)
@@ -88,7 +107,7 @@ static size_t s_lines(const loader_buf_t *b)
     return n;
 }
 
-static bool s_same(const loader_buf_t *a, const loader_buf_t *b)
+static bool s_same(const s_acc_t *a, const s_acc_t *b)
 {
     return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
