@@ -103,11 +103,12 @@ static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
     each reviewed in its own transaction, oldest first. */
 static int s_on_start(odp_db_t *db, void *arg)
 {
-    PGresult *r = odp_db_exec(db,
-                              "SELECT u.id FROM registrar.uploads u WHERE u.status = 'received' "
-                              "AND u.kind = 'dataset' AND u.staging_table IS NOT NULL AND NOT "
-                              "EXISTS (SELECT 1 FROM reviews v WHERE v.upload = u.id) ORDER BY u.id",
-                              0, NULL, NULL);
+    PGresult *r =
+        odp_db_exec(db,
+                    "SELECT u.id FROM registrar.uploads u WHERE u.status = 'received' "
+                    "AND u.kind = 'dataset' AND u.staging_table IS NOT NULL AND NOT "
+                    "EXISTS (SELECT 1 FROM reviews v WHERE v.upload = u.id) ORDER BY u.id",
+                    0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return -1;

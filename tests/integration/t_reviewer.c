@@ -418,12 +418,12 @@ static void s_messy(void)
         static const struct {
             const char *map, *key;
             int64_t n;
-        } want[] = {{"by_type", "type-error", 1},       {"by_type", "missing-cell", 1},
-                    {"by_type", "extra-cell", 1},       {"by_type", "constraint-error", 4},
-                    {"by_type", "unique-error", 1},     {"by_check", "type", 1},
-                    {"by_check", "ragged", 2},          {"by_check", "uscc", 1},
-                    {"by_check", "required", 1},        {"by_check", "unique", 1},
-                    {"by_check", "minimum", 1},         {"by_check", "enum", 1}};
+        } want[] = {{"by_type", "type-error", 1},   {"by_type", "missing-cell", 1},
+                    {"by_type", "extra-cell", 1},   {"by_type", "constraint-error", 4},
+                    {"by_type", "unique-error", 1}, {"by_check", "type", 1},
+                    {"by_check", "ragged", 2},      {"by_check", "uscc", 1},
+                    {"by_check", "required", 1},    {"by_check", "unique", 1},
+                    {"by_check", "minimum", 1},     {"by_check", "enum", 1}};
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             CHECK(s_count(&rep, want[i].map, want[i].key) == want[i].n, "%s %s: %lld, not %lld",
                   want[i].map, want[i].key, (long long)s_count(&rep, want[i].map, want[i].key),
@@ -545,11 +545,12 @@ static void s_every_check(void)
     static const struct {
         int row;
         const char *field, *check, *type;
-    } want[] = {{3, "code", "uscc", "constraint-error"},   {4, "code", "unique", "unique-error"},
-                {5, "id", "idcard", "constraint-error"},   {6, "city", "enum", "constraint-error"},
-                {7, "n", "minimum", "constraint-error"},   {8, "n", "maximum", "constraint-error"},
-                {9, "label", "maxLength", "constraint-error"},
-                {10, "tag", "pattern", "constraint-error"}, {11, "code", "required", "constraint-error"}};
+    } want[] = {
+        {3, "code", "uscc", "constraint-error"},       {4, "code", "unique", "unique-error"},
+        {5, "id", "idcard", "constraint-error"},       {6, "city", "enum", "constraint-error"},
+        {7, "n", "minimum", "constraint-error"},       {8, "n", "maximum", "constraint-error"},
+        {9, "label", "maxLength", "constraint-error"}, {10, "tag", "pattern", "constraint-error"},
+        {11, "code", "required", "constraint-error"}};
     PGconn *pg = h_pg_super();
     char sql[400];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.findings WHERE upload = %lld",
