@@ -323,6 +323,8 @@ typedef enum {
     F(table, STR, 0, 63, 1, 0)                                                                     \
     F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
     F(reason, STR, 1, 1000, 1, 0)
+/*  The reviewer (PROTOCOL.md §reviewer): a version's review, its findings and counts. */
+#define ODP_FIELDS_review_show(F) F(upload, INT, 1, 0, 1, ODP_I64_MAX)
 
 #define ODP_REQUESTS(M)                                                                            \
     M(health, "health")                                                                            \
@@ -359,7 +361,8 @@ typedef enum {
     M(push_status, "push.status")                                                                  \
     M(version_list, "version.list")                                                                \
     M(rejects_list, "rejects.list")                                                                \
-    M(version_withdraw, "version.withdraw")
+    M(version_withdraw, "version.withdraw")                                                        \
+    M(review_show, "review.show")
 
 /*  ---------------------------------------------------------------------------------------
     Event bodies. Every event body carries the envelope fields below, then its own.
@@ -479,6 +482,19 @@ typedef enum {
     F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
     F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
     F(reason, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_ev_review_started(F)                                                            \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_ev_review_flagged(F)                                                            \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(findings, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(quarantined, INT, 1, 0, 0, ODP_I64_MAX)
 
 #define ODP_EVENTS(M)                                                                              \
     M(ev_heartbeat, "heartbeat")                                                                   \
@@ -500,7 +516,9 @@ typedef enum {
     M(ev_rules_updated, "rules.updated")                                                           \
     M(ev_data_received, "data.received")                                                           \
     M(ev_data_failed, "data.failed")                                                               \
-    M(ev_data_withdrawn, "data.withdrawn")
+    M(ev_data_withdrawn, "data.withdrawn")                                                         \
+    M(ev_review_started, "review.started")                                                         \
+    M(ev_review_flagged, "review.flagged")
 
 /*  ---------------------------------------------------------------------------------------
     Reply bodies with a fixed shape (replies that are lists of records declare the record). */
@@ -678,6 +696,22 @@ typedef enum {
     F(reason, STR, 1, 16, 1, 0)                                                                    \
     F(detail, STR, 1, 500, 0, 0)                                                                   \
     F(raw, STR, 1, 16777216, 0, 0)
+/*  A version's review: state, counts (received = accepted + quarantined + dropped) and
+    findings per Frictionless error type and per check, {name: count}. */
+#define ODP_FIELDS_rep_review(F)                                                                   \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(state, STR, 1, 16, 1, 0)                                                                     \
+    F(received, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(accepted, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(quarantined, INT, 1, 0, 0, ODP_I64_MAX)                                                      \
+    F(dropped, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
+    F(findings, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(by_type, ANY, 1, 0, 0, 8)                                                                    \
+    F(by_check, ANY, 1, 0, 0, 64)
 
 #define ODP_REPLIES(M)                                                                             \
     M(rep_error, "")                                                                               \
@@ -698,6 +732,7 @@ typedef enum {
     M(rep_push_summary, "")                                                                        \
     M(rep_push_status, "")                                                                         \
     M(rec_version, "")                                                                             \
-    M(rec_reject, "")
+    M(rec_reject, "")                                                                              \
+    M(rep_review, "")
 
 #endif

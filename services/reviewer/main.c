@@ -1,13 +1,17 @@
-/*  odp-reviewer: acceptance rules, checks, findings and quarantine (R5.6, R9c, R9d).
-    This binary is the service skeleton: it owns the reviewer schema, answers the common
-    commands (health, whoami, events.replay) and numbers its events; review features land
-    with their own issue. */
-#include "common/service.h"
-
-extern const odp_migration_t reviewer_migrations[];
-extern const size_t reviewer_nmigrations;
+/*  odp-reviewer: acceptance checks, findings and quarantine (R5.6, R9c, R9d). It owns the
+    reviewer schema, answers the common commands, reviews every dataset version the
+    registrar receives (review.c) and answers review.show. */
+#include "reviewer.h"
 
 int main(void)
 {
-    return odp_service_main("reviewer", reviewer_migrations, reviewer_nmigrations, NULL);
+    odp_service_t *svc = odp_service_new("reviewer", reviewer_migrations, reviewer_nmigrations);
+    if (!svc)
+        return 1;
+    review_routes(svc);
+    odp_consumer_t *consumer = review_consumer_start(svc);
+    int rc = consumer ? odp_service_run(svc) : -1;
+    odp_consumer_destroy(&consumer);
+    odp_service_destroy(&svc);
+    return rc == 0 ? 0 : 1;
 }

@@ -1,0 +1,236 @@
+/*  Reviewing a version: the checks of migrations/001_review.sql (run_checks) over the
+    registrar's staging table, set-based, in the same transaction as the review row and
+    its events, so a version is reviewed exactly once however often it is announced
+    (data.received through the exactly-once consumer, and again at start for versions
+    left waiting). */
+#include "reviewer.h"
+
+#include "common/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const s_actor = "service:reviewer";
+
+/*  In an open transaction: review upload unless it has been already or is not a received
+    dataset. 0, or -1 with the failed statement in *failed (NULL: the connection's last). */
+static int s_review(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult **failed)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, upload);
+    const char *vals[1] = {id};
+    *failed = NULL;
+    PGresult *r = odp_db_exec(
+        db,
+        "INSERT INTO reviews (upload, resource, table_name, version, department, state, "
+        "rows_received) SELECT u.id, u.resource, u.table_name, u.version, r.department, "
+        "'in_review', u.rows_received FROM registrar.uploads u JOIN registrar.resources r "
+        "ON r.resource = u.resource WHERE u.id = $1 AND u.status = 'received' AND "
+        "u.kind = 'dataset' AND u.staging_table IS NOT NULL ON CONFLICT (upload) DO NOTHING "
+        "RETURNING resource, department, version",
+        1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        *failed = r;
+        return -1;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0;
+    }
+    char resource[33], department[10];
+    snprintf(resource, sizeof resource, "%s", PQgetvalue(r, 0, 0));
+    snprintf(department, sizeof department, "%s", PQgetvalue(r, 0, 1));
+    int64_t version = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+
+    odp_ev_review_started_t started = {0};
+    started.resource = odp_v_str(resource);
+    started.department = odp_v_str(department);
+    started.upload = odp_v_int(upload);
+    started.version = odp_v_int(version);
+    if (odp_outbox_append(outbox, &odp_def_ev_review_started, &started, s_actor) < 0)
+        return -1;
+
+    r = odp_db_exec(db,
+                    "SELECT run_checks($1::bigint), "
+                    "(SELECT count(*) FROM findings WHERE upload = $1::bigint), "
+                    "(SELECT count(*) FROM quarantine WHERE upload = $1::bigint)",
+                    1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        *failed = r;
+        return -1;
+    }
+    int64_t findings = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    int64_t quarantined = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    PQclear(r);
+    if (odp_db_cmd(db, "UPDATE reviews SET checked_at = now() WHERE upload = $1", 1, vals, NULL) <
+        0)
+        return -1;
+    odp_ev_review_flagged_t flagged = {0};
+    flagged.resource = odp_v_str(resource);
+    flagged.department = odp_v_str(department);
+    flagged.upload = odp_v_int(upload);
+    flagged.findings = odp_v_int(findings);
+    flagged.quarantined = odp_v_int(quarantined);
+    if (odp_outbox_append(outbox, &odp_def_ev_review_flagged, &flagged, s_actor) < 0)
+        return -1;
+    odp_info("event=review.checked upload=%" PRId64 " findings=%" PRId64 " quarantined=%" PRId64,
+             upload, findings, quarantined);
+    return 0;
+}
+
+static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
+{
+    if (strcmp(ev->source, "registrar") != 0 || ev->topic_len != strlen("data.received") ||
+        memcmp(ev->topic, "data.received", ev->topic_len) != 0)
+        return ODP_EVENT_DONE;
+    odp_ev_data_received_t m;
+    odp_error_t e;
+    if (odp_decode_fields(&odp_def_ev_data_received, ev->body, &m, &e) < 0) {
+        snprintf(ev->why, sizeof ev->why, "data.received: %.160s%s%.40s", e.message,
+                 e.field[0] ? " field=" : "", e.field);
+        return ODP_EVENT_REFUSE;
+    }
+    PGresult *failed;
+    if (s_review(ev->db, odp_service_outbox(arg), m.upload.i, &failed) < 0)
+        return odp_event_db_fail(ev, failed, "the review");
+    return ODP_EVENT_DONE;
+}
+
+/*  Versions received while the reviewer was away, or announced before its cursor started:
+    each reviewed in its own transaction, oldest first. */
+static int s_on_start(odp_db_t *db, void *arg)
+{
+    PGresult *r =
+        odp_db_exec(db,
+                    "SELECT u.id FROM registrar.uploads u WHERE u.status = 'received' "
+                    "AND u.kind = 'dataset' AND u.staging_table IS NOT NULL AND NOT "
+                    "EXISTS (SELECT 1 FROM reviews v WHERE v.upload = u.id) ORDER BY u.id",
+                    0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        int64_t upload = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        PGresult *failed = NULL;
+        rc = odp_db_begin(db);
+        if (rc == 0)
+            rc = s_review(db, odp_service_outbox(arg), upload, &failed);
+        if (rc == 0)
+            rc = odp_db_commit(db);
+        if (rc < 0) {
+            odp_error("event=review.waiting_failed upload=%" PRId64 " error=\"%s\"", upload,
+                      failed ? PQresultErrorMessage(failed) : "the transaction failed");
+            PQclear(failed);
+            odp_db_rollback(db);
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+odp_consumer_t *review_consumer_start(odp_service_t *svc)
+{
+    odp_consumer_cfg_t cfg = {.on_event = s_on_event, .on_start = s_on_start, .arg = svc};
+    odp_consumer_t *c = odp_consumer_new_service(svc, &cfg);
+    if (!c)
+        return NULL;
+    char err[256];
+    if (odp_consumer_follow(c, "registrar", 1, err, sizeof err) < 0) {
+        odp_error("event=review.follow_failed error=\"%s\"", err);
+        odp_consumer_destroy(&c);
+    }
+    return c;
+}
+
+/*  {key: count} from two-column rows, as a packed map in buf. */
+static void s_pack_counts(PGresult *r, msgpack_sbuffer *buf)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, (size_t)PQntuples(r));
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *k = PQgetvalue(r, i, 0);
+        msgpack_pack_str(&pk, strlen(k));
+        msgpack_pack_str_body(&pk, k, strlen(k));
+        msgpack_pack_int64(&pk, strtoll(PQgetvalue(r, i, 1), NULL, 10));
+    }
+}
+
+static int s_review_show(odp_req_t *req)
+{
+    const odp_review_show_t *m = req->msg;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, m->upload.i);
+    bool provider = strcmp(req->actor->kind, "provider") == 0;
+    const char *vals[3] = {id, provider ? "1" : "0", req->actor->id};
+    PGresult *r = odp_db_exec(
+        req->db,
+        "SELECT v.resource, v.table_name, v.version, v.department, v.state, v.rows_received, "
+        "(SELECT count(*) FROM quarantine q WHERE q.upload = v.upload AND q.state = 'isolated'), "
+        "(SELECT count(*) FROM quarantine q WHERE q.upload = v.upload AND q.state = 'dropped'), "
+        "(SELECT count(*) FROM findings f WHERE f.upload = v.upload) "
+        "FROM reviews v WHERE v.upload = $1 AND ($2 = '0' OR v.department = $3)",
+        3, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return odp_req_db_fail(req, r, "the review");
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "upload", "no review of upload %" PRId64,
+                            m->upload.i);
+    }
+    odp_rep_review_t rep = {0};
+    rep.upload = m->upload;
+    rep.resource = odp_v_str(PQgetvalue(r, 0, 0));
+    rep.table = odp_v_str(PQgetvalue(r, 0, 1));
+    rep.version = odp_v_int(strtoll(PQgetvalue(r, 0, 2), NULL, 10));
+    rep.department = odp_v_str(PQgetvalue(r, 0, 3));
+    rep.state = odp_v_str(PQgetvalue(r, 0, 4));
+    int64_t received = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+    int64_t quarantined = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
+    int64_t dropped = strtoll(PQgetvalue(r, 0, 7), NULL, 10);
+    rep.received = odp_v_int(received);
+    rep.quarantined = odp_v_int(quarantined);
+    rep.dropped = odp_v_int(dropped);
+    rep.accepted = odp_v_int(received - quarantined - dropped);
+    rep.findings = odp_v_int(strtoll(PQgetvalue(r, 0, 8), NULL, 10));
+    PGresult *types = odp_db_exec(req->db,
+                                  "SELECT type, count(*) FROM findings WHERE upload = $1 "
+                                  "GROUP BY type ORDER BY type",
+                                  1, vals, NULL);
+    PGresult *checks = types && PQresultStatus(types) == PGRES_TUPLES_OK
+                           ? odp_db_exec(req->db,
+                                         "SELECT check_name, count(*) FROM findings WHERE "
+                                         "upload = $1 GROUP BY check_name ORDER BY check_name",
+                                         1, vals, NULL)
+                           : NULL;
+    if (!checks || PQresultStatus(checks) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        PQclear(types);
+        return odp_req_db_fail(req, checks, "the findings");
+    }
+    msgpack_sbuffer tb, cb;
+    msgpack_sbuffer_init(&tb);
+    msgpack_sbuffer_init(&cb);
+    s_pack_counts(types, &tb);
+    s_pack_counts(checks, &cb);
+    rep.by_type = odp_v_raw(tb.data, tb.size);
+    rep.by_check = odp_v_raw(cb.data, cb.size);
+    int rc = odp_encode(&odp_def_rep_review, &rep, req->pk);
+    msgpack_sbuffer_destroy(&tb);
+    msgpack_sbuffer_destroy(&cb);
+    PQclear(types);
+    PQclear(checks);
+    PQclear(r);
+    return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "the review did not encode") : 0;
+}
+
+void review_routes(odp_service_t *svc)
+{
+    odp_service_route(svc, &odp_def_review_show, ODP_ALLOW_OPERATIONS | ODP_ALLOW_PROVIDER,
+                      s_review_show);
+}
