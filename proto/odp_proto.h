@@ -326,6 +326,32 @@ typedef enum {
 /*  The reviewer (PROTOCOL.md §reviewer): a version's review, its findings and counts. */
 #define ODP_FIELDS_review_show(F) F(upload, INT, 1, 0, 1, ODP_I64_MAX)
 
+/*  Quarantine (R9d): operations list the isolated rows and handle each one. */
+#define ODP_FIELDS_quarantine_list(F)                                                              \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(resource, STR, 0, 32, 1, 0)                                                                  \
+    F(upload, INT, 0, 0, 1, ODP_I64_MAX)                                                           \
+    F(check, STR, 0, 32, 1, 0)                                                                     \
+    F(state, STR, 0, 16, 1, 0)                                                                     \
+    F(limit, INT, 0, 0, 1, 10000)
+#define ODP_FIELDS_quarantine_handle(F)                                                            \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(row, INT, 1, 0, 1, ODP_I64_MAX)                                                              \
+    F(outcome, STR, 1, 16, 1, 0)                                                                   \
+    F(comment, STR, 1, 1000, 1, 0)                                                                 \
+    F(new_value, STR, 0, 10000, 0, 0)
+/*  Decision and sign-off (R9c, R5.6a). */
+#define ODP_FIELDS_review_queue(F) F(limit, INT, 0, 0, 1, 10000)
+#define ODP_FIELDS_review_decide(F)                                                                \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(approve, BOOL, 1, 0, 0, 0)                                                                   \
+    F(reason, STR, 0, 1000, 1, 0)
+/*  The acceptance standard (R9c): per check, the share of rows that must pass. */
+#define ODP_FIELDS_standard_get(F)
+#define ODP_FIELDS_standard_set(F)                                                                 \
+    F(checks, ANY, 1, 0, 0, 64)                                                                    \
+    F(comment, STR, 0, 1000, 1, 0)
+
 #define ODP_REQUESTS(M)                                                                            \
     M(health, "health")                                                                            \
     M(events_replay, "events.replay")                                                              \
@@ -362,7 +388,13 @@ typedef enum {
     M(version_list, "version.list")                                                                \
     M(rejects_list, "rejects.list")                                                                \
     M(version_withdraw, "version.withdraw")                                                        \
-    M(review_show, "review.show")
+    M(review_show, "review.show")                                                                  \
+    M(quarantine_list, "quarantine.list")                                                          \
+    M(quarantine_handle, "quarantine.handle")                                                      \
+    M(review_queue, "review.queue")                                                                \
+    M(review_decide, "review.decide")                                                              \
+    M(standard_get, "standard.get")                                                                \
+    M(standard_set, "standard.set")
 
 /*  ---------------------------------------------------------------------------------------
     Event bodies. Every event body carries the envelope fields below, then its own.
@@ -496,6 +528,37 @@ typedef enum {
     F(findings, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
     F(quarantined, INT, 1, 0, 0, ODP_I64_MAX)
 
+#define ODP_FIELDS_ev_quarantine_isolated(F)                                                       \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(count, INT, 1, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_ev_quarantine_handled(F)                                                        \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(row, INT, 1, 0, 1, ODP_I64_MAX)                                                              \
+    F(outcome, STR, 1, 16, 1, 0)
+#define ODP_FIELDS_ev_review_approved(F)                                                           \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_ev_review_rejected(F)                                                           \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(reason, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_ev_standard_updated(F)                                                          \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(checks, INT, 1, 0, 0, 64)
+
 #define ODP_EVENTS(M)                                                                              \
     M(ev_heartbeat, "heartbeat")                                                                   \
     M(ev_authority_registered, "authority.registered")                                             \
@@ -518,7 +581,12 @@ typedef enum {
     M(ev_data_failed, "data.failed")                                                               \
     M(ev_data_withdrawn, "data.withdrawn")                                                         \
     M(ev_review_started, "review.started")                                                         \
-    M(ev_review_flagged, "review.flagged")
+    M(ev_review_flagged, "review.flagged")                                                         \
+    M(ev_quarantine_isolated, "quarantine.isolated")                                               \
+    M(ev_quarantine_handled, "quarantine.handled")                                                 \
+    M(ev_review_approved, "review.approved")                                                       \
+    M(ev_review_rejected, "review.rejected")                                                       \
+    M(ev_standard_updated, "standard.updated")
 
 /*  ---------------------------------------------------------------------------------------
     Reply bodies with a fixed shape (replies that are lists of records declare the record). */
@@ -711,7 +779,49 @@ typedef enum {
     F(dropped, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
     F(findings, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
     F(by_type, ANY, 1, 0, 0, 8)                                                                    \
-    F(by_check, ANY, 1, 0, 0, 64)
+    F(by_check, ANY, 1, 0, 0, 64)                                                                  \
+    F(reason, STR, 0, 1000, 1, 0)                                                                  \
+    F(decided_by, STR, 0, 100, 1, 0)                                                               \
+    F(decided_at, STR, 0, 32, 1, 0)
+
+/*  A quarantined row: what the checks found on it (checks, fields: comma-separated names),
+    its state (isolated, or the outcome: corrected, dropped, released) and who handled it,
+    when and why. */
+#define ODP_FIELDS_rec_quarantine(F)                                                               \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(row, INT, 1, 0, 1, ODP_I64_MAX)                                                              \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(checks, STR, 1, 2000, 0, 0)                                                                  \
+    F(fields, STR, 1, 2000, 0, 0)                                                                  \
+    F(state, STR, 1, 16, 1, 0)                                                                     \
+    F(handled_by, STR, 0, 100, 1, 0)                                                               \
+    F(handled_at, STR, 0, 32, 1, 0)                                                                \
+    F(comment, STR, 0, 1000, 1, 0)                                                                 \
+    F(field, STR, 0, 63, 1, 0)                                                                     \
+    F(old_value, STR, 0, 10000, 0, 0)                                                              \
+    F(new_value, STR, 0, 10000, 0, 0)
+/*  A version waiting for its decision (review.queue), oldest first. */
+#define ODP_FIELDS_rec_review_queued(F)                                                            \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(received, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(isolated, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(started_at, STR, 1, 32, 1, 0)
+/*  One check of the acceptance standard: mostly is the share of rows that must pass it. */
+#define ODP_FIELDS_rec_standard_check(F)                                                           \
+    F(check, STR, 1, 32, 1, 0)                                                                     \
+    F(mostly, NUM, 1, 0, 0, 1)
+#define ODP_FIELDS_rep_standard(F)                                                                 \
+    F(version, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
+    F(checks, ANY, 1, 0, 0, 64)                                                                    \
+    F(comment, STR, 0, 1000, 1, 0)                                                                 \
+    F(set_by, STR, 0, 100, 1, 0)                                                                   \
+    F(set_at, STR, 0, 32, 1, 0)
 
 #define ODP_REPLIES(M)                                                                             \
     M(rep_error, "")                                                                               \
@@ -733,6 +843,10 @@ typedef enum {
     M(rep_push_status, "")                                                                         \
     M(rec_version, "")                                                                             \
     M(rec_reject, "")                                                                              \
-    M(rep_review, "")
+    M(rep_review, "")                                                                              \
+    M(rec_quarantine, "")                                                                          \
+    M(rec_review_queued, "")                                                                       \
+    M(rec_standard_check, "")                                                                      \
+    M(rep_standard, "")
 
 #endif

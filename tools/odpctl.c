@@ -35,7 +35,8 @@ static const char *s_service_for(const char *command)
     } map[] = {
         {"authority.", "registrar"},  {"department.", "registrar"},   {"staff.", "registrar"},
         {"credential.", "registrar"}, {"registration.", "registrar"}, {"rules.", "registrar"},
-        {"plan.", "registrar"},       {"catalog.", "registrar"},      {"dictionary.", "registrar"}};
+        {"plan.", "registrar"},       {"catalog.", "registrar"},      {"dictionary.", "registrar"},
+        {"review.", "reviewer"},      {"quarantine.", "reviewer"},    {"standard.", "reviewer"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strncmp(command, map[i].prefix, strlen(map[i].prefix)) == 0)
             return map[i].service;
@@ -72,6 +73,13 @@ static void s_usage(FILE *f)
                "  registration decide --resource R --approve true|false [--reason X]\n"
                "  rules get | rules set [--formats a,b] [--encodings a,b] [--max-size N]\n"
                "            [--max-row-length N] [--chunk-size N] [--credit N]\n"
+               "  review queue | review show --upload N\n"
+               "  review decide --upload N --approve true|false [--reason X]\n"
+               "  quarantine list [--department D] [--resource R] [--upload N] [--check C]\n"
+               "            [--state S]\n"
+               "  quarantine handle --upload N --row N --outcome corrected|dropped|released\n"
+               "            --comment X [--new-value V]\n"
+               "  standard get | standard set (checks: a list; send it with the client library)\n"
                "\n"
                "Options may come before or after the command. Endpoints and keys come from\n"
                "the environment (source var/odp.env): ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT,\n"

@@ -76,6 +76,37 @@ static int s_review(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult
     flagged.quarantined = odp_v_int(quarantined);
     if (odp_outbox_append(outbox, &odp_def_ev_review_flagged, &flagged, s_actor) < 0)
         return -1;
+    if (quarantined > 0) {
+        odp_ev_quarantine_isolated_t isolated = {0};
+        isolated.resource = odp_v_str(resource);
+        isolated.department = odp_v_str(department);
+        isolated.upload = odp_v_int(upload);
+        isolated.count = odp_v_int(quarantined);
+        if (odp_outbox_append(outbox, &odp_def_ev_quarantine_isolated, &isolated, s_actor) < 0)
+            return -1;
+    }
+    /*  Beyond a threshold of the standard the version is not worth a reviewer's time: the
+        reviewer rejects it itself, naming the check and the share that failed. */
+    r = odp_db_exec(db, "SELECT check_name, share, mostly FROM threshold_exceeded($1)", 1, vals,
+                    NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        *failed = r;
+        return -1;
+    }
+    if (PQntuples(r) == 1) {
+        char reason[300];
+        double share = strtod(PQgetvalue(r, 0, 1), NULL);
+        double mostly = strtod(PQgetvalue(r, 0, 2), NULL);
+        int n = snprintf(reason, sizeof reason,
+                         "check %s fails on %.2f%% of the rows; the standard allows %.2f%% "
+                         "(mostly %g)",
+                         PQgetvalue(r, 0, 0), share * 100, (1 - mostly) * 100, mostly);
+        PQclear(r);
+        if (review_signoff(db, outbox, upload, false, reason, n, s_actor, failed) < 0)
+            return -1;
+        odp_info("event=review.threshold upload=%" PRId64 " reason=\"%s\"", upload, reason);
+    } else
+        PQclear(r);
     odp_info("event=review.checked upload=%" PRId64 " findings=%" PRId64 " quarantined=%" PRId64,
              upload, findings, quarantined);
     return 0;
@@ -161,11 +192,10 @@ static void s_pack_counts(PGresult *r, msgpack_sbuffer *buf)
     }
 }
 
-static int s_review_show(odp_req_t *req)
+int review_show_pack(odp_req_t *req, int64_t upload)
 {
-    const odp_review_show_t *m = req->msg;
     char id[24];
-    snprintf(id, sizeof id, "%" PRId64, m->upload.i);
+    snprintf(id, sizeof id, "%" PRId64, upload);
     bool provider = strcmp(req->actor->kind, "provider") == 0;
     const char *vals[3] = {id, provider ? "1" : "0", req->actor->id};
     PGresult *r = odp_db_exec(
@@ -173,18 +203,19 @@ static int s_review_show(odp_req_t *req)
         "SELECT v.resource, v.table_name, v.version, v.department, v.state, v.rows_received, "
         "(SELECT count(*) FROM quarantine q WHERE q.upload = v.upload AND q.state = 'isolated'), "
         "(SELECT count(*) FROM quarantine q WHERE q.upload = v.upload AND q.state = 'dropped'), "
-        "(SELECT count(*) FROM findings f WHERE f.upload = v.upload) "
-        "FROM reviews v WHERE v.upload = $1 AND ($2 = '0' OR v.department = $3)",
+        "(SELECT count(*) FROM findings f WHERE f.upload = v.upload), s.reason, s.decided_by, "
+        "to_char(s.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+        "FROM reviews v LEFT JOIN signoffs s ON s.upload = v.upload "
+        "WHERE v.upload = $1 AND ($2 = '0' OR v.department = $3)",
         3, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the review");
     if (PQntuples(r) == 0) {
         PQclear(r);
-        return odp_req_fail(req, ODP_E_NOT_FOUND, "upload", "no review of upload %" PRId64,
-                            m->upload.i);
+        return odp_req_fail(req, ODP_E_NOT_FOUND, "upload", "no review of upload %" PRId64, upload);
     }
     odp_rep_review_t rep = {0};
-    rep.upload = m->upload;
+    rep.upload = odp_v_int(upload);
     rep.resource = odp_v_str(PQgetvalue(r, 0, 0));
     rep.table = odp_v_str(PQgetvalue(r, 0, 1));
     rep.version = odp_v_int(strtoll(PQgetvalue(r, 0, 2), NULL, 10));
@@ -198,6 +229,11 @@ static int s_review_show(odp_req_t *req)
     rep.dropped = odp_v_int(dropped);
     rep.accepted = odp_v_int(received - quarantined - dropped);
     rep.findings = odp_v_int(strtoll(PQgetvalue(r, 0, 8), NULL, 10));
+    for (int k = 9; k <= 11; k++)
+        if (!PQgetisnull(r, 0, k))
+            *(k == 9    ? &rep.reason
+              : k == 10 ? &rep.decided_by
+                        : &rep.decided_at) = odp_v_str(PQgetvalue(r, 0, k));
     PGresult *types = odp_db_exec(req->db,
                                   "SELECT type, count(*) FROM findings WHERE upload = $1 "
                                   "GROUP BY type ORDER BY type",
@@ -229,8 +265,15 @@ static int s_review_show(odp_req_t *req)
     return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "the review did not encode") : 0;
 }
 
+static int s_review_show(odp_req_t *req)
+{
+    const odp_review_show_t *m = req->msg;
+    return review_show_pack(req, m->upload.i);
+}
+
 void review_routes(odp_service_t *svc)
 {
     odp_service_route(svc, &odp_def_review_show, ODP_ALLOW_OPERATIONS | ODP_ALLOW_PROVIDER,
                       s_review_show);
+    decide_routes(svc);
 }

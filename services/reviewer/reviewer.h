@@ -5,6 +5,8 @@
 #include "common/consumer.h"
 #include "common/service.h"
 
+#include <jansson.h>
+
 extern const odp_migration_t reviewer_migrations[];
 extern const size_t reviewer_nmigrations;
 
@@ -13,5 +15,18 @@ extern const size_t reviewer_nmigrations;
 odp_consumer_t *review_consumer_start(odp_service_t *svc);
 
 void review_routes(odp_service_t *svc);
+
+/*  quarantine.*, review.queue, review.decide, standard.* (decide.c). */
+void decide_routes(odp_service_t *svc);
+
+/*  review.show's reply for upload, as the request's actor may see it (a provider: only its
+    own department's versions). 0, or -1 with req->err set. */
+int review_show_pack(odp_req_t *req, int64_t upload);
+
+/*  In an open transaction: decide on upload (in review) as actor, with a sign-off record
+    (the current standard, the findings summary), its state and its event. A rejection
+    needs reason. 0, or -1 with the failed statement in *failed (NULL: the last one). */
+int review_signoff(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, bool approve,
+                   const char *reason, int reason_len, const char *actor, PGresult **failed);
 
 #endif

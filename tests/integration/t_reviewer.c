@@ -568,6 +568,321 @@ static void s_every_check(void)
     PQfinish(pg);
 }
 
+/*  ---- quarantine, decision, standard -------------------------------------------------------- */
+
+/*  The messy sample pushed by a new department dept: its upload, 0 when a step failed. */
+static int64_t s_messy_upload(const char *dept)
+{
+    char resource[33], name[64];
+    snprintf(name, sizeof name, "审核测试 处理部门 %s", dept);
+    CHECK(h_department(dept, name) == 0, "department.add");
+    if (!s_entry(dept, "重点企业资产 处理", "dataset", "key_enterprise_assets", true, resource))
+        return 0;
+    size_t len;
+    char *data = s_read("key_enterprise_assets.messy.gb18030.csv", &len);
+    if (!data)
+        return 0;
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    s_opts_t o = {.resource = resource, .encoding = "gb18030"};
+    s_result_t res;
+    int st = s_push(c, &o, data, len, &res);
+    CHECK(st == 200, "%s gave %d %s %s", res.step, st, res.code, res.message);
+    odp_client_destroy(&c);
+    free(data);
+    odp_reply_t rep;
+    if (st == 200) {
+        st = s_show(NULL, res.upload, &rep);
+        CHECK(st == 200, "review.show: %d %s", st, h_err_code(&rep));
+        odp_reply_free(&rep);
+    }
+    return st == 200 ? res.upload : 0;
+}
+
+/*  review.show's counts as operations: true when they are want (accepted, quarantined,
+    dropped) and add up to received. */
+static bool s_counts(int64_t upload, int64_t accepted, int64_t quarantined, int64_t dropped,
+                     const char *after)
+{
+    odp_reply_t rep;
+    int st = s_show(NULL, upload, &rep);
+    bool ok = st == 200 && h_int(&rep, "accepted") == accepted &&
+              h_int(&rep, "quarantined") == quarantined && h_int(&rep, "dropped") == dropped &&
+              h_int(&rep, "received") == accepted + quarantined + dropped;
+    CHECK(ok,
+          "after %s: %d, received %lld accepted %lld quarantined %lld dropped %lld, not %lld "
+          "+ %lld + %lld",
+          after, st, (long long)h_int(&rep, "received"), (long long)h_int(&rep, "accepted"),
+          (long long)h_int(&rep, "quarantined"), (long long)h_int(&rep, "dropped"),
+          (long long)accepted, (long long)quarantined, (long long)dropped);
+    odp_reply_free(&rep);
+    return ok;
+}
+
+/*  quarantine.handle as the holder of cert (NULL: operations): the status, the error code
+    in code. */
+static int s_handle(const char *cert, int64_t upload, int64_t row, const char *outcome,
+                    const char *new_value, char code[40])
+{
+    odp_client_t *c = h_client("reviewer", cert);
+    odp_quarantine_handle_t m = {0};
+    m.upload = odp_v_int(upload);
+    m.row = odp_v_int(row);
+    m.outcome = odp_v_str(outcome);
+    m.comment = odp_v_str("核对后处理");
+    m.new_value = odp_v_str(new_value);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_quarantine_handle, &m, &rep);
+    snprintf(code, 40, "%s", st == 200 ? "" : h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+    return st;
+}
+
+/*  The rows of upload in state (NULL: any), as listed by quarantine.list, into rows. */
+static uint32_t s_cases(int64_t upload, const char *state, int64_t *rows, uint32_t max)
+{
+    odp_client_t *c = h_client("reviewer", NULL);
+    odp_quarantine_list_t m = {0};
+    m.upload = odp_v_int(upload);
+    m.state = odp_v_str(state);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_quarantine_list, &m, &rep);
+    CHECK(st == 200, "quarantine.list: %d %s", st, h_err_code(&rep));
+    const msgpack_object *items = st == 200 ? odp_map_get(&rep.obj, "items") : NULL;
+    uint32_t n = 0;
+    for (uint32_t i = 0; items && i < items->via.array.size && n < max; i++) {
+        const msgpack_object *row = odp_map_get(&items->via.array.ptr[i], "row");
+        if (row && row->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            rows[n++] = (int64_t)row->via.u64;
+    }
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+    return n;
+}
+
+/*  review.decide as the holder of cert (NULL: operations); the status, the code, the
+    message. */
+static int s_decide(const char *cert, int64_t upload, bool approve, const char *reason,
+                    char code[40], char message[300])
+{
+    odp_client_t *c = h_client("reviewer", cert);
+    odp_review_decide_t m = {0};
+    m.upload = odp_v_int(upload);
+    m.approve = odp_v_bool(approve);
+    m.reason = odp_v_str(reason);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_review_decide, &m, &rep);
+    code[0] = message[0] = '\0';
+    if (st != 200) {
+        snprintf(code, 40, "%s", h_err_code(&rep));
+        odp_v_cstr(&rep.err.message, message, 300);
+    }
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+    return st;
+}
+
+static void s_handling(void)
+{
+    const char *dept = "446100001";
+    int64_t upload = s_messy_upload(dept);
+    if (!upload || !s_counts(upload, 292, 8, 0, "the review"))
+        return;
+    int64_t rows[8];
+    CHECK(s_cases(upload, "isolated", rows, 8) == 8, "not 8 isolated rows listed");
+    char code[40], message[300];
+    int st = s_handle(h_keyfile(dept), upload, rows[0], "released", NULL, code);
+    CHECK(st == 403 && strcmp(code, "FORBIDDEN") == 0, "a provider's quarantine.handle: %d %s", st,
+          code);
+    st = s_handle(NULL, upload, rows[0], "corrected", NULL, code);
+    CHECK(st == 422 && strcmp(code, "INVALID_VALUE") == 0, "a correction without a value: %d %s",
+          st, code);
+    st = s_handle(NULL, upload, rows[0], "dropped", NULL, code);
+    CHECK(st == 200, "dropped: %d %s", st, code);
+    s_counts(upload, 292, 7, 1, "dropped");
+    st = s_handle(NULL, upload, rows[0], "released", NULL, code);
+    CHECK(st == 409 && strcmp(code, "INVALID_STATE") == 0, "handled twice: %d %s", st, code);
+    st = s_handle(NULL, upload, rows[1], "released", NULL, code);
+    CHECK(st == 200, "released: %d %s", st, code);
+    s_counts(upload, 293, 6, 1, "released");
+    st = s_handle(NULL, upload, rows[2], "corrected", "91440100MA5A000013", code);
+    CHECK(st == 200, "corrected: %d %s", st, code);
+    s_counts(upload, 294, 5, 1, "corrected");
+    PGconn *pg = h_pg_super();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.quarantine WHERE upload = %lld AND row_no = %lld AND "
+             "state = 'corrected' AND new_value = '91440100MA5A000013' AND old_value IS NOT NULL "
+             "AND handled_by LIKE 'operations:%%' AND handled_at IS NOT NULL AND comment <> ''",
+             (long long)upload, (long long)rows[2]);
+    CHECK(h_pg_int(pg, sql) == 1, "the correction is not recorded with old and new value");
+    PQfinish(pg);
+
+    /*  The decision: not by the provider, not while rows wait, then by operations. */
+    st = s_decide(h_keyfile(dept), upload, true, NULL, code, message);
+    CHECK(st == 403 && strcmp(code, "FORBIDDEN") == 0, "a provider's approval: %d %s", st, code);
+    st = s_decide(NULL, upload, true, NULL, code, message);
+    CHECK(st == 409 && strcmp(code, "INVALID_STATE") == 0 && strstr(message, " 5 "),
+          "approval with 5 open cases: %d %s %s", st, code, message);
+    for (int i = 3; i < 8; i++) {
+        st = s_handle(NULL, upload, rows[i], "released", NULL, code);
+        CHECK(st == 200, "released row %lld: %d %s", (long long)rows[i], st, code);
+    }
+    s_counts(upload, 299, 0, 1, "all handled");
+    CHECK(s_cases(upload, "isolated", rows, 8) == 0 && s_cases(upload, NULL, rows, 8) == 8,
+          "the handled rows are not all kept and listed");
+    st = s_decide(NULL, upload, true, NULL, code, message);
+    CHECK(st == 200, "approval after handling: %d %s %s", st, code, message);
+    odp_reply_t rep;
+    st = s_show(h_keyfile(dept), upload, &rep);
+    char state[17];
+    s_str(&rep, "state", state, sizeof state);
+    CHECK(st == 200 && strcmp(state, "approved") == 0, "the provider sees %d %s, not approved", st,
+          state);
+    odp_reply_free(&rep);
+    pg = h_pg_super();
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.signoffs WHERE upload = %lld AND decision = "
+             "'approved' AND decided_by LIKE 'operations:%%' AND (findings->>'received')::int = "
+             "300",
+             (long long)upload);
+    CHECK(h_pg_int(pg, sql) == 1, "no sign-off record with the findings summary");
+    PQfinish(pg);
+}
+
+/*  A rejection's reason reaches the department: in review.show and in its event replay. */
+static void s_rejected(void)
+{
+    const char *dept = "446100002";
+    int64_t upload = s_messy_upload(dept);
+    if (!upload)
+        return;
+    char code[40], message[300];
+    int st = s_decide(NULL, upload, false, NULL, code, message);
+    CHECK(st == 400 && strcmp(code, "MISSING_FIELD") == 0, "a rejection without reason: %d %s", st,
+          code);
+    st = s_decide(NULL, upload, false, "统一社会信用代码错误过多，请核对后重新推送", code, message);
+    CHECK(st == 200, "rejection: %d %s %s", st, code, message);
+    odp_reply_t rep;
+    st = s_show(h_keyfile(dept), upload, &rep);
+    char state[17], reason[200];
+    s_str(&rep, "state", state, sizeof state);
+    s_str(&rep, "reason", reason, sizeof reason);
+    CHECK(st == 200 && strcmp(state, "rejected") == 0 &&
+              strcmp(reason, "统一社会信用代码错误过多，请核对后重新推送") == 0,
+          "the provider sees %d state %s reason %s", st, state, reason);
+    odp_reply_free(&rep);
+    st = s_decide(NULL, upload, true, NULL, code, message);
+    CHECK(st == 409 && strcmp(code, "INVALID_STATE") == 0, "deciding twice: %d %s", st, code);
+}
+
+static int s_standard(const char *check, double mostly)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, check ? 1 : 0);
+    if (check) {
+        msgpack_pack_map(&pk, 2);
+        s_pack_cstr(&pk, "check");
+        s_pack_cstr(&pk, check);
+        s_pack_cstr(&pk, "mostly");
+        msgpack_pack_double(&pk, mostly);
+    }
+    odp_client_t *c = h_client("reviewer", NULL);
+    odp_standard_set_t m = {0};
+    m.checks = odp_v_raw(buf.data, buf.size);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_standard_set, &m, &rep);
+    int64_t version = st == 200 ? h_int(&rep, "version") : 0;
+    CHECK(st == 200 && version >= 1, "standard.set: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+    msgpack_sbuffer_destroy(&buf);
+    return (int)version;
+}
+
+/*  A standard allowing half the rows to fail the pattern: a version where two thirds fail it
+    is rejected by the reviewer itself. The standard is emptied again afterwards, so other
+    tests' versions are reviewed without thresholds. */
+static void s_threshold(void)
+{
+    const char *dept = "446100003";
+    CHECK(h_department(dept, "审核测试 阈值部门") == 0, "department.add");
+    char dict[512];
+    snprintf(dict, sizeof dict, "%s/reviewer-threshold.dict.json", h_var());
+    json_t *d = json_pack("{s:[{s:s,s:s,s:s}]}", "fields", "name", "tag", "type", "text", "pattern",
+                          "[a-z]+");
+    CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
+    json_decref(d);
+    char resource[33];
+    if (!s_entry(dept, "审核 阈值", "dataset", dict, true, resource))
+        return;
+    int before = s_standard("pattern", 0.5);
+    static const char csv[] = "tag\nabc\nab1\nAB\n";
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    s_opts_t o = {.resource = resource};
+    s_result_t res;
+    int st = s_push(c, &o, csv, sizeof csv - 1, &res);
+    CHECK(st == 200, "push: %s gave %d %s", res.step, st, res.code);
+    odp_client_destroy(&c);
+    odp_reply_t rep;
+    if (st == 200) {
+        st = s_show(h_keyfile(dept), res.upload, &rep);
+        char state[17], reason[300];
+        s_str(&rep, "state", state, sizeof state);
+        s_str(&rep, "reason", reason, sizeof reason);
+        CHECK(st == 200 && strcmp(state, "rejected") == 0 && strstr(reason, "pattern") &&
+                  strstr(reason, "66.67%"),
+              "over the threshold: %d state %s reason %s", st, state, reason);
+        odp_reply_free(&rep);
+    }
+    int after = s_standard(NULL, 0);
+    CHECK(after == before + 1, "standard versions %d then %d", before, after);
+    odp_client_t *oc = h_client("reviewer", NULL);
+    odp_standard_get_t g = {0};
+    st = h_call(oc, &odp_def_standard_get, &g, &rep);
+    const msgpack_object *checks = odp_map_get(&rep.obj, "checks");
+    CHECK(st == 200 && h_int(&rep, "version") == after && checks &&
+              checks->type == MSGPACK_OBJECT_ARRAY && checks->via.array.size == 0,
+          "standard.get: %d version %lld", st, (long long)h_int(&rep, "version"));
+    odp_reply_free(&rep);
+    odp_client_destroy(&oc);
+}
+
+/*  odpctl sends review.* to the reviewer: the queue, as JSON. */
+static void s_odpctl_queue(void)
+{
+    const char *dept = "446100004";
+    int64_t upload = s_messy_upload(dept);
+    if (!upload)
+        return;
+    char bin[512], out[512], err[512];
+    snprintf(bin, sizeof bin, "%s/odpctl", h_bin());
+    snprintf(out, sizeof out, "%s/odpctl-review-queue.out", h_var());
+    snprintf(err, sizeof err, "%s/odpctl-review-queue.err", h_var());
+    remove(out);
+    remove(err);
+    const char *argv[] = {bin, "--json", "review", "queue", NULL};
+    pid_t pid = h_spawn(argv, NULL, out, err);
+    int rc = h_wait_exit(pid, 10000);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    json_t *items = json_object_get(j, "items");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        if (json_integer_value(json_object_get(it, "upload")) == upload)
+            found = json_integer_value(json_object_get(it, "isolated")) == 8 &&
+                    json_is_string(json_object_get(it, "department")) &&
+                    strcmp(json_string_value(json_object_get(it, "department")), dept) == 0;
+    }
+    CHECK(rc == 0 && found, "odpctl review queue exited %d without upload %lld (see %s)", rc,
+          (long long)upload, out);
+    json_decref(j);
+}
+
 const h_case_t t_reviewer_cases[] = {
     {"reviewer: the messy GB18030 sample ends at 300 = 292 accepted + 8 quarantined, each with its "
      "reason",
@@ -575,4 +890,10 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: every clean sample passes with 0 findings", s_clean},
     {"reviewer: each check catches a row built to break it and passes rows at its boundaries",
      s_every_check},
+    {"reviewer: each handling outcome keeps received = accepted + quarantined + dropped; a "
+     "provider may not handle; approval waits for every case",
+     s_handling},
+    {"reviewer: a rejected version's reason reaches its department", s_rejected},
+    {"reviewer: a threshold of the standard exceeded rejects the version", s_threshold},
+    {"reviewer: odpctl review queue --json lists the versions in review", s_odpctl_queue},
     {NULL, NULL}};
