@@ -58,7 +58,7 @@ static int s_pack_list(odp_req_t *req, PGresult *r, const odp_msgdef_t *def, s_f
     "q.upload, q.row_no, v.resource, v.department, v.version, "                                    \
     "(SELECT string_agg(DISTINCT f.check_name, ',') FROM findings f WHERE f.upload = q.upload "    \
     "AND f.row_no = q.row_no), (SELECT string_agg(DISTINCT f.field, ',') FROM findings f "         \
-    "WHERE f.upload = q.upload AND f.row_no = q.row_no), q.state, q.handled_by, " TS(             \
+    "WHERE f.upload = q.upload AND f.row_no = q.row_no), q.state, q.handled_by, " TS(              \
         "q.handled_at") ", q.comment, q.field, q.old_value, q.new_value"
 
 static void s_fill_case(PGresult *r, int i, void *out)
@@ -106,8 +106,8 @@ static int s_quarantine_list(odp_req_t *req)
                            m->check.present ? m->check.str : NULL,
                            m->state.present ? m->state.str : NULL,
                            limit};
-    int lens[6] = {(int)m->department.len, (int)m->resource.len, -1, (int)m->check.len,
-                   (int)m->state.len, -1};
+    int lens[6] = {(int)m->department.len, (int)m->resource.len, -1,
+                   (int)m->check.len,      (int)m->state.len,    -1};
     PGresult *r = odp_db_exec(
         req->db,
         "SELECT " CASE_COLS " FROM quarantine q JOIN reviews v ON v.upload = q.upload "
@@ -156,8 +156,9 @@ static int s_handle_txn(odp_req_t *req, void *arg)
         return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
                             "upload %" PRId64 " is %s: its rows are no longer handled", m->upload.i,
                             review);
-    const char *vals[6] = {upload, row, m->outcome.str, m->comment.str, req->actor_str,
-                           m->new_value.present ? m->new_value.str : NULL};
+    const char *vals[6] = {upload,         row,
+                           m->outcome.str, m->comment.str,
+                           req->actor_str, m->new_value.present ? m->new_value.str : NULL};
     int lens[6] = {-1, -1, (int)m->outcome.len, (int)m->comment.len, -1, (int)m->new_value.len};
     /*  A correction by operations names the value it replaces: the first finding's field
         (a registrar reject has none: then the old value is the raw row). */
@@ -179,8 +180,8 @@ static int s_handle_txn(odp_req_t *req, void *arg)
     ev.upload = m->upload;
     ev.row = m->row;
     ev.outcome = m->outcome;
-    int64_t seq = odp_outbox_append(req->outbox, &odp_def_ev_quarantine_handled, &ev,
-                                    req->actor_str);
+    int64_t seq =
+        odp_outbox_append(req->outbox, &odp_def_ev_quarantine_handled, &ev, req->actor_str);
     PQclear(r);
     if (seq < 0)
         return odp_req_db_fail(req, NULL, "the event");
@@ -240,8 +241,9 @@ static int s_review_queue(odp_req_t *req)
         req->db,
         "SELECT v.upload, v.resource, v.table_name, v.version, v.department, v.rows_received, "
         "(SELECT count(*) FROM quarantine q WHERE q.upload = v.upload AND "
-        "q.state = 'isolated'), " TS("v.started_at") " FROM reviews v WHERE v.state = "
-        "'in_review' ORDER BY v.started_at, v.upload LIMIT $1",
+        "q.state = 'isolated'), " TS(
+            "v.started_at") " FROM reviews v WHERE v.state = "
+                            "'in_review' ORDER BY v.started_at, v.upload LIMIT $1",
         1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the queue");
@@ -325,8 +327,8 @@ static int s_decide_txn(odp_req_t *req, void *arg)
                             m->upload.i, isolated);
     PGresult *failed;
     if (review_signoff(req->db, req->outbox, m->upload.i, m->approve.b,
-                       m->reason.present ? m->reason.str : NULL, (int)m->reason.len,
-                       req->actor_str, &failed) < 0)
+                       m->reason.present ? m->reason.str : NULL, (int)m->reason.len, req->actor_str,
+                       &failed) < 0)
         return odp_req_db_fail(req, failed, "the sign-off");
     return review_show_pack(req, m->upload.i);
 }
