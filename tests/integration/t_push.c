@@ -2,7 +2,7 @@
     the protocol as departments and operations do (catalog.add, dictionary.set,
     registration.request, registration.decide), pushed by a sequential pusher under the
     department's own key, and checked in the staging tables as the superuser sees them. */
-#include "harness.h"
+#include "pushing.h"
 
 #include "common/auth.h"
 #include "common/db.h"
@@ -16,28 +16,6 @@
 
 /*  ---- data ----------------------------------------------------------------------------- */
 
-/*  A whole sample file (the test may hold one; the registrar may not). */
-static char *s_read(const char *name, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", h_samples(), name);
-    FILE *f = fopen(path, "rb");
-    long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    char *buf = size >= 0 ? malloc((size_t)size + 1) : NULL;
-    *len = 0;
-    if (buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-        buf[size] = '\0';
-        *len = (size_t)size;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    if (f)
-        fclose(f);
-    CHECK(buf, "sample %s is readable (ODP_SAMPLES)", path);
-    return buf;
-}
-
 /*  Data rows of a CSV without quoted newlines: lines after the header. */
 static int64_t s_data_rows(const char *data, size_t len)
 {
@@ -47,321 +25,6 @@ static int64_t s_data_rows(const char *data, size_t len)
     if (len && data[len - 1] != '\n')
         lines++;
     return lines - 1;
-}
-
-static void s_sha256(const void *data, size_t len, char hex[65])
-{
-    unsigned char d[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(d, data, len);
-    sodium_bin2hex(hex, 65, d, sizeof d);
-}
-
-/*  ---- replies ---------------------------------------------------------------------------- */
-
-static void s_str(const odp_reply_t *rep, const char *key, char *buf, size_t size)
-{
-    const msgpack_object *v = odp_map_get(&rep->obj, key);
-    buf[0] = '\0';
-    if (v && v->type == MSGPACK_OBJECT_STR)
-        snprintf(buf, size, "%.*s", (int)v->via.str.size, v->via.str.ptr);
-}
-
-static bool s_bool(const odp_reply_t *rep, const char *key)
-{
-    const msgpack_object *v = odp_map_get(&rep->obj, key);
-    return v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
-}
-
-/*  A list of C strings as a STRS value; arr and items must outlive the call using it. */
-static odp_val_t s_strs(msgpack_object *arr, msgpack_object *items, const char *const *list,
-                        size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        items[i].type = MSGPACK_OBJECT_STR;
-        items[i].via.str.ptr = list[i];
-        items[i].via.str.size = (uint32_t)strlen(list[i]);
-    }
-    arr->type = MSGPACK_OBJECT_ARRAY;
-    arr->via.array.size = (uint32_t)n;
-    arr->via.array.ptr = items;
-    return (odp_val_t){.present = true, .obj = arr};
-}
-
-/*  ---- set-up through the protocol ------------------------------------------------------ */
-
-static void s_pack_cstr(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str(pk, strlen(s));
-    msgpack_pack_str_body(pk, s, strlen(s));
-}
-
-/*  One field of a .dict.json as a rec_dict_field map (JSON "enum" is the wire's allowed). */
-static void s_pack_field(msgpack_packer *pk, json_t *f)
-{
-    static const char *const keys[] = {"name", "type", "length",  "required", "unique",     "enum",
-                                       "min",  "max",  "pattern", "check",    "description"};
-    size_t n = 0;
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        n += json_object_get(f, keys[k]) != NULL;
-    msgpack_pack_map(pk, n);
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        json_t *v = json_object_get(f, keys[k]);
-        if (!v)
-            continue;
-        s_pack_cstr(pk, strcmp(keys[k], "enum") == 0 ? "allowed" : keys[k]);
-        if (json_is_string(v))
-            s_pack_cstr(pk, json_string_value(v));
-        else if (json_is_boolean(v))
-            json_is_true(v) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-        else if (json_is_integer(v))
-            msgpack_pack_int64(pk, json_integer_value(v));
-        else if (json_is_real(v))
-            msgpack_pack_double(pk, json_real_value(v));
-        else if (json_is_array(v)) {
-            msgpack_pack_array(pk, json_array_size(v));
-            for (size_t i = 0; i < json_array_size(v); i++)
-                s_pack_cstr(pk, json_string_value(json_array_get(v, i)));
-        }
-    }
-}
-
-/*  dictionary.set from <samples>/<name>.dict.json, or from the file name when it is an
-    absolute path: the status, the reply in *rep (odp_reply_free it). */
-static int s_dictionary_call(odp_client_t *c, const char *resource, const char *name,
-                             odp_reply_t *rep)
-{
-    char path[512];
-    if (name[0] == '/')
-        snprintf(path, sizeof path, "%s", name);
-    else
-        snprintf(path, sizeof path, "%s/%s.dict.json", h_samples(), name);
-    json_error_t je;
-    json_t *dict = json_load_file(path, 0, &je);
-    json_t *fields = json_object_get(dict, "fields");
-    CHECK(json_is_array(fields), "dictionary %s is readable: %s", path, je.text);
-    if (!json_is_array(fields)) {
-        json_decref(dict);
-        memset(rep, 0, sizeof *rep);
-        msgpack_zone_init(&rep->zone, 64);
-        return 0;
-    }
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, json_array_size(fields));
-    for (size_t i = 0; i < json_array_size(fields); i++)
-        s_pack_field(&pk, json_array_get(fields, i));
-    odp_dictionary_set_t m = {0};
-    m.resource = odp_v_str(resource);
-    m.fields = odp_v_raw(buf.data, buf.size);
-    int st = h_call(c, &odp_def_dictionary_set, &m, rep);
-    msgpack_sbuffer_destroy(&buf);
-    json_decref(dict);
-    return st;
-}
-
-static int s_dictionary(odp_client_t *c, const char *resource, const char *name)
-{
-    odp_reply_t rep;
-    int st = s_dictionary_call(c, resource, name, &rep);
-    CHECK(st == 200, "dictionary.set %s: %d %s", name, st, h_err_code(&rep));
-    odp_reply_free(&rep);
-    return st;
-}
-
-/*  A catalogue entry of department dept (acting with its key): with the dictionary of
-    sample dict when given, and registered (requested, then approved by operations) when
-    reg. Its code goes to resource; false when a step failed. */
-static bool s_entry(const char *dept, const char *title, const char *kind, const char *dict,
-                    bool reg, char resource[33])
-{
-    resource[0] = '\0';
-    odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    odp_client_t *ops = h_client("registrar", NULL);
-    CHECK(c && ops, "clients for %s and operations", dept);
-    if (!c || !ops) {
-        odp_client_destroy(&c);
-        odp_client_destroy(&ops);
-        return false;
-    }
-    msgpack_object kw, kwi[2];
-    const char *words[] = {"测试", "推送"};
-    odp_catalog_add_t m = {0};
-    m.title = odp_v_str(title);
-    m.summary = odp_v_str("推送测试用的目录条目");
-    m.keywords = s_strs(&kw, kwi, words, 2);
-    m.domain = odp_v_str("resources_environment");
-    m.content_kind = odp_v_str(kind);
-    m.delivery_form = odp_v_str("dataset_file");
-    m.open_type = odp_v_str("unconditional");
-    m.update_cycle = odp_v_str("daily");
-    m.contact = odp_v_str("020-12345678");
-    m.location = odp_v_str("数据中心 A 区");
-    odp_reply_t rep;
-    int st = h_call(c, &odp_def_catalog_add, &m, &rep);
-    CHECK(st == 200, "catalog.add %s: %d %s", title, st, h_err_code(&rep));
-    s_str(&rep, "resource", resource, 33);
-    CHECK(st != 200 || resource[0], "catalog.add %s named no resource", title);
-    odp_reply_free(&rep);
-    if (st == 200 && dict)
-        st = s_dictionary(c, resource, dict);
-    if (st == 200 && reg) {
-        odp_registration_request_t rq = {0};
-        rq.resource = odp_v_str(resource);
-        st = h_call(c, &odp_def_registration_request, &rq, &rep);
-        CHECK(st == 200, "registration.request: %d %s", st, h_err_code(&rep));
-        odp_reply_free(&rep);
-    }
-    if (st == 200 && reg) {
-        odp_registration_decide_t d = {0};
-        d.resource = odp_v_str(resource);
-        d.approve = odp_v_bool(true);
-        st = h_call(ops, &odp_def_registration_decide, &d, &rep);
-        CHECK(st == 200, "registration.decide: %d %s", st, h_err_code(&rep));
-        odp_reply_free(&rep);
-    }
-    odp_client_destroy(&c);
-    odp_client_destroy(&ops);
-    return st == 200 && resource[0];
-}
-
-/*  ---- the pusher --------------------------------------------------------------------------- */
-
-typedef struct {
-    const char *resource;
-    const char *table;
-    const char *format; /* csv when NULL */
-    const char *encoding;
-    const char *media_type;
-    const char *sha256; /* the data's own when NULL */
-    size_t chunk;       /* the chunk_size push.begin returned when 0 */
-    int max_chunks;     /* stop after this many chunks, not finishing; all when 0 */
-} s_opts_t;
-
-typedef struct {
-    int status; /* of the request that ended the push; 200 when it went through */
-    char step[8];
-    char code[40];
-    char field[65];
-    char message[300];
-    int64_t upload;
-    int64_t offset; /* where the next chunk would start */
-    int64_t committed;
-    int64_t chunk_size;
-    int64_t version;
-    bool duplicate;
-    int64_t rows_received;
-    int64_t rows_staged;
-    int64_t rows_rejected;
-    int64_t size;
-    char sha256[65];
-    char kind[17];
-    char media_type[128];
-    char staging[128];
-} s_result_t;
-
-static int s_outcome(s_result_t *res, const char *step, int st, odp_reply_t *rep)
-{
-    res->status = st;
-    snprintf(res->step, sizeof res->step, "%s", step);
-    if (st != 200) {
-        snprintf(res->code, sizeof res->code, "%s", h_err_code(rep));
-        odp_v_cstr(&rep->err.field, res->field, sizeof res->field);
-        odp_v_cstr(&rep->err.message, res->message, sizeof res->message);
-    }
-    return st;
-}
-
-/*  Chunks of res->chunk_size (or chunk) from res->offset, one at a time, each waiting for
-    its ack; at most max_chunks when not 0. */
-static int s_chunks(odp_client_t *c, s_result_t *res, const char *data, size_t len, size_t chunk,
-                    int max_chunks)
-{
-    size_t step = chunk ? chunk : (size_t)res->chunk_size;
-    for (int n = 0; res->offset < (int64_t)len && (max_chunks == 0 || n < max_chunks); n++) {
-        size_t take = len - (size_t)res->offset < step ? len - (size_t)res->offset : step;
-        odp_push_chunk_t m = {0};
-        m.upload = odp_v_int(res->upload);
-        m.offset = odp_v_int(res->offset);
-        m.data = odp_v_bin(data + res->offset, take);
-        odp_reply_t rep;
-        int st = h_call(c, &odp_def_push_chunk, &m, &rep);
-        if (st == 200) {
-            res->offset = h_int(&rep, "offset");
-            res->committed = h_int(&rep, "committed");
-            res->rows_received = h_int(&rep, "rows_received");
-            res->rows_rejected = h_int(&rep, "rows_rejected");
-        }
-        s_outcome(res, "chunk", st, &rep);
-        odp_reply_free(&rep);
-        if (st != 200)
-            return st;
-    }
-    return 200;
-}
-
-static int s_finish(odp_client_t *c, s_result_t *res)
-{
-    odp_push_finish_t m = {0};
-    m.upload = odp_v_int(res->upload);
-    odp_reply_t rep;
-    int st = h_call(c, &odp_def_push_finish, &m, &rep);
-    if (st == 200) {
-        res->version = h_int(&rep, "version");
-        res->rows_received = h_int(&rep, "rows_received");
-        res->rows_staged = h_int(&rep, "rows_staged");
-        res->rows_rejected = h_int(&rep, "rows_rejected");
-        res->size = h_int(&rep, "size");
-        res->duplicate = s_bool(&rep, "duplicate");
-        s_str(&rep, "sha256", res->sha256, sizeof res->sha256);
-        s_str(&rep, "kind", res->kind, sizeof res->kind);
-        s_str(&rep, "media_type", res->media_type, sizeof res->media_type);
-        s_str(&rep, "staging_table", res->staging, sizeof res->staging);
-    }
-    s_outcome(res, "finish", st, &rep);
-    odp_reply_free(&rep);
-    return st;
-}
-
-static int s_begin(odp_client_t *c, const s_opts_t *o, const char *data, size_t len,
-                   s_result_t *res)
-{
-    char sha[65];
-    s_sha256(data, len, sha);
-    odp_push_begin_t m = {0};
-    m.resource = odp_v_str(o->resource);
-    m.table = odp_v_str(o->table);
-    m.format = odp_v_str(o->format ? o->format : "csv");
-    m.encoding = odp_v_str(o->encoding);
-    m.size = odp_v_int((int64_t)len);
-    m.sha256 = odp_v_str(o->sha256 ? o->sha256 : sha);
-    m.media_type = odp_v_str(o->media_type);
-    odp_reply_t rep;
-    int st = h_call(c, &odp_def_push_begin, &m, &rep);
-    if (st == 200) {
-        res->upload = h_int(&rep, "upload");
-        res->offset = h_int(&rep, "offset");
-        res->chunk_size = h_int(&rep, "chunk_size");
-        res->version = h_int(&rep, "version");
-        res->duplicate = s_bool(&rep, "duplicate");
-    }
-    s_outcome(res, "begin", st, &rep);
-    odp_reply_free(&rep);
-    return st;
-}
-
-/*  The whole push: begin, chunks, finish (unless o->max_chunks stops it early). */
-static int s_push(odp_client_t *c, const s_opts_t *o, const char *data, size_t len, s_result_t *res)
-{
-    memset(res, 0, sizeof *res);
-    int st = s_begin(c, o, data, len, res);
-    if (st != 200 || res->duplicate)
-        return st;
-    st = s_chunks(c, res, data, len, o->chunk, o->max_chunks);
-    if (st != 200 || o->max_chunks)
-        return st;
-    return s_finish(c, res);
 }
 
 /*  ---- checks ------------------------------------------------------------------------------ */
@@ -413,11 +76,11 @@ static bool s_event_seen(int64_t from, const char *topic, int64_t upload, const 
                 odp_reply_t body = {.obj = pair[1]};
                 char t[48], cd[40];
                 snprintf(t, sizeof t, "%.*s", (int)pair[0].via.str.size, pair[0].via.str.ptr);
-                s_str(&body, "code", cd, sizeof cd);
+                tp_str(&body, "code", cd, sizeof cd);
                 seen = strcmp(t, topic) == 0 && h_int(&body, "upload") == upload &&
                        (!code || strcmp(cd, code) == 0);
             }
-            more = s_bool(&rep, "more");
+            more = tp_bool(&rep, "more");
             next += ev ? ev->via.array.size : 0u;
         }
         odp_reply_free(&rep);
@@ -475,14 +138,14 @@ static void s_clean(void)
         char file[128], resource[33], sql[512], got[128];
         snprintf(file, sizeof file, "%s.csv", s->name);
         size_t len;
-        char *data = s_read(file, &len);
-        if (!data || !s_entry(dept, s->name, "dataset", s->name, true, resource)) {
+        char *data = tp_read(file, &len);
+        if (!data || !tp_entry(dept, s->name, "dataset", s->name, true, resource)) {
             free(data);
             continue;
         }
-        s_opts_t o = {.resource = resource};
-        s_result_t res;
-        int st = s_push(c, &o, data, len, &res);
+        tp_opts_t o = {.resource = resource};
+        tp_result_t res;
+        int st = tp_push(c, &o, data, len, &res);
         int64_t rows = s_data_rows(data, len);
         CHECK(st == 200, "%s: %s gave %d %s %s", s->name, res.step, st, res.code, res.message);
         CHECK(res.rows_received == rows && res.rows_rejected == 0 && res.rows_staged == rows,
@@ -530,16 +193,16 @@ static void s_messy(void)
     const char *dept = "441400002";
     char resource[33];
     CHECK(h_department(dept, "推送测试 脏数据部门") == 0, "department.add");
-    if (!s_entry(dept, "重点企业资产 脏数据", "dataset", "key_enterprise_assets", true, resource))
+    if (!tp_entry(dept, "重点企业资产 脏数据", "dataset", "key_enterprise_assets", true, resource))
         return;
     size_t len;
-    char *data = s_read("key_enterprise_assets.messy.gb18030.csv", &len);
+    char *data = tp_read("key_enterprise_assets.messy.gb18030.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource, .encoding = "gb18030", .chunk = 4096};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .encoding = "gb18030", .chunk = 4096};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200, "%s gave %d %s %s", res.step, st, res.code, res.message);
     CHECK(res.rows_received == 300 && res.rows_staged == 297 && res.rows_rejected == 3,
           "received %lld staged %lld rejected %lld, not 300 = 297 + 3",
@@ -586,7 +249,7 @@ static void s_messy(void)
     free(data);
 }
 
-/*  A dictionary file of fields "name:type,..." in h_var() for s_entry(). */
+/*  A dictionary file of fields "name:type,..." in h_var() for tp_entry(). */
 static const char *s_dict_file(const char *tag, const char *fields, char *path, size_t size)
 {
     snprintf(path, size, "%s/push-%s.dict.json", h_var(), tag);
@@ -625,7 +288,7 @@ static void s_types(void)
     CHECK(h_department(dept, "推送测试 类型部门") == 0, "department.add");
     s_dict_file("types", "名称:text,数量:integer,金额:numeric,日期:date,有效:boolean", dict,
                 sizeof dict);
-    if (!s_entry(dept, "类型 全部", "dataset", dict, true, resource))
+    if (!tp_entry(dept, "类型 全部", "dataset", dict, true, resource))
         return;
     static const char csv[] = "名称,数量,金额,日期,有效\n"
                               "\"tab\there\",-9223372036854775808,1.50,2024-02-29,是\n"
@@ -635,9 +298,9 @@ static void s_types(void)
                               "\"逗号,引号\"\"\",0,1.5E-3,1999-12-31,\n"
                               "x,,-.5e1,,yes\n";
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource, .chunk = 50};
-    s_result_t res;
-    int st = s_push(c, &o, csv, sizeof csv - 1, &res);
+    tp_opts_t o = {.resource = resource, .chunk = 50};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, sizeof csv - 1, &res);
     CHECK(st == 200 && res.rows_staged == 6 && res.rows_rejected == 0,
           "%s gave %d %s %s, %lld staged", res.step, st, res.code, res.message,
           (long long)res.rows_staged);
@@ -659,13 +322,13 @@ static void s_types(void)
               "column %s holds '%s', not '%s'", cols[i].col, got, cols[i].want);
 
     s_dict_file("timestamps", "时间:timestamp,编号:integer", dict, sizeof dict);
-    if (s_entry(dept, "类型 时间", "dataset", dict, true, resource)) {
+    if (tp_entry(dept, "类型 时间", "dataset", dict, true, resource)) {
         static const char ts[] = "时间,编号\n"
                                  "2024-01-02T03:04:05Z,1\n"
                                  "2024-01-02 03:04,2\n"
                                  "2024-06-30T23:59:60+08:00,3\n";
         o.resource = resource;
-        st = s_push(c, &o, ts, sizeof ts - 1, &res);
+        st = tp_push(c, &o, ts, sizeof ts - 1, &res);
         CHECK(st == 200 && res.rows_staged == 3, "timestamps: %s gave %d %s %s", res.step, st,
               res.code, res.message);
         char sql[300];
@@ -706,21 +369,21 @@ static void s_versions(void)
     const char *dept = "441400003";
     char resource[33];
     CHECK(h_department(dept, "推送测试 版本部门") == 0, "department.add");
-    if (!s_entry(dept, "空气质量 版本", "dataset", "air_quality_daily", true, resource))
+    if (!tp_entry(dept, "空气质量 版本", "dataset", "air_quality_daily", true, resource))
         return;
     size_t len;
-    char *data = s_read("air_quality_daily.csv", &len);
+    char *data = tp_read("air_quality_daily.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.version == 1, "first push: %d %s, version %lld", st, res.code,
           (long long)res.version);
     int64_t first = res.upload;
 
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.duplicate && res.version == 1 && res.upload == -1 &&
               res.offset == (int64_t)len,
           "the same content again: %d duplicate=%d version %lld offset %lld", st, res.duplicate,
@@ -738,7 +401,7 @@ static void s_versions(void)
     size_t cut = len - 1;
     while (cut > 0 && data[cut - 1] != '\n')
         cut--;
-    st = s_push(c, &o, data, cut, &res);
+    st = tp_push(c, &o, data, cut, &res);
     CHECK(st == 200 && res.version == 2 && !res.duplicate && res.upload != first,
           "changed content: %d %s version %lld", st, res.code, (long long)res.version);
     CHECK(res.rows_received == s_data_rows(data, len) - 1, "version 2 has %lld rows",
@@ -751,7 +414,7 @@ static void s_versions(void)
     odp_reply_t rep;
     st = h_call(c, &odp_def_push_status, &ps, &rep);
     char status[16];
-    s_str(&rep, "status", status, sizeof status);
+    tp_str(&rep, "status", status, sizeof status);
     CHECK(st == 200 && strcmp(status, "received") == 0 && h_int(&rep, "version") == 1 &&
               h_int(&rep, "offset") == (int64_t)len,
           "push.status of version 1: %d %s", st, status);
@@ -767,26 +430,26 @@ static void s_ownership(void)
     char resource[33], unregistered[33];
     CHECK(h_department(owner, "推送测试 所有者部门") == 0, "department.add owner");
     CHECK(h_department(other, "推送测试 其他部门") == 0, "department.add other");
-    if (!s_entry(owner, "空气质量 所有权", "dataset", "air_quality_daily", true, resource) ||
-        !s_entry(owner, "空气质量 未登记", "dataset", "air_quality_daily", false, unregistered))
+    if (!tp_entry(owner, "空气质量 所有权", "dataset", "air_quality_daily", true, resource) ||
+        !tp_entry(owner, "空气质量 未登记", "dataset", "air_quality_daily", false, unregistered))
         return;
     size_t len;
-    char *data = s_read("air_quality_daily.csv", &len);
+    char *data = tp_read("air_quality_daily.csv", &len);
     if (!data)
         return;
     odp_client_t *mine = h_client("registrar", h_keyfile(owner));
     odp_client_t *theirs = h_client("registrar", h_keyfile(other));
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
-    int st = s_push(theirs, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(theirs, &o, data, len, &res);
     CHECK(st == 403 && strcmp(res.code, "FORBIDDEN") == 0,
           "another department's push.begin gave %d %s", st, res.code);
 
     o.chunk = 16384;
     o.max_chunks = 1;
-    st = s_push(mine, &o, data, len, &res);
+    st = tp_push(mine, &o, data, len, &res);
     CHECK(st == 200 && res.upload > 0, "the owner's push: %d %s", st, res.code);
-    st = s_chunks(theirs, &res, data, len, 0, 1);
+    st = tp_chunks(theirs, &res, data, len, 0, 1);
     CHECK(st == 403 && strcmp(res.code, "FORBIDDEN") == 0,
           "another department's push.chunk gave %d %s", st, res.code);
     odp_push_abort_t ab = {0};
@@ -798,17 +461,17 @@ static void s_ownership(void)
     st = h_call(mine, &odp_def_push_abort, &ab, &rep);
     CHECK(st == 200, "the owner's push.abort gave %d %s", st, h_err_code(&rep));
     odp_reply_free(&rep);
-    st = s_chunks(mine, &res, data, len, 0, 1);
+    st = tp_chunks(mine, &res, data, len, 0, 1);
     CHECK(st == 409 && strcmp(res.code, "INVALID_STATE") == 0, "a chunk after abort gave %d %s", st,
           res.code);
 
     o.resource = unregistered;
     o.max_chunks = 0;
-    st = s_push(mine, &o, data, len, &res);
+    st = tp_push(mine, &o, data, len, &res);
     CHECK(st == 200 && res.version == 1, "a catalogued, unregistered entry takes a push: %d %s", st,
           res.code);
     o.resource = "441400004-0000-99999";
-    st = s_push(mine, &o, data, len, &res);
+    st = tp_push(mine, &o, data, len, &res);
     CHECK(st == 404 && strcmp(res.field, "resource") == 0, "a missing entry gave %d %s", st,
           res.code);
 
@@ -831,9 +494,9 @@ static int s_rules(const char *const *formats, size_t nf, const char *const *enc
     msgpack_object fa, fi[8], ea, ei[8];
     odp_rules_set_t m = {0};
     if (formats)
-        m.formats = s_strs(&fa, fi, formats, nf);
+        m.formats = tp_strs(&fa, fi, formats, nf);
     if (encodings)
-        m.encodings = s_strs(&ea, ei, encodings, ne);
+        m.encodings = tp_strs(&ea, ei, encodings, ne);
     if (max_size)
         m.max_size = odp_v_int(max_size);
     if (max_row_length)
@@ -881,23 +544,23 @@ static void s_rule_cases(void)
     const char *dept = "441500001";
     char resource[33];
     CHECK(h_department(dept, "推送测试 规则部门") == 0, "department.add");
-    if (!s_entry(dept, "空气质量 规则", "dataset", "air_quality_daily", true, resource))
+    if (!tp_entry(dept, "空气质量 规则", "dataset", "air_quality_daily", true, resource))
         return;
     size_t len;
-    char *data = s_read("air_quality_daily.csv", &len);
+    char *data = tp_read("air_quality_daily.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
 
     const char *const no_csv[] = {"jsonl", "file"};
     s_rules(no_csv, 2, NULL, 0, 0, 0, 0, 0);
-    int st = s_push(c, &o, data, len, &res);
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "RULE_FORMAT") == 0 && strcmp(res.field, "format") == 0,
           "csv when the rules accept jsonl and file: %d %s %s", st, res.code, res.field);
     o.format = "file";
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "RULE_FORMAT") == 0, "format file for a dataset: %d %s", st,
           res.code);
     o.format = NULL;
@@ -905,29 +568,29 @@ static void s_rule_cases(void)
     const char *const utf8[] = {"utf8"};
     s_rules(s_all_formats, 3, utf8, 1, 0, 0, 0, 0);
     o.encoding = "gb18030";
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "RULE_ENCODING") == 0 && strcmp(res.field, "encoding") == 0,
           "gb18030 when the rules accept utf8: %d %s", st, res.code);
     s_rules(NULL, 0, s_all_encodings, 2, 0, 0, 0, 0);
     o.format = "jsonl";
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "RULE_ENCODING") == 0, "JSON Lines in gb18030: %d %s", st,
           res.code);
     o.format = NULL;
     o.encoding = "latin1";
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "RULE_ENCODING") == 0, "an unknown encoding: %d %s", st,
           res.code);
     o.encoding = NULL;
 
     s_rules(NULL, 0, NULL, 0, 100000, 0, 0, 0);
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 413 && strcmp(res.code, "RULE_SIZE") == 0 && strcmp(res.field, "size") == 0,
           "%zu bytes over a 100000-byte maximum: %d %s", len, st, res.code);
 
     s_rules(NULL, 0, NULL, 0, 10737418240LL, 0, 4096, 0);
     o.chunk = 8192;
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 413 && strcmp(res.code, "RULE_CHUNK_SIZE") == 0 && strcmp(res.step, "chunk") == 0,
           "an 8192-byte chunk under chunk_size 4096: %s %d %s", res.step, st, res.code);
     CHECK(res.chunk_size == 4096, "push.begin said chunk_size %lld", (long long)res.chunk_size);
@@ -947,7 +610,7 @@ static void s_rule_cases(void)
     size_t llen;
     char *longrow = s_long_row_csv(&llen);
     seq = s_seq();
-    st = s_push(c, &o, longrow, llen, &res);
+    st = tp_push(c, &o, longrow, llen, &res);
     CHECK(st == 422 && strcmp(res.code, "RULE_ROW_LENGTH") == 0,
           "a 300-byte row under max_row_length 128: %d %s", st, res.code);
     PGconn *pg = h_pg_super();
@@ -963,7 +626,7 @@ static void s_rule_cases(void)
     free(longrow);
 
     s_rules_defaults();
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.rows_rejected == 0, "under the default rules again: %d %s", st,
           res.code);
     odp_client_destroy(&c);
@@ -975,28 +638,28 @@ static void s_errors(void)
     const char *dept = "441500002";
     char resource[33];
     CHECK(h_department(dept, "推送测试 错误部门") == 0, "department.add");
-    if (!s_entry(dept, "空气质量 错误", "dataset", "air_quality_daily", true, resource))
+    if (!tp_entry(dept, "空气质量 错误", "dataset", "air_quality_daily", true, resource))
         return;
     size_t len;
-    char *data = s_read("air_quality_daily.csv", &len);
+    char *data = tp_read("air_quality_daily.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
     PGconn *pg = h_pg_super();
-    s_opts_t o = {.resource = resource, .chunk = 16384, .max_chunks = 2};
-    s_result_t res;
+    tp_opts_t o = {.resource = resource, .chunk = 16384, .max_chunks = 2};
+    tp_result_t res;
 
-    int st = s_push(c, &o, data, len, &res);
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.offset == 32768, "two chunks: %d %s", st, res.code);
     int64_t good = res.offset;
     res.offset = good + 100;
-    st = s_chunks(c, &res, data, len, 16384, 1);
+    st = tp_chunks(c, &res, data, len, 16384, 1);
     char expect[64];
     snprintf(expect, sizeof expect, "resume from byte %lld", (long long)res.committed);
     CHECK(st == 409 && strcmp(res.code, "BAD_OFFSET") == 0 && strstr(res.message, expect),
           "a chunk 100 bytes ahead: %d %s '%s'", st, res.code, res.message);
     res.offset = good - 16384;
-    st = s_chunks(c, &res, data, len, 16384, 1);
+    st = tp_chunks(c, &res, data, len, 16384, 1);
     CHECK(st == 409 && strcmp(res.code, "BAD_OFFSET") == 0, "a chunk sent twice: %d %s", st,
           res.code);
     odp_push_finish_t fin = {0};
@@ -1008,16 +671,16 @@ static void s_errors(void)
     odp_reply_free(&rep);
     /*  The upload is intact after refused chunks: it goes on from where it was. */
     res.offset = good;
-    st = s_chunks(c, &res, data, len, 16384, 0);
-    CHECK(st == 200 && s_finish(c, &res) == 200 && res.rows_received == s_data_rows(data, len),
+    st = tp_chunks(c, &res, data, len, 16384, 0);
+    CHECK(st == 200 && tp_finish(c, &res) == 200 && res.rows_received == s_data_rows(data, len),
           "the push after refused chunks: %d %s", res.status, res.code);
 
     /*  A wrong declared hash (of other content): found at finish, the upload abandoned. */
     char other[65];
-    s_sha256("other content", 13, other);
-    o = (s_opts_t){.resource = resource, .sha256 = other};
+    tp_sha256("other content", 13, other);
+    o = (tp_opts_t){.resource = resource, .sha256 = other};
     int64_t seq = s_seq();
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "HASH_MISMATCH") == 0 && strcmp(res.step, "finish") == 0,
           "a wrong sha256: %s %d %s", res.step, st, res.code);
     char status[32];
@@ -1030,16 +693,16 @@ static void s_errors(void)
           "no data.failed HASH_MISMATCH");
 
     o.sha256 = "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789";
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "INVALID_VALUE") == 0 && strcmp(res.field, "sha256") == 0,
           "an upper-case sha256: %d %s", st, res.code);
     o.sha256 = NULL;
 
     /*  Another dataset's file: its header names none of this dictionary's fields. */
     size_t llen;
-    char *land = s_read("land_use_status.csv", &llen);
+    char *land = tp_read("land_use_status.csv", &llen);
     seq = s_seq();
-    st = s_push(c, &o, land, llen, &res);
+    st = tp_push(c, &o, land, llen, &res);
     CHECK(st == 422 && strcmp(res.code, "HEADER_MISMATCH") == 0,
           "a land use file for the air quality dictionary: %d %s", st, res.code);
     s_upload_status(pg, res.upload, status, sizeof status);
@@ -1048,7 +711,7 @@ static void s_errors(void)
           "no data.failed HEADER_MISMATCH");
 
     o.table = "nosuchtable";
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 404 && strcmp(res.field, "table") == 0, "a table with no dictionary: %d %s", st,
           res.code);
     free(land);
@@ -1091,18 +754,18 @@ static void s_groups(void)
     const char *dept = "441500006";
     char resource[33];
     CHECK(h_department(dept, "推送测试 分组部门") == 0, "department.add");
-    if (!s_entry(dept, "重点企业资产 分组", "dataset", "key_enterprise_assets", true, resource))
+    if (!tp_entry(dept, "重点企业资产 分组", "dataset", "key_enterprise_assets", true, resource))
         return;
     size_t len;
-    char *data = s_read("key_enterprise_assets.csv", &len);
+    char *data = tp_read("key_enterprise_assets.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
     int64_t rows = s_data_rows(data, len);
     int nchunks = (int)((len + 8191) / 8192);
-    s_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = nchunks / 2};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = nchunks / 2};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.offset == (int64_t)(nchunks / 2) * 8192 && res.rows_received > 0,
           "half the chunks: %d %s at %lld, %lld rows", st, res.code, (long long)res.offset,
           (long long)res.rows_received);
@@ -1116,7 +779,7 @@ static void s_groups(void)
           (long long)h_int(&rep, "offset"));
     odp_reply_free(&rep);
 
-    st = s_begin(c, &o, data, len, &res);
+    st = tp_begin(c, &o, data, len, &res);
     CHECK(st == 200 && res.upload == upload && res.offset == 0,
           "push.begin again: %d upload %lld offset %lld", st, (long long)res.upload,
           (long long)res.offset);
@@ -1124,10 +787,10 @@ static void s_groups(void)
     CHECK(s_pg_count(pg, "SELECT count(*) FROM registrar.stage_u%lld", (long long)upload) == 0,
           "the rolled back group left rows in the staging table");
     PQfinish(pg);
-    st = s_chunks(c, &res, data, len, 8192, 0);
+    st = tp_chunks(c, &res, data, len, 8192, 0);
     CHECK(st == 200 && res.committed == 0, "all chunks again: %d %s, committed %lld", st, res.code,
           (long long)res.committed);
-    st = s_finish(c, &res);
+    st = tp_finish(c, &res);
     CHECK(st == 200 && res.rows_received == rows && res.rows_rejected == 0,
           "finish: %d %s %s, %lld rows", st, res.code, res.message, (long long)res.rows_received);
     st = h_call(c, &odp_def_push_status, &ps, &rep);
@@ -1149,17 +812,17 @@ static void s_idle_group(void)
     const char *dept = "441500008";
     char resource[33];
     CHECK(h_department(dept, "推送测试 空闲部门") == 0, "department.add");
-    if (!s_entry(dept, "重点企业资产 空闲", "dataset", "key_enterprise_assets", true, resource))
+    if (!tp_entry(dept, "重点企业资产 空闲", "dataset", "key_enterprise_assets", true, resource))
         return;
     size_t len;
-    char *data = s_read("key_enterprise_assets.csv", &len);
+    char *data = tp_read("key_enterprise_assets.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
     int64_t rows = s_data_rows(data, len);
-    s_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = 2};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = 2};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.offset == 16384 && res.committed == 0,
           "two chunks: %d %s, committed %lld", st, res.code, (long long)res.committed);
     zclock_sleep(1500);
@@ -1171,9 +834,9 @@ static void s_idle_group(void)
     CHECK(st == 200 && committed > 0 && committed <= 16384,
           "push.status after the group sat idle: %d, offset %lld", st, (long long)committed);
     odp_reply_free(&rep);
-    st = s_chunks(c, &res, data, len, 8192, 0);
+    st = tp_chunks(c, &res, data, len, 8192, 0);
     CHECK(st == 200 && res.committed >= committed, "the rest: %d %s %s", st, res.code, res.message);
-    st = s_finish(c, &res);
+    st = tp_finish(c, &res);
     CHECK(st == 200 && res.rows_received == rows && res.rows_rejected == 0,
           "finish: %d %s %s, %lld rows", st, res.code, res.message, (long long)res.rows_received);
     s_check_exactly_once(res.upload, rows);
@@ -1187,18 +850,18 @@ static void s_resume(void)
     const char *dept = "441500003";
     char resource[33];
     CHECK(h_department(dept, "推送测试 续传部门") == 0, "department.add");
-    if (!s_entry(dept, "重点企业资产 续传", "dataset", "key_enterprise_assets", true, resource))
+    if (!tp_entry(dept, "重点企业资产 续传", "dataset", "key_enterprise_assets", true, resource))
         return;
     size_t len;
-    char *data = s_read("key_enterprise_assets.csv", &len);
+    char *data = tp_read("key_enterprise_assets.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
     int64_t rows = s_data_rows(data, len);
     int nchunks = (int)((len + 8191) / 8192);
-    s_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = nchunks / 2};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = nchunks / 2};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.offset == (int64_t)(nchunks / 2) * 8192,
           "half the chunks: %d %s at %lld", st, res.code, (long long)res.offset);
     CHECK(res.committed > 0 && res.committed <= res.offset && res.rows_received > 0,
@@ -1206,7 +869,7 @@ static void s_resume(void)
     int64_t upload = res.upload, committed = res.committed;
 
     /*  The client starts over: push.begin of the same content names the same upload. */
-    st = s_begin(c, &o, data, len, &res);
+    st = tp_begin(c, &o, data, len, &res);
     CHECK(st == 200 && res.upload == upload && res.offset == committed && !res.duplicate,
           "push.begin again: %d upload %lld offset %lld (committed %lld)", st,
           (long long)res.upload, (long long)res.offset, (long long)committed);
@@ -1217,12 +880,12 @@ static void s_resume(void)
     CHECK(st == 200 && h_int(&rep, "offset") == committed, "push.status offset %lld",
           (long long)h_int(&rep, "offset"));
     odp_reply_free(&rep);
-    st = s_chunks(c, &res, data, len, 8192, 0);
+    st = tp_chunks(c, &res, data, len, 8192, 0);
     CHECK(st == 200, "the rest from byte %lld: %d %s %s", (long long)committed, st, res.code,
           res.message);
-    st = s_finish(c, &res);
+    st = tp_finish(c, &res);
     char sha[65];
-    s_sha256(data, len, sha);
+    tp_sha256(data, len, sha);
     CHECK(st == 200 && res.rows_received == rows && res.rows_rejected == 0 &&
               strcmp(res.sha256, sha) == 0,
           "finish after the resume: %d %s, %lld rows", st, res.code, (long long)res.rows_received);
@@ -1239,17 +902,17 @@ static void s_restart(void)
     const char *dept = "441500004";
     char resource[33];
     CHECK(h_department(dept, "推送测试 重启部门") == 0, "department.add");
-    if (!s_entry(dept, "医疗机构 重启", "dataset", "medical_institutions", true, resource))
+    if (!tp_entry(dept, "医疗机构 重启", "dataset", "medical_institutions", true, resource))
         return;
     size_t len;
-    char *data = s_read("medical_institutions.csv", &len);
+    char *data = tp_read("medical_institutions.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
     int64_t rows = s_data_rows(data, len);
-    s_opts_t o = {.resource = resource, .chunk = 5000, .max_chunks = 10};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .chunk = 5000, .max_chunks = 10};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.offset == 50000, "ten chunks: %d %s", st, res.code);
     int64_t upload = res.upload, committed = res.committed;
     CHECK(committed > 0, "no group was committed before the kill");
@@ -1261,18 +924,18 @@ static void s_restart(void)
     /*  A client that does not know yet: its next chunk is refused with where to resume
         (unless the last ack happened to end on a row). */
     if (committed != res.offset) {
-        st = s_chunks(c, &res, data, len, 5000, 1);
+        st = tp_chunks(c, &res, data, len, 5000, 1);
         CHECK(st == 409 && strcmp(res.code, "BAD_OFFSET") == 0,
               "a chunk at %lld after the restart (committed %lld): %d %s", (long long)res.offset,
               (long long)committed, st, res.code);
     }
-    st = s_begin(c, &o, data, len, &res);
+    st = tp_begin(c, &o, data, len, &res);
     CHECK(st == 200 && res.upload == upload && res.offset == committed,
           "push.begin after the restart: %d upload %lld offset %lld, committed was %lld", st,
           (long long)res.upload, (long long)res.offset, (long long)committed);
-    st = s_chunks(c, &res, data, len, 5000, 0);
+    st = tp_chunks(c, &res, data, len, 5000, 0);
     CHECK(st == 200, "the rest: %d %s %s", st, res.code, res.message);
-    st = s_finish(c, &res);
+    st = tp_finish(c, &res);
     CHECK(st == 200 && res.rows_received == rows && res.rows_rejected == 0,
           "finish after the restart: %d %s %s, %lld rows", st, res.code, res.message,
           (long long)res.rows_received);
@@ -1287,22 +950,22 @@ static void s_file(void)
     const char *dept = "441500005";
     char resource[33];
     CHECK(h_department(dept, "推送测试 文件部门") == 0, "department.add");
-    if (!s_entry(dept, "年度报告 文件", "report", NULL, true, resource))
+    if (!tp_entry(dept, "年度报告 文件", "report", NULL, true, resource))
         return;
     size_t len = 1000000 + 12345;
     char *data = malloc(len);
     randombytes_buf(data, len);
     char sha[65];
-    s_sha256(data, len, sha);
+    tp_sha256(data, len, sha);
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource, .format = "csv"};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .format = "csv"};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "RULE_FORMAT") == 0, "a report as csv: %d %s", st,
           res.code);
     o.format = "file";
     o.media_type = "application/pdf";
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200, "%s: %d %s %s", res.step, st, res.code, res.message);
     CHECK(strcmp(res.sha256, sha) == 0 && res.size == (int64_t)len &&
               strcmp(res.kind, "file") == 0 && strcmp(res.media_type, "application/pdf") == 0 &&
@@ -1323,13 +986,13 @@ static void s_file(void)
     PQfinish(pg);
 
     /*  The same file again is the same version; a wrong hash is found at finish. */
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.duplicate && res.version == 1, "the same file again: %d duplicate=%d",
           st, res.duplicate);
     char other[65];
-    s_sha256("x", 1, other);
+    tp_sha256("x", 1, other);
     o.sha256 = other;
-    st = s_push(c, &o, data, len, &res);
+    st = tp_push(c, &o, data, len, &res);
     CHECK(st == 422 && strcmp(res.code, "HASH_MISMATCH") == 0,
           "a file under another file's hash: %d %s", st, res.code);
     odp_client_destroy(&c);
@@ -1355,7 +1018,7 @@ static int64_t s_status_offset(odp_client_t *c, int64_t upload, char *status, si
     odp_reply_t rep;
     int st = h_call(c, &odp_def_push_status, &ps, &rep);
     int64_t offset = st == 200 ? h_int(&rep, "offset") : -1;
-    s_str(&rep, "status", status, size);
+    tp_str(&rep, "status", status, size);
     odp_reply_free(&rep);
     return offset;
 }
@@ -1372,8 +1035,8 @@ static void s_fair_share(void)
     char mine[33], theirs[33];
     CHECK(h_department(greedy, "推送加固 占用部门") == 0, "department.add greedy");
     CHECK(h_department(other, "推送加固 其他部门") == 0, "department.add other");
-    if (!s_entry(greedy, "空气质量 占用", "dataset", "air_quality_daily", true, mine) ||
-        !s_entry(other, "空气质量 其他", "dataset", "air_quality_daily", true, theirs))
+    if (!tp_entry(greedy, "空气质量 占用", "dataset", "air_quality_daily", true, mine) ||
+        !tp_entry(other, "空气质量 其他", "dataset", "air_quality_daily", true, theirs))
         return;
     odp_client_t *g = h_client("registrar", h_keyfile(greedy));
     int accepted = 0, limited = 0;
@@ -1383,9 +1046,9 @@ static void s_fair_share(void)
     for (int i = 0; i < 16; i++) {
         char csv[256];
         size_t len = s_tiny_csv(i, csv, sizeof csv);
-        s_opts_t o = {.resource = mine, .max_chunks = 1};
-        s_result_t res;
-        int st = s_push(g, &o, csv, len, &res);
+        tp_opts_t o = {.resource = mine, .max_chunks = 1};
+        tp_result_t res;
+        int st = tp_push(g, &o, csv, len, &res);
         uploads[i] = res.upload;
         if (st == 200)
             accepted++;
@@ -1401,11 +1064,11 @@ static void s_fair_share(void)
 
     /*  Another department is not locked out: a whole sample goes through. */
     size_t len;
-    char *data = s_read("air_quality_daily.csv", &len);
+    char *data = tp_read("air_quality_daily.csv", &len);
     odp_client_t *o = h_client("registrar", h_keyfile(other));
-    s_opts_t oo = {.resource = theirs, .chunk = 16384};
-    s_result_t res;
-    int st = data ? s_push(o, &oo, data, len, &res) : 0;
+    tp_opts_t oo = {.resource = theirs, .chunk = 16384};
+    tp_result_t res;
+    int st = data ? tp_push(o, &oo, data, len, &res) : 0;
     CHECK(st == 200 && res.rows_received == s_data_rows(data, len) && res.rows_rejected == 0,
           "the other department's push: %s %d %s %s", res.step, st, res.code, res.message);
     /*  The greedy department's first four are intact, where it left them. */
@@ -1422,22 +1085,22 @@ static void s_fair_share(void)
     CHECK(s_registrar(env), "the registrar restarts with 2-second idle slots, one per department");
     char a[256], b[256];
     size_t alen = s_tiny_csv(100, a, sizeof a), blen = s_tiny_csv(101, b, sizeof b);
-    s_opts_t oa = {.resource = mine, .max_chunks = 1}, ob = oa;
-    s_result_t ra, rb;
-    st = s_push(g, &oa, a, alen, &ra);
+    tp_opts_t oa = {.resource = mine, .max_chunks = 1}, ob = oa;
+    tp_result_t ra, rb;
+    st = tp_push(g, &oa, a, alen, &ra);
     CHECK(st == 200, "the first upload takes the department's one slot: %d %s", st, ra.code);
-    st = s_push(g, &ob, b, blen, &rb);
+    st = tp_push(g, &ob, b, blen, &rb);
     CHECK(st == 429 && strstr(rb.message, expect), "a second one at once: %d %s '%s'", st, rb.code,
           rb.message);
     zclock_sleep(2500);
-    st = s_chunks(g, &rb, b, blen, 0, 1);
+    st = tp_chunks(g, &rb, b, blen, 0, 1);
     CHECK(st == 200, "after the first sat idle for 2 seconds, the second goes on: %d %s '%s'", st,
           rb.code, rb.message);
-    st = s_finish(g, &rb);
+    st = tp_finish(g, &rb);
     CHECK(st == 200 && rb.rows_received == 1, "the second one finishes: %d %s", st, rb.code);
     /*  The reclaimed one resumes from what was committed. */
-    st = s_begin(g, &oa, a, alen, &ra);
-    CHECK(st == 200 && s_chunks(g, &ra, a, alen, 0, 0) == 200 && s_finish(g, &ra) == 200 &&
+    st = tp_begin(g, &oa, a, alen, &ra);
+    CHECK(st == 200 && tp_chunks(g, &ra, a, alen, 0, 0) == 200 && tp_finish(g, &ra) == 200 &&
               ra.rows_received == 1,
           "the reclaimed upload resumes and finishes: %s %d %s %s", ra.step, ra.status, ra.code,
           ra.message);
@@ -1521,19 +1184,19 @@ static void s_credit(void)
     char resource[33], theirs[33];
     CHECK(h_department(dept, "推送加固 信用部门") == 0, "department.add");
     CHECK(h_department(other, "推送加固 旁观部门") == 0, "department.add other");
-    if (!s_entry(dept, "空气质量 信用", "dataset", "air_quality_daily", true, resource) ||
-        !s_entry(other, "医疗机构 旁观", "dataset", "medical_institutions", true, theirs))
+    if (!tp_entry(dept, "空气质量 信用", "dataset", "air_quality_daily", true, resource) ||
+        !tp_entry(other, "医疗机构 旁观", "dataset", "medical_institutions", true, theirs))
         return;
     size_t len, mlen;
-    char *data = s_read("air_quality_daily.csv", &len);
-    char *med = s_read("medical_institutions.csv", &mlen);
+    char *data = tp_read("air_quality_daily.csv", &len);
+    char *med = tp_read("medical_institutions.csv", &mlen);
     if (!data || !med)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
     memset(&res, 0, sizeof res);
-    int st = s_begin(c, &o, data, len, &res);
+    int st = tp_begin(c, &o, data, len, &res);
     odp_reply_t rep;
     odp_rules_get_t rg = {0};
     CHECK(h_call(c, &odp_def_rules_get, &rg, &rep) == 200, "rules.get");
@@ -1574,16 +1237,16 @@ static void s_credit(void)
 
     /*  Nothing was changed by the refusals: the push goes on from the last ack. */
     res.offset = (int64_t)accepted * 1024;
-    st = s_chunks(c, &res, data, len, 0, 0);
+    st = tp_chunks(c, &res, data, len, 0, 0);
     CHECK(st == 200, "the rest under the credit: %d %s %s", st, res.code, res.message);
-    st = s_finish(c, &res);
+    st = tp_finish(c, &res);
     CHECK(st == 200 && res.rows_received == s_data_rows(data, len) && res.rows_rejected == 0,
           "finish: %d %s %s, %lld rows", st, res.code, res.message, (long long)res.rows_received);
     s_check_exactly_once(res.upload, res.rows_received);
 
     odp_client_t *oc = h_client("registrar", h_keyfile(other));
-    s_opts_t oo = {.resource = theirs, .chunk = 8192};
-    st = s_push(oc, &oo, med, mlen, &res);
+    tp_opts_t oo = {.resource = theirs, .chunk = 8192};
+    st = tp_push(oc, &oo, med, mlen, &res);
     CHECK(st == 200 && res.rows_received == s_data_rows(med, mlen) && res.rows_rejected == 0,
           "the other department's push: %s %d %s", res.step, st, res.code);
     odp_client_destroy(&oc);
@@ -1613,7 +1276,7 @@ static void s_wrong_encoding(void)
     CHECK(h_department(dept, "推送加固 编码部门") == 0, "department.add");
     CHECK(h_department(other, "推送加固 无关部门") == 0, "department.add other");
     s_dict_file("encoding", "name:text,city:text,amount:integer", dict, sizeof dict);
-    if (!s_entry(dept, "城市 编码", "dataset", dict, true, resource))
+    if (!tp_entry(dept, "城市 编码", "dataset", dict, true, resource))
         return;
     /*  广州 深圳 珠海 佛山 in GB18030: none of it is UTF-8. */
     static const char data[] = "name,city,amount\n"
@@ -1623,14 +1286,14 @@ static void s_wrong_encoding(void)
                                "d,\xb7\xf0\xc9\xbd,4\n";
     size_t len = sizeof data - 1;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t utf8 = {.resource = resource, .encoding = "utf8"};
-    s_opts_t gb = {.resource = resource, .encoding = "gb18030"};
-    s_result_t bad, good, res;
-    int st = s_push(c, &utf8, data, len, &bad);
+    tp_opts_t utf8 = {.resource = resource, .encoding = "utf8"};
+    tp_opts_t gb = {.resource = resource, .encoding = "gb18030"};
+    tp_result_t bad, good, res;
+    int st = tp_push(c, &utf8, data, len, &bad);
     CHECK(st == 200 && bad.version == 1 && bad.rows_rejected == 4,
           "the GB18030 file as UTF-8: %d %s, version %lld, %lld rejected", st, bad.code,
           (long long)bad.version, (long long)bad.rows_rejected);
-    st = s_push(c, &gb, data, len, &good);
+    st = tp_push(c, &gb, data, len, &good);
     CHECK(st == 200 && !good.duplicate && good.version == 2 && good.rows_staged == 4 &&
               good.rows_rejected == 0,
           "the same file as GB18030: %d %s, duplicate %d, version %lld, %lld staged", st, good.code,
@@ -1644,8 +1307,8 @@ static void s_wrong_encoding(void)
     int64_t seq = s_seq();
     st = s_withdraw(c, resource, 1, &rep);
     char reason[200] = "", at[40] = "";
-    s_str(&rep, "withdrawn_reason", reason, sizeof reason);
-    s_str(&rep, "withdrawn_at", at, sizeof at);
+    tp_str(&rep, "withdrawn_reason", reason, sizeof reason);
+    tp_str(&rep, "withdrawn_at", at, sizeof at);
     CHECK(st == 200 && h_int(&rep, "version") == 1 && at[0] &&
               strcmp(reason, "以 UTF-8 推送了 GB18030 文件") == 0,
           "version.withdraw: %d %s, at '%s', reason '%s'", st, h_err_code(&rep), at, reason);
@@ -1679,10 +1342,10 @@ static void s_wrong_encoding(void)
     odp_reply_free(&rep);
 
     /*  The good version still is what its content duplicates; the withdrawn one is not. */
-    st = s_push(c, &gb, data, len, &res);
+    st = tp_push(c, &gb, data, len, &res);
     CHECK(st == 200 && res.duplicate && res.version == 2, "GB18030 again: %d duplicate %d v%lld",
           st, res.duplicate, (long long)res.version);
-    st = s_push(c, &utf8, data, len, &res);
+    st = tp_push(c, &utf8, data, len, &res);
     CHECK(st == 200 && !res.duplicate && res.version == 3,
           "UTF-8 again after the withdrawal: %d duplicate %d v%lld", st, res.duplicate,
           (long long)res.version);
@@ -1704,7 +1367,7 @@ static void s_reserved_names(void)
     const char *dept = "441900007";
     char resource[33], dict[512];
     CHECK(h_department(dept, "推送加固 字段部门") == 0, "department.add");
-    if (!s_entry(dept, "保留字段", "dataset", NULL, false, resource))
+    if (!tp_entry(dept, "保留字段", "dataset", NULL, false, resource))
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
     static const struct {
@@ -1717,7 +1380,7 @@ static void s_reserved_names(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s_dict_file("reserved", bad[i].fields, dict, sizeof dict);
         odp_reply_t rep;
-        int st = s_dictionary_call(c, resource, dict, &rep);
+        int st = tp_dictionary_call(c, resource, dict, &rep);
         char field[64] = "", message[300] = "";
         odp_v_cstr(&rep.err.field, field, sizeof field);
         odp_v_cstr(&rep.err.message, message, sizeof message);
@@ -1735,7 +1398,7 @@ static void s_reserved_names(void)
     odp_reply_free(&rep);
 
     s_dict_file("reserved", "名称:text,row_number:integer", dict, sizeof dict);
-    st = s_dictionary(c, resource, dict);
+    st = tp_dictionary(c, resource, dict);
     odp_client_t *ops = h_client("registrar", NULL);
     odp_registration_request_t rq = {0};
     rq.resource = odp_v_str(resource);
@@ -1750,9 +1413,9 @@ static void s_reserved_names(void)
     odp_reply_free(&rep);
     CHECK(st == 200, "the corrected dictionary is registered: %d", st);
     static const char csv[] = "名称,row_number\n甲,1\n乙,2\n";
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
-    st = s_push(c, &o, csv, sizeof csv - 1, &res);
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    st = tp_push(c, &o, csv, sizeof csv - 1, &res);
     CHECK(st == 200 && res.rows_staged == 2, "a push to it: %s %d %s %s", res.step, st, res.code,
           res.message);
     odp_client_destroy(&ops);
@@ -1769,16 +1432,16 @@ static void s_dates_and_wording(void)
     char resource[33], dict[512], got[256];
     CHECK(h_department(dept, "推送加固 时间部门") == 0, "department.add");
     s_dict_file("dateonly", "时间:timestamp,编号:integer", dict, sizeof dict);
-    if (!s_entry(dept, "时间 日期", "dataset", dict, true, resource))
+    if (!tp_entry(dept, "时间 日期", "dataset", dict, true, resource))
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
     static const char ts[] = "时间,编号\n"
                              "2024-01-04,1\n"
                              "2024-01-04T08:30:00+08:00,2\n"
                              "2024-02-30,3\n";
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
-    int st = s_push(c, &o, ts, sizeof ts - 1, &res);
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, ts, sizeof ts - 1, &res);
     CHECK(st == 200 && res.rows_staged == 2 && res.rows_rejected == 1,
           "a date alone in a timestamp column: %s %d %s, %lld staged, %lld rejected", res.step, st,
           res.code, (long long)res.rows_staged, (long long)res.rows_rejected);
@@ -1795,25 +1458,25 @@ static void s_dates_and_wording(void)
 
     /*  A property a field does not have. */
     char other[33];
-    if (s_entry(dept, "时间 属性", "dataset", NULL, false, other)) {
-        /*  s_pack_field packs only the keys a field has: this one is packed by hand. */
+    if (tp_entry(dept, "时间 属性", "dataset", NULL, false, other)) {
+        /*  tp_pack_field packs only the keys a field has: this one is packed by hand. */
         msgpack_sbuffer buf;
         msgpack_sbuffer_init(&buf);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
         msgpack_pack_array(&pk, 2);
         msgpack_pack_map(&pk, 2);
-        s_pack_cstr(&pk, "name");
-        s_pack_cstr(&pk, "a");
-        s_pack_cstr(&pk, "type");
-        s_pack_cstr(&pk, "text");
+        tp_pack_cstr(&pk, "name");
+        tp_pack_cstr(&pk, "a");
+        tp_pack_cstr(&pk, "type");
+        tp_pack_cstr(&pk, "text");
         msgpack_pack_map(&pk, 3);
-        s_pack_cstr(&pk, "name");
-        s_pack_cstr(&pk, "b");
-        s_pack_cstr(&pk, "type");
-        s_pack_cstr(&pk, "text");
-        s_pack_cstr(&pk, "format");
-        s_pack_cstr(&pk, "x");
+        tp_pack_cstr(&pk, "name");
+        tp_pack_cstr(&pk, "b");
+        tp_pack_cstr(&pk, "type");
+        tp_pack_cstr(&pk, "text");
+        tp_pack_cstr(&pk, "format");
+        tp_pack_cstr(&pk, "x");
         odp_dictionary_set_t m = {0};
         m.resource = odp_v_str(other);
         m.fields = odp_v_raw(buf.data, buf.size);
@@ -1889,15 +1552,15 @@ static void s_idle_group_timer(void)
     char resource[33];
     CHECK(h_department(dept, "推送测试 计时部门") == 0, "department.add");
     size_t len;
-    char *data = s_read("air_quality_daily.csv", &len);
-    if (!data || !s_entry(dept, "空气质量 计时", "dataset", "air_quality_daily", true, resource)) {
+    char *data = tp_read("air_quality_daily.csv", &len);
+    if (!data || !tp_entry(dept, "空气质量 计时", "dataset", "air_quality_daily", true, resource)) {
         free(data);
         goto restore;
     }
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = 1};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .chunk = 8192, .max_chunks = 1};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200 && res.committed == 0, "one chunk: %d %s, committed %lld", st, res.code,
           (long long)res.committed);
     PGconn *pg = h_pg_super();

@@ -1,7 +1,7 @@
 /*  The reviewer end to end: datasets pushed through the registrar as departments do, the
     reviewer (following data.received) running its checks, and review.show read back as
-    operations and as the provider. The set-up helpers are t_push.c's. */
-#include "harness.h"
+    operations and as the provider. Entries are set up and pushed with pushing.h. */
+#include "pushing.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -9,343 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/*  A whole sample file (the test may hold one; the registrar may not). */
-static char *s_read(const char *name, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", h_samples(), name);
-    FILE *f = fopen(path, "rb");
-    long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    char *buf = size >= 0 ? malloc((size_t)size + 1) : NULL;
-    *len = 0;
-    if (buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-        buf[size] = '\0';
-        *len = (size_t)size;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    if (f)
-        fclose(f);
-    CHECK(buf, "sample %s is readable (ODP_SAMPLES)", path);
-    return buf;
-}
-
-static void s_sha256(const void *data, size_t len, char hex[65])
-{
-    unsigned char d[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(d, data, len);
-    sodium_bin2hex(hex, 65, d, sizeof d);
-}
-
-/*  ---- replies ---------------------------------------------------------------------------- */
-
-static void s_str(const odp_reply_t *rep, const char *key, char *buf, size_t size)
-{
-    const msgpack_object *v = odp_map_get(&rep->obj, key);
-    buf[0] = '\0';
-    if (v && v->type == MSGPACK_OBJECT_STR)
-        snprintf(buf, size, "%.*s", (int)v->via.str.size, v->via.str.ptr);
-}
-
-static bool s_bool(const odp_reply_t *rep, const char *key)
-{
-    const msgpack_object *v = odp_map_get(&rep->obj, key);
-    return v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
-}
-
-/*  A list of C strings as a STRS value; arr and items must outlive the call using it. */
-static odp_val_t s_strs(msgpack_object *arr, msgpack_object *items, const char *const *list,
-                        size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        items[i].type = MSGPACK_OBJECT_STR;
-        items[i].via.str.ptr = list[i];
-        items[i].via.str.size = (uint32_t)strlen(list[i]);
-    }
-    arr->type = MSGPACK_OBJECT_ARRAY;
-    arr->via.array.size = (uint32_t)n;
-    arr->via.array.ptr = items;
-    return (odp_val_t){.present = true, .obj = arr};
-}
-
-/*  ---- set-up through the protocol ------------------------------------------------------ */
-
-static void s_pack_cstr(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str(pk, strlen(s));
-    msgpack_pack_str_body(pk, s, strlen(s));
-}
-
-/*  One field of a .dict.json as a rec_dict_field map (JSON "enum" is the wire's allowed). */
-static void s_pack_field(msgpack_packer *pk, json_t *f)
-{
-    static const char *const keys[] = {"name", "type", "length",  "required", "unique",     "enum",
-                                       "min",  "max",  "pattern", "check",    "description"};
-    size_t n = 0;
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        n += json_object_get(f, keys[k]) != NULL;
-    msgpack_pack_map(pk, n);
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        json_t *v = json_object_get(f, keys[k]);
-        if (!v)
-            continue;
-        s_pack_cstr(pk, strcmp(keys[k], "enum") == 0 ? "allowed" : keys[k]);
-        if (json_is_string(v))
-            s_pack_cstr(pk, json_string_value(v));
-        else if (json_is_boolean(v))
-            json_is_true(v) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-        else if (json_is_integer(v))
-            msgpack_pack_int64(pk, json_integer_value(v));
-        else if (json_is_real(v))
-            msgpack_pack_double(pk, json_real_value(v));
-        else if (json_is_array(v)) {
-            msgpack_pack_array(pk, json_array_size(v));
-            for (size_t i = 0; i < json_array_size(v); i++)
-                s_pack_cstr(pk, json_string_value(json_array_get(v, i)));
-        }
-    }
-}
-
-/*  dictionary.set from <samples>/<name>.dict.json, or from the file name when it is an
-    absolute path: the status, the reply in *rep (odp_reply_free it). */
-static int s_dictionary_call(odp_client_t *c, const char *resource, const char *name,
-                             odp_reply_t *rep)
-{
-    char path[512];
-    if (name[0] == '/')
-        snprintf(path, sizeof path, "%s", name);
-    else
-        snprintf(path, sizeof path, "%s/%s.dict.json", h_samples(), name);
-    json_error_t je;
-    json_t *dict = json_load_file(path, 0, &je);
-    json_t *fields = json_object_get(dict, "fields");
-    CHECK(json_is_array(fields), "dictionary %s is readable: %s", path, je.text);
-    if (!json_is_array(fields)) {
-        json_decref(dict);
-        memset(rep, 0, sizeof *rep);
-        msgpack_zone_init(&rep->zone, 64);
-        return 0;
-    }
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, json_array_size(fields));
-    for (size_t i = 0; i < json_array_size(fields); i++)
-        s_pack_field(&pk, json_array_get(fields, i));
-    odp_dictionary_set_t m = {0};
-    m.resource = odp_v_str(resource);
-    m.fields = odp_v_raw(buf.data, buf.size);
-    int st = h_call(c, &odp_def_dictionary_set, &m, rep);
-    msgpack_sbuffer_destroy(&buf);
-    json_decref(dict);
-    return st;
-}
-
-static int s_dictionary(odp_client_t *c, const char *resource, const char *name)
-{
-    odp_reply_t rep;
-    int st = s_dictionary_call(c, resource, name, &rep);
-    CHECK(st == 200, "dictionary.set %s: %d %s", name, st, h_err_code(&rep));
-    odp_reply_free(&rep);
-    return st;
-}
-
-/*  A catalogue entry of department dept (acting with its key): with the dictionary of
-    sample dict when given, and registered (requested, then approved by operations) when
-    reg. Its code goes to resource; false when a step failed. */
-static bool s_entry(const char *dept, const char *title, const char *kind, const char *dict,
-                    bool reg, char resource[33])
-{
-    resource[0] = '\0';
-    odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    odp_client_t *ops = h_client("registrar", NULL);
-    CHECK(c && ops, "clients for %s and operations", dept);
-    if (!c || !ops) {
-        odp_client_destroy(&c);
-        odp_client_destroy(&ops);
-        return false;
-    }
-    msgpack_object kw, kwi[2];
-    const char *words[] = {"测试", "推送"};
-    odp_catalog_add_t m = {0};
-    m.title = odp_v_str(title);
-    m.summary = odp_v_str("推送测试用的目录条目");
-    m.keywords = s_strs(&kw, kwi, words, 2);
-    m.domain = odp_v_str("resources_environment");
-    m.content_kind = odp_v_str(kind);
-    m.delivery_form = odp_v_str("dataset_file");
-    m.open_type = odp_v_str("unconditional");
-    m.update_cycle = odp_v_str("daily");
-    m.contact = odp_v_str("020-12345678");
-    m.location = odp_v_str("数据中心 A 区");
-    odp_reply_t rep;
-    int st = h_call(c, &odp_def_catalog_add, &m, &rep);
-    CHECK(st == 200, "catalog.add %s: %d %s", title, st, h_err_code(&rep));
-    s_str(&rep, "resource", resource, 33);
-    CHECK(st != 200 || resource[0], "catalog.add %s named no resource", title);
-    odp_reply_free(&rep);
-    if (st == 200 && dict)
-        st = s_dictionary(c, resource, dict);
-    if (st == 200 && reg) {
-        odp_registration_request_t rq = {0};
-        rq.resource = odp_v_str(resource);
-        st = h_call(c, &odp_def_registration_request, &rq, &rep);
-        CHECK(st == 200, "registration.request: %d %s", st, h_err_code(&rep));
-        odp_reply_free(&rep);
-    }
-    if (st == 200 && reg) {
-        odp_registration_decide_t d = {0};
-        d.resource = odp_v_str(resource);
-        d.approve = odp_v_bool(true);
-        st = h_call(ops, &odp_def_registration_decide, &d, &rep);
-        CHECK(st == 200, "registration.decide: %d %s", st, h_err_code(&rep));
-        odp_reply_free(&rep);
-    }
-    odp_client_destroy(&c);
-    odp_client_destroy(&ops);
-    return st == 200 && resource[0];
-}
-
-/*  ---- the pusher --------------------------------------------------------------------------- */
-
-typedef struct {
-    const char *resource;
-    const char *table;
-    const char *format; /* csv when NULL */
-    const char *encoding;
-    const char *media_type;
-    const char *sha256; /* the data's own when NULL */
-    size_t chunk;       /* the chunk_size push.begin returned when 0 */
-    int max_chunks;     /* stop after this many chunks, not finishing; all when 0 */
-} s_opts_t;
-
-typedef struct {
-    int status; /* of the request that ended the push; 200 when it went through */
-    char step[8];
-    char code[40];
-    char field[65];
-    char message[300];
-    int64_t upload;
-    int64_t offset; /* where the next chunk would start */
-    int64_t committed;
-    int64_t chunk_size;
-    int64_t version;
-    bool duplicate;
-    int64_t rows_received;
-    int64_t rows_staged;
-    int64_t rows_rejected;
-    int64_t size;
-    char sha256[65];
-    char kind[17];
-    char media_type[128];
-    char staging[128];
-} s_result_t;
-
-static int s_outcome(s_result_t *res, const char *step, int st, odp_reply_t *rep)
-{
-    res->status = st;
-    snprintf(res->step, sizeof res->step, "%s", step);
-    if (st != 200) {
-        snprintf(res->code, sizeof res->code, "%s", h_err_code(rep));
-        odp_v_cstr(&rep->err.field, res->field, sizeof res->field);
-        odp_v_cstr(&rep->err.message, res->message, sizeof res->message);
-    }
-    return st;
-}
-
-/*  Chunks of res->chunk_size (or chunk) from res->offset, one at a time, each waiting for
-    its ack; at most max_chunks when not 0. */
-static int s_chunks(odp_client_t *c, s_result_t *res, const char *data, size_t len, size_t chunk,
-                    int max_chunks)
-{
-    size_t step = chunk ? chunk : (size_t)res->chunk_size;
-    for (int n = 0; res->offset < (int64_t)len && (max_chunks == 0 || n < max_chunks); n++) {
-        size_t take = len - (size_t)res->offset < step ? len - (size_t)res->offset : step;
-        odp_push_chunk_t m = {0};
-        m.upload = odp_v_int(res->upload);
-        m.offset = odp_v_int(res->offset);
-        m.data = odp_v_bin(data + res->offset, take);
-        odp_reply_t rep;
-        int st = h_call(c, &odp_def_push_chunk, &m, &rep);
-        if (st == 200) {
-            res->offset = h_int(&rep, "offset");
-            res->committed = h_int(&rep, "committed");
-            res->rows_received = h_int(&rep, "rows_received");
-            res->rows_rejected = h_int(&rep, "rows_rejected");
-        }
-        s_outcome(res, "chunk", st, &rep);
-        odp_reply_free(&rep);
-        if (st != 200)
-            return st;
-    }
-    return 200;
-}
-
-static int s_finish(odp_client_t *c, s_result_t *res)
-{
-    odp_push_finish_t m = {0};
-    m.upload = odp_v_int(res->upload);
-    odp_reply_t rep;
-    int st = h_call(c, &odp_def_push_finish, &m, &rep);
-    if (st == 200) {
-        res->version = h_int(&rep, "version");
-        res->rows_received = h_int(&rep, "rows_received");
-        res->rows_staged = h_int(&rep, "rows_staged");
-        res->rows_rejected = h_int(&rep, "rows_rejected");
-        res->size = h_int(&rep, "size");
-        res->duplicate = s_bool(&rep, "duplicate");
-        s_str(&rep, "sha256", res->sha256, sizeof res->sha256);
-        s_str(&rep, "kind", res->kind, sizeof res->kind);
-        s_str(&rep, "media_type", res->media_type, sizeof res->media_type);
-        s_str(&rep, "staging_table", res->staging, sizeof res->staging);
-    }
-    s_outcome(res, "finish", st, &rep);
-    odp_reply_free(&rep);
-    return st;
-}
-
-static int s_begin(odp_client_t *c, const s_opts_t *o, const char *data, size_t len,
-                   s_result_t *res)
-{
-    char sha[65];
-    s_sha256(data, len, sha);
-    odp_push_begin_t m = {0};
-    m.resource = odp_v_str(o->resource);
-    m.table = odp_v_str(o->table);
-    m.format = odp_v_str(o->format ? o->format : "csv");
-    m.encoding = odp_v_str(o->encoding);
-    m.size = odp_v_int((int64_t)len);
-    m.sha256 = odp_v_str(o->sha256 ? o->sha256 : sha);
-    m.media_type = odp_v_str(o->media_type);
-    odp_reply_t rep;
-    int st = h_call(c, &odp_def_push_begin, &m, &rep);
-    if (st == 200) {
-        res->upload = h_int(&rep, "upload");
-        res->offset = h_int(&rep, "offset");
-        res->chunk_size = h_int(&rep, "chunk_size");
-        res->version = h_int(&rep, "version");
-        res->duplicate = s_bool(&rep, "duplicate");
-    }
-    s_outcome(res, "begin", st, &rep);
-    odp_reply_free(&rep);
-    return st;
-}
-
-/*  The whole push: begin, chunks, finish (unless o->max_chunks stops it early). */
-static int s_push(odp_client_t *c, const s_opts_t *o, const char *data, size_t len, s_result_t *res)
-{
-    memset(res, 0, sizeof *res);
-    int st = s_begin(c, o, data, len, res);
-    if (st != 200 || res->duplicate)
-        return st;
-    st = s_chunks(c, res, data, len, o->chunk, o->max_chunks);
-    if (st != 200 || o->max_chunks)
-        return st;
-    return s_finish(c, res);
-}
 
 /*  ---- checks ------------------------------------------------------------------------------ */
 
@@ -389,16 +52,16 @@ static void s_messy(void)
     const char *dept = "446000001";
     char resource[33];
     CHECK(h_department(dept, "审核测试 脏数据部门") == 0, "department.add");
-    if (!s_entry(dept, "重点企业资产 审核", "dataset", "key_enterprise_assets", true, resource))
+    if (!tp_entry(dept, "重点企业资产 审核", "dataset", "key_enterprise_assets", true, resource))
         return;
     size_t len;
-    char *data = s_read("key_enterprise_assets.messy.gb18030.csv", &len);
+    char *data = tp_read("key_enterprise_assets.messy.gb18030.csv", &len);
     if (!data)
         return;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource, .encoding = "gb18030"};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .encoding = "gb18030"};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200, "%s gave %d %s %s", res.step, st, res.code, res.message);
     odp_client_destroy(&c);
     free(data);
@@ -431,7 +94,7 @@ static void s_messy(void)
         CHECK(s_map_size(&rep, "by_type", 5) && s_map_size(&rep, "by_check", 7),
               "findings of other types or checks than expected");
         char state[17];
-        s_str(&rep, "state", state, sizeof state);
+        tp_str(&rep, "state", state, sizeof state);
         CHECK(strcmp(state, "in_review") == 0, "state %s, not in_review", state);
     }
     odp_reply_free(&rep);
@@ -471,14 +134,14 @@ static void s_clean(void)
         char file[128], resource[33];
         snprintf(file, sizeof file, "%s.csv", names[i]);
         size_t len;
-        char *data = s_read(file, &len);
-        if (!data || !s_entry(dept, names[i], "dataset", names[i], true, resource)) {
+        char *data = tp_read(file, &len);
+        if (!data || !tp_entry(dept, names[i], "dataset", names[i], true, resource)) {
             free(data);
             continue;
         }
-        s_opts_t o = {.resource = resource};
-        s_result_t res;
-        int st = s_push(c, &o, data, len, &res);
+        tp_opts_t o = {.resource = resource};
+        tp_result_t res;
+        int st = tp_push(c, &o, data, len, &res);
         CHECK(st == 200, "%s: %s gave %d %s", names[i], res.step, st, res.code);
         free(data);
         if (st != 200)
@@ -515,7 +178,7 @@ static void s_every_check(void)
     CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
     json_decref(d);
     char resource[33];
-    if (!s_entry(dept, "审核 全部规则", "dataset", dict, true, resource))
+    if (!tp_entry(dept, "审核 全部规则", "dataset", dict, true, resource))
         return;
     static const char csv[] = "code,id,city,n,label,tag\n"
                               "91440100MA5A000013,11010519491231002X,A,1,abc,abc\n"
@@ -530,9 +193,9 @@ static void s_every_check(void)
                               "91441000MA5A000093,440106198001011230,A,5,ab,ab1\n"
                               ",440106198001011230,A,5,ab,z\n";
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
-    int st = s_push(c, &o, csv, sizeof csv - 1, &res);
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, sizeof csv - 1, &res);
     CHECK(st == 200 && res.rows_rejected == 0, "push: %s gave %d %s %s, %lld rejected", res.step,
           st, res.code, res.message, (long long)res.rows_rejected);
     odp_client_destroy(&c);
@@ -576,16 +239,16 @@ static int64_t s_messy_upload(const char *dept)
     char resource[33], name[64];
     snprintf(name, sizeof name, "审核测试 处理部门 %s", dept);
     CHECK(h_department(dept, name) == 0, "department.add");
-    if (!s_entry(dept, "重点企业资产 处理", "dataset", "key_enterprise_assets", true, resource))
+    if (!tp_entry(dept, "重点企业资产 处理", "dataset", "key_enterprise_assets", true, resource))
         return 0;
     size_t len;
-    char *data = s_read("key_enterprise_assets.messy.gb18030.csv", &len);
+    char *data = tp_read("key_enterprise_assets.messy.gb18030.csv", &len);
     if (!data)
         return 0;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource, .encoding = "gb18030"};
-    s_result_t res;
-    int st = s_push(c, &o, data, len, &res);
+    tp_opts_t o = {.resource = resource, .encoding = "gb18030"};
+    tp_result_t res;
+    int st = tp_push(c, &o, data, len, &res);
     CHECK(st == 200, "%s gave %d %s %s", res.step, st, res.code, res.message);
     odp_client_destroy(&c);
     free(data);
@@ -736,7 +399,7 @@ static void s_handling(void)
     odp_reply_t rep;
     st = s_show(h_keyfile(dept), upload, &rep);
     char state[17];
-    s_str(&rep, "state", state, sizeof state);
+    tp_str(&rep, "state", state, sizeof state);
     CHECK(st == 200 && strcmp(state, "approved") == 0, "the provider sees %d %s, not approved", st,
           state);
     odp_reply_free(&rep);
@@ -766,8 +429,8 @@ static void s_rejected(void)
     odp_reply_t rep;
     st = s_show(h_keyfile(dept), upload, &rep);
     char state[17], reason[200];
-    s_str(&rep, "state", state, sizeof state);
-    s_str(&rep, "reason", reason, sizeof reason);
+    tp_str(&rep, "state", state, sizeof state);
+    tp_str(&rep, "reason", reason, sizeof reason);
     CHECK(st == 200 && strcmp(state, "rejected") == 0 &&
               strcmp(reason, "统一社会信用代码错误过多，请核对后重新推送") == 0,
           "the provider sees %d state %s reason %s", st, state, reason);
@@ -785,9 +448,9 @@ static int s_standard(const char *check, double mostly)
     msgpack_pack_array(&pk, check ? 1 : 0);
     if (check) {
         msgpack_pack_map(&pk, 2);
-        s_pack_cstr(&pk, "check");
-        s_pack_cstr(&pk, check);
-        s_pack_cstr(&pk, "mostly");
+        tp_pack_cstr(&pk, "check");
+        tp_pack_cstr(&pk, check);
+        tp_pack_cstr(&pk, "mostly");
         msgpack_pack_double(&pk, mostly);
     }
     odp_client_t *c = h_client("reviewer", NULL);
@@ -817,22 +480,22 @@ static void s_threshold(void)
     CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
     json_decref(d);
     char resource[33];
-    if (!s_entry(dept, "审核 阈值", "dataset", dict, true, resource))
+    if (!tp_entry(dept, "审核 阈值", "dataset", dict, true, resource))
         return;
     int before = s_standard("pattern", 0.5);
     static const char csv[] = "tag\nabc\nab1\nAB\n";
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    s_opts_t o = {.resource = resource};
-    s_result_t res;
-    int st = s_push(c, &o, csv, sizeof csv - 1, &res);
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, sizeof csv - 1, &res);
     CHECK(st == 200, "push: %s gave %d %s", res.step, st, res.code);
     odp_client_destroy(&c);
     odp_reply_t rep;
     if (st == 200) {
         st = s_show(h_keyfile(dept), res.upload, &rep);
         char state[17], reason[300];
-        s_str(&rep, "state", state, sizeof state);
-        s_str(&rep, "reason", reason, sizeof reason);
+        tp_str(&rep, "state", state, sizeof state);
+        tp_str(&rep, "reason", reason, sizeof reason);
         CHECK(st == 200 && strcmp(state, "rejected") == 0 && strstr(reason, "pattern") &&
                   strstr(reason, "66.67%"),
               "over the threshold: %d state %s reason %s", st, state, reason);
