@@ -12,9 +12,10 @@ var=$root/var/test-$BUILD
 passed=0
 failed=0
 
-# One run at a time on a machine: runs share the PostgreSQL and service ports.
+# One run at a time per port set (ODP_TEST_PG_PORT, ODP_TEST_PORT_BASE): runs on the same
+# ports would share the PostgreSQL and the services.
 if command -v flock >/dev/null 2>&1; then
-    exec 9>"${TMPDIR:-/tmp}/odp-test.lock"
+    exec 9>"${TMPDIR:-/tmp}/odp-test-${ODP_TEST_PG_PORT:-55433}.lock"
     flock 9
 fi
 
