@@ -352,6 +352,67 @@ typedef enum {
     F(checks, ANY, 1, 0, 0, 64)                                                                    \
     F(comment, STR, 0, 1000, 1, 0)
 
+/*  The query service (PROTOCOL.md §12). token: a session token from user.signin; without
+    one a request acts as the key bound to an account (user.bind_key), else as anonymous. */
+#define ODP_FIELDS_user_signup(F)                                                                  \
+    F(login, STR, 1, 64, 3, 0)                                                                     \
+    F(password, STR, 1, 256, 8, 0)                                                                 \
+    F(name, STR, 0, 200, 1, 0)
+#define ODP_FIELDS_user_signin(F)                                                                  \
+    F(login, STR, 1, 64, 3, 0)                                                                     \
+    F(password, STR, 1, 256, 1, 0)                                                                 \
+    F(ttl_s, INT, 0, 0, 1, 2592000)
+#define ODP_FIELDS_user_signout(F)                                                                 \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(all, BOOL, 0, 0, 0, 0)
+#define ODP_FIELDS_user_me(F)       F(token, STR, 0, 64, 43, 0)
+#define ODP_FIELDS_user_bind_key(F) F(token, STR, 1, 64, 43, 0)
+#define ODP_FIELDS_application_submit(F)                                                           \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(purpose, STR, 1, 2000, 1, 0)                                                                 \
+    F(scope, STR, 1, 2000, 1, 0)                                                                   \
+    F(period_from, STR, 1, 10, 10, 0)                                                              \
+    F(period_to, STR, 1, 10, 10, 0)
+#define ODP_FIELDS_application_list(F)                                                             \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(state, STR, 0, 16, 1, 0)                                                                     \
+    F(resource, STR, 0, 32, 1, 0)                                                                  \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(limit, INT, 0, 0, 1, 10000)
+#define ODP_FIELDS_application_decide(F)                                                           \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(grant, BOOL, 1, 0, 0, 0)                                                                     \
+    F(expires_at, STR, 0, 32, 10, 0)                                                               \
+    F(scope, STR, 0, 2000, 1, 0)                                                                   \
+    F(reason, STR, 0, 1000, 1, 0)
+#define ODP_FIELDS_access_check(F)                                                                 \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(resource, STR, 1, 32, 1, 0)
+#define ODP_FIELDS_feedback_submit(F)                                                              \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(resource, STR, 0, 32, 1, 0)                                                                  \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(title, STR, 0, 200, 1, 0)                                                                    \
+    F(text, STR, 0, 4000, 1, 0)                                                                    \
+    F(rating, INT, 0, 0, 1, 5)                                                                     \
+    F(url, STR, 0, 500, 1, 0)
+#define ODP_FIELDS_feedback_reply(F)                                                               \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(text, STR, 1, 4000, 1, 0)                                                                    \
+    F(resolve, BOOL, 0, 0, 0, 0)
+#define ODP_FIELDS_feedback_get(F)                                                                 \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_feedback_list(F)                                                                \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(kind, STR, 0, 16, 1, 0)                                                                      \
+    F(state, STR, 0, 16, 1, 0)                                                                     \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(limit, INT, 0, 0, 1, 10000)
+
 #define ODP_REQUESTS(M)                                                                            \
     M(health, "health")                                                                            \
     M(events_replay, "events.replay")                                                              \
@@ -394,7 +455,20 @@ typedef enum {
     M(review_queue, "review.queue")                                                                \
     M(review_decide, "review.decide")                                                              \
     M(standard_get, "standard.get")                                                                \
-    M(standard_set, "standard.set")
+    M(standard_set, "standard.set")                                                                \
+    M(user_signup, "user.signup")                                                                  \
+    M(user_signin, "user.signin")                                                                  \
+    M(user_signout, "user.signout")                                                                \
+    M(user_me, "user.me")                                                                          \
+    M(user_bind_key, "user.bind_key")                                                              \
+    M(application_submit, "application.submit")                                                    \
+    M(application_list, "application.list")                                                        \
+    M(application_decide, "application.decide")                                                    \
+    M(access_check, "access.check")                                                                \
+    M(feedback_submit, "feedback.submit")                                                          \
+    M(feedback_reply, "feedback.reply")                                                            \
+    M(feedback_get, "feedback.get")                                                                \
+    M(feedback_list, "feedback.list")
 
 /*  ---------------------------------------------------------------------------------------
     Event bodies. Every event body carries the envelope fields below, then its own.
@@ -559,6 +633,48 @@ typedef enum {
     F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
     F(checks, INT, 1, 0, 0, 64)
 
+#define ODP_FIELDS_ev_user_registered(F)                                                           \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(user, INT, 1, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_ev_application_received(F)                                                      \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)
+#define ODP_FIELDS_ev_application_decided(F)                                                       \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(granted, BOOL, 1, 0, 0, 0)                                                                   \
+    F(response_s, INT, 1, 0, 0, ODP_I64_MAX)
+#define ODP_FIELDS_ev_feedback_received(F)                                                         \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(resource, STR, 0, 32, 1, 0)
+#define ODP_FIELDS_ev_feedback_answered(F)                                                         \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(response_s, INT, 1, 0, 0, ODP_I64_MAX)
+#define ODP_FIELDS_ev_feedback_resolved(F)                                                         \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(resolve_s, INT, 1, 0, 0, ODP_I64_MAX)
+#define ODP_FIELDS_ev_usage_counted(F)                                                             \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(day, STR, 1, 10, 10, 0)                                                                      \
+    F(views, INT, 1, 0, 0, ODP_I64_MAX)                                                            \
+    F(queries, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
+    F(downloads, INT, 1, 0, 0, ODP_I64_MAX)
+
 #define ODP_EVENTS(M)                                                                              \
     M(ev_heartbeat, "heartbeat")                                                                   \
     M(ev_authority_registered, "authority.registered")                                             \
@@ -586,7 +702,14 @@ typedef enum {
     M(ev_quarantine_handled, "quarantine.handled")                                                 \
     M(ev_review_approved, "review.approved")                                                       \
     M(ev_review_rejected, "review.rejected")                                                       \
-    M(ev_standard_updated, "standard.updated")
+    M(ev_standard_updated, "standard.updated")                                                     \
+    M(ev_user_registered, "user.registered")                                                       \
+    M(ev_application_received, "application.received")                                             \
+    M(ev_application_decided, "application.decided")                                               \
+    M(ev_feedback_received, "feedback.received")                                                   \
+    M(ev_feedback_answered, "feedback.answered")                                                   \
+    M(ev_feedback_resolved, "feedback.resolved")                                                   \
+    M(ev_usage_counted, "usage.counted")
 
 /*  ---------------------------------------------------------------------------------------
     Reply bodies with a fixed shape (replies that are lists of records declare the record). */
@@ -823,6 +946,63 @@ typedef enum {
     F(set_by, STR, 0, 100, 1, 0)                                                                   \
     F(set_at, STR, 0, 32, 1, 0)
 
+/*  The query service's replies (PROTOCOL.md §12). */
+#define ODP_FIELDS_rep_session(F)                                                                  \
+    F(token, STR, 1, 64, 43, 0)                                                                    \
+    F(user, INT, 1, 0, 1, ODP_I64_MAX)                                                             \
+    F(login, STR, 1, 64, 3, 0)                                                                     \
+    F(expires_at, STR, 1, 32, 1, 0)
+#define ODP_FIELDS_rep_user(F)                                                                     \
+    F(user, INT, 1, 0, 1, ODP_I64_MAX)                                                             \
+    F(login, STR, 1, 64, 3, 0)                                                                     \
+    F(name, STR, 0, 200, 1, 0)                                                                     \
+    F(via, STR, 1, 16, 1, 0)                                                                       \
+    F(keys, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(expires_at, STR, 0, 32, 1, 0)
+#define ODP_FIELDS_rec_application(F)                                                              \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(user, INT, 1, 0, 1, ODP_I64_MAX)                                                             \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(purpose, STR, 1, 2000, 1, 0)                                                                 \
+    F(scope, STR, 1, 2000, 1, 0)                                                                   \
+    F(period_from, STR, 1, 10, 10, 0)                                                              \
+    F(period_to, STR, 1, 10, 10, 0)                                                                \
+    F(state, STR, 1, 16, 1, 0)                                                                     \
+    F(active, BOOL, 1, 0, 0, 0)                                                                    \
+    F(submitted_at, STR, 1, 32, 1, 0)                                                              \
+    F(decided_by, STR, 0, 100, 1, 0)                                                               \
+    F(decided_at, STR, 0, 32, 1, 0)                                                                \
+    F(expires_at, STR, 0, 32, 1, 0)                                                                \
+    F(granted_scope, STR, 0, 2000, 1, 0)                                                           \
+    F(reason, STR, 0, 1000, 1, 0)
+#define ODP_FIELDS_rep_access(F)                                                                   \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(open_type, STR, 1, 64, 1, 0)                                                                 \
+    F(may_read, BOOL, 1, 0, 0, 0)                                                                  \
+    F(why, STR, 1, 300, 1, 0)                                                                      \
+    F(expires_at, STR, 0, 32, 1, 0)
+#define ODP_FIELDS_rec_feedback(F)                                                                 \
+    F(id, INT, 1, 0, 1, ODP_I64_MAX)                                                               \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(user, INT, 1, 0, 1, ODP_I64_MAX)                                                             \
+    F(resource, STR, 0, 32, 1, 0)                                                                  \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(title, STR, 0, 200, 1, 0)                                                                    \
+    F(text, STR, 0, 4000, 1, 0)                                                                    \
+    F(rating, INT, 0, 0, 1, 5)                                                                     \
+    F(url, STR, 0, 500, 1, 0)                                                                      \
+    F(state, STR, 1, 16, 1, 0)                                                                     \
+    F(received_at, STR, 1, 32, 1, 0)                                                               \
+    F(answered_at, STR, 0, 32, 1, 0)                                                               \
+    F(resolved_at, STR, 0, 32, 1, 0)                                                               \
+    F(replies, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
+    F(thread, ANY, 0, 0, 0, 100000)
+#define ODP_FIELDS_rec_feedback_reply(F)                                                           \
+    F(author, STR, 1, 100, 1, 0)                                                                   \
+    F(text, STR, 1, 4000, 1, 0)                                                                    \
+    F(at, STR, 1, 32, 1, 0)
+
 #define ODP_REPLIES(M)                                                                             \
     M(rep_error, "")                                                                               \
     M(rep_health, "")                                                                              \
@@ -847,6 +1027,12 @@ typedef enum {
     M(rec_quarantine, "")                                                                          \
     M(rec_review_queued, "")                                                                       \
     M(rec_standard_check, "")                                                                      \
-    M(rep_standard, "")
+    M(rep_standard, "")                                                                            \
+    M(rep_session, "")                                                                             \
+    M(rep_user, "")                                                                                \
+    M(rec_application, "")                                                                         \
+    M(rep_access, "")                                                                              \
+    M(rec_feedback, "")                                                                            \
+    M(rec_feedback_reply, "")
 
 #endif

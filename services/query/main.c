@@ -1,13 +1,32 @@
-/*  odp-query: users, grants, search, rows and downloads, feedback (R4.3b, R4.4, R5.8, R7d).
-    This binary is the service skeleton: it owns the query schema, answers the common
-    commands (health, whoami, events.replay) and numbers its events; its features land
-    with their own issue. */
-#include "common/service.h"
+/*  odp-query: users, grants, feedback (R4.3b-c, R4.4, R7d, R9e). It owns the query schema,
+    answers the common commands and binds the public endpoint (ODP_QUERY_PUBLIC_BIND) where
+    anonymous CURVE clients sign up, sign in and act as users. */
+#include "query.h"
 
-extern const odp_migration_t query_migrations[];
-extern const size_t query_nmigrations;
+#include "common/config.h"
+
+#include <sodium.h>
 
 int main(void)
 {
-    return odp_service_main("query", query_migrations, query_nmigrations, NULL);
+    if (sodium_init() < 0)
+        return 1;
+    odp_service_t *svc = odp_service_new("query", query_migrations, query_nmigrations);
+    if (!svc)
+        return 1;
+    q_ctx_t ctx = {0};
+    ctx.session_ttl_s = odp_config_int("query", "SESSION_TTL_S", 86400);
+    ctx.guard = q_guard_new(svc);
+    int rc = -1;
+    if (ctx.guard) {
+        odp_service_set_ctx(svc, &ctx);
+        identity_routes(svc);
+        access_routes(svc);
+        feedback_routes(svc);
+        rc = odp_service_run(svc);
+    }
+    /*  Before the service: its last flush of the counts needs the database. */
+    q_guard_destroy(&ctx.guard);
+    odp_service_destroy(&svc);
+    return rc == 0 ? 0 : 1;
 }
