@@ -17,9 +17,16 @@
 
 #define APP_COLS                                                                                   \
     "a.id, a.user_id, a.resource, a.department, a.purpose, a.scope, a.period_from::text, "         \
-    "a.period_to::text, a.state, (a.state = 'granted' AND a.expires_at > now()), " Q_TS(          \
-        "a.submitted_at") ", a.decided_by, " Q_TS("a.decided_at") ", " Q_TS(                       \
-        "a.expires_at") ", a.granted_scope, a.reason"
+    "a.period_to::text, a.state, (a.state = 'granted' AND a.expires_at > now()), " Q_TS(           \
+        "a.submitted_at") ", a.decided_by, " Q_TS("a.decided_at") ", " Q_TS("a.expires_at") ", "   \
+                                                                                            "a."   \
+                                                                                            "gran" \
+                                                                                            "ted_" \
+                                                                                            "scop" \
+                                                                                            "e, "  \
+                                                                                            "a."   \
+                                                                                            "reas" \
+                                                                                            "on"
 
 static void s_fill_app(PGresult *r, int i, void *out)
 {
@@ -45,8 +52,8 @@ static void s_fill_app(PGresult *r, int i, void *out)
 static int s_pack_app(odp_req_t *req, const char *id)
 {
     const char *vals[1] = {id};
-    PGresult *r =
-        odp_db_exec(req->db, "SELECT " APP_COLS " FROM applications a WHERE a.id = $1", 1, vals, NULL);
+    PGresult *r = odp_db_exec(req->db, "SELECT " APP_COLS " FROM applications a WHERE a.id = $1", 1,
+                              vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
         return odp_req_db_fail(req, r, "the application");
     odp_rec_application_t rec = {0};
@@ -83,8 +90,8 @@ static int s_submit_txn(odp_req_t *req, void *arg)
                             "this resource is open without conditions: no application needed");
     char uid[24];
     snprintf(uid, sizeof uid, "%" PRId64, s->who.user);
-    const char *vals[7] = {uid,           m->resource.str,    department,       m->purpose.str,
-                           m->scope.str,  m->period_from.str, m->period_to.str};
+    const char *vals[7] = {uid,          m->resource.str,    department,      m->purpose.str,
+                           m->scope.str, m->period_from.str, m->period_to.str};
     int lens[7] = {-1,
                    (int)m->resource.len,
                    -1,
@@ -141,7 +148,7 @@ static int s_list(odp_req_t *req)
     char uid[24], limit[24];
     snprintf(uid, sizeof uid, "%" PRId64, who.user);
     snprintf(limit, sizeof limit, "%" PRId64, m->limit.present ? m->limit.i : 1000);
-    const char *dept = who.kind == Q_PROVIDER ? who.department
+    const char *dept = who.kind == Q_PROVIDER  ? who.department
                        : m->department.present ? m->department.str
                                                : NULL;
     const char *vals[5] = {who.kind == Q_USER ? uid : NULL, dept,
@@ -172,9 +179,9 @@ static int s_decide_txn(odp_req_t *req, void *arg)
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, m->id.i);
     const char *kv[1] = {id};
-    PGresult *r = odp_db_exec(req->db,
-                              "SELECT department, state FROM applications WHERE id = $1 FOR UPDATE",
-                              1, kv, NULL);
+    PGresult *r =
+        odp_db_exec(req->db, "SELECT department, state FROM applications WHERE id = $1 FOR UPDATE",
+                    1, kv, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the application");
     bool mine = PQntuples(r) == 1 && (d->who.kind == Q_OPERATIONS ||
@@ -231,6 +238,9 @@ static int s_decide(odp_req_t *req)
     s_decide_t d;
     if (q_who(req, NULL, &d.who) < 0)
         return -1;
+    if (d.who.kind == Q_ANONYMOUS)
+        return odp_req_fail(req, ODP_E_UNAUTHENTICATED, NULL,
+                            "applications are decided with a department's or operations' key");
     if (d.who.kind != Q_PROVIDER && d.who.kind != Q_OPERATIONS)
         return odp_req_fail(req, ODP_E_FORBIDDEN, NULL,
                             "applications are decided by the resource's department or operations");
@@ -260,11 +270,15 @@ static int s_check(odp_req_t *req)
     PGresult *r = odp_db_exec(
         req->db,
         "SELECT r.department, r.open_type, may_read($2::bigint, r.resource), "
-        "(SELECT " Q_TS("max(a.expires_at)") " FROM applications a WHERE a.user_id = $2 AND "
-        "a.resource = r.resource AND a.state = 'granted' AND a.expires_at > now()), "
-        "EXISTS (SELECT 1 FROM applications a WHERE a.user_id = $2 AND a.resource = r.resource "
-        "AND a.state = 'granted') FROM registrar.resources r WHERE r.resource = $1 AND "
-        "r.status = 'registered' AND r.open_type <> 'not_open'",
+        "(SELECT " Q_TS(
+            "max(a.expires_at)") " FROM applications a WHERE a.user_id = $2 AND "
+                                 "a.resource = r.resource AND a.state = 'granted' AND a.expires_at "
+                                 "> now()), "
+                                 "EXISTS (SELECT 1 FROM applications a WHERE a.user_id = $2 AND "
+                                 "a.resource = r.resource "
+                                 "AND a.state = 'granted') FROM registrar.resources r WHERE "
+                                 "r.resource = $1 AND "
+                                 "r.status = 'registered' AND r.open_type <> 'not_open'",
         2, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the resource");

@@ -44,7 +44,7 @@ static int s_pack_item(odp_req_t *req, const char *id)
         return odp_req_db_fail(req, r, "the feedback");
     PGresult *t = odp_db_exec(req->db,
                               "SELECT author, body, " Q_TS("at") " FROM feedback_replies "
-                              "WHERE feedback = $1 ORDER BY id",
+                                                                 "WHERE feedback = $1 ORDER BY id",
                               1, vals, NULL);
     if (!t || PQresultStatus(t) != PGRES_TUPLES_OK) {
         PQclear(r);
@@ -183,10 +183,9 @@ static int s_submit(odp_req_t *req)
             snprintf(s.department, sizeof s.department, "%s", PQgetvalue(r, 0, 0));
         PQclear(r);
         if (!found)
-            return odp_req_fail(req, ODP_E_NOT_FOUND,
-                                m->resource.present ? "resource" : "department",
-                                m->resource.present
-                                    ? "no catalogued resource open to the public has this code"
+            return odp_req_fail(
+                req, ODP_E_NOT_FOUND, m->resource.present ? "resource" : "department",
+                m->resource.present ? "no catalogued resource open to the public has this code"
                                     : "no active department has this code");
     } else if (m->resource.present || m->department.present) {
         return odp_req_db_fail(req, NULL, "the department");
@@ -230,8 +229,7 @@ static int s_reply_txn(odp_req_t *req, void *arg)
     s_ctx_t *s = arg;
     char state[17], department[10], kind[17];
     int64_t author;
-    if (s_visible(req, &s->who, m->id.i, state, sizeof state, department, kind, &author, true) <
-        0)
+    if (s_visible(req, &s->who, m->id.i, state, sizeof state, department, kind, &author, true) < 0)
         return -1;
     bool staff = s->who.kind != Q_USER;
     bool resolve = m->resolve.present && m->resolve.b;
@@ -245,8 +243,9 @@ static int s_reply_txn(odp_req_t *req, void *arg)
     snprintf(ids, sizeof ids, "%" PRId64, m->id.i);
     const char *vals[3] = {ids, s->who.str, m->text.str};
     int lens[3] = {-1, -1, (int)m->text.len};
-    if (odp_db_cmd(req->db, "INSERT INTO feedback_replies (feedback, author, body) VALUES ($1, $2, $3)",
-                   3, vals, lens) < 0)
+    if (odp_db_cmd(req->db,
+                   "INSERT INTO feedback_replies (feedback, author, body) VALUES ($1, $2, $3)", 3,
+                   vals, lens) < 0)
         return odp_req_db_fail(req, NULL, "the reply");
     if (!staff)
         return s_pack_item(req, ids);
@@ -333,7 +332,7 @@ static int s_list(odp_req_t *req)
     char uid[24], limit[24];
     snprintf(uid, sizeof uid, "%" PRId64, who.user);
     snprintf(limit, sizeof limit, "%" PRId64, m->limit.present ? m->limit.i : 1000);
-    const char *dept = who.kind == Q_PROVIDER ? who.department
+    const char *dept = who.kind == Q_PROVIDER  ? who.department
                        : m->department.present ? m->department.str
                                                : NULL;
     const char *vals[5] = {who.kind == Q_USER ? uid : NULL, dept,

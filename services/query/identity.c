@@ -57,11 +57,13 @@ int q_who(odp_req_t *req, const odp_val_t *token, q_who_t *who)
         s_token_hash(token->str, token->len, h);
         const char *vals[1] = {(const char *)h};
         int lens[1] = {32};
-        PGresult *r = odp_db_exec(req->db,
-                                  "SELECT user_id, " Q_TS("expires_at") " FROM sessions "
-                                  "WHERE token_hash = $1::bytea AND revoked_at IS NULL "
-                                  "AND expires_at > now()",
-                                  1, vals, lens);
+        PGresult *r =
+            odp_db_exec(req->db,
+                        "SELECT user_id, " Q_TS(
+                            "expires_at") " FROM sessions "
+                                          "WHERE token_hash = $1::bytea AND revoked_at IS NULL "
+                                          "AND expires_at > now()",
+                        1, vals, lens);
         if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
             return odp_req_db_fail(req, r, "the session");
         if (PQntuples(r) == 0) {
@@ -86,8 +88,8 @@ int q_who(odp_req_t *req, const odp_val_t *token, q_who_t *who)
         snprintf(who->via, sizeof who->via, "certificate");
     } else if (strcmp(a->kind, "anonymous") == 0 && a->key[0]) {
         const char *vals[1] = {a->key};
-        PGresult *r =
-            odp_db_exec(req->db, "SELECT user_id FROM user_keys WHERE public_key = $1", 1, vals, NULL);
+        PGresult *r = odp_db_exec(req->db, "SELECT user_id FROM user_keys WHERE public_key = $1", 1,
+                                  vals, NULL);
         if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
             return odp_req_db_fail(req, r, "the key");
         if (PQntuples(r) == 1) {
@@ -201,9 +203,9 @@ static int s_signin(odp_req_t *req)
     if (q_charge_key(req) < 0)
         return -1;
     static char dummy[crypto_pwhash_STRBYTES];
-    if (!dummy[0] && crypto_pwhash_str(dummy, "not a password", 14,
-                                       crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                       crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    if (!dummy[0] &&
+        crypto_pwhash_str(dummy, "not a password", 14, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
         return odp_req_fail(req, ODP_E_UNAVAILABLE, NULL, "not enough memory now; retry later");
     const char *vals[1] = {m->login.str};
     int lens[1] = {(int)m->login.len};
@@ -220,12 +222,13 @@ static int s_signin(odp_req_t *req)
         odp_info("event=query.signin_refused");
         return odp_req_fail(req, ODP_E_UNAUTHENTICATED, NULL, "login or password is wrong");
     }
-    int64_t ttl = m->ttl_s.present && m->ttl_s.i < ctx->session_ttl_s ? m->ttl_s.i
-                                                                       : ctx->session_ttl_s;
+    int64_t ttl =
+        m->ttl_s.present && m->ttl_s.i < ctx->session_ttl_s ? m->ttl_s.i : ctx->session_ttl_s;
     unsigned char raw[S_TOKEN_BYTES];
     randombytes_buf(raw, sizeof raw);
     char token[sodium_base64_ENCODED_LEN(S_TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-    sodium_bin2base64(token, sizeof token, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_bin2base64(token, sizeof token, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof raw);
     unsigned char h[32];
     s_token_hash(token, strlen(token), h);
@@ -342,11 +345,12 @@ static int s_bind_key(odp_req_t *req)
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRId64, who.user);
     const char *vals[2] = {req->actor->key, ids};
-    PGresult *r = odp_db_exec(req->db,
-                              "INSERT INTO user_keys (public_key, user_id) VALUES ($1, $2) "
-                              "ON CONFLICT (public_key) DO UPDATE SET public_key = excluded.public_key "
-                              "WHERE user_keys.user_id = excluded.user_id RETURNING user_id",
-                              2, vals, NULL);
+    PGresult *r =
+        odp_db_exec(req->db,
+                    "INSERT INTO user_keys (public_key, user_id) VALUES ($1, $2) "
+                    "ON CONFLICT (public_key) DO UPDATE SET public_key = excluded.public_key "
+                    "WHERE user_keys.user_id = excluded.user_id RETURNING user_id",
+                    2, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the key");
     bool mine = PQntuples(r) == 1;

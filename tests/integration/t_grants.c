@@ -48,7 +48,8 @@ static const s_rule_t s_rules[] = {
     {"metrics", "registrar.credentials", false},
     {"metrics", "registrar.dictionary_fields", false},
     {"query", "registrar.uploads", false},
-    {"query", "registrar.resources", false},
+    {"query", "registrar.resources", true},
+    {"query", "registrar.departments", true},
     {"query", "registrar.credentials", false},
 };
 
