@@ -17,8 +17,8 @@
 #define S_DEPT1 "446400001"
 #define S_DEPT2 "446400002"
 
-static char s_public[64];       /* where users connect */
-static char s_open[33];         /* resources of S_DEPT1, by open type */
+static char s_public[64]; /* where users connect */
+static char s_open[33];   /* resources of S_DEPT1, by open type */
 static char s_cond[33];
 static char s_closed[33];
 static bool s_ready = false;
@@ -68,8 +68,7 @@ static int s_signup(odp_client_t *c, const char *login, const char *pw, odp_repl
 }
 
 /*  Sign in; the token into token (43 characters). The status. */
-static int s_signin(odp_client_t *c, const char *login, const char *pw, int64_t ttl,
-                    char token[65])
+static int s_signin(odp_client_t *c, const char *login, const char *pw, int64_t ttl, char token[65])
 {
     odp_user_signin_t m = {0};
     m.login = odp_v_str(login);
@@ -130,9 +129,10 @@ static void s_setup(void)
     CHECK(s_restart(NULL), "query with a public endpoint");
     CHECK(h_department(S_DEPT1, "查询测试 提供部门一") == 0, "department 1");
     CHECK(h_department(S_DEPT2, "查询测试 提供部门二") == 0, "department 2");
-    bool ok = tp_entry(S_DEPT1, "查询测试 无条件开放", "dataset", "air_quality_daily", true, s_open) &&
-              tp_entry(S_DEPT1, "查询测试 有条件开放", "dataset", "air_quality_daily", true, s_cond) &&
-              tp_entry(S_DEPT1, "查询测试 不予开放", "dataset", "air_quality_daily", true, s_closed);
+    bool ok =
+        tp_entry(S_DEPT1, "查询测试 无条件开放", "dataset", "air_quality_daily", true, s_open) &&
+        tp_entry(S_DEPT1, "查询测试 有条件开放", "dataset", "air_quality_daily", true, s_cond) &&
+        tp_entry(S_DEPT1, "查询测试 不予开放", "dataset", "air_quality_daily", true, s_closed);
     odp_client_t *p = h_client("registrar", h_keyfile(S_DEPT1));
     odp_catalog_update_t u = {0};
     odp_reply_t rep;
@@ -390,8 +390,8 @@ static void s_applications(void)
     odp_reply_free(&rep);
 
     CHECK(s_may(ua, NULL, s_open, why) == 1, "anyone reads open data");
-    CHECK(s_may(ua, ta, s_cond, why) == 0 && strstr(why, "apply first"),
-          "applied, not granted: %s", why);
+    CHECK(s_may(ua, ta, s_cond, why) == 0 && strstr(why, "apply first"), "applied, not granted: %s",
+          why);
     CHECK(s_may(ub, NULL, s_cond, why) == 0, "anonymous on conditional data");
     CHECK(s_may(ua, ta, s_closed, why) == -404, "not_open data is not even found");
 
@@ -720,13 +720,28 @@ static void s_hostile(void)
         const char *code;
     } cases[] = {
         {"user.me", "\x81\xa5token\x2a", 8, 400, "WRONG_TYPE"},
-        {"user.me", "\x81\xa5token\xa3" "abc", 11, 400, "OUT_OF_RANGE"},
-        {"user.signin", "\x82\xa5login\xa5" "alice\xa8password\xc3", 23, 400, "WRONG_TYPE"},
-        {"user.signup", "\x81\xa5login\xa5" "alice", 13, 400, "MISSING_FIELD"},
+        {"user.me",
+         "\x81\xa5token\xa3"
+         "abc",
+         11, 400, "OUT_OF_RANGE"},
+        {"user.signin",
+         "\x82\xa5login\xa5"
+         "alice\xa8password\xc3",
+         23, 400, "WRONG_TYPE"},
+        {"user.signup",
+         "\x81\xa5login\xa5"
+         "alice",
+         13, 400, "MISSING_FIELD"},
         {"user.drop", "\x80", 1, 400, "UNKNOWN_COMMAND"},
-        {"feedback.list", "\x81\xa4" "evil\xc0", 7, 400, "UNKNOWN_FIELD"},
+        {"feedback.list",
+         "\x81\xa4"
+         "evil\xc0",
+         7, 400, "UNKNOWN_FIELD"},
         {"application.list", "\x81\xa5state", 7, 400, "MALFORMED"},
-        {"application.list", "\x81\xa5state\xa4" "gone", 12, 401, "UNAUTHENTICATED"},
+        {"application.list",
+         "\x81\xa5state\xa4"
+         "gone",
+         12, 401, "UNAUTHENTICATED"},
         {"access.check", "\x81\xa8resource\xa8' OR 1=1", 19, 404, "NOT_FOUND"},
         {"application.decide", "\x82\xa2id\xff\xa5grant\xc3", 12, 400, "OUT_OF_RANGE"},
     };
@@ -812,10 +827,8 @@ const h_case_t t_query_cases[] = {
     {"query: feedback reaches the responsible department; only it, operations and the author "
      "see and answer it",
      s_feedback_routed},
-    {"query: views are counted in memory and flushed as one row per resource and day",
-     s_counted},
-    {"query: a statement past the statement timeout answers 503; the service stays up",
-     s_timeout},
+    {"query: views are counted in memory and flushed as one row per resource and day", s_counted},
+    {"query: a statement past the statement timeout answers 503; the service stays up", s_timeout},
     {"query: hostile inputs get stable codes and the service stays up", s_hostile},
     {"query: the rate limit answers 429 with retry_after_ms, per actor", s_rate_limited},
     {NULL, NULL}};
