@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -781,6 +782,93 @@ static void s_hostile(void)
           "the query service is up and counted the requests");
 }
 
+/*  ---- the user's tool ------------------------------------------------------------------------ */
+
+/*  Run odp-query through sh with input on its standard input, as user (a key made here);
+    its exit status, stdout in out. */
+static int s_tool(const char *user, const char *input, const char *args, char *out, size_t size)
+{
+    char cmd[2048], outp[512], errp[512], cert[600], ep[128], tok[600];
+    snprintf(outp, sizeof outp, "%s/q-tool.out", h_var());
+    snprintf(errp, sizeof errp, "%s/log/q-tool.err", h_var());
+    unlink(outp);
+    snprintf(cmd, sizeof cmd, "printf '%s' | '%s/odp-query' %s", input, h_bin(), args);
+    snprintf(cert, sizeof cert, "ODP_CLIENT_CERT=%s/keys/q-%s_secret", h_var(), user);
+    snprintf(ep, sizeof ep, "ODP_QUERY_PUBLIC_ENDPOINT=%s", s_public);
+    snprintf(tok, sizeof tok, "ODP_QUERY_TOKEN_FILE=%s/q-%s.token", h_var(), user);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    const char *env[] = {cert, ep, tok, NULL};
+    int rc = h_wait_exit(h_spawn(argv, env, outp, errp), 20000);
+    out[0] = '\0';
+    FILE *f = fopen(outp, "r");
+    if (f) {
+        size_t n = fread(out, 1, size - 1, f);
+        out[n] = '\0';
+        fclose(f);
+    }
+    return rc;
+}
+
+static void s_tool_user(void)
+{
+    if (!s_ready) {
+        CHECK(false, "set-up failed");
+        return;
+    }
+    odp_client_t *c = s_anon("tool-carol"); /* makes the key the tool uses */
+    odp_client_destroy(&c);
+    char out[8192], args[512], path[600];
+    CHECK(s_tool("tool-carol", "carol password 1\\n", "signup --login tool-carol --json", out,
+                 sizeof out) == 0 &&
+              strstr(out, "\"login\":\"tool-carol\""),
+          "signup: %s", out);
+    CHECK(s_tool("tool-carol", "short\\n", "signup --login tool-carol2", out, sizeof out) == 2,
+          "a short password is refused before anything is sent");
+    CHECK(s_tool("tool-carol", "", "signup --login x --password secret123", out, sizeof out) == 2,
+          "a password on the command line is refused");
+    CHECK(s_tool("tool-carol", "wrong password\\n", "signin --login tool-carol --json", out,
+                 sizeof out) == 1 &&
+              strstr(out, "UNAUTHENTICATED"),
+          "a wrong password: %s", out);
+    CHECK(s_tool("tool-carol", "carol password 1\\n", "signin --login tool-carol --json", out,
+                 sizeof out) == 0 &&
+              strstr(out, "token_file"),
+          "signin: %s", out);
+    snprintf(path, sizeof path, "%s/q-tool-carol.token", h_var());
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 077) == 0 && st.st_size == 44,
+          "the token file is private and holds the token");
+    CHECK(!strstr(out, "carol password"), "the password is not echoed");
+    CHECK(s_tool("tool-carol", "", "me --json", out, sizeof out) == 0 &&
+              strstr(out, "\"via\":\"token\""),
+          "me: %s", out);
+    snprintf(args, sizeof args,
+             "apply --resource %s --purpose 研究 --scope 全部 --period-from 2026-01-01 "
+             "--period-to 2026-06-30 --json",
+             s_cond);
+    CHECK(s_tool("tool-carol", "", args, out, sizeof out) == 0 &&
+              strstr(out, "\"state\":\"submitted\""),
+          "apply: %s", out);
+    CHECK(s_tool("tool-carol", "", "applications --json", out, sizeof out) == 0 &&
+              strstr(out, s_cond),
+          "applications: %s", out);
+    snprintf(args, sizeof args, "feedback rate --resource %s --rating 5 --json", s_open);
+    CHECK(s_tool("tool-carol", "", args, out, sizeof out) == 0 &&
+              strstr(out, "\"department\":\"" S_DEPT1 "\""),
+          "feedback rate: %s", out);
+    snprintf(args, sizeof args, "feedback report --resource %s --text 坐标错误 --json", s_open);
+    CHECK(s_tool("tool-carol", "", args, out, sizeof out) == 0 && strstr(out, "\"report\""),
+          "feedback report: %s", out);
+    CHECK(s_tool("tool-carol", "", "feedback list --json", out, sizeof out) == 0 &&
+              strstr(out, "\"rating\":5"),
+          "feedback list: %s", out);
+    CHECK(s_tool("tool-carol", "", "signout --json", out, sizeof out) == 0 && stat(path, &st) < 0,
+          "signout removes the token file");
+    CHECK(s_tool("tool-carol", "", "me --json", out, sizeof out) == 1 &&
+              strstr(out, "UNAUTHENTICATED"),
+          "signed out: %s", out);
+}
+
 static void s_rate_limited(void)
 {
     const char *env[] = {"ODP_QUERY_RATE_PER_S=2", "ODP_QUERY_RATE_BURST=5", NULL};
@@ -830,5 +918,8 @@ const h_case_t t_query_cases[] = {
     {"query: views are counted in memory and flushed as one row per resource and day", s_counted},
     {"query: a statement past the statement timeout answers 503; the service stays up", s_timeout},
     {"query: hostile inputs get stable codes and the service stays up", s_hostile},
+    {"odp-query: signup and signin read the password from stdin and keep the token privately; "
+     "apply, applications, feedback, signout",
+     s_tool_user},
     {"query: the rate limit answers 429 with retry_after_ms, per actor", s_rate_limited},
     {NULL, NULL}};
