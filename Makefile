@@ -1,7 +1,7 @@
 # odp — open government data platform. `make help` lists the targets.
 
 SERVICES := registrar reviewer publisher query metrics
-TOOLS    := odpctl odp-events odp-push odp-query
+TOOLS    := odpctl odp-events odp-push odp-user
 PKGS     := libczmq libzmq msgpack libpq libsodium jansson
 
 # Debian packages for build, tests and the embedded demo (make deps).

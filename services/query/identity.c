@@ -257,6 +257,18 @@ static int s_signin(odp_req_t *req)
     return rc < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "the reply did not encode") : 0;
 }
 
+static int s_signout_all_txn(odp_req_t *req, void *arg)
+{
+    const char *vals[1] = {arg};
+    if (odp_db_cmd(
+            req->db,
+            "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", 1,
+            vals, NULL) < 0 ||
+        odp_db_cmd(req->db, "DELETE FROM user_keys WHERE user_id = $1", 1, vals, NULL) < 0)
+        return odp_req_db_fail(req, NULL, "signing out");
+    return odp_req_ok_empty(req);
+}
+
 /*  Revokes the session of the token; with all, every session of the user and every key
     bound to the account. */
 static int s_signout(odp_req_t *req)
@@ -270,18 +282,8 @@ static int s_signout(odp_req_t *req)
                             "name the session to end (token), or end them all (all: true)");
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRId64, who.user);
-    if (m->all.present && m->all.b) {
-        const char *vals[1] = {ids};
-        if (odp_db_begin(req->db) < 0 ||
-            odp_db_cmd(req->db,
-                       "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND "
-                       "revoked_at IS NULL",
-                       1, vals, NULL) < 0 ||
-            odp_db_cmd(req->db, "DELETE FROM user_keys WHERE user_id = $1", 1, vals, NULL) < 0 ||
-            odp_db_commit(req->db) < 0)
-            return odp_req_db_fail(req, NULL, "signing out");
-        return odp_req_ok_empty(req);
-    }
+    if (m->all.present && m->all.b)
+        return odp_req_txn(req, s_signout_all_txn, ids);
     unsigned char h[32];
     s_token_hash(m->token.str, m->token.len, h);
     const char *vals[2] = {(const char *)h, ids};

@@ -784,7 +784,7 @@ static void s_hostile(void)
 
 /*  ---- the user's tool ------------------------------------------------------------------------ */
 
-/*  Run odp-query through sh with input on its standard input, as user (a key made here);
+/*  Run odp-user through sh with input on its standard input, as user (a key made here);
     its exit status, stdout in out. */
 static int s_tool(const char *user, const char *input, const char *args, char *out, size_t size)
 {
@@ -792,7 +792,7 @@ static int s_tool(const char *user, const char *input, const char *args, char *o
     snprintf(outp, sizeof outp, "%s/q-tool.out", h_var());
     snprintf(errp, sizeof errp, "%s/log/q-tool.err", h_var());
     unlink(outp);
-    snprintf(cmd, sizeof cmd, "printf '%s' | '%s/odp-query' %s", input, h_bin(), args);
+    snprintf(cmd, sizeof cmd, "printf '%s' | '%s/odp-user' %s", input, h_bin(), args);
     snprintf(cert, sizeof cert, "ODP_CLIENT_CERT=%s/keys/q-%s_secret", h_var(), user);
     snprintf(ep, sizeof ep, "ODP_QUERY_PUBLIC_ENDPOINT=%s", s_public);
     snprintf(tok, sizeof tok, "ODP_QUERY_TOKEN_FILE=%s/q-%s.token", h_var(), user);
@@ -918,7 +918,7 @@ const h_case_t t_query_cases[] = {
     {"query: views are counted in memory and flushed as one row per resource and day", s_counted},
     {"query: a statement past the statement timeout answers 503; the service stays up", s_timeout},
     {"query: hostile inputs get stable codes and the service stays up", s_hostile},
-    {"odp-query: signup and signin read the password from stdin and keep the token privately; "
+    {"query: odp-user signup and signin read the password from stdin and keep the token privately; "
      "apply, applications, feedback, signout",
      s_tool_user},
     {"query: the rate limit answers 429 with retry_after_ms, per actor", s_rate_limited},

@@ -1,4 +1,5 @@
-/*  odp-query: the user's command line for the query service (R4.3c, R4.4, R9e).
+/*  odp-user: the user's command line for the query service (R4.3c, R4.4, R9e). Not
+    odp-query: that is the service's binary (every service is odp-<name>).
 
     A user is a CURVE key nobody registered, talking to the query service's public endpoint
     (ODP_QUERY_PUBLIC_ENDPOINT), anonymous until signed in. `signin` stores the session
@@ -25,14 +26,14 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define PROG "odp-query"
+#define PROG "odp-user"
 
 static odp_cli_global_t s_g = {false, 10000, NULL, NULL};
 
 static void s_usage(FILE *f)
 {
     fprintf(f,
-            "usage: odp-query [--json] [--timeout-ms N] [--endpoint E] [--cert FILE] COMMAND ...\n"
+            "usage: odp-user [--json] [--timeout-ms N] [--endpoint E] [--cert FILE] COMMAND ...\n"
             "\n"
             "  keygen [--out BASE]              a key pair for this machine (default\n"
             "                                   $HOME/.config/odp/user); set ODP_CLIENT_CERT to "
@@ -213,8 +214,8 @@ static int s_signin(odp_user_signin_t *m)
         return 1;
     memset(token, 0, sizeof token);
     if (s_g.json)
-        odp_json_print(json_pack("{s:s,s:s,s:s}", "login", login, "expires_at", until,
-                                 "token_file", path));
+        odp_json_print(
+            json_pack("{s:s,s:s,s:s}", "login", login, "expires_at", until, "token_file", path));
     else
         printf("signed in as %s until %s; token kept in %s\n", login, until, path);
     return 0;
@@ -277,8 +278,10 @@ static const odp_msgdef_t *s_command(int argc, char **argv, int *consumed, const
         return &odp_def_feedback_get;
     if (strcmp(argv[1], "reply") == 0)
         return &odp_def_feedback_reply;
-    static const char *const kinds[][2] = {{"comment", "comment"}, {"report", "report"},
-                                           {"request", "request"}, {"rate", "rating"},
+    static const char *const kinds[][2] = {{"comment", "comment"},
+                                           {"report", "report"},
+                                           {"request", "request"},
+                                           {"rate", "rating"},
                                            {"app", "app"}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(argv[1], kinds[i][0]) == 0) {
@@ -318,7 +321,7 @@ int main(int argc, char **argv)
     const char *kind;
     const odp_msgdef_t *def = s_command(argc, argv, &consumed, &kind);
     if (!def) {
-        fprintf(stderr, PROG ": unknown command '%s' (odp-query --help)\n", argv[0]);
+        fprintf(stderr, PROG ": unknown command '%s' (odp-user --help)\n", argv[0]);
         return 2;
     }
     s_any_request_t msg;
@@ -347,8 +350,8 @@ int main(int argc, char **argv)
     if (def == &odp_def_user_signin || def == &odp_def_user_signup) {
         /*  The password comes later, from standard input: fill a placeholder so the
             required check looks only at the options. */
-        odp_val_t *pw = def == &odp_def_user_signin ? &msg.user_signin.password
-                                                    : &msg.user_signup.password;
+        odp_val_t *pw =
+            def == &odp_def_user_signin ? &msg.user_signin.password : &msg.user_signup.password;
         *pw = odp_v_str("-");
         if (odp_cli_required(PROG, def, &msg) < 0)
             goto done;
