@@ -33,9 +33,9 @@ static const struct {
 static const char *s_frequency(const char *cycle)
 {
     static const char *const map[][2] = {
-        {"realtime", "UPDATE_CONT"}, {"daily", "DAILY"},          {"weekly", "WEEKLY"},
-        {"monthly", "MONTHLY"},      {"quarterly", "QUARTERLY"},  {"half_yearly", "ANNUAL_2"},
-        {"yearly", "ANNUAL"},        {"irregular", "IRREG"},      {"static", "NEVER"}};
+        {"realtime", "UPDATE_CONT"}, {"daily", "DAILY"},         {"weekly", "WEEKLY"},
+        {"monthly", "MONTHLY"},      {"quarterly", "QUARTERLY"}, {"half_yearly", "ANNUAL_2"},
+        {"yearly", "ANNUAL"},        {"irregular", "IRREG"},     {"static", "NEVER"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(cycle, map[i][0]) == 0)
             return map[i][1];
@@ -266,8 +266,7 @@ static json_t *s_dcat(const char *base, PGresult *e, PGresult *r, bool whole)
     s_doc_t d = {.base = base, .graph = json_array(), .seen = json_object()};
     char *cat_iri = s_iri(base, "catalogue", NULL, NULL);
     json_t *cat = s_node(d.graph, cat_iri, "dcat:Catalog");
-    s_add(cat, "dct:title",
-          s_lit(odp_config("publisher", "CATALOGUE_TITLE", "政府开放数据目录")));
+    s_add(cat, "dct:title", s_lit(odp_config("publisher", "CATALOGUE_TITLE", "政府开放数据目录")));
     s_add(cat, "dct:description",
           s_lit(whole ? "已发布的开放数据资源：数据集、文件、数据接口和应用"
                       : "自上次收割以来变更的开放数据资源"));
@@ -387,8 +386,7 @@ static char *s_turtle(json_t *doc)
                     PUT(">");
                 } else {
                     PUT("\"");
-                    for (const char *c = json_string_value(json_object_get(v, "@value")); *c;
-                         c++) {
+                    for (const char *c = json_string_value(json_object_get(v, "@value")); *c; c++) {
                         const char *esc = *c == '"'    ? "\\\""
                                           : *c == '\\' ? "\\\\"
                                           : *c == '\n' ? "\\n"
@@ -437,9 +435,9 @@ static json_t *s_schemaorg(const char *base, PGresult *e, PGresult *r)
             resource, "keywords", kw ? kw : json_array(), "url", iri, "creator", "@type",
             "GovernmentOrganization", "name", PQgetvalue(e, i, E_DEPT_NAME), "identifier",
             PQgetvalue(e, i, E_DEPT), "publisher", "@type", "GovernmentOrganization", "name",
-            PQgetvalue(e, i, E_DEPT_NAME), "identifier", PQgetvalue(e, i, E_DEPT),
-            "datePublished", PQgetvalue(e, i, E_ISSUED), "dateModified",
-            PQgetvalue(e, i, E_MODIFIED), "isAccessibleForFree", 1);
+            PQgetvalue(e, i, E_DEPT_NAME), "identifier", PQgetvalue(e, i, E_DEPT), "datePublished",
+            PQgetvalue(e, i, E_ISSUED), "dateModified", PQgetvalue(e, i, E_MODIFIED),
+            "isAccessibleForFree", 1);
         if (!PQgetisnull(e, i, E_VERSION))
             json_object_set_new(ds, "version", json_string(PQgetvalue(e, i, E_VERSION)));
         json_t *dist = json_array();
@@ -451,12 +449,12 @@ static json_t *s_schemaorg(const char *base, PGresult *e, PGresult *r)
             char name[200];
             snprintf(name, sizeof name, "%s v%s", PQgetvalue(r, j, R_TABLE),
                      PQgetvalue(r, j, R_VERSION));
-            json_t *dd = json_pack("{s:s,s:s,s:s,s:s}", "@type", "DataDownload", "name", name,
-                                   "contentUrl", url, "encodingFormat",
-                                   file ? PQgetvalue(r, j, R_FORMAT)
-                                   : strcmp(PQgetvalue(r, j, R_FORMAT), "jsonl") == 0
-                                       ? "application/jsonl"
-                                       : "text/csv");
+            json_t *dd =
+                json_pack("{s:s,s:s,s:s,s:s}", "@type", "DataDownload", "name", name, "contentUrl",
+                          url, "encodingFormat",
+                          file ? PQgetvalue(r, j, R_FORMAT)
+                          : strcmp(PQgetvalue(r, j, R_FORMAT), "jsonl") == 0 ? "application/jsonl"
+                                                                             : "text/csv");
             if (!PQgetisnull(r, j, R_BYTES))
                 json_object_set_new(dd, "contentSize", json_string(PQgetvalue(r, j, R_BYTES)));
             if (!PQgetisnull(r, j, R_SHA256))
@@ -510,10 +508,10 @@ static int s_export(odp_req_t *req)
                                                          "COLLATE \"C\", r.table_name, r.version",
                                     1, vals, NULL)
                       : NULL;
-    PGresult *t = r && PQresultStatus(r) == PGRES_TUPLES_OK
-                      ? odp_db_exec(req->db, "SELECT coalesce(max(seq), 0) FROM outbox", 0, NULL,
-                                    NULL)
-                      : NULL;
+    PGresult *t =
+        r && PQresultStatus(r) == PGRES_TUPLES_OK
+            ? odp_db_exec(req->db, "SELECT coalesce(max(seq), 0) FROM outbox", 0, NULL, NULL)
+            : NULL;
     if (!t || PQresultStatus(t) != PGRES_TUPLES_OK) {
         PGresult *failed = !e || PQresultStatus(e) != PGRES_TUPLES_OK   ? e
                            : !r || PQresultStatus(r) != PGRES_TUPLES_OK ? r

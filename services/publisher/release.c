@@ -48,8 +48,7 @@ static int s_db_err(odp_db_t *db, odp_error_t *err, PGresult *r, const char *wha
         return odp_error_set(err, ODP_E_ALREADY_EXISTS, NULL, "%s exists already", what);
     case ODP_DBF_RETRY:
     case ODP_DBF_TRANSIENT:
-        return odp_error_set(err, ODP_E_UNAVAILABLE, NULL, "%s: the database is unavailable",
-                             what);
+        return odp_error_set(err, ODP_E_UNAVAILABLE, NULL, "%s: the database is unavailable", what);
     default:
         odp_error("event=release.db_failed what=\"%s\" sqlstate=%s error=\"%s\"", what, state, msg);
         return odp_error_set(err, ODP_E_INTERNAL, NULL, "%s failed; it is logged", what);
@@ -89,8 +88,8 @@ static int s_index(odp_db_t *db, int64_t upload, odp_error_t *err)
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, upload);
     const char *vals[1] = {id};
-    PGresult *r = odp_db_exec(db, "SELECT name FROM version_fields($1) WHERE indexed", 1, vals,
-                              NULL);
+    PGresult *r =
+        odp_db_exec(db, "SELECT name FROM version_fields($1) WHERE indexed", 1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return s_db_err(db, err, r, "the version's fields");
     uint32_t n = (uint32_t)PQntuples(r) + 1;
@@ -153,8 +152,8 @@ static int s_checks(odp_db_t *db, const s_job_t *job, char *reasons, size_t size
     char version[24];
     snprintf(version, sizeof version, "%" PRId64, job->version);
     const char *vals[3] = {job->resource, job->table, job->version ? version : NULL};
-    PGresult *r = odp_db_exec(db, "SELECT condition, detail FROM release_checks($1, $2, $3)", 3,
-                              vals, NULL);
+    PGresult *r =
+        odp_db_exec(db, "SELECT condition, detail FROM release_checks($1, $2, $3)", 3, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return s_db_err(db, err, r, "the release checks");
     size_t off = 0;
@@ -180,8 +179,9 @@ static int s_switch(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_
         return s_db_err(db, err, NULL, "the release");
     /*  One release of an entry's table at a time; a second waits here, then sees the first. */
     const char *key[2] = {job->resource, job->table};
-    if (odp_db_cmd(db, "SELECT pg_advisory_xact_lock(hashtext('publisher.release ' || $1 || ' ' "
-                       "|| $2))",
+    if (odp_db_cmd(db,
+                   "SELECT pg_advisory_xact_lock(hashtext('publisher.release ' || $1 || ' ' "
+                   "|| $2))",
                    2, key, NULL) < 0) {
         s_db_err(db, err, NULL, "the release lock");
         odp_db_rollback(db);
@@ -277,12 +277,12 @@ static int s_switch(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_
 static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_t *err)
 {
     const char *vals[2] = {job->resource, job->table};
-    PGresult *r = odp_db_exec(
-        db,
-        "SELECT x.delivery_form, (SELECT max(u.version) FROM registrar.uploads u WHERE "
-        "u.resource = x.resource AND u.table_name = $2 AND u.status = 'received' AND "
-        "u.withdrawn_at IS NULL) FROM registrar.resources x WHERE x.resource = $1",
-        2, vals, NULL);
+    PGresult *r =
+        odp_db_exec(db,
+                    "SELECT x.delivery_form, (SELECT max(u.version) FROM registrar.uploads u WHERE "
+                    "u.resource = x.resource AND u.table_name = $2 AND u.status = 'received' AND "
+                    "u.withdrawn_at IS NULL) FROM registrar.resources x WHERE x.resource = $1",
+                    2, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return s_db_err(db, err, r, "the entry");
     bool pushed = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "dataset_file") == 0;
@@ -343,8 +343,8 @@ static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error
 
 #define REL_COLS                                                                                   \
     "r.id, r.resource, e.department, r.table_name, r.version, r.kind, r.state, r.upload, "         \
-    "r.relation, r.rows, r.bytes, r.sha256, r.format, r.endpoint, r.standard, r.released_by, " PUB_TS( \
-        "r.released_at") ", r.withdrawn_reason"
+    "r.relation, r.rows, r.bytes, r.sha256, r.format, r.endpoint, r.standard, "                    \
+    "r.released_by, " PUB_TS("r.released_at") ", r.withdrawn_reason"
 #define REL_FROM " FROM releases r JOIN entries e ON e.resource = r.resource "
 
 #define FILL_RELEASE(x, r, i)                                                                      \
@@ -372,8 +372,8 @@ static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error
 typedef void (*s_fill_fn)(PGresult *r, int i, void *rec);
 
 /*  Every row of r as a record of def, packed as an array into buf. */
-static int s_pack_rows(PGresult *r, const odp_msgdef_t *def, s_fill_fn fill, void *rec,
-                       size_t size, msgpack_sbuffer *buf)
+static int s_pack_rows(PGresult *r, const odp_msgdef_t *def, s_fill_fn fill, void *rec, size_t size,
+                       msgpack_sbuffer *buf)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
@@ -444,8 +444,8 @@ static int s_show_pack(odp_req_t *req, int64_t id)
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *vals[1] = {ids};
-    PGresult *r = odp_db_exec(req->db, "SELECT " REL_COLS REL_FROM "WHERE r.id = $1", 1, vals,
-                              NULL);
+    PGresult *r =
+        odp_db_exec(req->db, "SELECT " REL_COLS REL_FROM "WHERE r.id = $1", 1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
         return odp_req_db_fail(req, r, "the release");
     PGresult *f = odp_db_exec(req->db,
@@ -474,11 +474,10 @@ static int s_show_pack(odp_req_t *req, int64_t id)
     odp_rec_release_field_t fr;
     odp_rec_facet_t gr;
     odp_rec_release_attempt_t ar;
-    if (rc == 0 && (s_pack_rows(f, &odp_def_rec_release_field, s_fill_field, &fr, sizeof fr,
-                                &fb) < 0 ||
-                    s_pack_rows(g, &odp_def_rec_facet, s_fill_facet, &gr, sizeof gr, &gb) < 0 ||
-                    s_pack_rows(a, &odp_def_rec_release_attempt, s_fill_attempt, &ar, sizeof ar,
-                                &ab) < 0))
+    if (rc == 0 &&
+        (s_pack_rows(f, &odp_def_rec_release_field, s_fill_field, &fr, sizeof fr, &fb) < 0 ||
+         s_pack_rows(g, &odp_def_rec_facet, s_fill_facet, &gr, sizeof gr, &gb) < 0 ||
+         s_pack_rows(a, &odp_def_rec_release_attempt, s_fill_attempt, &ar, sizeof ar, &ab) < 0))
         rc = odp_req_fail(req, ODP_E_INTERNAL, NULL, "the release did not encode");
     if (rc == 0) {
         odp_rep_release_t rep = {0};
@@ -612,8 +611,8 @@ static int s_change_txn(odp_req_t *req, void *arg)
             ev.version = pub_int(r, i, 2);
             ev.release = pub_int(r, i, 0);
             ev.reason = odp_v_strn(ch->reason, (size_t)ch->reason_len);
-            seq = odp_outbox_append(req->outbox, &odp_def_ev_release_withdrawn, &ev,
-                                    req->actor_str);
+            seq =
+                odp_outbox_append(req->outbox, &odp_def_ev_release_withdrawn, &ev, req->actor_str);
         } else {
             odp_ev_release_restored_t ev = {0};
             ev.resource = odp_v_str(ch->job.resource);
@@ -621,17 +620,15 @@ static int s_change_txn(odp_req_t *req, void *arg)
             ev.table = pub_col(r, i, 1);
             ev.version = pub_int(r, i, 2);
             ev.release = pub_int(r, i, 0);
-            seq = odp_outbox_append(req->outbox, &odp_def_ev_release_restored, &ev,
-                                    req->actor_str);
+            seq = odp_outbox_append(req->outbox, &odp_def_ev_release_restored, &ev, req->actor_str);
         }
     }
     PQclear(r);
     char seqs[24];
     snprintf(seqs, sizeof seqs, "%" PRId64, seq);
     const char *ev2[2] = {ch->job.resource, seqs};
-    if (seq < 0 ||
-        odp_db_cmd(req->db, "UPDATE entries SET modified_seq = $2 WHERE resource = $1", 2, ev2,
-                   NULL) < 0)
+    if (seq < 0 || odp_db_cmd(req->db, "UPDATE entries SET modified_seq = $2 WHERE resource = $1",
+                              2, ev2, NULL) < 0)
         return odp_req_db_fail(req, NULL, "the event");
     return s_show_pack(req, ch->first);
 }
@@ -711,8 +708,8 @@ static int s_queue(odp_req_t *req)
     char limit[24];
     snprintf(limit, sizeof limit, "%" PRId64, m->limit.present ? m->limit.i : 1000);
     const char *vals[1] = {limit};
-    PGresult *r = odp_db_exec(req->db, QUEUE_SQL "ORDER BY s.decided_at, v.upload LIMIT $1", 1,
-                              vals, NULL);
+    PGresult *r =
+        odp_db_exec(req->db, QUEUE_SQL "ORDER BY s.decided_at, v.upload LIMIT $1", 1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the queue");
     odp_rec_release_queued_t rec;

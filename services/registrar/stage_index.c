@@ -71,8 +71,7 @@ static int s_index_txn(odp_req_t *req, void *arg)
             if (!col)
                 return odp_req_fail(req, ODP_E_INTERNAL, "fields", "cannot quote a column name");
             char ddl[256];
-            snprintf(ddl, sizeof ddl, "CREATE INDEX %s ON %s (%s)", job->names[job->n], stage,
-                     col);
+            snprintf(ddl, sizeof ddl, "CREATE INDEX %s ON %s (%s)", job->names[job->n], stage, col);
             PQfreemem(col);
             if (odp_db_cmd(req->db, ddl, 0, NULL, NULL) < 0)
                 return odp_req_db_fail(req, NULL, "the index");
@@ -93,8 +92,8 @@ static int s_stage_index(odp_req_t *req)
     /*  Services share one actor kind; only the publisher reads staging tables publicly.
         In local mode (no keys) every request is operations:local and the platform's own
         publisher must still be able to ask. */
-    bool publisher = strcmp(req->actor->kind, "service") == 0 &&
-                     strcmp(req->actor->id, "publisher") == 0;
+    bool publisher =
+        strcmp(req->actor->kind, "service") == 0 && strcmp(req->actor->id, "publisher") == 0;
     if (!publisher && odp_auth_secure())
         return odp_req_fail(req, ODP_E_FORBIDDEN, NULL, "only the publisher asks for indexes");
     s_index_job_t *job = calloc(1, sizeof *job);

@@ -249,7 +249,7 @@ $$;
 -- and check-digit codes (credit codes, ID numbers) - and row_no, the public row's key and
 -- the order of paging. Facets are the code-like ones: enumerated or boolean.
 CREATE FUNCTION version_fields(p_upload bigint)
-RETURNS TABLE (position integer, name text, type text, description text, indexed boolean,
+RETURNS TABLE ("position" integer, name text, type text, description text, indexed boolean,
                facet boolean) LANGUAGE sql STABLE AS $$
     SELECT f.position, f.name, f.type, f.description,
            f.is_unique OR f.allowed IS NOT NULL OR f.type IN ('date', 'timestamp')
