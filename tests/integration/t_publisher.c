@@ -54,8 +54,7 @@ static int64_t s_push(const char *dept, const char *resource, const char *data, 
     tp_opts_t o = {.resource = resource, .format = format, .media_type = media_type};
     tp_result_t res;
     int st = tp_push(c, &o, data, len, &res);
-    CHECK(st == 200, "push to %s: %s gave %d %s %s", resource, res.step, st, res.code,
-          res.message);
+    CHECK(st == 200, "push to %s: %s gave %d %s %s", resource, res.step, st, res.code, res.message);
     odp_client_destroy(&c);
     return st == 200 ? res.upload : 0;
 }
@@ -755,8 +754,8 @@ static void s_catalogue(void)
             strcmp(json_string_value(json_array_get(types, 0)), "dcat:Dataset") != 0)
             continue;
         datasets++;
-        json_t *id = json_object_get(json_array_get(json_object_get(node, "dct:identifier"), 0),
-                                     "@value");
+        json_t *id =
+            json_object_get(json_array_get(json_object_get(node, "dct:identifier"), 0), "@value");
         if (json_is_string(id) &&
             (strcmp(json_string_value(id), ds) == 0 || strcmp(json_string_value(id), other) == 0))
             hits++;
@@ -777,6 +776,7 @@ static void s_odpctl(void)
     snprintf(bin, sizeof bin, "%s/odpctl", h_bin());
     snprintf(out, sizeof out, "%s/odpctl-release.out", h_var());
     snprintf(err, sizeof err, "%s/odpctl-release.err", h_var());
+    remove(out);
     const char *list[] = {bin, "--json", "release", "list", "--state", "current", NULL};
     int rc = h_wait_exit(h_spawn(list, NULL, out, err), 10000);
     json_error_t je;
@@ -784,6 +784,8 @@ static void s_odpctl(void)
     CHECK(rc == 0 && json_array_size(json_object_get(j, "items")) > 0,
           "odpctl release list exited %d without releases (%s)", rc, out);
     json_decref(j);
+    snprintf(out, sizeof out, "%s/odpctl-catalogue.ttl", h_var());
+    remove(out);
     const char *exp[] = {bin, "catalogue", "export", "--format", "turtle", NULL};
     rc = h_wait_exit(h_spawn(exp, NULL, out, err), 10000);
     size_t len = 0;
