@@ -496,18 +496,19 @@ static int s_export(odp_req_t *req)
                              "e.modified_seq > $1 AND ($2::text IS NULL OR e.resource = $2) "
                              "ORDER BY e.resource COLLATE \"C\"",
         2, vals, lens);
-    PGresult *r = e && PQresultStatus(e) == PGRES_TUPLES_OK
-                      ? odp_db_exec(req->db,
-                                    "SELECT r.resource, r.table_name, r.version, r.kind, r.state, "
-                                    "r.rows, r.bytes, r.sha256, r.format, " PUB_TS(
-                                        "r.released_at") ", r.id FROM releases r JOIN entries e "
-                                                         "ON e.resource = r.resource WHERE "
-                                                         "e.state = 'published' AND "
-                                                         "e.modified_seq > $1 AND r.state <> "
-                                                         "'withdrawn' ORDER BY r.resource "
-                                                         "COLLATE \"C\", r.table_name, r.version",
-                                    1, vals, NULL)
-                      : NULL;
+    PGresult *r =
+        e && PQresultStatus(e) == PGRES_TUPLES_OK
+            ? odp_db_exec(req->db,
+                          "SELECT r.resource, r.table_name, r.version, r.kind, r.state, "
+                          "r.rows, r.bytes, r.sha256, r.format, " PUB_TS(
+                              "r.released_at") ", r.id FROM releases r JOIN entries e "
+                                               "ON e.resource = r.resource WHERE "
+                                               "e.state = 'published' AND "
+                                               "e.modified_seq > $1 AND r.state IN "
+                                               "('current', 'superseded') ORDER BY r.resource "
+                                               "COLLATE \"C\", r.table_name, r.version",
+                          1, vals, NULL)
+            : NULL;
     PGresult *t =
         r && PQresultStatus(r) == PGRES_TUPLES_OK
             ? odp_db_exec(req->db, "SELECT coalesce(max(seq), 0) FROM outbox", 0, NULL, NULL)

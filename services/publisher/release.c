@@ -196,13 +196,13 @@ static int s_switch(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_
         }
         return -1;
     }
-    char version[24];
-    snprintf(version, sizeof version, "%" PRId64, job->version);
-    const char *vals[4] = {job->resource, job->table, job->version ? version : NULL, job->actor};
+    char version[24], prepared[24];
+    snprintf(prepared, sizeof prepared, "%" PRId64, job->release);
+    const char *vals[2] = {prepared, job->actor};
     PGresult *r = odp_db_exec(db,
                               "SELECT release, version, kind, department, rows, sha256, endpoint, "
-                              "old_release, old_version FROM publish($1, $2, $3, $4)",
-                              4, vals, NULL);
+                              "old_release, old_version FROM switch_to($1, $2)",
+                              2, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         s_db_err(db, err, r, "the release");
         odp_db_rollback(db);
@@ -298,7 +298,8 @@ static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error
         const char *v3[3] = {job->resource, job->table, version};
         r = odp_db_exec(db,
                         "SELECT u.id, u.kind, EXISTS (SELECT 1 FROM releases x WHERE "
-                        "x.resource = $1 AND x.table_name = $2 AND x.version = $3) FROM "
+                        "x.resource = $1 AND x.table_name = $2 AND x.version = $3 AND "
+                        "x.state <> 'prepared') FROM "
                         "registrar.uploads u WHERE u.resource = $1 AND u.table_name = $2 AND "
                         "u.version = $3 AND u.status = 'received'",
                         3, v3, NULL);
@@ -324,18 +325,34 @@ static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error
         s_attempt(db, job, "refused", reasons);
         return odp_error_set(err, ODP_E_INVALID_STATE, first, "release refused: %s", reasons);
     }
+    int64_t t0 = zclock_mono();
     if (upload > 0 && s_index(db, upload, err) < 0) {
         s_attempt(db, job, "failed", err->message);
         return -1;
     }
+    int64_t t1 = zclock_mono();
+    char version[24];
+    snprintf(version, sizeof version, "%" PRId64, job->version);
+    const char *pv[4] = {job->resource, job->table, job->version ? version : NULL, job->actor};
+    r = odp_db_exec(db, "SELECT prepare($1, $2, $3, $4)", 4, pv, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        s_db_err(db, err, r, "the release's view and counts");
+        s_attempt(db, job, "failed", err->message);
+        return -1;
+    }
+    job->release = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    int64_t t2 = zclock_mono();
     if (s_switch(db, outbox, job, err) < 0) {
         if (err->code != ODP_E_INVALID_STATE)
             s_attempt(db, job, "failed", err->message);
         return -1;
     }
+    int64_t t3 = zclock_mono();
     odp_info("event=release.published resource=%s table=%s version=%" PRId64 " release=%" PRId64
-             " actor=%s",
-             job->resource, job->table, job->version, job->release, job->actor);
+             " actor=%s index_ms=%" PRId64 " prepare_ms=%" PRId64 " switch_ms=%" PRId64,
+             job->resource, job->table, job->version, job->release, job->actor, t1 - t0, t2 - t1,
+             t3 - t2);
     return 0;
 }
 

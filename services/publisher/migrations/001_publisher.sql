@@ -41,12 +41,13 @@ CREATE INDEX entries_modified ON entries (modified_seq);
 
 CREATE TABLE releases (
     id                  bigserial PRIMARY KEY,
-    resource            text NOT NULL REFERENCES entries (resource),
+    resource            text NOT NULL,
     table_name          text NOT NULL,
     version             integer NOT NULL,
     upload              bigint,
     kind                text NOT NULL CHECK (kind IN ('dataset', 'file', 'interface', 'app')),
-    state               text NOT NULL CHECK (state IN ('current', 'superseded', 'withdrawn')),
+    state               text NOT NULL
+                        CHECK (state IN ('prepared', 'current', 'superseded', 'withdrawn')),
     relation            text,
     rows                bigint,
     bytes               bigint,
@@ -345,7 +346,8 @@ CREATE FUNCTION sync_grants(p_resource text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     x record;
 BEGIN
-    FOR x IN SELECT r.relation, r.state <> 'withdrawn' AND e.state = 'published' AS open
+    FOR x IN SELECT r.relation, r.state IN ('current', 'superseded') AND e.state = 'published'
+                    AS open
              FROM releases r JOIN entries e ON e.resource = r.resource
              WHERE r.resource = p_resource AND r.relation IS NOT NULL LOOP
         IF x.open THEN
@@ -378,26 +380,27 @@ LANGUAGE sql STABLE AS $$
                     (SELECT automatic FROM policies WHERE scope = p_department), false)
 $$;
 
--- Release (resource, table, version) as actor: the entry's metadata refreshed, the current
--- release superseded and the new one current in this one transaction (the switch), its
--- view made and counted. The caller has run release_checks in the same transaction.
-CREATE FUNCTION publish(p_resource text, p_table text, p_version integer, p_actor text)
-RETURNS TABLE (release bigint, version integer, kind text, department text, rows bigint,
-               sha256 text, endpoint text, upload bigint, old_release bigint,
-               old_version integer)
-LANGUAGE plpgsql AS $$
+-- The first half of a release, before anything is public: the release row (state
+-- prepared), its view (no grant yet), its fields, and its rows and facets counted once.
+-- This is the part whose time grows with the version's size, so it runs in a transaction
+-- of its own; a prepared release left by a crash is taken up again by the next attempt.
+CREATE FUNCTION prepare(p_resource text, p_table text, p_version integer, p_actor text)
+RETURNS bigint LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    r record;
+    r registrar.resources%ROWTYPE;
     u registrar.uploads%ROWTYPE;
     k text;
     ver integer := p_version;
     rel bigint;
-    old record;
 BEGIN
-    SELECT x.*, d.name AS department_name INTO r
-    FROM registrar.resources x JOIN registrar.departments d ON d.code = x.department
-    WHERE x.resource = p_resource;
+    SELECT x.id INTO rel FROM releases x
+    WHERE x.resource = p_resource AND x.table_name = p_table AND x.state = 'prepared'
+      AND (p_version IS NULL OR x.version = p_version);
+    IF FOUND THEN
+        RETURN rel;
+    END IF;
+    SELECT * INTO r FROM registrar.resources x WHERE x.resource = p_resource;
     IF r.delivery_form = 'dataset_file' THEN
         SELECT * INTO u FROM registrar.uploads x
         WHERE x.resource = p_resource AND x.table_name = p_table AND x.version = p_version;
@@ -406,11 +409,47 @@ BEGIN
                          AND x.table_name = p_table), 0) + 1;
     END IF;
     k := entry_kind(r.delivery_form, u.kind);
+    INSERT INTO releases (resource, table_name, version, upload, kind, state, bytes, sha256,
+                          format, endpoint, standard, dictionary_revision, released_by)
+    VALUES (p_resource, p_table, ver, u.id, k, 'prepared', u.size, u.sha256,
+            coalesce(u.media_type, u.format),
+            CASE WHEN k IN ('interface', 'app') THEN r.endpoint END,
+            (SELECT s.standard FROM reviewer.signoffs s WHERE s.upload = u.id),
+            u.dictionary_revision, p_actor)
+    RETURNING id INTO rel;
+    IF k = 'dataset' THEN
+        PERFORM make_view(rel, u.id);
+    END IF;
+    RETURN rel;
+END
+$$;
+
+-- The switch: the entry's metadata refreshed, its current release superseded and the
+-- prepared one current, grants following, in the caller's transaction (which has run
+-- release_checks in it). Constant work, whatever the version's size.
+CREATE FUNCTION switch_to(rel bigint, p_actor text)
+RETURNS TABLE (release bigint, version integer, kind text, department text, rows bigint,
+               sha256 text, endpoint text, upload bigint, old_release bigint,
+               old_version integer)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    x releases%ROWTYPE;
+    r record;
+    old record;
+BEGIN
+    SELECT * INTO x FROM releases y WHERE y.id = rel AND y.state = 'prepared';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'release % is not prepared', rel USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT y.*, d.name AS department_name INTO r
+    FROM registrar.resources y JOIN registrar.departments d ON d.code = y.department
+    WHERE y.resource = x.resource;
     INSERT INTO entries AS e (resource, kind, department, department_name, title, summary,
                               keywords, domain, content_kind, delivery_form, open_type,
                               update_cycle, contact, location, access_conditions, endpoint,
                               state, modified_seq)
-    VALUES (r.resource, k, r.department, r.department_name, r.title, r.summary, r.keywords,
+    VALUES (r.resource, x.kind, r.department, r.department_name, r.title, r.summary, r.keywords,
             r.domain, r.content_kind, r.delivery_form, r.open_type, r.update_cycle, r.contact,
             r.location, r.access_conditions, r.endpoint, 'published', 0)
     ON CONFLICT (resource) DO UPDATE SET
@@ -421,24 +460,14 @@ BEGIN
         update_cycle = EXCLUDED.update_cycle, contact = EXCLUDED.contact,
         location = EXCLUDED.location, access_conditions = EXCLUDED.access_conditions,
         endpoint = EXCLUDED.endpoint, modified_at = now();
-    UPDATE releases x SET state = 'superseded', superseded_at = now()
-    WHERE x.resource = p_resource AND x.table_name = p_table AND x.state = 'current'
-    RETURNING x.id, x.version INTO old;
-    INSERT INTO releases (resource, table_name, version, upload, kind, state, bytes, sha256,
-                          format, endpoint, standard, dictionary_revision, released_by)
-    VALUES (p_resource, p_table, ver, u.id, k, 'current', u.size, u.sha256,
-            coalesce(u.media_type, u.format),
-            CASE WHEN k IN ('interface', 'app') THEN r.endpoint END,
-            (SELECT s.standard FROM reviewer.signoffs s WHERE s.upload = u.id),
-            u.dictionary_revision, p_actor)
-    RETURNING id INTO rel;
-    IF k = 'dataset' THEN
-        PERFORM make_view(rel, u.id);
-    END IF;
-    PERFORM entry_refresh(p_resource, NULL);
-    RETURN QUERY SELECT rel, ver, k, r.department::text, x.rows, u.sha256, x.endpoint, u.id,
-                        old.id, old.version
-                 FROM releases x WHERE x.id = rel;
+    UPDATE releases y SET state = 'superseded', superseded_at = now()
+    WHERE y.resource = x.resource AND y.table_name = x.table_name AND y.state = 'current'
+    RETURNING y.id, y.version INTO old;
+    UPDATE releases y SET state = 'current', released_by = p_actor, released_at = now()
+    WHERE y.id = rel;
+    PERFORM entry_refresh(x.resource, NULL);
+    RETURN QUERY SELECT x.id, x.version, x.kind, r.department::text, x.rows, x.sha256,
+                        x.endpoint, x.upload, old.id, old.version;
 END
 $$;
 
@@ -454,7 +483,7 @@ BEGIN
                           withdrawn_at = now(), withdrawn_reason = p_reason
     WHERE x.resource = p_resource AND (p_table IS NULL OR x.table_name = p_table)
       AND CASE WHEN p_version IS NULL THEN x.state = 'current'
-               ELSE x.version = p_version AND x.state <> 'withdrawn' END
+               ELSE x.version = p_version AND x.state IN ('current', 'superseded') END
     RETURNING x.id, x.table_name, x.version;
     PERFORM entry_refresh(p_resource, p_reason);
 END
