@@ -123,22 +123,21 @@ static int s_index(odp_db_t *db, int64_t upload, odp_error_t *err)
             rc = odp_error_set(err, ODP_E_INTERNAL, NULL, "no client for the registrar: %.150s",
                                why);
     }
-    odp_reply_t rep;
-    memset(&rep, 0, sizeof rep);
-    if (rc == 0 &&
-        odp_client_call(s_registrar, &odp_def_stage_index, &m,
-                        (int)odp_config_int("publisher", "INDEX_TIMEOUT_MS", 600000), &rep) < 0) {
-        rc = odp_error_set(err, ODP_E_UNAVAILABLE, NULL, "the registrar did not index: %.180s",
-                           odp_client_why(s_registrar));
-        odp_client_destroy(&s_registrar);
-    } else if (rc == 0 && rep.status != 200) {
-        char msg[200];
-        rc = odp_error_set(err, rep.status >= 500 ? ODP_E_UNAVAILABLE : ODP_E_INTERNAL, NULL,
-                           "the registrar refused the indexes: %s",
-                           odp_v_cstr(&rep.err.message, msg, sizeof msg));
-    }
-    if (rc == 0 || rep.body)
+    if (rc == 0) {
+        odp_reply_t rep;
+        if (odp_client_call(s_registrar, &odp_def_stage_index, &m,
+                            (int)odp_config_int("publisher", "INDEX_TIMEOUT_MS", 600000),
+                            &rep) < 0) {
+            rc = odp_error_set(err, ODP_E_UNAVAILABLE, NULL, "the registrar did not index: %.180s",
+                               odp_client_why(s_registrar));
+        } else if (rep.status != 200) {
+            char msg[200];
+            rc = odp_error_set(err, rep.status >= 500 ? ODP_E_UNAVAILABLE : ODP_E_INTERNAL, NULL,
+                               "the registrar refused the indexes: %s",
+                               odp_v_cstr(&rep.err.message, msg, sizeof msg));
+        }
         odp_reply_free(&rep);
+    }
     free(items);
     PQclear(r);
     return rc;

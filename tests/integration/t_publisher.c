@@ -200,6 +200,19 @@ static void s_samples(void)
                  (long long)upload);
         CHECK(h_pg_int(pg, sql) >= 1, "%s: no index at all", names[i]);
     }
+    /*  The contract is readable by odp_query and odp_metrics; the publisher's own tables
+        are not. */
+    char st[6];
+    CHECK(s_as(q, "SELECT count(*) FROM publisher.entries", st) >= 4 &&
+              s_as(q, "SELECT count(*) FROM publisher.release_fields", st) > 0 &&
+              s_as(q, "SELECT count(*) FROM publisher.facets", st) >= 0,
+          "odp_query cannot read the public tables (%s)", st);
+    CHECK(s_as(q, "SELECT count(*) FROM publisher.attempts", st) == -1 && strcmp(st, "42501") == 0,
+          "odp_query reads publisher.attempts (%s)", st);
+    PGconn *mt = h_pg_role("metrics");
+    CHECK(s_as(mt, "SELECT count(*) FROM publisher.releases", st) >= 4,
+          "odp_metrics cannot read publisher.releases (%s)", st);
+    PQfinish(mt);
     PQfinish(q);
     PQfinish(pg);
 }
