@@ -352,7 +352,48 @@ typedef enum {
     F(checks, ANY, 1, 0, 0, 64)                                                                    \
     F(comment, STR, 0, 1000, 1, 0)
 
-/*  The query service (PROTOCOL.md §12). token: a session token from user.signin; without
+/*  The publisher (PROTOCOL.md § Publisher, R4.3a, R5.7b, R9a, R9d, R8.2b, R8.3c-d). A
+    release names an entry and, for pushed content, one of its versions (the latest
+    received when omitted). Operations only. */
+#define ODP_FIELDS_release_queue(F) F(limit, INT, 0, 0, 1, 10000)
+#define ODP_FIELDS_release_publish(F)                                                              \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(version, INT, 0, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_release_withdraw(F)                                                             \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(version, INT, 0, 0, 1, ODP_I64_MAX)                                                          \
+    F(reason, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_release_restore(F)                                                              \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(version, INT, 0, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_release_list(F)                                                                 \
+    F(resource, STR, 0, 32, 1, 0)                                                                  \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(state, STR, 0, 16, 1, 0)                                                                     \
+    F(limit, INT, 0, 0, 1, 10000)
+#define ODP_FIELDS_release_show(F)                                                                 \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 0, 63, 1, 0)                                                                     \
+    F(version, INT, 0, 0, 1, ODP_I64_MAX)
+/*  scope: a department code (its entries) or a resource code (that entry, which wins). */
+#define ODP_FIELDS_release_policy(F)                                                               \
+    F(scope, STR, 1, 32, 1, 0)                                                                     \
+    F(automatic, BOOL, 1, 0, 0, 0)
+/*  The public catalogue: format jsonld | turtle (DCAT-AP 3) | schemaorg (one entry's
+    schema.org Dataset); since N: only entries the publisher's events after N changed. */
+#define ODP_FIELDS_catalogue_export(F)                                                             \
+    F(format, STR, 1, 16, 1, 0)                                                                    \
+    F(since, INT, 0, 0, 0, ODP_I64_MAX)                                                            \
+    F(resource, STR, 0, 32, 1, 0)
+/*  Registrar, for the publisher only: index columns of a received version's staging table
+    (fields: dictionary field names, or row_no). Idempotent. */
+#define ODP_FIELDS_stage_index(F)                                                                  \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(fields, STRS, 1, 63, 0, 500)
+/*  The query service (PROTOCOL.md §13). token: a session token from user.signin; without
     one a request acts as the key bound to an account (user.bind_key), else as anonymous. */
 #define ODP_FIELDS_user_signup(F)                                                                  \
     F(login, STR, 1, 64, 3, 0)                                                                     \
@@ -456,6 +497,15 @@ typedef enum {
     M(review_decide, "review.decide")                                                              \
     M(standard_get, "standard.get")                                                                \
     M(standard_set, "standard.set")                                                                \
+    M(release_queue, "release.queue")                                                              \
+    M(release_publish, "release.publish")                                                          \
+    M(release_withdraw, "release.withdraw")                                                        \
+    M(release_restore, "release.restore")                                                          \
+    M(release_list, "release.list")                                                                \
+    M(release_show, "release.show")                                                                \
+    M(release_policy, "release.policy")                                                            \
+    M(catalogue_export, "catalogue.export")                                                        \
+    M(stage_index, "stage.index")                                                                  \
     M(user_signup, "user.signup")                                                                  \
     M(user_signin, "user.signin")                                                                  \
     M(user_signout, "user.signout")                                                                \
@@ -633,6 +683,40 @@ typedef enum {
     F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
     F(checks, INT, 1, 0, 0, 64)
 
+#define ODP_FIELDS_ev_release_published(F)                                                         \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(release, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(rows, INT, 0, 0, 0, ODP_I64_MAX)                                                             \
+    F(sha256, STR, 0, 64, 64, 0)                                                                   \
+    F(endpoint, STR, 0, 2000, 1, 0)
+#define ODP_FIELDS_ev_release_superseded(F)                                                        \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(release, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(by, INT, 1, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_ev_release_withdrawn(F)                                                         \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(release, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(reason, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_ev_release_restored(F)                                                          \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(release, INT, 1, 0, 1, ODP_I64_MAX)
 #define ODP_FIELDS_ev_user_registered(F)                                                           \
     ODP_EVENT_ENVELOPE(F)                                                                          \
     F(user, INT, 1, 0, 1, ODP_I64_MAX)
@@ -703,6 +787,10 @@ typedef enum {
     M(ev_review_approved, "review.approved")                                                       \
     M(ev_review_rejected, "review.rejected")                                                       \
     M(ev_standard_updated, "standard.updated")                                                     \
+    M(ev_release_published, "release.published")                                                   \
+    M(ev_release_superseded, "release.superseded")                                                 \
+    M(ev_release_withdrawn, "release.withdrawn")                                                   \
+    M(ev_release_restored, "release.restored")                                                     \
     M(ev_user_registered, "user.registered")                                                       \
     M(ev_application_received, "application.received")                                             \
     M(ev_application_decided, "application.decided")                                               \
@@ -946,7 +1034,78 @@ typedef enum {
     F(set_by, STR, 0, 100, 1, 0)                                                                   \
     F(set_at, STR, 0, 32, 1, 0)
 
-/*  The query service's replies (PROTOCOL.md §12). */
+/*  A release of an entry's version (the publisher): relation is the public view of a
+    dataset's accepted rows (publisher.r<release>), absent for files and endpoints. */
+#define ODP_FIELDS_rec_release(F)                                                                  \
+    F(release, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(kind, STR, 1, 16, 1, 0)                                                                      \
+    F(state, STR, 1, 16, 1, 0)                                                                     \
+    F(upload, INT, 0, 0, 1, ODP_I64_MAX)                                                           \
+    F(relation, STR, 0, 63, 1, 0)                                                                  \
+    F(rows, INT, 0, 0, 0, ODP_I64_MAX)                                                             \
+    F(bytes, INT, 0, 0, 0, ODP_I64_MAX)                                                            \
+    F(sha256, STR, 0, 64, 64, 0)                                                                   \
+    F(format, STR, 0, 127, 1, 0)                                                                   \
+    F(endpoint, STR, 0, 2000, 1, 0)                                                                \
+    F(standard, INT, 0, 0, 1, ODP_I64_MAX)                                                         \
+    F(released_by, STR, 1, 100, 1, 0)                                                              \
+    F(released_at, STR, 1, 32, 1, 0)                                                               \
+    F(withdrawn_reason, STR, 0, 1000, 1, 0)
+/*  release.show: the release, its fields, its facets [{field, value, count}] and every
+    release attempt of the entry's table [{at, actor, version, outcome, reasons}]. */
+#define ODP_FIELDS_rep_release(F)                                                                  \
+    ODP_FIELDS_rec_release(F) F(fields, ANY, 1, 0, 0, 500) F(facets, ANY, 1, 0, 0, 100000)         \
+        F(attempts, ANY, 1, 0, 0, 1000)
+#define ODP_FIELDS_rec_release_field(F)                                                            \
+    F(position, INT, 1, 0, 1, 2147483647)                                                          \
+    F(name, STR, 1, 63, 1, 0)                                                                      \
+    F(type, STR, 1, 16, 1, 0)                                                                      \
+    F(indexed, BOOL, 1, 0, 0, 0)                                                                   \
+    F(facet, BOOL, 1, 0, 0, 0)                                                                     \
+    F(description, STR, 0, 500, 0, 0)
+#define ODP_FIELDS_rec_facet(F)                                                                    \
+    F(field, STR, 1, 63, 1, 0)                                                                     \
+    F(value, STR, 0, 10000, 0, 0)                                                                  \
+    F(count, INT, 1, 0, 0, ODP_I64_MAX)
+/*  outcome released | refused | failed; reasons: the failed conditions, "; "-separated. */
+#define ODP_FIELDS_rec_release_attempt(F)                                                          \
+    F(at, STR, 1, 32, 1, 0)                                                                        \
+    F(actor, STR, 1, 100, 1, 0)                                                                    \
+    F(version, INT, 0, 0, 1, ODP_I64_MAX)                                                          \
+    F(outcome, STR, 1, 16, 1, 0)                                                                   \
+    F(reasons, STR, 0, 4000, 0, 0)
+/*  A version approved and not released yet (release.queue): policy auto (releasing) or
+    manual (waiting for release.publish). */
+#define ODP_FIELDS_rec_release_queued(F)                                                           \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(rows, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(policy, STR, 1, 16, 1, 0)                                                                    \
+    F(approved_at, STR, 1, 32, 1, 0)
+#define ODP_FIELDS_rep_release_policy(F)                                                           \
+    F(scope, STR, 1, 32, 1, 0)                                                                     \
+    F(automatic, BOOL, 1, 0, 0, 0)                                                                 \
+    F(set_by, STR, 1, 100, 1, 0)                                                                   \
+    F(set_at, STR, 1, 32, 1, 0)
+/*  through: the publisher's last event number the export covers (the next --since). */
+#define ODP_FIELDS_rep_catalogue(F)                                                                \
+    F(format, STR, 1, 16, 1, 0)                                                                    \
+    F(since, INT, 1, 0, 0, ODP_I64_MAX)                                                            \
+    F(through, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
+    F(entries, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
+    F(document, STR, 1, 67108864, 0, 0)
+#define ODP_FIELDS_rep_stage_index(F)                                                              \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(indexes, STRS, 1, 63, 0, 500)                                                                \
+    F(created, INT, 1, 0, 0, 500)
+/*  The query service's replies (PROTOCOL.md §13). */
 #define ODP_FIELDS_rep_session(F)                                                                  \
     F(token, STR, 1, 64, 43, 0)                                                                    \
     F(user, INT, 1, 0, 1, ODP_I64_MAX)                                                             \
@@ -1028,6 +1187,15 @@ typedef enum {
     M(rec_review_queued, "")                                                                       \
     M(rec_standard_check, "")                                                                      \
     M(rep_standard, "")                                                                            \
+    M(rec_release, "")                                                                             \
+    M(rep_release, "")                                                                             \
+    M(rec_release_field, "")                                                                       \
+    M(rec_facet, "")                                                                               \
+    M(rec_release_attempt, "")                                                                     \
+    M(rec_release_queued, "")                                                                      \
+    M(rep_release_policy, "")                                                                      \
+    M(rep_catalogue, "")                                                                           \
+    M(rep_stage_index, "")                                                                         \
     M(rep_session, "")                                                                             \
     M(rep_user, "")                                                                                \
     M(rec_application, "")                                                                         \

@@ -57,7 +57,7 @@ rm -f "$root/var/unit-$$.log"
 
 # ---- integration ---------------------------------------------------------------------------
 echo "# integration: PostgreSQL cluster under $var"
-rm -rf "$var/log" "$var/keys" "$var/certs" "$var"/events-*
+rm -rf "$var/log" "$var/keys" "$var/certs" "$var"/events-* "$var"/catalogue*
 mkdir -p "$var/log" "$var/keys" "$var/certs/public" "$root/var"
 # A fresh database every run: the tests count rows and events from zero.
 # The cluster lives under /tmp: as root it runs as the postgres user, who may not be able
@@ -116,6 +116,12 @@ if [ "$failed" -gt 0 ]; then
     echo "# service logs: $var/log"
 fi
 bash deploy/pg.sh destroy "$pgdir" >/dev/null 2>&1 || true
+
+# ---- the catalogue export against the DCAT-AP 3.0.1 SHACL shapes ---------------------------
+echo "# catalogue: DCAT-AP SHACL shapes"
+sh tests/shacl/run.sh "$var" > "$var/shacl.tap" 2>&1
+cat "$var/shacl.tap"
+count_tap "$var/shacl.tap"
 
 # ---- deployment --------------------------------------------------------------------------
 echo "# deploy and docs"

@@ -36,7 +36,8 @@ static const char *s_service_for(const char *command)
         {"authority.", "registrar"},  {"department.", "registrar"},   {"staff.", "registrar"},
         {"credential.", "registrar"}, {"registration.", "registrar"}, {"rules.", "registrar"},
         {"plan.", "registrar"},       {"catalog.", "registrar"},      {"dictionary.", "registrar"},
-        {"review.", "reviewer"},      {"quarantine.", "reviewer"},    {"standard.", "reviewer"}};
+        {"review.", "reviewer"},      {"quarantine.", "reviewer"},    {"standard.", "reviewer"},
+        {"release.", "publisher"},    {"catalogue.", "publisher"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strncmp(command, map[i].prefix, strlen(map[i].prefix)) == 0)
             return map[i].service;
@@ -80,6 +81,14 @@ static void s_usage(FILE *f)
                "  quarantine handle --upload N --row N --outcome corrected|dropped|released\n"
                "            --comment X [--new-value V]\n"
                "  standard get | standard set (checks: a list; send it with the client library)\n"
+               "  release queue | release list [--resource R] [--department D] [--state S]\n"
+               "  release publish --resource R [--table T] [--version N]\n"
+               "  release withdraw --resource R [--table T] [--version N] --reason X\n"
+               "  release restore --resource R [--table T] [--version N]\n"
+               "  release show --resource R [--table T] [--version N]\n"
+               "  release policy --scope DEPARTMENT|RESOURCE --automatic true|false\n"
+               "  catalogue export --format jsonld|turtle|schemaorg [--since N] [--resource R]\n"
+               "                                  the document on stdout (--json: the reply)\n"
                "\n"
                "Options may come before or after the command. Endpoints and keys come from\n"
                "the environment (source var/odp.env): ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT,\n"
@@ -102,6 +111,17 @@ static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
         rc = 3;
     } else if (rep.status != 200) {
         rc = odp_cli_refused("odpctl", service, &rep, s_json);
+    } else if (!s_json && def == &odp_def_catalogue_export) {
+        /*  The catalogue itself, ready for a file or a harvester; its last event number
+            (the next --since) on stderr. */
+        odp_rep_catalogue_t cat;
+        odp_error_t e;
+        rc = odp_decode_fields(&odp_def_rep_catalogue, &rep.obj, &cat, &e) == 0 ? 0 : 1;
+        if (rc == 0) {
+            fwrite(cat.document.str, 1, cat.document.len, stdout);
+            fprintf(stderr, "odpctl: %lld entries through event %lld\n", (long long)cat.entries.i,
+                    (long long)cat.through.i);
+        }
     } else {
         odp_cli_print(&rep.obj, s_json);
         rc = 0;

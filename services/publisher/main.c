@@ -1,13 +1,20 @@
-/*  odp-publisher: releases, withdrawals and public tables (R4.3a, R5.7b, R9d).
-    This binary is the service skeleton: it owns the publisher schema, answers the common
-    commands (health, whoami, events.replay) and numbers its events; its features land
-    with their own issue. */
-#include "common/service.h"
-
-extern const odp_migration_t publisher_migrations[];
-extern const size_t publisher_nmigrations;
+/*  odp-publisher: releases, withdrawals, public views and the catalogue (R4.3a, R5.7b,
+    R9a, R9d, R8.2b, R8.3c-d). It owns the publisher schema, whose public part the query
+    and metrics services read (docs/design.md); it follows the reviewer's approvals for
+    automatic releases (release.c) and exports the catalogue (catalogue.c). */
+#include "publisher.h"
 
 int main(void)
 {
-    return odp_service_main("publisher", publisher_migrations, publisher_nmigrations, NULL);
+    odp_service_t *svc = odp_service_new("publisher", publisher_migrations, publisher_nmigrations);
+    if (!svc)
+        return 1;
+    release_routes(svc);
+    catalogue_routes(svc);
+    odp_consumer_t *consumer = release_consumer_start(svc);
+    int rc = consumer ? odp_service_run(svc) : -1;
+    odp_consumer_destroy(&consumer);
+    release_stop();
+    odp_service_destroy(&svc);
+    return rc == 0 ? 0 : 1;
 }

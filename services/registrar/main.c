@@ -18,6 +18,7 @@ static int s_setup(odp_service_t *svc)
     registry_routes(svc);
     catalogue_routes(svc);
     push_routes(svc);
+    stage_index_routes(svc);
     odp_service_timer(svc, (int)odp_config_int("registrar", "TICK_MS", 1000), s_push_tick, NULL);
     /*  The credentials table is the truth; a lost or fresh certificate volume is rebuilt
         from it before the first request. */

@@ -23,6 +23,9 @@ void push_routes(odp_service_t *svc);
     first; a loop timer may call it too, so that idle slots go without waiting for one. */
 void push_tick(void);
 
+/*  stage_index.c: stage.index, indexes on a staging table at the publisher's request. */
+void stage_index_routes(odp_service_t *svc);
+
 /*  push_upload.c: is name (len bytes) a column name the staging tables reserve (row_no,
     PostgreSQL's system columns)? dictionary.set refuses such field names. */
 bool registrar_reserved_column(const char *name, size_t len);

@@ -160,6 +160,50 @@ bench() {
 bench "$rows8" 8 bench_8 441799001
 bench "$rows50" 50 bench_50 441799002
 
+# ---- publishing: from the review decided to the release published (issue 9) ---------------
+# The 1M x 8 version pushed above is reviewed, approved and released: the time from the
+# decision to the release being current (indexes, view, row and facet counts, switch),
+# as a ratio to that run's psql \copy time (target <= 0.5), and the switch itself (the
+# transaction that makes the new release current, target < 50 ms), from the publisher's log.
+# The reviewer and publisher start only now, so that the push figures above are alone.
+for s in reviewer publisher; do
+    case " $services " in *" $s "*) continue ;; esac
+    ODP_LOG_LEVEL=info "$bin/odp-$s" > "$work/log/$s.log" 2>&1 &
+    echo $! > "$work/run/$s.pid"
+    i=0
+    until "$bin/odpctl" --timeout-ms 1000 health --service "$s" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 30 ] || { tail -20 "$work/log/$s.log"; die "$s did not become healthy"; }
+        sleep 0.5
+    done
+done
+pub_upload=$($psql -At -c "SELECT u.id FROM registrar.uploads u JOIN registrar.resources r ON r.resource = u.resource WHERE r.department = '441799001' AND u.status = 'received'")
+pub_resource=$($psql -At -c "SELECT resource FROM registrar.uploads WHERE id = ${pub_upload:-0}")
+[ -n "$pub_upload" ] || die "no received bench_8 version to publish"
+say "publishing: waiting for the reviews of both versions"
+i=0
+until [ "$($psql -At -c "SELECT count(*) FROM reviewer.reviews")" -ge 2 ]; do
+    i=$((i + 1))
+    [ $i -lt 1200 ] || die "the reviewer did not review the versions in 10 minutes"
+    sleep 0.5
+done
+isolated=$($psql -At -c "SELECT count(*) FROM reviewer.quarantine WHERE upload = $pub_upload AND state = 'isolated'")
+[ "$isolated" = 0 ] || die "bench_8 has $isolated quarantined rows: nothing to time"
+t0=$(now)
+"$bin/odpctl" review decide --upload "$pub_upload" --approve true >/dev/null ||
+    die "review.decide failed"
+"$bin/odpctl" --timeout-ms 900000 release publish --resource "$pub_resource" \
+    > "$work/log/publish.out" 2>&1 || { cat "$work/log/publish.out"; die "release.publish failed"; }
+t1=$(now)
+publish_s=$(calc %.3f "$t1 - $t0")
+copy_s=$(awk '$1 == "bench_8" { printf "%.3f", $2 / $5 }' "$results")
+publish_ratio=$(calc %.3f "$publish_s / $copy_s")
+line=$(grep 'event=release.published' "$work/log/publisher.log" | tail -1)
+ms() { printf '%s\n' "$line" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
+say "publishing: decided to published ${publish_s}s (index $(ms index_ms) ms, view and counts $(ms prepare_ms) ms, switch $(ms switch_ms) ms); psql \\copy ${copy_s}s"
+echo "publish $publish_s $copy_s $publish_ratio $(ms index_ms) $(ms prepare_ms) $(ms switch_ms)" \
+    > "$work/publish.results"
+
 # ---- report --------------------------------------------------------------------------------
 hwm=$(hwm_kb)
 hwm_mb=$(calc %.1f "$hwm / 1024")
@@ -177,4 +221,10 @@ while read -r name rows cols mb prps orps ratio kb; do
 done < "$results"
 if [ "$(calc %d "$hwm_mb <= 64")" = 1 ]; then v=PASS; else v=FAIL; fi
 echo "$v - registrar peak RSS (VmHWM) $hwm_mb MiB after both pushes (target <= 64 MiB)"
+if read -r _ publish_s copy_s ratio index_ms prepare_ms switch_ms < "$work/publish.results"; then
+    if [ "$(calc %d "$ratio <= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - bench_8: review decided to published ${publish_s}s = $ratio x psql \\copy (${copy_s}s; target <= 0.5); indexes ${index_ms} ms, view and counts ${prepare_ms} ms"
+    if [ "${switch_ms:-999}" -lt 50 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - bench_8: the switch to the new release ${switch_ms} ms (target < 50 ms)"
+fi
 exit 0

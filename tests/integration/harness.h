@@ -95,6 +95,7 @@ extern const h_case_t t_grants_cases[];
 extern const h_case_t t_consumer_cases[];
 extern const h_case_t t_tools_cases[];
 extern const h_case_t t_reviewer_cases[];
+extern const h_case_t t_publisher_cases[];
 extern const h_case_t t_query_cases[];
 
 #endif
