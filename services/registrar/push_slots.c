@@ -270,6 +270,8 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     slot->upload = u->id;
     slot->u = *u;
     slot->committed = slot->boundary = u->committed;
+    slot->rows_committed = u->rows;
+    slot->rejected_committed = u->rejected;
     slot->loader = loader;
     slot->hash = hash;
     slot->db = db;
