@@ -111,7 +111,7 @@ static bool s_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char 
 }
 
 /*  The next ack on s: false unless it is a 200; the committed offset it reports raises
-    *committed. */
+ *committed. */
 static bool s_recv_ack(zsock_t *s, int64_t *committed)
 {
     zmsg_t *reply = zmsg_recv(s);
