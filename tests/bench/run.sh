@@ -140,6 +140,7 @@ pgver=$($psql -At -c "SHOW server_version")
         "$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "PostgreSQL $pgver: $pgset"
     echo "repetitions: $reps per side, alternating which goes first; CHECKPOINT before each"
+    echo "baseline table: created and committed before its COPY, not in the same transaction"
     echo
 } > "$work/header"
 
