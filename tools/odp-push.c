@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1373,6 +1374,11 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+    /*  A chunk is a message that ZeroMQ's I/O thread frees once sent; glibc would map
+        and unmap every one (over 128 KiB), or trim the heap under it, faulting in each page
+        of the file twice. */
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
     odp_cli_global_t g = {s_json, s_timeout_ms, s_cert, NULL};
     int first = odp_cli_global(S_PROG, &argc, argv, &g, false, s_usage);
     if (first < 0)

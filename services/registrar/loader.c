@@ -723,10 +723,67 @@ static int s_csv_plain(loader_t *self, const char *text, size_t tlen, int64_t en
     return s_csv_row(self, text, tlen, text, tlen, end);
 }
 
+//  A whole line whose quotes are all of the plainest kind - a field that starts with a
+//  quote, ends with one directly before a comma or the line end, and holds only doubled
+//  quotes in between - outside any open row: split and unquoted here, as libcsv does.
+//  Anything else (a quote inside an unquoted field, text after a closing quote, a quoted
+//  field running on to the next line) returns 1 and is libcsv's. 0, or -1 as s_csv_row.
+static int s_csv_quoted(loader_t *self, const char *text, size_t tlen, int64_t end)
+{
+    const char *p = text, *stop = text + tlen - 1; //  without the LF
+    odp_buf_reset(self->fbuf);
+    self->nfields = 0;
+    for (;;) {
+        size_t off = odp_buf_size(self->fbuf);
+        if (p < stop && *p == '"') {
+            for (p++;;) {
+                const char *q = memchr(p, '"', (size_t)(stop - p));
+                if (!q)
+                    goto libcsv; //  the field goes on past the line end
+                bool doubled = q + 1 < stop && q[1] == '"';
+                if (odp_buf_append(self->fbuf, p, (size_t)(q - p) + doubled))
+                    return s_oom(self);
+                p = q + 1 + doubled;
+                if (!doubled)
+                    break;
+            }
+            if (p < stop && *p != ',')
+                goto libcsv;
+        } else {
+            const char *comma = memchr(p, ',', (size_t)(stop - p));
+            const char *f = p, *e = comma ? comma : stop;
+            if (memchr(f, '"', (size_t)(e - f)))
+                goto libcsv;
+            while (f < e && *f == '\r')
+                f++;
+            while (e > f && e[-1] == '\r')
+                e--;
+            if (odp_buf_append(self->fbuf, f, (size_t)(e - f)))
+                return s_oom(self);
+            p = comma ? comma : stop;
+        }
+        if (s_field(self, off, odp_buf_size(self->fbuf) - off))
+            return s_oom(self);
+        if (p == stop)
+            break;
+        p++; //  the comma
+    }
+    return s_csv_row(self, odp_buf_data(self->fbuf), odp_buf_size(self->fbuf), text, tlen, end);
+libcsv:
+    odp_buf_reset(self->fbuf);
+    self->nfields = 0;
+    return 1;
+}
+
 static int s_csv_line(loader_t *self, const char *text, size_t tlen, int64_t end, bool eof)
 {
-    if (!eof && self->csv.pstate == S_CSV_ROW_NOT_BEGUN && !memchr(text, '"', tlen))
-        return s_csv_plain(self, text, tlen, end);
+    if (!eof && self->csv.pstate == S_CSV_ROW_NOT_BEGUN) {
+        if (!memchr(text, '"', tlen))
+            return s_csv_plain(self, text, tlen, end);
+        int rc = s_csv_quoted(self, text, tlen, end);
+        if (rc <= 0)
+            return rc;
+    }
     self->row_done = false;
     size_t parsed = csv_parse(&self->csv, text, tlen, s_on_field, s_on_row, self);
     if (s_csv_check(self, parsed, tlen))

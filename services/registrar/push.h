@@ -115,9 +115,12 @@ int push_save_progress(odp_req_t *req, const push_upload_t *u, int64_t from, int
 /*  ---- push_slots.c ------------------------------------------------------------------------ */
 
 typedef struct {
-    int64_t upload;    /* 0: free */
-    int64_t committed; /* uploads.committed: where the last committed group ends */
-    int64_t boundary;  /* the loader's row boundary: rows before it are in a group */
+    int64_t upload;             /* 0: free */
+    int64_t committed;          /* uploads.committed: where the last committed group ends */
+    int64_t boundary;           /* the loader's row boundary: rows before it are in a group */
+    int64_t rows_committed;     /* the loader's rows before committed ... */
+    int64_t rejected_committed; /* ... and how many of them were rejected */
+    int64_t copied;             /* rows the open group's COPYs into the staging table took */
     loader_t *loader;
     crypto_hash_sha256_state hash; /* of bytes [0, boundary) */
     odp_buf_t *pending;            /* bytes [boundary, ...): the open row */

@@ -63,7 +63,7 @@ static int s_group_fail(odp_req_t *req, push_slot_t *slot, const char *step, PGr
                         "storing the rows failed; it is logged; resume with push.begin");
 }
 
-static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step);
+static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step, int64_t *rows);
 
 /*  The group's transaction, and with copy its COPY into the staging table in the format
     binary asks for, opened when first needed (a COPY in the other format is ended). */
@@ -79,7 +79,7 @@ static int s_group_open(odp_req_t *req, push_slot_t *slot, bool copy, bool binar
         slot->group_ms = zclock_mono();
     }
     if (copy && slot->in_copy && slot->copy_binary != binary &&
-        s_copy_end(req, slot, "copy_switch") < 0)
+        s_copy_end(req, slot, "copy_switch", &slot->copied) < 0)
         return -1;
     if (copy && !slot->in_copy) {
         char sql[80];
@@ -97,8 +97,9 @@ static int s_group_open(odp_req_t *req, push_slot_t *slot, bool copy, bool binar
     return 0;
 }
 
-/*  End the COPY in progress: every result must be COMMAND_OK. */
-static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step)
+/*  End the COPY in progress: every result must be COMMAND_OK. The rows it took (its
+    command tag, "COPY n") are added to *rows. */
+static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step, int64_t *rows)
 {
     slot->in_copy = false;
     if (slot->copy_binary && PQputCopyData(slot->conn, COPYBIN_TRAILER, 2) != 1)
@@ -110,6 +111,8 @@ static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step)
     while ((r = PQgetResult(slot->conn))) {
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_COMMAND_OK || bad) {
+            if (st == PGRES_COMMAND_OK)
+                *rows += strtoll(PQcmdTuples(r), NULL, 10);
             PQclear(r);
         } else {
             bad = r;
@@ -195,8 +198,9 @@ int push_group_commit(odp_req_t *req, push_slot_t *slot)
         return 0;
     if (s_group_open(req, slot, false, false) < 0)
         return -1;
-    if (slot->in_copy && s_copy_end(req, slot, "copy_end") < 0)
+    if (slot->in_copy && s_copy_end(req, slot, "copy_end", &slot->copied) < 0)
         return -1;
+    int64_t rejects = 0;
     if (odp_buf_size(slot->rejects)) {
         PGresult *r =
             PQexec(slot->conn, "COPY rejects (upload, row_no, reason, detail, raw) FROM STDIN");
@@ -207,14 +211,29 @@ int push_group_commit(odp_req_t *req, push_slot_t *slot)
         if (PQputCopyData(slot->conn, odp_buf_data(slot->rejects),
                           (int)odp_buf_size(slot->rejects)) != 1)
             return s_group_fail(req, slot, "rejects_data", NULL);
-        if (s_copy_end(req, slot, "rejects_end") < 0)
+        if (s_copy_end(req, slot, "rejects_end", &rejects) < 0)
             return -1;
         odp_buf_reset(slot->rejects);
     }
+    /*  What PostgreSQL took must be what the loader made of the group's bytes; as every
+        group is checked before it commits, the staging table and the rejects hold exactly
+        the rows uploads counts, without counting them again at the end. */
+    int64_t rows = loader_rows(slot->loader), rejected = loader_rejected(slot->loader);
+    int64_t want_rejects = rejected - slot->rejected_committed;
+    int64_t want_staged = rows - rejected - (slot->rows_committed - slot->rejected_committed);
+    if (slot->copied != want_staged || rejects != want_rejects) {
+        odp_error("event=push.counts_differ upload=%" PRId64 " staged=%" PRId64 " copied=%" PRId64
+                  " rejected=%" PRId64 " copied_rejects=%" PRId64,
+                  slot->upload, want_staged, slot->copied, want_rejects, rejects);
+        push_slot_free(slot);
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL,
+                            "the staged and rejected rows do not add up; it is logged; resume "
+                            "with push.begin");
+    }
     char *colmap = s_colmap_text(slot->loader);
     push_progress_t p;
-    push_progress(&p, slot->upload, slot->committed, slot->boundary, &slot->hash,
-                  loader_rows(slot->loader), loader_rejected(slot->loader), colmap);
+    push_progress(&p, slot->upload, slot->committed, slot->boundary, &slot->hash, rows, rejected,
+                  colmap);
     PGresult *r =
         PQexecParams(slot->conn, PUSH_PROGRESS_SQL, 7, NULL, p.vals, p.lens, p.formats, 0);
     free(colmap);
@@ -234,5 +253,8 @@ int push_group_commit(odp_req_t *req, push_slot_t *slot)
     PQclear(r);
     slot->in_tx = false;
     slot->committed = slot->boundary;
+    slot->rows_committed = rows;
+    slot->rejected_committed = rejected;
+    slot->copied = 0;
     return 0;
 }

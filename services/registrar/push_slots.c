@@ -30,6 +30,11 @@
 /*  A service is one thread handling one request at a time: a file-scope table is safe. */
 static push_slot_t s_slots[S_SLOTS];
 
+/*  The connection of a slot that ended with no transaction open, kept for the next slot:
+    opening one (a backend started, SCRAM) cost every push some 50 ms before its first
+    rows reached PostgreSQL. One is kept; it holds no transaction and no lock. */
+static odp_db_t *s_spare;
+
 push_slot_t *push_slot_find(int64_t upload)
 {
     for (size_t i = 0; i < S_SLOTS; i++)
@@ -55,6 +60,10 @@ static void s_slot_close(push_slot_t *slot)
                 break;
         }
         PQclear(PQexec(c, "ROLLBACK"));
+    } else if (c && !s_spare && PQstatus(c) == CONNECTION_OK &&
+               PQtransactionStatus(c) == PQTRANS_IDLE) {
+        s_spare = slot->db;
+        slot->db = NULL;
     }
     slot->conn = NULL;
     slot->in_tx = slot->in_copy = false;
@@ -253,8 +262,18 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     free(map);
     if (!loader)
         return -1;
-    /*  The upload's own connection: same role and search_path as the service's. */
-    odp_db_t *db = odp_db_new("registrar");
+    /*  The upload's own connection: same role and search_path as the service's. A spare
+        is used when it still answers (the server may have gone away since). */
+    odp_db_t *db = s_spare;
+    s_spare = NULL;
+    if (db) {
+        PGresult *alive = PQexec(odp_db_conn(db), "SELECT 1");
+        if (PQresultStatus(alive) != PGRES_TUPLES_OK)
+            odp_db_destroy(&db);
+        PQclear(alive);
+    }
+    if (!db)
+        db = odp_db_new("registrar");
     PGconn *conn = db ? odp_db_conn(db) : NULL;
     if (!conn) {
         odp_db_destroy(&db);
@@ -270,6 +289,8 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     slot->upload = u->id;
     slot->u = *u;
     slot->committed = slot->boundary = u->committed;
+    slot->rows_committed = u->rows;
+    slot->rejected_committed = u->rejected;
     slot->loader = loader;
     slot->hash = hash;
     slot->db = db;
