@@ -200,8 +200,7 @@ static void s_describe(s_doc_t *d, json_t *node, const char *iri, PGresult *e, i
     char rights_iri[128];
     snprintf(rights_iri, sizeof rights_iri, EU_AUTH "access-right/%s", rights);
     s_add(node, "dct:accessRights", s_id(rights_iri));
-    json_t *rs = s_shared(d, rights_iri, "dct:RightsStatement");
-    (void)rs;
+    s_shared(d, rights_iri, "dct:RightsStatement");
 }
 
 /*  One release as a distribution of its dataset. */
@@ -231,13 +230,11 @@ static void s_distribution(s_doc_t *d, json_t *ds, const char *ds_iri, PGresult 
         snprintf(ft, sizeof ft, EU_AUTH "file-type/%s",
                  strcmp(format, "jsonl") == 0 ? "JSON_LINES" : "CSV");
         s_add(n, "dct:format", s_id(ft));
-        json_t *f = s_shared(d, ft, "dct:MediaTypeOrExtent");
-        (void)f;
+        s_shared(d, ft, "dct:MediaTypeOrExtent");
     } else if (format[0]) {
         char *mt = s_iri("https://www.iana.org/assignments/media-types/", format, NULL, NULL);
         s_add(n, "dcat:mediaType", s_id(mt));
-        json_t *m = s_shared(d, mt, "dct:MediaType");
-        (void)m;
+        s_shared(d, mt, "dct:MediaType");
         free(mt);
     }
     if (!PQgetisnull(r, j, R_SHA256)) {
@@ -247,9 +244,7 @@ static void s_distribution(s_doc_t *d, json_t *ds, const char *ds_iri, PGresult 
         json_t *c = s_node(d->graph, sum, "spdx:Checksum");
         s_add(c, "spdx:algorithm", s_id("http://spdx.org/rdf/terms#checksumAlgorithm_sha256"));
         s_add(c, "spdx:checksumValue", s_typed(PQgetvalue(r, j, R_SHA256), "xsd:hexBinary"));
-        json_t *alg = s_shared(d, "http://spdx.org/rdf/terms#checksumAlgorithm_sha256",
-                               "spdx:ChecksumAlgorithm");
-        (void)alg;
+        s_shared(d, "http://spdx.org/rdf/terms#checksumAlgorithm_sha256", "spdx:ChecksumAlgorithm");
     }
     if (!PQgetisnull(r, j, R_ROWS)) {
         char desc[200];
@@ -276,8 +271,7 @@ static json_t *s_dcat(const char *base, PGresult *e, PGresult *r, bool whole)
     json_t *opsn = s_shared(&d, ops, "foaf:Agent");
     s_add(opsn, "foaf:name", s_lit(odp_config("publisher", "OPERATOR_NAME", "开放数据运维部门")));
     free(ops);
-    json_t *home = s_shared(&d, base, "foaf:Document");
-    (void)home;
+    s_shared(&d, base, "foaf:Document");
     int j = 0;
     for (int i = 0; i < PQntuples(e); i++) {
         const char *resource = PQgetvalue(e, i, E_RESOURCE);
@@ -298,8 +292,7 @@ static json_t *s_dcat(const char *base, PGresult *e, PGresult *r, bool whole)
             snprintf(freq, sizeof freq, EU_AUTH "frequency/%s",
                      s_frequency(PQgetvalue(e, i, E_UPDATE_CYCLE)));
             s_add(n, "dct:accrualPeriodicity", s_id(freq));
-            json_t *f = s_shared(&d, freq, "dct:Frequency");
-            (void)f;
+            s_shared(&d, freq, "dct:Frequency");
             s_add(n, "dct:issued", s_typed(PQgetvalue(e, i, E_ISSUED), "xsd:dateTime"));
             s_add(n, "dct:modified", s_typed(PQgetvalue(e, i, E_MODIFIED), "xsd:dateTime"));
             if (!PQgetisnull(e, i, E_VERSION))

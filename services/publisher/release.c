@@ -776,11 +776,41 @@ void release_routes(odp_service_t *svc)
 
 /*  ---- automatic releases ------------------------------------------------------------------ */
 
+static bool s_topic(const odp_event_t *ev, const char *topic)
+{
+    return ev->topic_len == strlen(topic) && memcmp(ev->topic, topic, ev->topic_len) == 0;
+}
+
+/*  review.flagged: the version's checks ran; its indexes can be built while it is decided. */
+static odp_event_rc_t s_on_flagged(odp_event_t *ev)
+{
+    odp_ev_review_flagged_t m;
+    odp_error_t e;
+    if (odp_decode_fields(&odp_def_ev_review_flagged, ev->body, &m, &e) < 0) {
+        snprintf(ev->why, sizeof ev->why, "review.flagged: %.160s%s%.40s", e.message,
+                 e.field[0] ? " field=" : "", e.field);
+        return ODP_EVENT_REFUSE;
+    }
+    char upload[24];
+    snprintf(upload, sizeof upload, "%" PRId64, m.upload.i);
+    const char *vals[1] = {upload};
+    PGresult *r =
+        odp_db_exec(ev->db, "INSERT INTO index_ahead (upload) VALUES ($1) ON CONFLICT DO NOTHING",
+                    1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+        return odp_event_db_fail(ev, r, "the index queue");
+    PQclear(r);
+    return ODP_EVENT_DONE;
+}
+
 static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
 {
     (void)arg;
-    if (strcmp(ev->source, "reviewer") != 0 || ev->topic_len != strlen("review.approved") ||
-        memcmp(ev->topic, "review.approved", ev->topic_len) != 0)
+    if (strcmp(ev->source, "reviewer") != 0)
+        return ODP_EVENT_DONE;
+    if (s_topic(ev, "review.flagged"))
+        return s_on_flagged(ev);
+    if (!s_topic(ev, "review.approved"))
         return ODP_EVENT_DONE;
     odp_ev_review_approved_t m;
     odp_error_t e;
@@ -819,8 +849,42 @@ static int s_on_start(odp_db_t *db, void *arg)
                       0, NULL, NULL);
 }
 
+/*  One version's indexes built ahead; a version rejected meanwhile needs none. Gives up
+    after a few tries: a release asks for the indexes again anyway. */
+static void s_index_ahead(odp_db_t *db)
+{
+    PGresult *r = odp_db_exec(db,
+                              "SELECT a.upload, coalesce(v.state = 'rejected', false) FROM "
+                              "index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = a.upload "
+                              "WHERE a.queued_at + least(a.tries, 60) * interval '1 second' <= "
+                              "now() ORDER BY a.queued_at, a.upload LIMIT 1",
+                              0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
+        PQclear(r);
+        return;
+    }
+    int64_t upload = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    bool rejected = PQgetvalue(r, 0, 1)[0] == 't';
+    const char *vals[1] = {PQgetvalue(r, 0, 0)};
+    odp_error_t err = {0};
+    int64_t t0 = zclock_mono();
+    if (rejected || s_index(db, upload, &err) == 0) {
+        odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1", 1, vals, NULL);
+        if (!rejected)
+            odp_info("event=release.indexed_ahead upload=%" PRId64 " ms=%" PRId64, upload,
+                     zclock_mono() - t0);
+    } else if (odp_db_cmd(db, "UPDATE index_ahead SET tries = tries + 1 WHERE upload = $1", 1, vals,
+                          NULL) == 0)
+        odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND tries >= 5", 1, vals, NULL);
+    if (err.message[0])
+        odp_warn("event=release.index_ahead_failed upload=%" PRId64 " error=\"%s\"", upload,
+                 err.message);
+    PQclear(r);
+}
+
 /*  One pending version per tick: released, or refused (kept in attempts; operations
-    decide), or left for the next tick when something transient failed. */
+    decide), or left for the next tick when something transient failed. With no release
+    pending, one version's indexes are built ahead. */
 static void s_tick(odp_service_t *svc, void *arg)
 {
     (void)arg;
@@ -834,6 +898,7 @@ static void s_tick(odp_service_t *svc, void *arg)
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
         PQclear(r);
+        s_index_ahead(db);
         return;
     }
     s_job_t job = {0};

@@ -130,6 +130,15 @@ CREATE TABLE pending (
     last_error text
 );
 
+-- Reviewed versions whose indexes the registrar builds ahead, while operations look at the
+-- findings: any release of the version needs them, and the staging table never changes, so
+-- the time from the decision to the release does not grow with the index builds.
+CREATE TABLE index_ahead (
+    upload    bigint PRIMARY KEY,
+    queued_at timestamptz NOT NULL DEFAULT now(),
+    tries     integer NOT NULL DEFAULT 0
+);
+
 -- Does value read as a value of type? (PostgreSQL 15 has no pg_input_is_valid.)
 CREATE FUNCTION value_fits(value text, type text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
