@@ -335,12 +335,13 @@ bench_release() {
     switch_ms=$(ms switch_ms)
     {
         echo "release $name: $rows8 rows x 8 columns, one run"
-        echo "  psql \\copy ${copy_s}s; approval to published ${publish_s}s (registrar's" \
-            "indexes $(ms index_ms) ms after ${ahead_ms:-?} ms built ahead, view and counts $(ms prepare_ms) ms, switch ${switch_ms} ms)"
+        printf '  %s\n' "psql \\copy ${copy_s}s; approval to published ${publish_s}s" \
+            "(registrar's indexes $(ms index_ms) ms, built ahead in ${ahead_ms:-?} ms;" \
+            "view and counts $(ms prepare_ms) ms; switch ${switch_ms} ms)"
         echo
     } >> "$report"
     if [ "$(calc %d "$ratio <= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
-    echo "$v - release $name: approval to published = $ratio x psql \\copy (target <= 0.5)" >> "$verdicts"
+    printf '%s\n' "$v - release $name: approval to published = $ratio x psql \\copy (target <= 0.5)" >> "$verdicts"
     if [ "${switch_ms:-999}" -lt 50 ]; then v=PASS; else v=FAIL; fi
     echo "$v - release $name: the switch to the new release ${switch_ms:-?} ms (target < 50 ms)" >> "$verdicts"
     stop_service publisher
