@@ -37,7 +37,8 @@ static int s_pack_json(msgpack_packer *pk, const json_t *j)
         return 0;
     case JSON_STRING: {
         size_t n = json_string_length(j);
-        return msgpack_pack_str(pk, n) < 0 ? -1 : msgpack_pack_str_body(pk, json_string_value(j), n);
+        return msgpack_pack_str(pk, n) < 0 ? -1
+                                           : msgpack_pack_str_body(pk, json_string_value(j), n);
     }
     case JSON_INTEGER:
         return msgpack_pack_int64(pk, json_integer_value(j));
@@ -127,9 +128,11 @@ static int s_review_report(odp_req_t *req)
     rep.valid = odp_v_bool(PQgetvalue(r, 0, 0)[0] == 't');
     int rc = review_pack_json_text(PQgetvalue(r, 0, 1), &rb);
     rep.report = odp_v_raw(rb.data, rb.size);
-    if (rc == 0 && !PQgetisnull(r, 0, 2) && (rc = review_pack_json_text(PQgetvalue(r, 0, 2), &cb)) == 0)
+    if (rc == 0 && !PQgetisnull(r, 0, 2) &&
+        (rc = review_pack_json_text(PQgetvalue(r, 0, 2), &cb)) == 0)
         rep.compare = odp_v_raw(cb.data, cb.size);
-    if (rc == 0 && !PQgetisnull(r, 0, 3) && (rc = review_pack_json_text(PQgetvalue(r, 0, 3), &sb)) == 0)
+    if (rc == 0 && !PQgetisnull(r, 0, 3) &&
+        (rc = review_pack_json_text(PQgetvalue(r, 0, 3), &sb)) == 0)
         rep.score = odp_v_raw(sb.data, sb.size);
     if (rc == 0)
         rc = odp_encode(&odp_def_rep_review_report, &rep, req->pk);

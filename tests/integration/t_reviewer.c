@@ -549,6 +549,131 @@ static void s_odpctl_queue(void)
     json_decref(j);
 }
 
+/*  ---- table checks, dictionary revisions, compare, report, score ---------------------------- */
+
+/*  d (stolen) as h_var()/name.dict.json; the path in path. */
+static bool s_dict_file(const char *name, json_t *d, char path[512])
+{
+    snprintf(path, 512, "%s/%s.dict.json", h_var(), name);
+    bool ok = d && json_dump_file(d, path, 0) == 0;
+    CHECK(ok, "cannot write %s", path);
+    json_decref(d);
+    return ok;
+}
+
+/*  csv pushed to resource by dept and checked by the reviewer: its upload, 0 on failure. */
+static int64_t s_push_csv(const char *dept, const char *resource, const char *csv)
+{
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, strlen(csv), &res);
+    CHECK(st == 200, "push: %s gave %d %s %s", res.step, st, res.code, res.message);
+    odp_client_destroy(&c);
+    if (st != 200)
+        return 0;
+    odp_reply_t rep;
+    st = s_show(NULL, res.upload, &rep);
+    CHECK(st == 200 && odp_map_get(&rep.obj, "checked_at"), "review.show: %d %s, checked %d", st,
+          h_err_code(&rep), st == 200 && odp_map_get(&rep.obj, "checked_at") != NULL);
+    odp_reply_free(&rep);
+    return st == 200 ? res.upload : 0;
+}
+
+/*  The number of findings of upload matching the SQL condition cond. */
+static int64_t s_findings(PGconn *pg, int64_t upload, const char *cond)
+{
+    char sql[600];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND %s",
+             (long long)upload, cond);
+    return h_pg_int(pg, sql);
+}
+
+/*  minLength and a primary key over two fields, on both sides of each boundary; duplicate
+    and blank rows in a table without a key. */
+static void s_table_checks(void)
+{
+    const char *dept = "446200001";
+    CHECK(h_department(dept, "审核测试 表级规则部门") == 0, "department.add");
+    char dict[512], resource[33];
+    if (!s_dict_file("reviewer-pk",
+                     json_pack("{s:[{s:s,s:s,s:b},{s:s,s:s,s:b},{s:s,s:s,s:i,s:i}]}", "fields",
+                               "name", "k1", "type", "integer", "primary_key", 1, "name", "k2",
+                               "type", "text", "primary_key", 1, "name", "label", "type", "text",
+                               "min_length", 2, "length", 4),
+                     dict) ||
+        !tp_entry(dept, "审核 主键与最短长度", "dataset", dict, true, resource))
+        return;
+    /*  1, 2 pass at both length boundaries (2 and 4) and share k1 but not k2; 3 is one
+        character short; 4 repeats row 1's key (k1, k2) with another label; 7 is empty
+        (minLength leaves empty values to required). */
+    int64_t upload = s_push_csv(dept, resource,
+                                "k1,k2,label\n1,a,ab\n1,b,abcd\n2,a,a\n1,a,abc\n3,c,xyz\n"
+                                "4,a,xyz\n4,d,\n");
+    PGconn *pg = h_pg_super();
+    if (upload) {
+        CHECK(s_findings(pg, upload, "true") == 2, "%lld findings, not 2",
+              (long long)s_findings(pg, upload, "true"));
+        CHECK(s_findings(pg, upload,
+                         "row_no = 3 AND field = 'label' AND check_name = 'minLength' AND "
+                         "type = 'constraint-error' AND value = 'a'") == 1,
+              "row 3: no minLength finding");
+        CHECK(s_findings(pg, upload,
+                         "row_no = 4 AND field = 'k1,k2' AND check_name = 'primary-key' AND "
+                         "type = 'primary-key' AND message LIKE '%repeats row 1'") == 1,
+              "row 4: no primary-key finding naming row 1");
+    }
+    /*  Without a key: 3 repeats row 1 in every column (2 differs in b only); 4 and 5 are
+        blank (5 repeats 4 but is reported as blank only); 6 has one cell. */
+    if (s_dict_file("reviewer-rows",
+                    json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "fields", "name", "a", "type", "text",
+                              "name", "b", "type", "integer"),
+                    dict) &&
+        tp_entry(dept, "审核 重复与空行", "dataset", dict, true, resource)) {
+        upload = s_push_csv(dept, resource, "a,b\nx,1\nx,2\nx,1\n,\n,\ny,\n");
+        if (upload) {
+            CHECK(s_findings(pg, upload, "true") == 3, "%lld findings, not 3",
+                  (long long)s_findings(pg, upload, "true"));
+            CHECK(s_findings(pg, upload,
+                             "row_no = 3 AND type = 'duplicate-row' AND message LIKE "
+                             "'%repeats row 1'") == 1,
+                  "row 3: no duplicate-row finding naming row 1");
+            CHECK(s_findings(pg, upload, "row_no IN (4, 5) AND type = 'blank-row'") == 2,
+                  "rows 4, 5: not both blank-row");
+            /*  Its score: 3 of 6 rows fail (validity 0.5), one row repeats (consistency
+                0.8333), nothing required or constrained (both 1): 25 * 3.3333 = 83.33. */
+            char sql[300];
+            snprintf(sql, sizeof sql,
+                     "SELECT count(*) FROM reviewer.quality_scores WHERE upload = %lld AND "
+                     "rows_passing = 3 AND validity = 0.5 AND consistency = 0.8333 AND "
+                     "completeness = 1 AND normativity = 1 AND score = 83.33",
+                     (long long)upload);
+            CHECK(h_pg_int(pg, sql) == 1, "the score of upload %lld is not 83.33 from its parts",
+                  (long long)upload);
+            /*  The metrics service and the publisher read scores, sign-offs and quarantine. */
+            static const char *const roles[] = {"metrics", "publisher"};
+            for (size_t i = 0; i < 2; i++) {
+                PGconn *rc = h_pg_role(roles[i]);
+                snprintf(sql, sizeof sql,
+                         "SELECT count(*) FROM reviewer.quality_scores q JOIN reviewer.reviews v "
+                         "USING (upload) LEFT JOIN reviewer.signoffs s USING (upload) WHERE "
+                         "q.upload = %lld AND EXISTS (SELECT 1 FROM reviewer.quarantine WHERE "
+                         "upload = q.upload) AND (SELECT count(*) FROM reviewer.standards) >= 0",
+                         (long long)upload);
+                CHECK(h_pg_int(rc, sql) == 1, "odp_%s cannot read the reviewer's outcome",
+                      roles[i]);
+                PQfinish(rc);
+            }
+            PGconn *q = h_pg_role("query");
+            PQsetNoticeProcessor(q, NULL, NULL);
+            CHECK(h_pg_int(q, "SELECT count(*) FROM reviewer.quality_scores") == -1,
+                  "odp_query reads reviewer.quality_scores");
+            PQfinish(q);
+        }
+    }
+    PQfinish(pg);
+}
+
 const h_case_t t_reviewer_cases[] = {
     {"reviewer: the messy GB18030 sample ends at 300 = 292 accepted + 8 quarantined, each with its "
      "reason",
@@ -562,4 +687,7 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: a rejected version's reason reaches its department", s_rejected},
     {"reviewer: a threshold of the standard exceeded rejects the version", s_threshold},
     {"reviewer: odpctl review queue --json lists the versions in review", s_odpctl_queue},
+    {"reviewer: minLength, a primary key over two fields, duplicate and blank rows, on both "
+     "sides of each boundary; the score from its parts, readable by metrics and publisher",
+     s_table_checks},
     {NULL, NULL}};
