@@ -3,6 +3,8 @@
     operations and as the provider. Entries are set up and pushed with pushing.h. */
 #include "pushing.h"
 
+#include "common/json.h"
+
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -674,6 +676,310 @@ static void s_table_checks(void)
     PQfinish(pg);
 }
 
+/*  h_pg_int(sql) until it is want, up to 20 s; the last value. */
+static int64_t s_wait_int(PGconn *pg, const char *sql, int64_t want)
+{
+    int64_t got = -1;
+    for (int i = 0; i < 200 && (got = h_pg_int(pg, sql)) != want; i++)
+        usleep(100 * 1000);
+    return got;
+}
+
+/*  A version begun with dictionary revision 1 is checked with revision 1 even when
+    revision 2 came before it finished; approved, it is re-checked with the latest revision
+    when the standard changes, raising only the new finding, once. */
+static void s_revision_recheck(void)
+{
+    const char *dept = "446200002";
+    CHECK(h_department(dept, "审核测试 修订部门") == 0, "department.add");
+    char dict1[512], dict2[512], resource[33];
+    if (!s_dict_file("reviewer-rev1",
+                     json_pack("{s:[{s:s,s:s,s:s}]}", "fields", "name", "tag", "type", "text",
+                               "pattern", "[a-z]+"),
+                     dict1) ||
+        !s_dict_file("reviewer-rev2",
+                     json_pack("{s:[{s:s,s:s,s:s}]}", "fields", "name", "tag", "type", "text",
+                               "pattern", "[0-9]+"),
+                     dict2) ||
+        !tp_entry(dept, "审核 字典修订", "dataset", dict1, true, resource))
+        return;
+    static const char csv[] = "tag\nabc\n123\n";
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_begin(c, &o, csv, sizeof csv - 1, &res);
+    if (st == 200)
+        st = tp_dictionary(c, resource, dict2);
+    if (st == 200)
+        st = tp_chunks(c, &res, csv, sizeof csv - 1, 0, 0);
+    if (st == 200)
+        st = tp_finish(c, &res);
+    CHECK(st == 200, "push across a dictionary revision: %s gave %d %s %s", res.step, st, res.code,
+          res.message);
+    odp_client_destroy(&c);
+    if (st != 200)
+        return;
+    odp_reply_t rep;
+    st = s_show(NULL, res.upload, &rep);
+    odp_reply_free(&rep);
+    PGconn *pg = h_pg_super();
+    CHECK(s_findings(pg, res.upload, "true") == 1 &&
+              s_findings(pg, res.upload, "row_no = 2 AND check_name = 'pattern'") == 1,
+          "not exactly row 2 breaking revision 1's pattern: %lld findings",
+          (long long)s_findings(pg, res.upload, "true"));
+    char code[40], message[300];
+    st = s_handle(NULL, res.upload, 2, "released", NULL, code);
+    CHECK(st == 200, "released: %d %s", st, code);
+    st = s_decide(NULL, res.upload, true, NULL, code, message);
+    CHECK(st == 200, "approval: %d %s %s", st, code, message);
+
+    /*  The standard changes: revision 2's pattern finds row 1 now (row 2 passes it, and
+        its finding stays). */
+    s_standard(NULL, 0);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND recheck AND "
+             "row_no = 1 AND check_name = 'pattern' AND value = 'abc'",
+             (long long)res.upload);
+    CHECK(s_wait_int(pg, sql, 1) == 1, "the re-check raised no finding on row 1");
+    CHECK(s_findings(pg, res.upload, "true") == 2, "%lld findings after the re-check, not 2",
+          (long long)s_findings(pg, res.upload, "true"));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.outbox WHERE topic = 'review.rechecked' AND "
+             "department = '%s'",
+             dept);
+    CHECK(h_pg_int(pg, sql) == 1, "no review.rechecked event for the department");
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND state = 'approved'",
+             (long long)res.upload);
+    CHECK(h_pg_int(pg, sql) == 1, "the re-check changed the decision");
+
+    /*  Again: nothing new, nothing twice. */
+    snprintf(sql, sizeof sql, "SELECT rechecked_at FROM reviewer.reviews WHERE upload = %lld",
+             (long long)res.upload);
+    PGresult *r = PQexec(pg, sql);
+    char before[64] = "";
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        snprintf(before, sizeof before, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    s_standard(NULL, 0);
+    char newer[300];
+    snprintf(newer, sizeof newer,
+             "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND rechecked_at > '%s'",
+             (long long)res.upload, before);
+    CHECK(s_wait_int(pg, newer, 1) == 1, "the second standard.set did not re-check");
+    CHECK(s_findings(pg, res.upload, "true") == 2, "%lld findings after a second re-check, not 2",
+          (long long)s_findings(pg, res.upload, "true"));
+    CHECK(h_pg_int(pg, "SELECT count(*) FROM reviewer.outbox WHERE topic = 'review.rechecked' "
+                       "AND department = '446200002'") == 1,
+          "a re-check without new findings made an event");
+    PQfinish(pg);
+}
+
+/*  A text value at path (keys separated by '.') in a JSON object, "" when absent. */
+static const char *s_jstr(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(json_object_get(j, a), b);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static json_int_t s_jint(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(json_object_get(j, a), b);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+/*  Compare: version 2 against what was declared and against version 1 (by row count and
+    by primary key, a field added), and on time for a daily entry pushed today. */
+static void s_compare(void)
+{
+    const char *dept = "446200003";
+    CHECK(h_department(dept, "审核测试 对比部门") == 0, "department.add");
+    char dict1[512], dict2[512], resource[33];
+    if (!s_dict_file("reviewer-cmp1",
+                     json_pack("{s:[{s:s,s:s,s:b},{s:s,s:s}]}", "fields", "name", "id", "type",
+                               "integer", "primary_key", 1, "name", "name", "type", "text"),
+                     dict1) ||
+        !s_dict_file("reviewer-cmp2",
+                     json_pack("{s:[{s:s,s:s,s:b},{s:s,s:s},{s:s,s:s}]}", "fields", "name", "id",
+                               "type", "integer", "primary_key", 1, "name", "name", "type", "text",
+                               "name", "note", "type", "text"),
+                     dict2) ||
+        !tp_entry(dept, "审核 资料对比", "dataset", dict1, true, resource))
+        return;
+    int64_t v1 = s_push_csv(dept, resource, "id,name\n1,a\n2,b\n3,c\n");
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    int st = tp_dictionary(c, resource, dict2);
+    odp_client_destroy(&c);
+    static const char csv2[] = "id,name,note\n2,b,x\n3,c,y\n4,d,z\n5,e,w\n";
+    int64_t v2 = st == 200 ? s_push_csv(dept, resource, csv2) : 0;
+    if (!v1 || !v2)
+        return;
+    odp_reply_t rep;
+    st = s_show(h_keyfile(dept), v1, &rep);
+    const msgpack_object *cmp = odp_map_get(&rep.obj, "compare");
+    const msgpack_object *prev = cmp ? odp_map_get(cmp, "previous") : NULL;
+    CHECK(st == 200 && cmp && prev && prev->type == MSGPACK_OBJECT_NIL,
+          "version 1 has a previous version, or no compare: %d", st);
+    odp_reply_free(&rep);
+    st = s_show(h_keyfile(dept), v2, &rep);
+    cmp = odp_map_get(&rep.obj, "compare");
+    json_t *j = cmp ? odp_json_from_msgpack(cmp) : NULL;
+    odp_reply_free(&rep);
+    CHECK(st == 200 && j, "review.show of version 2 has no compare: %d", st);
+    if (!j)
+        return;
+    char sha[65];
+    tp_sha256(csv2, sizeof csv2 - 1, sha);
+    json_t *d = json_object_get(j, "declared"), *p = json_object_get(j, "previous"),
+           *t = json_object_get(j, "timeliness");
+    CHECK(json_is_true(json_object_get(d, "size_matches")) &&
+              json_is_true(json_object_get(d, "sha256_verified")) &&
+              s_jint(j, "declared", "size_declared") == (json_int_t)(sizeof csv2 - 1) &&
+              strcmp(s_jstr(j, "declared", "sha256_declared"), sha) == 0 &&
+              strcmp(s_jstr(j, "declared", "format"), "csv") == 0 &&
+              json_array_size(json_object_get(d, "fields")) == 3 &&
+              json_array_size(json_object_get(d, "fields_missing")) == 0 &&
+              s_jint(j, "declared", "rows") == 4,
+          "declared part wrong");
+    json_t *added = json_object_get(p, "fields_added");
+    CHECK(s_jint(j, "previous", "version") == 1 && s_jint(j, "previous", "rows") == 3 &&
+              s_jint(j, "previous", "rows_delta") == 1 &&
+              strcmp(s_jstr(j, "previous", "key"), "id") == 0 &&
+              s_jint(j, "previous", "keys_added") == 2 &&
+              s_jint(j, "previous", "keys_removed") == 1 && json_array_size(added) == 1 &&
+              strcmp(json_string_value(json_array_get(added, 0)), "note") == 0 &&
+              json_is_true(json_object_get(p, "schema_changed")) &&
+              json_is_false(json_object_get(p, "format_changed")),
+          "previous part wrong: rows_delta %lld keys +%lld -%lld",
+          (long long)s_jint(j, "previous", "rows_delta"),
+          (long long)s_jint(j, "previous", "keys_added"),
+          (long long)s_jint(j, "previous", "keys_removed"));
+    CHECK(strcmp(s_jstr(j, "timeliness", "status"), "on_time") == 0 &&
+              strcmp(s_jstr(j, "timeliness", "update_cycle"), "daily") == 0 &&
+              s_jint(j, "timeliness", "days_late") == 0 && json_object_get(t, "due_on"),
+          "timeliness: %s", s_jstr(j, "timeliness", "status"));
+    json_decref(j);
+    /*  Late: a version due yesterday. */
+    PGconn *pg = h_pg_super();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT (reviewer.compare_version(%lld)->'timeliness'->>'days_late')::int",
+             (long long)v2);
+    PGresult *r = PQexec(pg, "BEGIN");
+    PQclear(r);
+    char upd[200];
+    snprintf(upd, sizeof upd,
+             "UPDATE registrar.uploads SET finished_at = finished_at + interval '3 days' WHERE "
+             "id = %lld",
+             (long long)v2);
+    r = PQexec(pg, upd);
+    PQclear(r);
+    CHECK(h_pg_int(pg, sql) == 2, "a version 3 days after the last is not 2 days late: %lld",
+          (long long)h_pg_int(pg, sql));
+    r = PQexec(pg, "ROLLBACK");
+    PQclear(r);
+    PQfinish(pg);
+}
+
+/*  review.report in Frictionless' shape: exact counts per type, samples capped, through
+    odpctl --format frictionless; review.findings through odp-push for the department
+    only, NOT_FOUND alike for another's and for none. */
+static void s_report(void)
+{
+    const char *dept = "446200004";
+    CHECK(h_department(dept, "审核测试 报告部门") == 0, "department.add");
+    char dict[512], resource[33];
+    if (!s_dict_file("reviewer-report",
+                     json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s}]}", "fields", "name", "tag", "type",
+                               "text", "pattern", "[a-z]+", "name", "n", "type", "integer"),
+                     dict) ||
+        !tp_entry(dept, "审核 报告", "dataset", dict, true, resource))
+        return;
+    int64_t upload = s_push_csv(dept, resource, "tag,n\nabc,1\n,\nAB,2\n,\nab1,3\n");
+    if (!upload)
+        return;
+    char bin[512], out[512], err[512], id[24];
+    snprintf(bin, sizeof bin, "%s/odpctl", h_bin());
+    snprintf(out, sizeof out, "%s/odpctl-review-report.out", h_var());
+    snprintf(err, sizeof err, "%s/odpctl-review-report.err", h_var());
+    snprintf(id, sizeof id, "%lld", (long long)upload);
+    remove(out);
+    const char *argv[] = {bin, "review",   "report",       id,  "--limit",
+                          "1", "--format", "frictionless", NULL};
+    int rc = h_wait_exit(h_spawn(argv, NULL, out, err), 10000);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    json_t *task = json_array_get(json_object_get(j, "tasks"), 0);
+    json_t *errors = json_object_get(task, "errors");
+    json_t *by_type = json_object_get(json_object_get(task, "stats"), "errorsByType");
+    CHECK(rc == 0 && json_is_false(json_object_get(j, "valid")) &&
+              s_jint(j, "stats", "errors") == 4 &&
+              json_integer_value(json_object_get(by_type, "blank-row")) == 2 &&
+              json_integer_value(json_object_get(by_type, "constraint-error")) == 2 &&
+              json_integer_value(json_object_get(json_object_get(task, "stats"), "rows")) == 5 &&
+              json_is_true(json_object_get(task, "partial")) && json_array_size(errors) == 2,
+          "odpctl review report exited %d; report %s (see %s)", rc, je.text, out);
+    /*  The samples: the first of each type, header counted as row 1. */
+    json_t *e0 = json_array_get(errors, 0), *e1 = json_array_get(errors, 1);
+    CHECK(json_integer_value(json_object_get(e0, "rowNumber")) == 3 &&
+              strcmp(json_string_value(json_object_get(e0, "type")), "blank-row") == 0 &&
+              json_integer_value(json_object_get(e1, "rowNumber")) == 4 &&
+              strcmp(json_string_value(json_object_get(e1, "type")), "constraint-error") == 0 &&
+              strcmp(json_string_value(json_object_get(e1, "fieldName")), "tag") == 0 &&
+              strcmp(json_string_value(json_object_get(e1, "cell")), "AB") == 0 &&
+              json_integer_value(json_object_get(e1, "fieldNumber")) == 1 &&
+              json_is_string(json_object_get(e1, "message")) &&
+              json_is_string(json_object_get(e1, "note")),
+          "the sample errors are not rows 3 (blank) and 4 (tag AB) in Frictionless' fields");
+    json_decref(j);
+
+    /*  odp-push findings: the department's own, with every finding up to --limit. */
+    snprintf(bin, sizeof bin, "%s/odp-push", h_bin());
+    snprintf(out, sizeof out, "%s/odp-push-findings.out", h_var());
+    remove(out);
+    const char *mine[] = {bin, "--json", "--cert", h_keyfile(dept), "findings", id, NULL};
+    rc = h_wait_exit(h_spawn(mine, NULL, out, err), 10000);
+    j = json_load_file(out, 0, &je);
+    json_t *item = json_array_get(json_object_get(j, "items"), 0);
+    CHECK(rc == 0 && json_array_size(json_object_get(j, "items")) == 1 &&
+              json_integer_value(json_object_get(item, "findings")) == 4 &&
+              json_array_size(json_object_get(item, "errors")) == 4 &&
+              json_integer_value(json_object_get(item, "upload")) == upload,
+          "odp-push findings %s exited %d (see %s)", id, rc, out);
+    json_decref(j);
+    const char *all[] = {bin, "--json", "--cert", h_keyfile(dept), "findings", NULL};
+    snprintf(out, sizeof out, "%s/odp-push-findings-all.out", h_var());
+    remove(out);
+    rc = h_wait_exit(h_spawn(all, NULL, out, err), 10000);
+    j = json_load_file(out, 0, &je);
+    CHECK(rc == 0 && json_array_size(json_object_get(j, "items")) == 1,
+          "odp-push findings (all) exited %d with other departments' versions (see %s)", rc, out);
+    json_decref(j);
+    /*  Another department: the same NOT_FOUND for this upload as for one that does not
+        exist. */
+    const char *other = "446200005";
+    CHECK(h_department(other, "审核测试 报告另一部门") == 0, "department.add");
+    char codes[2][64];
+    const char *ids[2] = {id, "999999999"};
+    for (int i = 0; i < 2; i++) {
+        const char *theirs[] = {bin,        "--json", "--cert", h_keyfile(other),
+                                "findings", ids[i],   NULL};
+        snprintf(out, sizeof out, "%s/odp-push-findings-other%d.out", h_var(), i);
+        remove(out);
+        rc = h_wait_exit(h_spawn(theirs, NULL, out, err), 10000);
+        j = json_load_file(out, 0, &je);
+        snprintf(codes[i], sizeof codes[i], "%s",
+                 json_is_string(json_object_get(j, "code"))
+                     ? json_string_value(json_object_get(j, "code"))
+                     : "");
+        CHECK(rc == 1, "another department's odp-push findings %s exited %d", ids[i], rc);
+        json_decref(j);
+    }
+    CHECK(strcmp(codes[0], "NOT_FOUND") == 0 && strcmp(codes[1], "NOT_FOUND") == 0,
+          "another department's upload gave %s, a missing one %s", codes[0], codes[1]);
+}
+
 const h_case_t t_reviewer_cases[] = {
     {"reviewer: the messy GB18030 sample ends at 300 = 292 accepted + 8 quarantined, each with its "
      "reason",
@@ -690,4 +996,13 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: minLength, a primary key over two fields, duplicate and blank rows, on both "
      "sides of each boundary; the score from its parts, readable by metrics and publisher",
      s_table_checks},
+    {"reviewer: a version is checked with the dictionary revision it was pushed with; a changed "
+     "standard re-checks an approved version, raising only new findings, once",
+     s_revision_recheck},
+    {"reviewer: compare against what was declared, the previous version (rows, keys, fields) "
+     "and the update cycle",
+     s_compare},
+    {"reviewer: review report in Frictionless' shape through odpctl; odp-push findings for the "
+     "own department only",
+     s_report},
     {NULL, NULL}};

@@ -211,7 +211,7 @@ DECLARE
 BEGIN
     SELECT id, resource, table_name, version, format, encoding, size, committed, sha256,
            status, rows_received, rows_staged, rows_rejected, dictionary_revision,
-           finished_at, staging_table
+           finished_at, 'stage_u' || id AS staging_table
       INTO up FROM registrar.uploads WHERE id = u;
     SELECT jsonb_build_object(
                'fields', coalesce(jsonb_agg(d.name ORDER BY d.position), '[]'::jsonb),
@@ -232,7 +232,8 @@ BEGIN
      WHERE d.resource = up.resource AND d.table_name = up.table_name
        AND d.revision = up.dictionary_revision;
 
-    SELECT id, version, rows_received, dictionary_revision, format, finished_at, staging_table
+    SELECT id, version, rows_received, dictionary_revision, format, finished_at,
+           'stage_u' || id AS staging_table
       INTO prev FROM registrar.uploads
      WHERE resource = up.resource AND table_name = up.table_name AND status = 'received'
        AND kind = 'dataset' AND version < up.version
