@@ -26,22 +26,33 @@ DROP FUNCTION run_checks(bigint);
 -- Every check of dictionary revision rev over version u, into findings (once per row,
 -- field and check: ON CONFLICT keeps what is there). A field is checked when the version's
 -- staging table has it with the type it has in rev. The row-level checks run in one scan
--- of the staging table (one VALUES row per check, joined laterally); unique, primary key
--- and duplicate rows are window functions over the whole version. Names are quoted with
--- %I, the dictionary's constants with %L (quote_literal), never pasted in.
+-- of the staging table: a row goes on to the VALUES list of checks (one VALUES row per
+-- check, joined laterally) only when it breaks at least one of them. Unique, primary key
+-- and duplicate rows are window functions over the whole version; a duplicate row repeats
+-- every value, so with a unique field only the rows whose value of it repeats (its
+-- findings) or is empty can be one. Text is partitioned byte-wise (COLLATE "C": the same
+-- equality, a faster sort). Names are quoted with %I, the dictionary's constants with %L
+-- (quote_literal), never pasted in. The window's own columns are named "#k" and "#first",
+-- which a dictionary field is not expected to be.
 CREATE FUNCTION collect_findings(u bigint, rev integer, is_recheck boolean) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET work_mem = '256MB' AS $$
 DECLARE
     stage text := 'stage_u' || u;
     f record;
     col text;
+    part text;
     row_checks text[] := '{}';
+    bad text[] := '{}';
     all_cols text;
+    all_part text;
     blank text;
     pk_cols text;
     pk_names text;
     pk_n integer;
     pk_want integer;
+    u_col text;
+    u_name text;
+    candidates text := 'true';
 BEGIN
     IF to_regclass('registrar.' || quote_ident(stage)) IS NULL THEN
         RETURN;
@@ -74,50 +85,62 @@ BEGIN
         ORDER BY d.position
     LOOP
         col := 's.' || quote_ident(f.name);
+        part := col || CASE WHEN f.type = 'text' THEN ' COLLATE "C"' ELSE '' END;
         IF f.required THEN
+            bad := bad || format('(%s IS NULL OR %s::text = '''')', col, col);
             row_checks := row_checks || format(
-                '(%s IS NULL OR %s::text = '''', %L, NULL::text, ''constraint-error'', '
-                '''required'', ''a required value is empty'')', col, col, f.name);
+                '(%s, %L, NULL::text, ''constraint-error'', ''required'', '
+                '''a required value is empty'')', bad[cardinality(bad)], f.name);
         END IF;
         IF f.allowed IS NOT NULL THEN
+            bad := bad || format('(%s::text <> ALL (%L::text[]))', col, f.allowed);
             row_checks := row_checks || format(
-                '(%s::text <> ALL (%L::text[]), %L, %s::text, ''constraint-error'', ''enum'', '
-                '''the value is not one of the allowed values'')', col, f.allowed, f.name, col);
+                '(%s, %L, %s::text, ''constraint-error'', ''enum'', '
+                '''the value is not one of the allowed values'')', bad[cardinality(bad)],
+                f.name, col);
         END IF;
         IF f.min_value IS NOT NULL AND f.type IN ('integer', 'numeric') THEN
+            bad := bad || format('(%s < %L::numeric)', col, f.min_value);
             row_checks := row_checks || format(
-                '(%s < %L::numeric, %L, %s::text, ''constraint-error'', ''minimum'', %L)',
-                col, f.min_value, f.name, col, 'the value is below the minimum ' || f.min_value);
+                '(%s, %L, %s::text, ''constraint-error'', ''minimum'', %L)',
+                bad[cardinality(bad)], f.name, col,
+                'the value is below the minimum ' || f.min_value);
         END IF;
         IF f.max_value IS NOT NULL AND f.type IN ('integer', 'numeric') THEN
+            bad := bad || format('(%s > %L::numeric)', col, f.max_value);
             row_checks := row_checks || format(
-                '(%s > %L::numeric, %L, %s::text, ''constraint-error'', ''maximum'', %L)',
-                col, f.max_value, f.name, col, 'the value is above the maximum ' || f.max_value);
+                '(%s, %L, %s::text, ''constraint-error'', ''maximum'', %L)',
+                bad[cardinality(bad)], f.name, col,
+                'the value is above the maximum ' || f.max_value);
         END IF;
         IF f.length IS NOT NULL AND f.type = 'text' THEN
+            bad := bad || format('(char_length(%s) > %s)', col, f.length);
             row_checks := row_checks || format(
-                '(char_length(%s) > %s, %L, left(%s, 200), ''constraint-error'', ''maxLength'', '
-                '%L)', col, f.length, f.name, col,
+                '(%s, %L, left(%s, 200), ''constraint-error'', ''maxLength'', %L)',
+                bad[cardinality(bad)], f.name, col,
                 'the value is longer than ' || f.length || ' characters');
         END IF;
         IF f.min_length IS NOT NULL AND f.type = 'text' THEN
+            bad := bad || format('(%s <> '''' AND char_length(%s) < %s)', col, col, f.min_length);
             row_checks := row_checks || format(
-                '(%s <> '''' AND char_length(%s) < %s, %L, left(%s, 200), '
-                '''constraint-error'', ''minLength'', %L)', col, col, f.min_length, f.name, col,
+                '(%s, %L, left(%s, 200), ''constraint-error'', ''minLength'', %L)',
+                bad[cardinality(bad)], f.name, col,
                 'the value is shorter than ' || f.min_length || ' characters');
         END IF;
         IF f.pattern IS NOT NULL THEN
+            bad := bad || format('(%s::text <> '''' AND NOT %s::text ~ %L)', col, col,
+                                 '^(?:' || f.pattern || ')$');
             row_checks := row_checks || format(
-                '(%s::text <> '''' AND NOT %s::text ~ %L, %L, left(%s::text, 200), '
-                '''constraint-error'', ''pattern'', %L)', col, col,
-                '^(?:' || f.pattern || ')$', f.name, col, 'the value does not match ' || f.pattern);
+                '(%s, %L, left(%s::text, 200), ''constraint-error'', ''pattern'', %L)',
+                bad[cardinality(bad)], f.name, col, 'the value does not match ' || f.pattern);
         END IF;
         IF f.check_name IS NOT NULL THEN
+            bad := bad || format('(%s::text <> '''' AND NOT %s(%s::text))', col,
+                                 CASE f.check_name WHEN 'uscc' THEN 'uscc_valid'
+                                                   ELSE 'idcard_valid' END, col);
             row_checks := row_checks || format(
-                '(%s::text <> '''' AND NOT %s(%s::text), %L, left(%s::text, 200), '
-                '''constraint-error'', %L, %L)', col,
-                CASE f.check_name WHEN 'uscc' THEN 'uscc_valid' ELSE 'idcard_valid' END, col,
-                f.name, col, f.check_name,
+                '(%s, %L, left(%s::text, 200), ''constraint-error'', %L, %L)',
+                bad[cardinality(bad)], f.name, col, f.check_name,
                 'the check digit is wrong ('
                 || CASE f.check_name WHEN 'uscc' THEN 'GB 32100' ELSE 'GB 11643' END || ')');
         END IF;
@@ -127,50 +150,67 @@ BEGIN
                            '''unique-error'', ''unique'', ''the value appears in an earlier row'', '
                            '$3 FROM (SELECT row_no, %s::text AS v, row_number() OVER (PARTITION BY '
                            '%s ORDER BY row_no) AS k FROM registrar.%I s WHERE %s IS NOT NULL) x '
-                           'WHERE k > 1 ON CONFLICT DO NOTHING', col, col, stage, col)
+                           'WHERE k > 1 ON CONFLICT DO NOTHING', col, part, stage, col)
                 USING u, f.name, is_recheck;
+            IF u_col IS NULL THEN
+                u_col := col;
+                u_name := f.name;
+            END IF;
         END IF;
     END LOOP;
 
     -- A blank row: every column of the version empty.
-    SELECT string_agg('s.' || quote_ident(column_name), ', ' ORDER BY ordinal_position),
-           string_agg(format('coalesce(s.%I::text, '''') = ''''', column_name), ' AND ')
-      INTO all_cols, blank
-      FROM information_schema.columns
-     WHERE table_schema = 'registrar' AND table_name = stage AND column_name <> 'row_no';
+    SELECT string_agg('s.' || quote_ident(c.column_name), ', ' ORDER BY c.ordinal_position),
+           string_agg('s.' || quote_ident(c.column_name)
+                      || CASE WHEN c.data_type = 'text' THEN ' COLLATE "C"' ELSE '' END,
+                      ', ' ORDER BY c.ordinal_position),
+           string_agg(format('coalesce(s.%I::text, '''') = ''''', c.column_name), ' AND ')
+      INTO all_cols, all_part, blank
+      FROM information_schema.columns c
+     WHERE c.table_schema = 'registrar' AND c.table_name = stage AND c.column_name <> 'row_no';
     IF blank IS NOT NULL THEN
+        bad := bad || ('(' || blank || ')');
         row_checks := row_checks || format(
             '(%s, NULL::text, NULL::text, ''blank-row'', ''blank-row'', '
-            '''every cell of the row is empty'')', blank);
+            '''every cell of the row is empty'')', bad[cardinality(bad)]);
     END IF;
     IF cardinality(row_checks) > 0 THEN
         EXECUTE format('INSERT INTO findings (upload, row_no, field, value, type, check_name, '
                        'message, recheck) SELECT $1, s.row_no, c.field, c.value, c.type, '
-                       'c.check_name, c.message, $2 FROM registrar.%I s CROSS JOIN LATERAL '
-                       '(VALUES %s) c(bad, field, value, type, check_name, message) '
-                       'WHERE c.bad ON CONFLICT DO NOTHING', stage,
-                       array_to_string(row_checks, ', '))
+                       'c.check_name, c.message, $2 FROM (SELECT * FROM registrar.%I s WHERE %s) '
+                       's CROSS JOIN LATERAL (VALUES %s) c(bad, field, value, type, check_name, '
+                       'message) WHERE c.bad ON CONFLICT DO NOTHING', stage,
+                       array_to_string(bad, ' OR '), array_to_string(row_checks, ', '))
             USING u, is_recheck;
     END IF;
 
     -- A duplicate row: the same values in every column as an earlier row (blank rows are
     -- reported as such, not again as duplicates).
+    IF u_col IS NOT NULL THEN
+        candidates := format('(%s IS NULL OR left(%s::text, 200) IN (SELECT value FROM findings '
+                             'WHERE upload = %s AND check_name = ''unique'' AND field = %L))',
+                             u_col, u_col, u, u_name);
+    END IF;
     IF all_cols IS NOT NULL THEN
         EXECUTE format('INSERT INTO findings (upload, row_no, field, value, type, check_name, '
-                       'message, recheck) SELECT $1, row_no, NULL, left(v, 200), '
-                       '''duplicate-row'', ''duplicate-row'', ''the row repeats row '' || first, '
-                       '$2 FROM (SELECT s.row_no, ROW(%s)::text AS v, row_number() OVER w AS k, '
-                       'first_value(s.row_no) OVER w AS first FROM registrar.%I s WHERE NOT (%s) '
-                       'WINDOW w AS (PARTITION BY %s ORDER BY s.row_no)) x WHERE k > 1 '
-                       'ON CONFLICT DO NOTHING', all_cols, stage, blank, all_cols)
+                       'message, recheck) SELECT $1, row_no, NULL, left(ROW(%s)::text, 200), '
+                       '''duplicate-row'', ''duplicate-row'', ''the row repeats row '' || '
+                       's."#first", $2 FROM (SELECT s.*, row_number() OVER w AS "#k", '
+                       'first_value(s.row_no) OVER w AS "#first" FROM registrar.%I s WHERE %s '
+                       'AND NOT (%s) WINDOW w AS (PARTITION BY %s ORDER BY s.row_no)) s '
+                       'WHERE s."#k" > 1 '
+                       'ON CONFLICT DO NOTHING', all_cols, stage, candidates, blank, all_part)
             USING u, is_recheck;
     END IF;
 
     -- The primary key: the fields marked primary_key in rev, together; a key that repeats
     -- an earlier row's. Checked only when the staging table has every key field.
     SELECT string_agg('s.' || quote_ident(d.name), ', ' ORDER BY d.position),
+           string_agg('s.' || quote_ident(d.name)
+                      || CASE WHEN d.type = 'text' THEN ' COLLATE "C"' ELSE '' END,
+                      ', ' ORDER BY d.position),
            string_agg(d.name, ',' ORDER BY d.position), count(c.column_name), count(*)
-      INTO pk_cols, pk_names, pk_n, pk_want
+      INTO pk_cols, part, pk_names, pk_n, pk_want
       FROM registrar.uploads up
       JOIN registrar.dictionary_revision_fields d
         ON d.resource = up.resource AND d.table_name = up.table_name AND d.revision = rev
@@ -184,7 +224,7 @@ BEGIN
                        'first, $3 FROM (SELECT s.row_no, ROW(%s)::text AS v, row_number() OVER w '
                        'AS k, first_value(s.row_no) OVER w AS first FROM registrar.%I s '
                        'WINDOW w AS (PARTITION BY %s ORDER BY s.row_no)) x WHERE k > 1 '
-                       'ON CONFLICT DO NOTHING', pk_cols, stage, pk_cols)
+                       'ON CONFLICT DO NOTHING', pk_cols, stage, part)
             USING u, pk_names, is_recheck;
     END IF;
 END
