@@ -14,6 +14,10 @@
 # what is measured, and the reviewer checking a million rows meanwhile would take the
 # other core (ODP_BENCH_SERVICES="registrar reviewer ..." to start more).
 #
+# Then the reviewer on the 1M x 8 set with every check kind on (review_bench, near the end):
+# push finished to review decided, as a ratio to the psql \copy time (ODP_BENCH_REVIEW=0
+# skips it).
+#
 # Environment: BUILD (default build), ODP_BENCH_ROWS8 / ODP_BENCH_ROWS50 (row counts),
 # ODP_BENCH_PG_PORT (55434), ODP_BENCH_PORT_BASE (27500), ODP_BENCH_KEEP=1 keeps the
 # work directory.
@@ -160,6 +164,104 @@ bench() {
 bench "$rows8" 8 bench_8 441799001
 bench "$rows50" 50 bench_50 441799002
 
+# ---- review (issue #8) ----------------------------------------------------------------------
+# review_bench ROWS NAME DEPARTMENT: the 8-column set again, pushed to an entry whose
+# dictionary turns every check kind on (required, unique, enum, min/max, length/min_length,
+# pattern); the time from the push's end to the review decided (checked, then approved by
+# operations when nothing was isolated, else rejected), as a ratio to this run's psql \copy
+# of the same rows (target <= 0.5), and the reviewer's peak RSS. The reviewer starts here,
+# after the push benchmarks, and first reviews the versions they left.
+review_bench() {
+    rows=$1 name=$2 dept=$3
+    if [ ! -f "$work/run/reviewer.pid" ]; then
+        # Its own service key, to follow the registrar's events (the registrar reloads the
+        # certificate directory when it changes).
+        "$bin/odpctl" keygen --kind service --id reviewer --out "$work/keys/service-reviewer" \
+            >/dev/null || die "cannot make the reviewer's key"
+        cp "$work/keys/service-reviewer" "$work/certs/public/service-reviewer.cert"
+        ODP_SERVICE_KEYS="$work/keys" "$bin/odp-reviewer" > "$work/log/reviewer.log" 2>&1 &
+        echo $! > "$work/run/reviewer.pid"
+    fi
+    reviewer_pid=$(cat "$work/run/reviewer.pid")
+    i=0
+    until "$bin/odpctl" --timeout-ms 1000 health --service reviewer >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 60 ] || { tail -20 "$work/log/reviewer.log"; die "reviewer did not start"; }
+        sleep 0.5
+    done
+    # The push benchmarks' versions are reviewed before this one is pushed.
+    i=0
+    until [ "$($psql -At -c "SELECT count(*) FROM registrar.uploads u WHERE u.status =
+            'received' AND NOT EXISTS (SELECT 1 FROM reviewer.reviews v WHERE v.upload = u.id
+            AND v.checked_at IS NOT NULL)")" = 0 ]; do
+        i=$((i + 1))
+        [ $i -lt 1200 ] || die "the reviewer did not review the push benchmarks' versions"
+        sleep 0.5
+    done
+    say "$name: generating $rows rows x 8 columns"
+    "$root/$BUILD/bench/gen" "$rows" 8 "$name" "$work/data" || die "gen failed"
+    cat > "$work/data/$name.dict.json" <<'EOF_DICT'
+{"name": "review_bench", "title": "基准测试 审核", "domain": "经济建设", "fields": [
+ {"name": "记录编号", "type": "text", "required": true, "unique": true,
+  "pattern": "B[0-9]{10}", "length": 11, "min_length": 11},
+ {"name": "单位名称", "type": "text", "required": true, "length": 64, "min_length": 4},
+ {"name": "从业人数", "type": "integer", "min": 0, "max": 99999},
+ {"name": "资产总额_万元", "type": "numeric", "min": 0, "max": 10000000},
+ {"name": "登记日期", "type": "date", "required": true},
+ {"name": "所属地市", "type": "text", "enum": ["广州市", "深圳市", "珠海市", "汕头市", "佛山市",
+  "东莞市", "中山市", "江门市", "湛江市", "惠州市", "肇庆市", "潮州市"]},
+ {"name": "增长率", "type": "numeric", "min": -50, "max": 50},
+ {"name": "备注", "type": "text", "length": 100}]}
+EOF_DICT
+    key=$work/keys/dept-$dept
+    "$bin/odpctl" department add --code "$dept" --name "基准测试部门$dept" --keygen "$key" \
+        >/dev/null 2>&1 || die "department.add $dept failed"
+    resource=$("$bin/odp-push" --cert "${key}_secret" catalog --summary "基准测试 审核" \
+        --keywords "基准,审核" --content-kind dataset --delivery-form dataset_file \
+        --open-type unconditional --update-cycle monthly --contact "020-00000000" \
+        --location "bench" --dict "$work/data/$name.dict.json" 2>"$work/log/$name.catalog") ||
+        { cat "$work/log/$name.catalog"; die "odp-push catalog failed"; }
+    "$bin/odp-push" --cert "${key}_secret" register --resource "$resource" >/dev/null ||
+        die "odp-push register failed"
+    "$bin/odpctl" registration decide --resource "$resource" --approve true >/dev/null ||
+        die "registration.decide failed"
+    "$bin/odp-push" --json --cert "${key}_secret" push --resource "$resource" \
+        "$work/data/$name.csv" > "$work/log/$name.push" 2>&1 ||
+        { tail -5 "$work/log/$name.push"; die "odp-push failed"; }
+    t0=$(now)
+    upload=$(tail -1 "$work/log/$name.push" | sed -n 's/.*"upload":\([0-9]*\).*/\1/p')
+    [ -n "$upload" ] || die "no upload in the push's summary"
+    i=0
+    until "$bin/odpctl" --json review show --upload "$upload" > "$work/log/$name.review" \
+        2>/dev/null && grep -q '"checked_at"' "$work/log/$name.review"; do
+        i=$((i + 1))
+        [ $i -lt 6000 ] || die "the review of upload $upload did not end"
+        sleep 0.05
+    done
+    if grep -q '"quarantined":0' "$work/log/$name.review"; then
+        "$bin/odpctl" review decide --upload "$upload" --approve true >/dev/null ||
+            die "review.decide failed"
+    else
+        "$bin/odpctl" review decide --upload "$upload" --approve false \
+            --reason "基准测试: 有隔离行" >/dev/null || die "review.decide failed"
+    fi
+    t1=$(now)
+    review_s=$(calc %.3f "$t1 - $t0")
+    psql_rps=$(awk '$1 == "bench_8" { print $5 }' "$results")
+    copy_s=$(calc %.3f "$rows / $psql_rps")
+    ratio=$(calc %.3f "$review_s / $copy_s")
+    findings=$(sed -n 's/.*"findings":\([0-9]*\).*/\1/p' "$work/log/$name.review")
+    rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$reviewer_pid/status")
+    say "$name: review ${review_s}s ($findings findings) for psql \\copy ${copy_s}s; ratio $ratio; reviewer VmHWM $rss kB"
+    review_line="$ratio $review_s $copy_s $rss"
+    rm -f "$work/data/$name.csv"
+}
+
+review_line=
+if [ "${ODP_BENCH_REVIEW:-1}" = 1 ]; then
+    review_bench "$rows8" bench_review 441799003
+fi
+
 # ---- report --------------------------------------------------------------------------------
 hwm=$(hwm_kb)
 hwm_mb=$(calc %.1f "$hwm / 1024")
@@ -177,4 +279,10 @@ while read -r name rows cols mb prps orps ratio kb; do
 done < "$results"
 if [ "$(calc %d "$hwm_mb <= 64")" = 1 ]; then v=PASS; else v=FAIL; fi
 echo "$v - registrar peak RSS (VmHWM) $hwm_mb MiB after both pushes (target <= 64 MiB)"
+if [ -n "$review_line" ]; then
+    set -- $review_line
+    if [ "$(calc %d "$1 <= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
+    printf '%s - bench_8 review: push finished to review decided %ss, %sx the psql \\copy time %ss (target <= 0.5); reviewer VmHWM %s MiB\n' \
+        "$v" "$2" "$1" "$3" "$(calc %.1f "$4 / 1024")"
+fi
 exit 0
