@@ -23,16 +23,61 @@ ALTER TABLE reviews
 
 DROP FUNCTION run_checks(bigint);
 
+-- The check digits of 001_review.sql in one expression each: the same result as the loops
+-- there, without a plpgsql statement per character (they run once per row of a version).
+CREATE OR REPLACE FUNCTION uscc_valid(code text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE
+STRICT AS $$
+BEGIN
+    RETURN code ~ '^[0-9A-HJ-NP-RTUWXY]{18}$' AND substr('0123456789ABCDEFGHJKLMNPQRTUWXY',
+        (31 - ((strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 1, 1)) - 1) * 1
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 2, 1)) - 1) * 3
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 3, 1)) - 1) * 9
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 4, 1)) - 1) * 27
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 5, 1)) - 1) * 19
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 6, 1)) - 1) * 26
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 7, 1)) - 1) * 16
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 8, 1)) - 1) * 17
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 9, 1)) - 1) * 20
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 10, 1)) - 1) * 29
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 11, 1)) - 1) * 25
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 12, 1)) - 1) * 13
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 13, 1)) - 1) * 8
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 14, 1)) - 1) * 24
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 15, 1)) - 1) * 10
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 16, 1)) - 1) * 30
+             + (strpos('0123456789ABCDEFGHJKLMNPQRTUWXY', substr(code, 17, 1)) - 1) * 28) % 31)
+        % 31 + 1, 1) = substr(code, 18, 1);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION idcard_valid(code text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE
+STRICT AS $$
+BEGIN
+    RETURN code ~ '^[0-9]{17}[0-9X]$' AND substr('10X98765432',
+        (substr(code, 1, 1)::int * 7 + substr(code, 2, 1)::int * 9 + substr(code, 3, 1)::int * 10
+         + substr(code, 4, 1)::int * 5 + substr(code, 5, 1)::int * 8 + substr(code, 6, 1)::int * 4
+         + substr(code, 7, 1)::int * 2 + substr(code, 8, 1)::int * 1 + substr(code, 9, 1)::int * 6
+         + substr(code, 10, 1)::int * 3 + substr(code, 11, 1)::int * 7
+         + substr(code, 12, 1)::int * 9 + substr(code, 13, 1)::int * 10
+         + substr(code, 14, 1)::int * 5 + substr(code, 15, 1)::int * 8
+         + substr(code, 16, 1)::int * 4 + substr(code, 17, 1)::int * 2) % 11 + 1, 1)
+        = substr(code, 18, 1);
+END
+$$;
+
 -- Every check of dictionary revision rev over version u, into findings (once per row,
 -- field and check: ON CONFLICT keeps what is there). A field is checked when the version's
 -- staging table has it with the type it has in rev. The row-level checks run in one scan
--- of the staging table: a row goes on to the VALUES list of checks (one VALUES row per
--- check, joined laterally) only when it breaks at least one of them. Unique, primary key
+-- of the staging table, each evaluated once per row into an array (OFFSET 0 keeps the
+-- planner from copying the expressions into the filter); a row goes on to the VALUES list
+-- of checks (one VALUES row per check, joined laterally) only when it breaks at least one
+-- of them. Unique, primary key
 -- and duplicate rows are window functions over the whole version; a duplicate row repeats
 -- every value, so with a unique field only the rows whose value of it repeats (its
--- findings) or is empty can be one. Text is partitioned byte-wise (COLLATE "C": the same
+-- findings, passed as an array: a hashed = ANY, whatever the statistics) or is empty can
+-- be one. Text is partitioned byte-wise (COLLATE "C": the same
 -- equality, a faster sort). Names are quoted with %I, the dictionary's constants with %L
--- (quote_literal), never pasted in. The window's own columns are named "#k" and "#first",
+-- (quote_literal), never pasted in. The statements own columns are named "#bad", "#k" and "#first",
 -- which a dictionary field is not expected to be.
 CREATE FUNCTION collect_findings(u bigint, rev integer, is_recheck boolean) RETURNS void
 LANGUAGE plpgsql SET work_mem = '256MB' AS $$
@@ -53,6 +98,7 @@ DECLARE
     u_col text;
     u_name text;
     candidates text := 'true';
+    repeats text[];
 BEGIN
     IF to_regclass('registrar.' || quote_ident(stage)) IS NULL THEN
         RETURN;
@@ -90,41 +136,41 @@ BEGIN
             bad := bad || format('(%s IS NULL OR %s::text = '''')', col, col);
             row_checks := row_checks || format(
                 '(%s, %L, NULL::text, ''constraint-error'', ''required'', '
-                '''a required value is empty'')', bad[cardinality(bad)], f.name);
+                '''a required value is empty'')', 's."#bad"[' || cardinality(bad) || ']', f.name);
         END IF;
         IF f.allowed IS NOT NULL THEN
             bad := bad || format('(%s::text <> ALL (%L::text[]))', col, f.allowed);
             row_checks := row_checks || format(
                 '(%s, %L, %s::text, ''constraint-error'', ''enum'', '
-                '''the value is not one of the allowed values'')', bad[cardinality(bad)],
+                '''the value is not one of the allowed values'')', 's."#bad"[' || cardinality(bad) || ']',
                 f.name, col);
         END IF;
         IF f.min_value IS NOT NULL AND f.type IN ('integer', 'numeric') THEN
             bad := bad || format('(%s < %L::numeric)', col, f.min_value);
             row_checks := row_checks || format(
                 '(%s, %L, %s::text, ''constraint-error'', ''minimum'', %L)',
-                bad[cardinality(bad)], f.name, col,
+                's."#bad"[' || cardinality(bad) || ']', f.name, col,
                 'the value is below the minimum ' || f.min_value);
         END IF;
         IF f.max_value IS NOT NULL AND f.type IN ('integer', 'numeric') THEN
             bad := bad || format('(%s > %L::numeric)', col, f.max_value);
             row_checks := row_checks || format(
                 '(%s, %L, %s::text, ''constraint-error'', ''maximum'', %L)',
-                bad[cardinality(bad)], f.name, col,
+                's."#bad"[' || cardinality(bad) || ']', f.name, col,
                 'the value is above the maximum ' || f.max_value);
         END IF;
         IF f.length IS NOT NULL AND f.type = 'text' THEN
             bad := bad || format('(char_length(%s) > %s)', col, f.length);
             row_checks := row_checks || format(
                 '(%s, %L, left(%s, 200), ''constraint-error'', ''maxLength'', %L)',
-                bad[cardinality(bad)], f.name, col,
+                's."#bad"[' || cardinality(bad) || ']', f.name, col,
                 'the value is longer than ' || f.length || ' characters');
         END IF;
         IF f.min_length IS NOT NULL AND f.type = 'text' THEN
             bad := bad || format('(%s <> '''' AND char_length(%s) < %s)', col, col, f.min_length);
             row_checks := row_checks || format(
                 '(%s, %L, left(%s, 200), ''constraint-error'', ''minLength'', %L)',
-                bad[cardinality(bad)], f.name, col,
+                's."#bad"[' || cardinality(bad) || ']', f.name, col,
                 'the value is shorter than ' || f.min_length || ' characters');
         END IF;
         IF f.pattern IS NOT NULL THEN
@@ -132,7 +178,7 @@ BEGIN
                                  '^(?:' || f.pattern || ')$');
             row_checks := row_checks || format(
                 '(%s, %L, left(%s::text, 200), ''constraint-error'', ''pattern'', %L)',
-                bad[cardinality(bad)], f.name, col, 'the value does not match ' || f.pattern);
+                's."#bad"[' || cardinality(bad) || ']', f.name, col, 'the value does not match ' || f.pattern);
         END IF;
         IF f.check_name IS NOT NULL THEN
             bad := bad || format('(%s::text <> '''' AND NOT %s(%s::text))', col,
@@ -140,7 +186,7 @@ BEGIN
                                                    ELSE 'idcard_valid' END, col);
             row_checks := row_checks || format(
                 '(%s, %L, left(%s::text, 200), ''constraint-error'', %L, %L)',
-                bad[cardinality(bad)], f.name, col, f.check_name,
+                's."#bad"[' || cardinality(bad) || ']', f.name, col, f.check_name,
                 'the check digit is wrong ('
                 || CASE f.check_name WHEN 'uscc' THEN 'GB 32100' ELSE 'GB 11643' END || ')');
         END IF;
@@ -172,24 +218,25 @@ BEGIN
         bad := bad || ('(' || blank || ')');
         row_checks := row_checks || format(
             '(%s, NULL::text, NULL::text, ''blank-row'', ''blank-row'', '
-            '''every cell of the row is empty'')', bad[cardinality(bad)]);
+            '''every cell of the row is empty'')', 's."#bad"[' || cardinality(bad) || ']');
     END IF;
     IF cardinality(row_checks) > 0 THEN
         EXECUTE format('INSERT INTO findings (upload, row_no, field, value, type, check_name, '
                        'message, recheck) SELECT $1, s.row_no, c.field, c.value, c.type, '
-                       'c.check_name, c.message, $2 FROM (SELECT * FROM registrar.%I s WHERE %s) '
-                       's CROSS JOIN LATERAL (VALUES %s) c(bad, field, value, type, check_name, '
-                       'message) WHERE c.bad ON CONFLICT DO NOTHING', stage,
-                       array_to_string(bad, ' OR '), array_to_string(row_checks, ', '))
+                       'c.check_name, c.message, $2 FROM (SELECT s.*, ARRAY[%s] AS "#bad" FROM '
+                       'registrar.%I s OFFSET 0) s CROSS JOIN LATERAL (VALUES %s) c(bad, field, '
+                       'value, type, check_name, message) WHERE true = ANY (s."#bad") AND c.bad '
+                       'ON CONFLICT DO NOTHING', array_to_string(bad, ', '), stage,
+                       array_to_string(row_checks, ', '))
             USING u, is_recheck;
     END IF;
 
     -- A duplicate row: the same values in every column as an earlier row (blank rows are
     -- reported as such, not again as duplicates).
     IF u_col IS NOT NULL THEN
-        candidates := format('(%s IS NULL OR left(%s::text, 200) IN (SELECT value FROM findings '
-                             'WHERE upload = %s AND check_name = ''unique'' AND field = %L))',
-                             u_col, u_col, u, u_name);
+        candidates := format('(%s IS NULL OR left(%s::text, 200) = ANY ($3))', u_col, u_col);
+        repeats := ARRAY(SELECT DISTINCT value FROM findings
+                          WHERE upload = u AND check_name = 'unique' AND field = u_name);
     END IF;
     IF all_cols IS NOT NULL THEN
         EXECUTE format('INSERT INTO findings (upload, row_no, field, value, type, check_name, '
@@ -200,7 +247,7 @@ BEGIN
                        'AND NOT (%s) WINDOW w AS (PARTITION BY %s ORDER BY s.row_no)) s '
                        'WHERE s."#k" > 1 '
                        'ON CONFLICT DO NOTHING', all_cols, stage, candidates, blank, all_part)
-            USING u, is_recheck;
+            USING u, is_recheck, repeats;
     END IF;
 
     -- The primary key: the fields marked primary_key in rev, together; a key that repeats
