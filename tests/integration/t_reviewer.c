@@ -606,6 +606,30 @@ static void s_table_checks(void)
                      dict) ||
         !tp_entry(dept, "审核 主键与最短长度", "dataset", dict, true, resource))
         return;
+    /*  The registrar keeps min_length for text only, and not above length. */
+    static const struct {
+        const char *file, *type;
+        int min_length, length;
+    } wrong[] = {{"reviewer-minlen-int", "integer", 2, 0}, {"reviewer-minlen-long", "text", 5, 4}};
+    odp_client_t *reg = h_client("registrar", h_keyfile(dept));
+    for (size_t i = 0; i < 2; i++) {
+        char path[512];
+        json_t *f = json_pack("{s:s,s:s,s:i}", "name", "v", "type", wrong[i].type, "min_length",
+                              wrong[i].min_length);
+        if (wrong[i].length)
+            json_object_set_new(f, "length", json_integer(wrong[i].length));
+        if (!s_dict_file(wrong[i].file, json_pack("{s:[o]}", "fields", f), path))
+            continue;
+        odp_reply_t rep;
+        int st = tp_dictionary_call(reg, resource, path, &rep);
+        char field[65] = "";
+        odp_v_cstr(&rep.err.field, field, sizeof field);
+        CHECK(st == 422 && strcmp(h_err_code(&rep), "INVALID_VALUE") == 0 &&
+                  strcmp(field, "fields[0].min_length") == 0,
+              "%s: %d %s %s", wrong[i].file, st, h_err_code(&rep), field);
+        odp_reply_free(&rep);
+    }
+    odp_client_destroy(&reg);
     /*  1, 2 pass at both length boundaries (2 and 4) and share k1 but not k2; 3 is one
         character short; 4 repeats row 1's key (k1, k2) with another label; 7 is empty
         (minLength leaves empty values to required). */
