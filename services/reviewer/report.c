@@ -166,7 +166,7 @@ static int s_review_findings(odp_req_t *req)
         "WHERE f.upload = v.upload ORDER BY f.row_no, f.field LIMIT $4::bigint) f), "
         "'[]')::text FROM reviews v LEFT JOIN signoffs s ON s.upload = v.upload "
         "WHERE ($1::bigint IS NULL OR v.upload = $1::bigint) AND ($2 = '0' OR "
-        "v.department = $3) ORDER BY v.upload DESC LIMIT 1000",
+        "v.department = $3) ORDER BY v.upload DESC LIMIT 100",
         4, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the findings");

@@ -1,10 +1,14 @@
-/*  Reviewing a version: the checks of migrations/001_review.sql (run_checks) over the
-    registrar's staging table, set-based, in the same transaction as the review row and
-    its events, so a version is reviewed exactly once however often it is announced
-    (data.received through the exactly-once consumer, and again at start for versions
-    left waiting). */
+/*  Reviewing a version, in two transactions. The first begins it: the review row and
+    review.started, once however often the version is announced (data.received through
+    the exactly-once consumer, and again at start for versions left waiting). The second,
+    on the loop's next turn, runs every check set-based over the registrar's staging table
+    (migrations/003_checks_compare_score.sql: check_version) with its findings, quarantine,
+    comparison, score and events; a reviewer stopped in between finds the review unchecked
+    at start and checks it from the beginning. Approved versions are checked again after
+    standard.set and on a schedule (ODP_REVIEWER_RECHECK_S). */
 #include "reviewer.h"
 
+#include "common/config.h"
 #include "common/log.h"
 
 #include <inttypes.h>
@@ -19,7 +23,7 @@ static const char *const s_actor = "service:reviewer";
 static struct {
     bool unchecked;     /* a review may wait for its checks */
     bool recheck;       /* re-check the approved versions */
-    int64_t recheck_at; /* zclock_mono of the next scheduled re-check; 0: none */
+    int64_t recheck_at; /* zclock_mono of the next scheduled re-check */
     int64_t recheck_ms; /* ODP_REVIEWER_RECHECK_S, in ms; 0: no schedule */
     int64_t idle_until; /* after a failure, no work before this zclock_mono */
 } s_work;
@@ -302,9 +306,16 @@ static int s_on_start(odp_db_t *db, void *arg)
 
 odp_consumer_t *review_consumer_start(odp_service_t *svc)
 {
-    const char *every = getenv("ODP_REVIEWER_RECHECK_S");
-    int64_t seconds = every && *every ? strtoll(every, NULL, 10) : 3600;
-    s_work.recheck_ms = seconds > 0 ? seconds * 1000 : 0;
+    const char *every = odp_config("reviewer", "RECHECK_S", "3600");
+    char *end;
+    long long seconds = strtoll(every, &end, 10);
+    if (*end || seconds < 0 || seconds > 366LL * 86400) {
+        odp_error("event=review.config_failed msg=\"ODP_REVIEWER_RECHECK_S is seconds between "
+                  "re-checks, 0 (none) to 31622400, not %s\"",
+                  every);
+        return NULL;
+    }
+    s_work.recheck_ms = seconds * 1000;
     s_work.recheck_at = zclock_mono() + s_work.recheck_ms;
     odp_consumer_cfg_t cfg = {.on_event = s_on_event, .on_start = s_on_start, .arg = svc};
     odp_consumer_t *c = odp_consumer_new_service(svc, &cfg);
