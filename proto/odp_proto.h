@@ -326,6 +326,15 @@ typedef enum {
 /*  The reviewer (PROTOCOL.md §reviewer): a version's review, its findings and counts. */
 #define ODP_FIELDS_review_show(F) F(upload, INT, 1, 0, 1, ODP_I64_MAX)
 
+/*  A version's report in Frictionless' shape, at most limit sample errors per type. */
+#define ODP_FIELDS_review_report(F)                                                                \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(limit, INT, 0, 0, 1, 10000)
+/*  A department's own versions' findings and rejection reasons (R9e): one version, or all. */
+#define ODP_FIELDS_review_findings(F)                                                              \
+    F(upload, INT, 0, 0, 1, ODP_I64_MAX)                                                           \
+    F(limit, INT, 0, 0, 1, 10000)
+
 /*  Quarantine (R9d): operations list the isolated rows and handle each one. */
 #define ODP_FIELDS_quarantine_list(F)                                                              \
     F(department, STR, 0, 9, 9, 0)                                                                 \
@@ -518,7 +527,9 @@ typedef enum {
     M(feedback_submit, "feedback.submit")                                                          \
     M(feedback_reply, "feedback.reply")                                                            \
     M(feedback_get, "feedback.get")                                                                \
-    M(feedback_list, "feedback.list")
+    M(feedback_list, "feedback.list")                                                              \
+    M(review_report, "review.report")                                                              \
+    M(review_findings, "review.findings")
 
 /*  ---------------------------------------------------------------------------------------
     Event bodies. Every event body carries the envelope fields below, then its own.
@@ -678,6 +689,14 @@ typedef enum {
     F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
     F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
     F(reason, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_ev_review_rechecked(F)                                                          \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(department, STR, 1, 9, 9, 0)                                                                 \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(standard, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(findings, INT, 1, 0, 1, ODP_I64_MAX)
 #define ODP_FIELDS_ev_standard_updated(F)                                                          \
     ODP_EVENT_ENVELOPE(F)                                                                          \
     F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
@@ -797,7 +816,8 @@ typedef enum {
     M(ev_feedback_received, "feedback.received")                                                   \
     M(ev_feedback_answered, "feedback.answered")                                                   \
     M(ev_feedback_resolved, "feedback.resolved")                                                   \
-    M(ev_usage_counted, "usage.counted")
+    M(ev_usage_counted, "usage.counted")                                                           \
+    M(ev_review_rechecked, "review.rechecked")
 
 /*  ---------------------------------------------------------------------------------------
     Reply bodies with a fixed shape (replies that are lists of records declare the record). */
@@ -900,7 +920,9 @@ typedef enum {
     F(max, NUM, 0, 0, -ODP_I64_MAX, ODP_I64_MAX)                                                   \
     F(pattern, STR, 0, 500, 1, 0)                                                                  \
     F(check, STR, 0, 16, 1, 0)                                                                     \
-    F(description, STR, 0, 500, 0, 0)
+    F(description, STR, 0, 500, 0, 0)                                                              \
+    F(min_length, INT, 0, 0, 1, 1048576)                                                           \
+    F(primary_key, BOOL, 0, 0, 0, 0)
 #define ODP_FIELDS_rep_dictionary(F)                                                               \
     F(resource, STR, 1, 32, 1, 0)                                                                  \
     F(table, STR, 1, 63, 1, 0)                                                                     \
@@ -993,7 +1015,10 @@ typedef enum {
     F(by_check, ANY, 1, 0, 0, 64)                                                                  \
     F(reason, STR, 0, 1000, 1, 0)                                                                  \
     F(decided_by, STR, 0, 100, 1, 0)                                                               \
-    F(decided_at, STR, 0, 32, 1, 0)
+    F(decided_at, STR, 0, 32, 1, 0)                                                                \
+    F(compare, ANY, 0, 0, 0, 8)                                                                    \
+    F(score, NUM, 0, 0, 0, 100)                                                                    \
+    F(checked_at, STR, 0, 32, 1, 0)
 
 /*  A quarantined row: what the checks found on it (checks, fields: comma-separated names),
     its state (isolated, or the outcome: corrected, dropped, released) and who handled it,
@@ -1161,6 +1186,29 @@ typedef enum {
     F(author, STR, 1, 100, 1, 0)                                                                   \
     F(text, STR, 1, 4000, 1, 0)                                                                    \
     F(at, STR, 1, 32, 1, 0)
+/*  review.report: valid when the version has no finding; report is Frictionless' report
+    {valid, stats, warnings, errors, tasks: [{..., errors: [...]}]}; compare and score as
+    stored with the review. */
+#define ODP_FIELDS_rep_review_report(F)                                                            \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(valid, BOOL, 1, 0, 0, 0)                                                                     \
+    F(report, ANY, 1, 0, 0, 16)                                                                    \
+    F(compare, ANY, 0, 0, 0, 8)                                                                    \
+    F(score, ANY, 0, 0, 0, 32)
+/*  One version in review.findings: its state, counts, a rejection's reason and at most
+    limit findings [{row, field?, value?, type, check, message}], first rows first. */
+#define ODP_FIELDS_rec_version_findings(F)                                                         \
+    F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(table, STR, 1, 63, 1, 0)                                                                     \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(state, STR, 1, 16, 1, 0)                                                                     \
+    F(received, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(quarantined, INT, 1, 0, 0, ODP_I64_MAX)                                                      \
+    F(findings, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(reason, STR, 0, 1000, 1, 0)                                                                  \
+    F(decided_at, STR, 0, 32, 1, 0)                                                                \
+    F(errors, ANY, 1, 0, 0, 10000)
 
 #define ODP_REPLIES(M)                                                                             \
     M(rep_error, "")                                                                               \
@@ -1201,6 +1249,8 @@ typedef enum {
     M(rec_application, "")                                                                         \
     M(rep_access, "")                                                                              \
     M(rec_feedback, "")                                                                            \
-    M(rec_feedback_reply, "")
+    M(rec_feedback_reply, "")                                                                      \
+    M(rep_review_report, "")                                                                       \
+    M(rec_version_findings, "")
 
 #endif

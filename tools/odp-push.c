@@ -77,9 +77,13 @@ static void s_usage(FILE *f)
             "  status --upload N\n"
             "  versions --resource R [--table T]\n"
             "  rejects --resource R --version V [--table T] [--limit N]\n"
+            "  findings [UPLOAD] [--limit N]    the reviewer's findings on your versions (all,\n"
+            "                                    or one upload) and a rejection's reason\n"
             "\n"
             "--cert is your department's secret certificate (default ODP_CLIENT_CERT);\n"
-            "ODP_SERVER_CERT and ODP_REGISTRAR_ENDPOINT come from the environment.\n"
+            "ODP_SERVER_CERT, ODP_REGISTRAR_ENDPOINT and (findings) ODP_REVIEWER_ENDPOINT come "
+            "from the\n"
+            "environment.\n"
             "Exit status: 0 done, 1 refused (code printed), 2 usage, 3 no answer.\n");
 }
 
@@ -91,10 +95,11 @@ static bool s_code_is(const odp_reply_t *rep, const char *code)
 /*  One request on a fresh client; the reply stays in *rep for the caller (who frees it)
     when 0 comes back. Otherwise the outcome is already told: 1 refused, 2 the client
     cannot be set up (certificates, endpoint), 3 no answer. */
-static int s_request(const odp_msgdef_t *def, const void *msg, odp_reply_t *rep)
+static int s_request_to(const char *service, const odp_msgdef_t *def, const void *msg,
+                        odp_reply_t *rep)
 {
     char err[256] = "";
-    odp_client_t *c = odp_client_new("registrar", NULL, s_cert, err, sizeof err);
+    odp_client_t *c = odp_client_new(service, NULL, s_cert, err, sizeof err);
     if (!c) {
         fprintf(stderr, S_PROG ": %s\n", err[0] ? err : "cannot create client");
         return 2;
@@ -104,12 +109,17 @@ static int s_request(const odp_msgdef_t *def, const void *msg, odp_reply_t *rep)
         fprintf(stderr, S_PROG ": %s\n", odp_client_why(c));
         rc = 3;
     } else if (rep->status != 200) {
-        rc = odp_cli_refused(S_PROG, "registrar", rep, s_json);
+        rc = odp_cli_refused(S_PROG, service, rep, s_json);
     }
     if (rc)
         odp_reply_free(rep);
     odp_client_destroy(&c);
     return rc;
+}
+
+static int s_request(const odp_msgdef_t *def, const void *msg, odp_reply_t *rep)
+{
+    return s_request_to("registrar", def, msg, rep);
 }
 
 static int s_call_print(const odp_msgdef_t *def, const void *msg)
@@ -1354,6 +1364,40 @@ static int s_push(int argc, char **argv)
     return rc;
 }
 
+/*  findings [UPLOAD | --upload N] [--limit N]: the reviewer's findings on the department's
+    own versions, and a rejection's reason (review.findings). */
+static int s_findings(int argc, char **argv)
+{
+    odp_review_findings_t msg;
+    memset(&msg, 0, sizeof msg);
+    char *upload = NULL;
+    if (argc > 0 && argv[0][0] != '-') {
+        upload = argv[0];
+        argc--;
+        argv++;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    int rc = odp_cli_fill(S_PROG, &odp_def_review_findings, &msg, argc, argv, NULL, &zone);
+    if (rc == 0 && upload) {
+        char *end;
+        long long n = strtoll(upload, &end, 10);
+        if (*end || n < 1) {
+            fprintf(stderr, S_PROG ": findings: the upload is a number, not '%s'\n", upload);
+            rc = -1;
+        } else
+            msg.upload = odp_v_int(n);
+    }
+    odp_reply_t rep;
+    if (rc == 0 && (rc = s_request_to("reviewer", &odp_def_review_findings, &msg, &rep)) == 0) {
+        odp_cli_print(&rep.obj, s_json);
+        odp_reply_free(&rep);
+    } else if (rc < 0)
+        rc = 2;
+    msgpack_zone_destroy(&zone);
+    return rc;
+}
+
 /*  ---------------------------------------------------------------------------------------
     Commands that are one request and its printed reply.                                */
 
@@ -1401,6 +1445,8 @@ int main(int argc, char **argv)
         return s_catalog(argc - 1, argv + 1);
     if (strcmp(cmd, "dict") == 0)
         return s_dict(argc - 1, argv + 1);
+    if (strcmp(cmd, "findings") == 0)
+        return s_findings(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof s_simple / sizeof s_simple[0]; i++) {
         if (strcmp(cmd, s_simple[i].name) != 0)
             continue;

@@ -76,6 +76,9 @@ static void s_usage(FILE *f)
                "            [--max-row-length N] [--chunk-size N] [--credit N]\n"
                "  review queue | review show --upload N\n"
                "  review decide --upload N --approve true|false [--reason X]\n"
+               "  review report UPLOAD [--limit N] [--format frictionless|odp]\n"
+               "            frictionless: the Frictionless-shaped report alone, as JSON\n"
+               "  review findings [--upload N] [--limit N]\n"
                "  quarantine list [--department D] [--resource R] [--upload N] [--check C]\n"
                "            [--state S]\n"
                "  quarantine handle --upload N --row N --outcome corrected|dropped|released\n"
@@ -96,7 +99,9 @@ static void s_usage(FILE *f)
                "Exit status: 0 done, 1 refused (code printed), 2 usage, 3 no answer.\n");
 }
 
-static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
+/*  only: print that field of the reply alone, as JSON (review report --format
+    frictionless); NULL: the whole reply as --json says. */
+static int s_call(const char *service, const odp_msgdef_t *def, const void *msg, const char *only)
 {
     char err[256] = "";
     odp_client_t *c = odp_client_new(service, s_endpoint, s_cert, err, sizeof err);
@@ -122,6 +127,13 @@ static int s_call(const char *service, const odp_msgdef_t *def, const void *msg)
             fprintf(stderr, "odpctl: %lld entries through event %lld\n", (long long)cat.entries.i,
                     (long long)cat.through.i);
         }
+    } else if (only) {
+        const msgpack_object *v = odp_map_get(&rep.obj, only);
+        rc = v ? 0 : 1;
+        if (v)
+            odp_json_print(odp_json_from_msgpack(v));
+        else
+            fprintf(stderr, "odpctl: the reply has no %s\n", only);
     } else {
         odp_cli_print(&rep.obj, s_json);
         rc = 0;
@@ -307,15 +319,42 @@ int main(int argc, char **argv)
     }
     s_any_request_t msg;
     memset(&msg, 0, sizeof msg);
-    const char *keygen = NULL;
+    const char *keygen = NULL, *format = NULL, *upload = NULL;
     bool can_keygen = strcmp(command, "department.add") == 0 || strcmp(command, "staff.add") == 0;
+    bool report = strcmp(command, "review.report") == 0;
     const odp_cli_opt_t keygen_opt[] = {{"keygen", &keygen}, {NULL, NULL}};
+    const odp_cli_opt_t report_opt[] = {{"format", &format}, {NULL, NULL}};
+    /*  review report UPLOAD: the upload may come without --upload. */
+    if (report && consumed < argc && argv[consumed][0] != '-')
+        upload = argv[consumed++];
     /*  Text lists (--formats csv,jsonl) live in the zone until the request is sent. */
     msgpack_zone zone;
     msgpack_zone_init(&zone, 1024);
     if (odp_cli_fill("odpctl", def, &msg, argc - consumed, argv + consumed,
-                     can_keygen ? keygen_opt : NULL, &zone) < 0 ||
-        odp_cli_required("odpctl", def, &msg) < 0) {
+                     can_keygen ? keygen_opt
+                     : report   ? report_opt
+                                : NULL,
+                     &zone) < 0) {
+        msgpack_zone_destroy(&zone);
+        return 2;
+    }
+    if (upload) {
+        char *end;
+        long long n = strtoll(upload, &end, 10);
+        if (*end || n < 1) {
+            fprintf(stderr, "odpctl: review report: the upload is a number, not '%s'\n", upload);
+            msgpack_zone_destroy(&zone);
+            return 2;
+        }
+        msg.review_report.upload = odp_v_int(n);
+    }
+    if (format && strcmp(format, "frictionless") != 0 && strcmp(format, "odp") != 0) {
+        fprintf(stderr, "odpctl: review report --format is frictionless or odp, not '%s'\n",
+                format);
+        msgpack_zone_destroy(&zone);
+        return 2;
+    }
+    if (odp_cli_required("odpctl", def, &msg) < 0) {
         msgpack_zone_destroy(&zone);
         return 2;
     }
@@ -351,7 +390,8 @@ int main(int argc, char **argv)
                     "privately)\n",
                     keygen, keygen);
     }
-    int rc = s_call(service, def, &msg);
+    int rc =
+        s_call(service, def, &msg, format && strcmp(format, "frictionless") == 0 ? "report" : NULL);
     msgpack_zone_destroy(&zone);
     return rc;
 }

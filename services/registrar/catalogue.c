@@ -674,6 +674,12 @@ static int s_dict_check(odp_req_t *req, size_t i, const odp_rec_dict_field_t *f,
         return s_item_fail(req, ODP_E_INVALID_VALUE, i, "pattern",
                            "is not a POSIX extended regular expression");
     bool numeric = strcmp(*type, "integer") == 0 || strcmp(*type, "numeric") == 0;
+    if (f->min_length.present && strcmp(*type, "text") != 0)
+        return s_item_fail(req, ODP_E_INVALID_VALUE, i, "min_length",
+                           "min_length applies to text fields only");
+    if (f->min_length.present && f->length.present && f->min_length.i > f->length.i)
+        return s_item_fail(req, ODP_E_INVALID_VALUE, i, "min_length",
+                           "min_length is greater than length");
     if ((f->min.present || f->max.present) && !numeric)
         return s_item_fail(req, ODP_E_INVALID_VALUE, i, f->min.present ? "min" : "max",
                            "min and max apply to integer and numeric fields only");
@@ -719,6 +725,9 @@ static json_t *s_dict_row(size_t i, const odp_rec_dict_field_t *f, const char *t
         json_object_set_new(o, "check_name", json_string(check));
     if (f->description.present)
         json_object_set_new(o, "description", json_stringn(f->description.str, f->description.len));
+    if (f->min_length.present)
+        json_object_set_new(o, "min_length", json_integer(f->min_length.i));
+    json_object_set_new(o, "primary_key", json_boolean(f->primary_key.present && f->primary_key.b));
     return o;
 }
 
@@ -773,7 +782,7 @@ static int s_dict_rows(odp_req_t *req, const odp_val_t *fields, json_t **rows)
 
 #define DICT_COLS                                                                                  \
     "name, type, length, required, is_unique, allowed, min_value, max_value, pattern, "            \
-    "check_name, description"
+    "check_name, description, min_length, primary_key"
 
 static void s_fill_dict_field(PGresult *r, int i, void *out, msgpack_zone *zone)
 {
@@ -789,6 +798,8 @@ static void s_fill_dict_field(PGresult *r, int i, void *out, msgpack_zone *zone)
     f->pattern = rows_col(r, i, 8);
     f->check = rows_col(r, i, 9);
     f->description = rows_col(r, i, 10);
+    f->min_length = rows_int(r, i, 11);
+    f->primary_key = rows_bool(r, i, 12);
 }
 
 /*  A statement without rows; a failure is answered as odp_req_db_fail() does. */
@@ -840,8 +851,8 @@ static int s_dictionary_reply(odp_req_t *req, const odp_val_t *resource, const c
         rep.resource = *resource;
         rep.table = odp_v_str(table);
         rep.fields = odp_v_raw(items.data, items.size);
-        rep.revision = rows_int(r, 0, 11);
-        rep.set_at = rows_col(r, 0, 12);
+        rep.revision = rows_int(r, 0, 13);
+        rep.set_at = rows_col(r, 0, 14);
         rc = odp_encode(&odp_def_rep_dictionary, &rep, req->pk);
     }
     PQclear(r);
@@ -909,11 +920,12 @@ static int s_dictionary_store(odp_req_t *req, const odp_val_t *resource, const c
     int rc = s_cmd(req,
                    "INSERT INTO dictionary_revision_fields (resource, table_name, revision, "
                    "position, name, type, length, required, is_unique, allowed, min_value, "
-                   "max_value, pattern, check_name, description) SELECT $1, $2, "
-                   "$3::integer, x.* FROM json_to_recordset($4::json) AS x(position "
-                   "integer, name text, type text, length integer, required boolean, "
-                   "is_unique boolean, allowed text[], min_value numeric, max_value "
-                   "numeric, pattern text, check_name text, description text)",
+                   "max_value, pattern, check_name, description, min_length, primary_key) "
+                   "SELECT $1, $2, $3::integer, x.* FROM json_to_recordset($4::json) AS "
+                   "x(position integer, name text, type text, length integer, required "
+                   "boolean, is_unique boolean, allowed text[], min_value numeric, max_value "
+                   "numeric, pattern text, check_name text, description text, min_length "
+                   "integer, primary_key boolean)",
                    4, vals, lens, "the dictionary");
     free(json);
     return rc;

@@ -450,8 +450,10 @@ static int s_standard_set(odp_req_t *req)
     if (rc == 0)
         rc = odp_req_txn(req, s_standard_txn, text);
     free(text);
-    if (rc == 0)
+    if (rc == 0) {
         odp_info("event=standard.updated checks=%u", list->via.array.size);
+        review_recheck_request();
+    }
     return rc;
 }
 

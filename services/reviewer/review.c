@@ -1,10 +1,14 @@
-/*  Reviewing a version: the checks of migrations/001_review.sql (run_checks) over the
-    registrar's staging table, set-based, in the same transaction as the review row and
-    its events, so a version is reviewed exactly once however often it is announced
-    (data.received through the exactly-once consumer, and again at start for versions
-    left waiting). */
+/*  Reviewing a version, in two transactions. The first begins it: the review row and
+    review.started, once however often the version is announced (data.received through
+    the exactly-once consumer, and again at start for versions left waiting). The second,
+    on the loop's next turn, runs every check set-based over the registrar's staging table
+    (migrations/003_checks_compare_score.sql: check_version) with its findings, quarantine,
+    comparison, score and events; a reviewer stopped in between finds the review unchecked
+    at start and checks it from the beginning. Approved versions are checked again after
+    standard.set and on a schedule (ODP_REVIEWER_RECHECK_S). */
 #include "reviewer.h"
 
+#include "common/config.h"
 #include "common/log.h"
 
 #include <inttypes.h>
@@ -14,9 +18,20 @@
 
 static const char *const s_actor = "service:reviewer";
 
-/*  In an open transaction: review upload unless it has been already or is not a received
-    dataset. 0, or -1 with the failed statement in *failed (NULL: the connection's last). */
-static int s_review(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult **failed)
+/*  Work the loop does between requests (s_tick): versions begun and not yet checked,
+    and re-checks of approved versions, asked for by standard.set or due by the clock. */
+static struct {
+    bool unchecked;     /* a review may wait for its checks */
+    bool recheck;       /* re-check the approved versions */
+    int64_t recheck_at; /* zclock_mono of the next scheduled re-check */
+    int64_t recheck_ms; /* ODP_REVIEWER_RECHECK_S, in ms; 0: no schedule */
+    int64_t idle_until; /* after a failure, no work before this zclock_mono */
+} s_work;
+
+/*  In an open transaction: begin reviewing upload unless it has been already or is not a
+    received dataset: its review row and review.started. The checks come after, in a
+    transaction of their own (s_check). 0, or -1 with the failed statement in *failed. */
+static int s_begin(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult **failed)
 {
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, upload);
@@ -35,39 +50,69 @@ static int s_review(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult
         *failed = r;
         return -1;
     }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return 0;
+    if (PQntuples(r) == 1) {
+        odp_ev_review_started_t started = {0};
+        started.resource = odp_v_str(PQgetvalue(r, 0, 0));
+        started.department = odp_v_str(PQgetvalue(r, 0, 1));
+        started.upload = odp_v_int(upload);
+        started.version = odp_v_int(strtoll(PQgetvalue(r, 0, 2), NULL, 10));
+        if (odp_outbox_append(outbox, &odp_def_ev_review_started, &started, s_actor) < 0) {
+            PQclear(r);
+            return -1;
+        }
+        s_work.unchecked = true;
     }
-    char resource[33], department[10];
-    snprintf(resource, sizeof resource, "%s", PQgetvalue(r, 0, 0));
-    snprintf(department, sizeof department, "%s", PQgetvalue(r, 0, 1));
-    int64_t version = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
     PQclear(r);
+    return 0;
+}
 
-    odp_ev_review_started_t started = {0};
-    started.resource = odp_v_str(resource);
-    started.department = odp_v_str(department);
-    started.upload = odp_v_int(upload);
-    started.version = odp_v_int(version);
-    if (odp_outbox_append(outbox, &odp_def_ev_review_started, &started, s_actor) < 0)
-        return -1;
-
-    r = odp_db_exec(db,
-                    "SELECT run_checks($1::bigint), "
-                    "(SELECT count(*) FROM findings WHERE upload = $1::bigint), "
-                    "(SELECT count(*) FROM quarantine WHERE upload = $1::bigint)",
-                    1, vals, NULL);
+/*  In an open transaction: every check of a begun review (check_version: whatever an
+    interrupted run left is redone), its events, and the threshold of the standard. 0, or
+    -1 with the failed statement in *failed (NULL: the connection's last). */
+static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult **failed)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, upload);
+    const char *vals[1] = {id};
+    *failed = NULL;
+    /*  The lock first: a row that check_version() updates in the statement that locks it
+        would drop out of that statement's result. */
+    PGresult *r = odp_db_exec(db,
+                              "SELECT 1 FROM reviews WHERE upload = $1 AND checked_at IS NULL "
+                              "FOR UPDATE",
+                              1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         *failed = r;
         return -1;
     }
-    int64_t findings = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    int64_t quarantined = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    int n = PQntuples(r);
     PQclear(r);
-    if (odp_db_cmd(db, "UPDATE reviews SET checked_at = now() WHERE upload = $1", 1, vals, NULL) <
-        0)
+    if (n == 0)
+        return 0;
+    int64_t began = zclock_mono();
+    r = odp_db_exec(db, "SELECT check_version($1)", 1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        *failed = r;
         return -1;
+    }
+    PQclear(r);
+    /*  The counts in a statement of their own: a statement does not see what a function it
+        calls has written. */
+    r = odp_db_exec(db,
+                    "SELECT v.upload, v.resource, v.department, (SELECT count(*) FROM findings "
+                    "WHERE upload = $1), (SELECT count(*) FROM quarantine WHERE upload = $1) "
+                    "FROM reviews v WHERE v.upload = $1",
+                    1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        *failed = r;
+        return -1;
+    }
+    char resource[33], department[10];
+    snprintf(resource, sizeof resource, "%s", PQgetvalue(r, 0, 1));
+    snprintf(department, sizeof department, "%s", PQgetvalue(r, 0, 2));
+    int64_t findings = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    int64_t quarantined = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    PQclear(r);
     odp_ev_review_flagged_t flagged = {0};
     flagged.resource = odp_v_str(resource);
     flagged.department = odp_v_str(department);
@@ -97,19 +142,135 @@ static int s_review(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult
         char reason[300];
         double share = strtod(PQgetvalue(r, 0, 1), NULL);
         double mostly = strtod(PQgetvalue(r, 0, 2), NULL);
-        int n = snprintf(reason, sizeof reason,
-                         "check %s fails on %.2f%% of the rows; the standard allows %.2f%% "
-                         "(mostly %g)",
-                         PQgetvalue(r, 0, 0), share * 100, (1 - mostly) * 100, mostly);
+        int len = snprintf(reason, sizeof reason,
+                           "check %s fails on %.2f%% of the rows; the standard allows %.2f%% "
+                           "(mostly %g)",
+                           PQgetvalue(r, 0, 0), share * 100, (1 - mostly) * 100, mostly);
         PQclear(r);
-        if (review_signoff(db, outbox, upload, false, reason, n, s_actor, failed) < 0)
+        if (review_signoff(db, outbox, upload, false, reason, len, s_actor, failed) < 0)
             return -1;
         odp_info("event=review.threshold upload=%" PRId64 " reason=\"%s\"", upload, reason);
     } else
         PQclear(r);
-    odp_info("event=review.checked upload=%" PRId64 " findings=%" PRId64 " quarantined=%" PRId64,
-             upload, findings, quarantined);
+    odp_info("event=review.checked upload=%" PRId64 " findings=%" PRId64 " quarantined=%" PRId64
+             " ms=%" PRId64,
+             upload, findings, quarantined, zclock_mono() - began);
     return 0;
+}
+
+/*  In an open transaction: check approved upload again (recheck_version) and, when that
+    raised new findings, say so with review.rechecked. */
+static int s_recheck(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult **failed)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, upload);
+    const char *vals[1] = {id};
+    *failed = NULL;
+    PGresult *r = odp_db_exec(db,
+                              "SELECT 1 FROM reviews WHERE upload = $1 AND state = 'approved' "
+                              "FOR UPDATE",
+                              1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        *failed = r;
+        return -1;
+    }
+    int n = PQntuples(r);
+    PQclear(r);
+    if (n == 0)
+        return 0;
+    r = odp_db_exec(db,
+                    "SELECT recheck_version($1), v.resource, v.department, v.version, "
+                    "coalesce((SELECT max(version) FROM standards), 0) FROM reviews v "
+                    "WHERE v.upload = $1",
+                    1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        *failed = r;
+        return -1;
+    }
+    int64_t raised = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    int rc = 0;
+    if (raised > 0) {
+        odp_ev_review_rechecked_t ev = {0};
+        ev.resource = odp_v_str(PQgetvalue(r, 0, 1));
+        ev.department = odp_v_str(PQgetvalue(r, 0, 2));
+        ev.upload = odp_v_int(upload);
+        ev.version = odp_v_int(strtoll(PQgetvalue(r, 0, 3), NULL, 10));
+        ev.standard = odp_v_int(strtoll(PQgetvalue(r, 0, 4), NULL, 10));
+        ev.findings = odp_v_int(raised);
+        rc = odp_outbox_append(outbox, &odp_def_ev_review_rechecked, &ev, s_actor) < 0 ? -1 : 0;
+        odp_info("event=review.rechecked upload=%" PRId64 " findings=%" PRId64, upload, raised);
+    }
+    PQclear(r);
+    return rc;
+}
+
+typedef int (*s_step_fn)(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult **failed);
+
+/*  step for each upload the query lists, each in its own transaction. 0, or -1 when one
+    failed (logged; the rest wait for the next turn). */
+static int s_each(odp_db_t *db, odp_outbox_t *outbox, const char *query, s_step_fn step,
+                  const char *what)
+{
+    PGresult *r = odp_db_exec(db, query, 0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        odp_error("event=review.%s_failed error=\"%s\"", what,
+                  r ? PQresultErrorMessage(r) : "no connection");
+        PQclear(r);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        int64_t upload = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        PGresult *failed = NULL;
+        rc = odp_db_begin(db);
+        if (rc == 0)
+            rc = step(db, outbox, upload, &failed);
+        if (rc == 0)
+            rc = odp_db_commit(db);
+        if (rc < 0) {
+            odp_error("event=review.%s_failed upload=%" PRId64 " error=\"%s\"", what, upload,
+                      failed ? PQresultErrorMessage(failed) : "the transaction failed");
+            PQclear(failed);
+            odp_db_rollback(db);
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+void review_recheck_request(void)
+{
+    s_work.recheck = true;
+}
+
+/*  The loop's turn: checks of begun reviews, oldest first, then any re-check due. */
+static void s_tick(odp_service_t *svc, void *arg)
+{
+    (void)arg;
+    int64_t now = zclock_mono();
+    if (now < s_work.idle_until)
+        return;
+    if (s_work.recheck_ms > 0 && now >= s_work.recheck_at) {
+        s_work.recheck = true;
+        s_work.recheck_at = now + s_work.recheck_ms;
+    }
+    int rc = 0;
+    if (s_work.unchecked) {
+        s_work.unchecked = false;
+        rc = s_each(odp_service_db(svc), odp_service_outbox(svc),
+                    "SELECT upload FROM reviews WHERE checked_at IS NULL ORDER BY upload", s_check,
+                    "check");
+        s_work.unchecked = rc < 0;
+    }
+    if (rc == 0 && s_work.recheck) {
+        s_work.recheck = false;
+        rc = s_each(odp_service_db(svc), odp_service_outbox(svc),
+                    "SELECT upload FROM reviews WHERE state = 'approved' ORDER BY upload",
+                    s_recheck, "recheck");
+        s_work.recheck = rc < 0;
+    }
+    if (rc < 0)
+        s_work.idle_until = now + 2000;
 }
 
 static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
@@ -125,51 +286,46 @@ static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
         return ODP_EVENT_REFUSE;
     }
     PGresult *failed;
-    if (s_review(ev->db, odp_service_outbox(arg), m.upload.i, &failed) < 0)
+    if (s_begin(ev->db, odp_service_outbox(arg), m.upload.i, &failed) < 0)
         return odp_event_db_fail(ev, failed, "the review");
     return ODP_EVENT_DONE;
 }
 
-/*  Versions received while the reviewer was away, or announced before its cursor started:
-    each reviewed in its own transaction, oldest first. */
+/*  Versions received while the reviewer was away, or announced before its cursor started,
+    are begun; reviews begun and not checked (the reviewer stopped in between) are checked
+    again from the start, on the loop's next turn. */
 static int s_on_start(odp_db_t *db, void *arg)
 {
-    PGresult *r =
-        odp_db_exec(db,
-                    "SELECT u.id FROM registrar.uploads u WHERE u.status = 'received' "
-                    "AND u.kind = 'dataset' AND u.staging_table IS NOT NULL AND NOT "
-                    "EXISTS (SELECT 1 FROM reviews v WHERE v.upload = u.id) ORDER BY u.id",
-                    0, NULL, NULL);
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return -1;
-    }
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        int64_t upload = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        PGresult *failed = NULL;
-        rc = odp_db_begin(db);
-        if (rc == 0)
-            rc = s_review(db, odp_service_outbox(arg), upload, &failed);
-        if (rc == 0)
-            rc = odp_db_commit(db);
-        if (rc < 0) {
-            odp_error("event=review.waiting_failed upload=%" PRId64 " error=\"%s\"", upload,
-                      failed ? PQresultErrorMessage(failed) : "the transaction failed");
-            PQclear(failed);
-            odp_db_rollback(db);
-        }
-    }
-    PQclear(r);
-    return rc;
+    s_work.unchecked = true;
+    return s_each(db, odp_service_outbox(arg),
+                  "SELECT u.id FROM registrar.uploads u WHERE u.status = 'received' "
+                  "AND u.kind = 'dataset' AND u.staging_table IS NOT NULL AND NOT "
+                  "EXISTS (SELECT 1 FROM reviews v WHERE v.upload = u.id) ORDER BY u.id",
+                  s_begin, "waiting");
 }
 
 odp_consumer_t *review_consumer_start(odp_service_t *svc)
 {
+    const char *every = odp_config("reviewer", "RECHECK_S", "3600");
+    char *end;
+    long long seconds = strtoll(every, &end, 10);
+    if (*end || seconds < 0 || seconds > 366LL * 86400) {
+        odp_error("event=review.config_failed msg=\"ODP_REVIEWER_RECHECK_S is seconds between "
+                  "re-checks, 0 (none) to 31622400, not %s\"",
+                  every);
+        return NULL;
+    }
+    s_work.recheck_ms = seconds * 1000;
+    s_work.recheck_at = zclock_mono() + s_work.recheck_ms;
     odp_consumer_cfg_t cfg = {.on_event = s_on_event, .on_start = s_on_start, .arg = svc};
     odp_consumer_t *c = odp_consumer_new_service(svc, &cfg);
     if (!c)
         return NULL;
+    if (odp_service_timer(svc, 100, s_tick, NULL) < 0) {
+        odp_error("event=review.timer_failed");
+        odp_consumer_destroy(&c);
+        return NULL;
+    }
     char err[256];
     if (odp_consumer_follow(c, "registrar", 1, err, sizeof err) < 0) {
         odp_error("event=review.follow_failed error=\"%s\"", err);
@@ -204,8 +360,11 @@ int review_show_pack(odp_req_t *req, int64_t upload)
         "(SELECT count(*) FROM quarantine q WHERE q.upload = v.upload AND q.state = 'isolated'), "
         "(SELECT count(*) FROM quarantine q WHERE q.upload = v.upload AND q.state = 'dropped'), "
         "(SELECT count(*) FROM findings f WHERE f.upload = v.upload), s.reason, s.decided_by, "
-        "to_char(s.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-        "FROM reviews v LEFT JOIN signoffs s ON s.upload = v.upload "
+        "to_char(s.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+        "v.compare::text, q.score, to_char(v.checked_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM reviews v LEFT JOIN signoffs s ON s.upload = "
+        "v.upload "
+        "LEFT JOIN quality_scores q ON q.upload = v.upload "
         "WHERE v.upload = $1 AND ($2 = '0' OR v.department = $3)",
         3, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -234,6 +393,10 @@ int review_show_pack(odp_req_t *req, int64_t upload)
             *(k == 9    ? &rep.reason
               : k == 10 ? &rep.decided_by
                         : &rep.decided_at) = odp_v_str(PQgetvalue(r, 0, k));
+    if (!PQgetisnull(r, 0, 14))
+        rep.checked_at = odp_v_str(PQgetvalue(r, 0, 14));
+    if (!PQgetisnull(r, 0, 13))
+        rep.score = odp_v_num(strtod(PQgetvalue(r, 0, 13), NULL));
     PGresult *types = odp_db_exec(req->db,
                                   "SELECT type, count(*) FROM findings WHERE upload = $1 "
                                   "GROUP BY type ORDER BY type",
@@ -249,16 +412,20 @@ int review_show_pack(odp_req_t *req, int64_t upload)
         PQclear(types);
         return odp_req_db_fail(req, checks, "the findings");
     }
-    msgpack_sbuffer tb, cb;
+    msgpack_sbuffer tb, cb, xb;
     msgpack_sbuffer_init(&tb);
     msgpack_sbuffer_init(&cb);
+    msgpack_sbuffer_init(&xb);
     s_pack_counts(types, &tb);
     s_pack_counts(checks, &cb);
     rep.by_type = odp_v_raw(tb.data, tb.size);
     rep.by_check = odp_v_raw(cb.data, cb.size);
+    if (!PQgetisnull(r, 0, 12) && review_pack_json_text(PQgetvalue(r, 0, 12), &xb) == 0)
+        rep.compare = odp_v_raw(xb.data, xb.size);
     int rc = odp_encode(&odp_def_rep_review, &rep, req->pk);
     msgpack_sbuffer_destroy(&tb);
     msgpack_sbuffer_destroy(&cb);
+    msgpack_sbuffer_destroy(&xb);
     PQclear(types);
     PQclear(checks);
     PQclear(r);
@@ -276,4 +443,5 @@ void review_routes(odp_service_t *svc)
     odp_service_route(svc, &odp_def_review_show, ODP_ALLOW_OPERATIONS | ODP_ALLOW_PROVIDER,
                       s_review_show);
     decide_routes(svc);
+    report_routes(svc);
 }

@@ -16,6 +16,9 @@ odp_consumer_t *review_consumer_start(odp_service_t *svc);
 
 void review_routes(odp_service_t *svc);
 
+/*  Re-check the approved versions on the loop's next turn (the standard changed). */
+void review_recheck_request(void);
+
 /*  quarantine.*, review.queue, review.decide, standard.* (decide.c). */
 void decide_routes(odp_service_t *svc);
 
@@ -28,5 +31,13 @@ int review_show_pack(odp_req_t *req, int64_t upload);
     needs reason. 0, or -1 with the failed statement in *failed (NULL: the last one). */
 int review_signoff(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, bool approve,
                    const char *reason, int reason_len, const char *actor, PGresult **failed);
+
+/*  JSON text (jsonb from the database) as one msgpack value appended to buf: objects as
+    maps, arrays, strings, integers, reals, booleans, null. 0, or -1 when it does not
+    parse. */
+int review_pack_json_text(const char *text, msgpack_sbuffer *buf);
+
+/*  review.report and review.findings (report.c). */
+void report_routes(odp_service_t *svc);
 
 #endif

@@ -75,8 +75,9 @@ void tp_pack_cstr(msgpack_packer *pk, const char *s)
 /*  One field of a .dict.json as a rec_dict_field map (JSON "enum" is the wire's allowed). */
 void tp_pack_field(msgpack_packer *pk, json_t *f)
 {
-    static const char *const keys[] = {"name", "type", "length",  "required", "unique",     "enum",
-                                       "min",  "max",  "pattern", "check",    "description"};
+    static const char *const keys[] = {
+        "name", "type",    "length", "required",    "unique",     "enum",       "min",
+        "max",  "pattern", "check",  "description", "min_length", "primary_key"};
     size_t n = 0;
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         n += json_object_get(f, keys[k]) != NULL;

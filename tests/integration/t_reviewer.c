@@ -3,6 +3,8 @@
     operations and as the provider. Entries are set up and pushed with pushing.h. */
 #include "pushing.h"
 
+#include "common/json.h"
+
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -14,17 +16,18 @@
 
 /*  ---- the review ---------------------------------------------------------------------------- */
 
-/*  review.show of upload as the holder of cert (NULL: operations), waiting up to 20 s for the
-    reviewer to have reviewed it; the status, the reply in *rep (odp_reply_free it). */
+/*  review.show of upload as the holder of cert (NULL: operations), waiting up to 60 s for the
+    reviewer to have checked it (checked_at): a reviewer checking a large version answers
+    late. The status, the reply in *rep (odp_reply_free it). */
 static int s_show(const char *cert, int64_t upload, odp_reply_t *rep)
 {
     odp_client_t *c = h_client("reviewer", cert);
     odp_review_show_t m = {0};
     m.upload = odp_v_int(upload);
     int st = 0;
-    for (int i = 0; i < 200; i++) {
+    for (int64_t until = zclock_mono() + 60000; zclock_mono() < until;) {
         st = h_call(c, &odp_def_review_show, &m, rep);
-        if (st != 404)
+        if (st != 0 && st != 404 && (st != 200 || odp_map_get(&rep->obj, "checked_at")))
             break;
         odp_reply_free(rep);
         usleep(100 * 1000);
@@ -76,29 +79,31 @@ static void s_messy(void)
               "received %lld accepted %lld quarantined %lld dropped %lld, not 300 = 292 + 8",
               (long long)h_int(&rep, "received"), (long long)h_int(&rep, "accepted"),
               (long long)h_int(&rep, "quarantined"), (long long)h_int(&rep, "dropped"));
-        CHECK(h_int(&rep, "findings") == 8, "%lld findings, not 8",
+        CHECK(h_int(&rep, "findings") == 9, "%lld findings, not 9",
               (long long)h_int(&rep, "findings"));
         static const struct {
             const char *map, *key;
             int64_t n;
-        } want[] = {{"by_type", "type-error", 1},   {"by_type", "missing-cell", 1},
-                    {"by_type", "extra-cell", 1},   {"by_type", "constraint-error", 4},
-                    {"by_type", "unique-error", 1}, {"by_check", "type", 1},
-                    {"by_check", "ragged", 2},      {"by_check", "uscc", 1},
-                    {"by_check", "required", 1},    {"by_check", "unique", 1},
-                    {"by_check", "minimum", 1},     {"by_check", "enum", 1}};
+        } want[] = {{"by_type", "type-error", 1},    {"by_type", "missing-cell", 1},
+                    {"by_type", "extra-cell", 1},    {"by_type", "constraint-error", 4},
+                    {"by_type", "unique-error", 1},  {"by_check", "type", 1},
+                    {"by_check", "ragged", 2},       {"by_check", "uscc", 1},
+                    {"by_check", "required", 1},     {"by_check", "unique", 1},
+                    {"by_check", "minimum", 1},      {"by_check", "enum", 1},
+                    {"by_type", "duplicate-row", 1}, {"by_check", "duplicate-row", 1}};
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             CHECK(s_count(&rep, want[i].map, want[i].key) == want[i].n, "%s %s: %lld, not %lld",
                   want[i].map, want[i].key, (long long)s_count(&rep, want[i].map, want[i].key),
                   (long long)want[i].n);
-        CHECK(s_map_size(&rep, "by_type", 5) && s_map_size(&rep, "by_check", 7),
+        CHECK(s_map_size(&rep, "by_type", 6) && s_map_size(&rep, "by_check", 8),
               "findings of other types or checks than expected");
         char state[17];
         tp_str(&rep, "state", state, sizeof state);
         CHECK(strcmp(state, "in_review") == 0, "state %s, not in_review", state);
     }
     odp_reply_free(&rep);
-    /*  The isolated rows are the eight of the fixture, one of the duplicate pair. */
+    /*  The isolated rows are the eight of the fixture, one of the duplicate pair (the
+        repeat breaks unique and is a duplicate row: 9 findings on 8 rows). */
     PGconn *pg = h_pg_super();
     char sql[300];
     snprintf(sql, sizeof sql,
@@ -546,6 +551,577 @@ static void s_odpctl_queue(void)
     json_decref(j);
 }
 
+/*  ---- table checks, dictionary revisions, compare, report, score ---------------------------- */
+
+/*  d (stolen) as h_var()/name.dict.json; the path in path. */
+static bool s_dict_file(const char *name, json_t *d, char path[512])
+{
+    snprintf(path, 512, "%s/%s.dict.json", h_var(), name);
+    bool ok = d && json_dump_file(d, path, 0) == 0;
+    CHECK(ok, "cannot write %s", path);
+    json_decref(d);
+    return ok;
+}
+
+/*  csv pushed to resource by dept and checked by the reviewer: its upload, 0 on failure. */
+static int64_t s_push_csv(const char *dept, const char *resource, const char *csv)
+{
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, strlen(csv), &res);
+    CHECK(st == 200, "push: %s gave %d %s %s", res.step, st, res.code, res.message);
+    odp_client_destroy(&c);
+    if (st != 200)
+        return 0;
+    odp_reply_t rep;
+    st = s_show(NULL, res.upload, &rep);
+    CHECK(st == 200 && odp_map_get(&rep.obj, "checked_at"), "review.show: %d %s, checked %d", st,
+          h_err_code(&rep), st == 200 && odp_map_get(&rep.obj, "checked_at") != NULL);
+    odp_reply_free(&rep);
+    return st == 200 ? res.upload : 0;
+}
+
+/*  The number of findings of upload matching the SQL condition cond. */
+static int64_t s_findings(PGconn *pg, int64_t upload, const char *cond)
+{
+    char sql[600];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND %s",
+             (long long)upload, cond);
+    return h_pg_int(pg, sql);
+}
+
+/*  minLength and a primary key over two fields, on both sides of each boundary; duplicate
+    and blank rows in a table without a key. */
+static void s_table_checks(void)
+{
+    const char *dept = "446200001";
+    CHECK(h_department(dept, "审核测试 表级规则部门") == 0, "department.add");
+    char dict[512], resource[33];
+    if (!s_dict_file("reviewer-pk",
+                     json_pack("{s:[{s:s,s:s,s:b},{s:s,s:s,s:b},{s:s,s:s,s:i,s:i}]}", "fields",
+                               "name", "k1", "type", "integer", "primary_key", 1, "name", "k2",
+                               "type", "text", "primary_key", 1, "name", "label", "type", "text",
+                               "min_length", 2, "length", 4),
+                     dict) ||
+        !tp_entry(dept, "审核 主键与最短长度", "dataset", dict, true, resource))
+        return;
+    /*  The registrar keeps min_length for text only, and not above length. */
+    static const struct {
+        const char *file, *type;
+        int min_length, length;
+    } wrong[] = {{"reviewer-minlen-int", "integer", 2, 0}, {"reviewer-minlen-long", "text", 5, 4}};
+    odp_client_t *reg = h_client("registrar", h_keyfile(dept));
+    for (size_t i = 0; i < 2; i++) {
+        char path[512];
+        json_t *f = json_pack("{s:s,s:s,s:i}", "name", "v", "type", wrong[i].type, "min_length",
+                              wrong[i].min_length);
+        if (wrong[i].length)
+            json_object_set_new(f, "length", json_integer(wrong[i].length));
+        if (!s_dict_file(wrong[i].file, json_pack("{s:[o]}", "fields", f), path))
+            continue;
+        odp_reply_t rep;
+        int st = tp_dictionary_call(reg, resource, path, &rep);
+        char field[65] = "";
+        odp_v_cstr(&rep.err.field, field, sizeof field);
+        CHECK(st == 422 && strcmp(h_err_code(&rep), "INVALID_VALUE") == 0 &&
+                  strcmp(field, "fields[0].min_length") == 0,
+              "%s: %d %s %s", wrong[i].file, st, h_err_code(&rep), field);
+        odp_reply_free(&rep);
+    }
+    odp_client_destroy(&reg);
+    /*  1, 2 pass at both length boundaries (2 and 4) and share k1 but not k2; 3 is one
+        character short; 4 repeats row 1's key (k1, k2) with another label; 7 is empty
+        (minLength leaves empty values to required). */
+    int64_t upload = s_push_csv(dept, resource,
+                                "k1,k2,label\n1,a,ab\n1,b,abcd\n2,a,a\n1,a,abc\n3,c,xyz\n"
+                                "4,a,xyz\n4,d,\n");
+    PGconn *pg = h_pg_super();
+    if (upload) {
+        CHECK(s_findings(pg, upload, "true") == 2, "%lld findings, not 2",
+              (long long)s_findings(pg, upload, "true"));
+        CHECK(s_findings(pg, upload,
+                         "row_no = 3 AND field = 'label' AND check_name = 'minLength' AND "
+                         "type = 'constraint-error' AND value = 'a'") == 1,
+              "row 3: no minLength finding");
+        CHECK(s_findings(pg, upload,
+                         "row_no = 4 AND field = 'k1,k2' AND check_name = 'primary-key' AND "
+                         "type = 'primary-key' AND message LIKE '%repeats row 1'") == 1,
+              "row 4: no primary-key finding naming row 1");
+    }
+    /*  Without a key: 3 repeats row 1 in every column (2 differs in b only); 4 and 5 are
+        blank (5 repeats 4 but is reported as blank only); 6 has one cell. */
+    if (s_dict_file("reviewer-rows",
+                    json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "fields", "name", "a", "type", "text",
+                              "name", "b", "type", "integer"),
+                    dict) &&
+        tp_entry(dept, "审核 重复与空行", "dataset", dict, true, resource)) {
+        upload = s_push_csv(dept, resource, "a,b\nx,1\nx,2\nx,1\n,\n,\ny,\n");
+        if (upload) {
+            CHECK(s_findings(pg, upload, "true") == 3, "%lld findings, not 3",
+                  (long long)s_findings(pg, upload, "true"));
+            CHECK(s_findings(pg, upload,
+                             "row_no = 3 AND type = 'duplicate-row' AND message LIKE "
+                             "'%repeats row 1'") == 1,
+                  "row 3: no duplicate-row finding naming row 1");
+            CHECK(s_findings(pg, upload, "row_no IN (4, 5) AND type = 'blank-row'") == 2,
+                  "rows 4, 5: not both blank-row");
+            /*  Its score: 3 of 6 rows fail (validity 0.5), one row repeats (consistency
+                0.8333), nothing required or constrained (both 1): 25 * 3.3333 = 83.33. */
+            char sql[300];
+            snprintf(sql, sizeof sql,
+                     "SELECT count(*) FROM reviewer.quality_scores WHERE upload = %lld AND "
+                     "rows_passing = 3 AND validity = 0.5 AND consistency = 0.8333 AND "
+                     "completeness = 1 AND normativity = 1 AND score = 83.33",
+                     (long long)upload);
+            CHECK(h_pg_int(pg, sql) == 1, "the score of upload %lld is not 83.33 from its parts",
+                  (long long)upload);
+            /*  The metrics service and the publisher read scores, sign-offs and quarantine. */
+            static const char *const roles[] = {"metrics", "publisher"};
+            for (size_t i = 0; i < 2; i++) {
+                PGconn *rc = h_pg_role(roles[i]);
+                snprintf(sql, sizeof sql,
+                         "SELECT count(*) FROM reviewer.quality_scores q JOIN reviewer.reviews v "
+                         "USING (upload) LEFT JOIN reviewer.signoffs s USING (upload) WHERE "
+                         "q.upload = %lld AND EXISTS (SELECT 1 FROM reviewer.quarantine WHERE "
+                         "upload = q.upload) AND (SELECT count(*) FROM reviewer.standards) >= 0",
+                         (long long)upload);
+                CHECK(h_pg_int(rc, sql) == 1, "odp_%s cannot read the reviewer's outcome",
+                      roles[i]);
+                PQfinish(rc);
+            }
+            PGconn *q = h_pg_role("query");
+            PQsetNoticeProcessor(q, NULL, NULL);
+            CHECK(h_pg_int(q, "SELECT count(*) FROM reviewer.quality_scores") == -1,
+                  "odp_query reads reviewer.quality_scores");
+            PQfinish(q);
+        }
+    }
+    PQfinish(pg);
+}
+
+/*  h_pg_int(sql) until it is want, up to 20 s; the last value. */
+static int64_t s_wait_int(PGconn *pg, const char *sql, int64_t want)
+{
+    int64_t got = -1;
+    for (int i = 0; i < 200 && (got = h_pg_int(pg, sql)) != want; i++)
+        usleep(100 * 1000);
+    return got;
+}
+
+/*  A version begun with dictionary revision 1 is checked with revision 1 even when
+    revision 2 came before it finished; approved, it is re-checked with the latest revision
+    when the standard changes, raising only the new finding, once. */
+static void s_revision_recheck(void)
+{
+    const char *dept = "446200002";
+    CHECK(h_department(dept, "审核测试 修订部门") == 0, "department.add");
+    char dict1[512], dict2[512], resource[33];
+    if (!s_dict_file("reviewer-rev1",
+                     json_pack("{s:[{s:s,s:s,s:s}]}", "fields", "name", "tag", "type", "text",
+                               "pattern", "[a-z]+"),
+                     dict1) ||
+        !s_dict_file("reviewer-rev2",
+                     json_pack("{s:[{s:s,s:s,s:s}]}", "fields", "name", "tag", "type", "text",
+                               "pattern", "[0-9]+"),
+                     dict2) ||
+        !tp_entry(dept, "审核 字典修订", "dataset", dict1, true, resource))
+        return;
+    static const char csv[] = "tag\nabc\n123\n";
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_begin(c, &o, csv, sizeof csv - 1, &res);
+    if (st == 200)
+        st = tp_dictionary(c, resource, dict2);
+    if (st == 200)
+        st = tp_chunks(c, &res, csv, sizeof csv - 1, 0, 0);
+    if (st == 200)
+        st = tp_finish(c, &res);
+    CHECK(st == 200, "push across a dictionary revision: %s gave %d %s %s", res.step, st, res.code,
+          res.message);
+    odp_client_destroy(&c);
+    if (st != 200)
+        return;
+    odp_reply_t rep;
+    st = s_show(NULL, res.upload, &rep);
+    odp_reply_free(&rep);
+    PGconn *pg = h_pg_super();
+    CHECK(s_findings(pg, res.upload, "true") == 1 &&
+              s_findings(pg, res.upload, "row_no = 2 AND check_name = 'pattern'") == 1,
+          "not exactly row 2 breaking revision 1's pattern: %lld findings",
+          (long long)s_findings(pg, res.upload, "true"));
+    char code[40], message[300];
+    st = s_handle(NULL, res.upload, 2, "released", NULL, code);
+    CHECK(st == 200, "released: %d %s", st, code);
+    st = s_decide(NULL, res.upload, true, NULL, code, message);
+    CHECK(st == 200, "approval: %d %s %s", st, code, message);
+
+    /*  The standard changes: revision 2's pattern finds row 1 now (row 2 passes it, and
+        its finding stays). */
+    s_standard(NULL, 0);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND recheck AND "
+             "row_no = 1 AND check_name = 'pattern' AND value = 'abc'",
+             (long long)res.upload);
+    CHECK(s_wait_int(pg, sql, 1) == 1, "the re-check raised no finding on row 1");
+    CHECK(s_findings(pg, res.upload, "true") == 2, "%lld findings after the re-check, not 2",
+          (long long)s_findings(pg, res.upload, "true"));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.outbox WHERE topic = 'review.rechecked' AND "
+             "department = '%s'",
+             dept);
+    CHECK(h_pg_int(pg, sql) == 1, "no review.rechecked event for the department");
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND state = 'approved'",
+             (long long)res.upload);
+    CHECK(h_pg_int(pg, sql) == 1, "the re-check changed the decision");
+
+    /*  Again: nothing new, nothing twice. */
+    snprintf(sql, sizeof sql, "SELECT rechecked_at FROM reviewer.reviews WHERE upload = %lld",
+             (long long)res.upload);
+    PGresult *r = PQexec(pg, sql);
+    char before[64] = "";
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        snprintf(before, sizeof before, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    s_standard(NULL, 0);
+    char newer[300];
+    snprintf(newer, sizeof newer,
+             "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND rechecked_at > '%s'",
+             (long long)res.upload, before);
+    CHECK(s_wait_int(pg, newer, 1) == 1, "the second standard.set did not re-check");
+    CHECK(s_findings(pg, res.upload, "true") == 2, "%lld findings after a second re-check, not 2",
+          (long long)s_findings(pg, res.upload, "true"));
+    CHECK(h_pg_int(pg, "SELECT count(*) FROM reviewer.outbox WHERE topic = 'review.rechecked' "
+                       "AND department = '446200002'") == 1,
+          "a re-check without new findings made an event");
+    PQfinish(pg);
+}
+
+/*  A text value at path (keys separated by '.') in a JSON object, "" when absent. */
+static const char *s_jstr(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(json_object_get(j, a), b);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static json_int_t s_jint(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(json_object_get(j, a), b);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+/*  Compare: version 2 against what was declared and against version 1 (by row count and
+    by primary key, a field added), and on time for a daily entry pushed today. */
+static void s_compare(void)
+{
+    const char *dept = "446200003";
+    CHECK(h_department(dept, "审核测试 对比部门") == 0, "department.add");
+    char dict1[512], dict2[512], resource[33];
+    if (!s_dict_file("reviewer-cmp1",
+                     json_pack("{s:[{s:s,s:s,s:b},{s:s,s:s}]}", "fields", "name", "id", "type",
+                               "integer", "primary_key", 1, "name", "name", "type", "text"),
+                     dict1) ||
+        !s_dict_file("reviewer-cmp2",
+                     json_pack("{s:[{s:s,s:s,s:b},{s:s,s:s},{s:s,s:s}]}", "fields", "name", "id",
+                               "type", "integer", "primary_key", 1, "name", "name", "type", "text",
+                               "name", "note", "type", "text"),
+                     dict2) ||
+        !tp_entry(dept, "审核 资料对比", "dataset", dict1, true, resource))
+        return;
+    int64_t v1 = s_push_csv(dept, resource, "id,name\n1,a\n2,b\n3,c\n");
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    int st = tp_dictionary(c, resource, dict2);
+    odp_client_destroy(&c);
+    static const char csv2[] = "id,name,note\n2,b,x\n3,c,y\n4,d,z\n5,e,w\n";
+    int64_t v2 = st == 200 ? s_push_csv(dept, resource, csv2) : 0;
+    if (!v1 || !v2)
+        return;
+    odp_reply_t rep;
+    st = s_show(h_keyfile(dept), v1, &rep);
+    const msgpack_object *cmp = odp_map_get(&rep.obj, "compare");
+    const msgpack_object *prev = cmp ? odp_map_get(cmp, "previous") : NULL;
+    CHECK(st == 200 && cmp && prev && prev->type == MSGPACK_OBJECT_NIL,
+          "version 1 has a previous version, or no compare: %d", st);
+    odp_reply_free(&rep);
+    st = s_show(h_keyfile(dept), v2, &rep);
+    cmp = odp_map_get(&rep.obj, "compare");
+    json_t *j = cmp ? odp_json_from_msgpack(cmp) : NULL;
+    odp_reply_free(&rep);
+    CHECK(st == 200 && j, "review.show of version 2 has no compare: %d", st);
+    if (!j)
+        return;
+    char sha[65];
+    tp_sha256(csv2, sizeof csv2 - 1, sha);
+    json_t *d = json_object_get(j, "declared"), *p = json_object_get(j, "previous"),
+           *t = json_object_get(j, "timeliness");
+    CHECK(json_is_true(json_object_get(d, "size_matches")) &&
+              json_is_true(json_object_get(d, "sha256_verified")) &&
+              s_jint(j, "declared", "size_declared") == (json_int_t)(sizeof csv2 - 1) &&
+              strcmp(s_jstr(j, "declared", "sha256_declared"), sha) == 0 &&
+              strcmp(s_jstr(j, "declared", "format"), "csv") == 0 &&
+              json_array_size(json_object_get(d, "fields")) == 3 &&
+              json_array_size(json_object_get(d, "fields_missing")) == 0 &&
+              s_jint(j, "declared", "rows") == 4,
+          "declared part wrong");
+    json_t *added = json_object_get(p, "fields_added");
+    CHECK(s_jint(j, "previous", "version") == 1 && s_jint(j, "previous", "rows") == 3 &&
+              s_jint(j, "previous", "rows_delta") == 1 &&
+              strcmp(s_jstr(j, "previous", "key"), "id") == 0 &&
+              s_jint(j, "previous", "keys_added") == 2 &&
+              s_jint(j, "previous", "keys_removed") == 1 && json_array_size(added) == 1 &&
+              strcmp(json_string_value(json_array_get(added, 0)), "note") == 0 &&
+              json_is_true(json_object_get(p, "schema_changed")) &&
+              json_is_false(json_object_get(p, "format_changed")),
+          "previous part wrong: rows_delta %lld keys +%lld -%lld",
+          (long long)s_jint(j, "previous", "rows_delta"),
+          (long long)s_jint(j, "previous", "keys_added"),
+          (long long)s_jint(j, "previous", "keys_removed"));
+    CHECK(strcmp(s_jstr(j, "timeliness", "status"), "on_time") == 0 &&
+              strcmp(s_jstr(j, "timeliness", "update_cycle"), "daily") == 0 &&
+              s_jint(j, "timeliness", "days_late") == 0 && json_object_get(t, "due_on"),
+          "timeliness: %s", s_jstr(j, "timeliness", "status"));
+    json_decref(j);
+    /*  Late: a version due yesterday. */
+    PGconn *pg = h_pg_super();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT (reviewer.compare_version(%lld)->'timeliness'->>'days_late')::int",
+             (long long)v2);
+    PGresult *r = PQexec(pg, "BEGIN");
+    PQclear(r);
+    char upd[200];
+    snprintf(upd, sizeof upd,
+             "UPDATE registrar.uploads SET finished_at = finished_at + interval '3 days' WHERE "
+             "id = %lld",
+             (long long)v2);
+    r = PQexec(pg, upd);
+    PQclear(r);
+    CHECK(h_pg_int(pg, sql) == 2, "a version 3 days after the last is not 2 days late: %lld",
+          (long long)h_pg_int(pg, sql));
+    r = PQexec(pg, "ROLLBACK");
+    PQclear(r);
+    PQfinish(pg);
+}
+
+/*  review.report in Frictionless' shape: exact counts per type, samples capped, through
+    odpctl --format frictionless; review.findings through odp-push for the department
+    only, NOT_FOUND alike for another's and for none. */
+static void s_report(void)
+{
+    const char *dept = "446200004";
+    CHECK(h_department(dept, "审核测试 报告部门") == 0, "department.add");
+    char dict[512], resource[33];
+    if (!s_dict_file("reviewer-report",
+                     json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s}]}", "fields", "name", "tag", "type",
+                               "text", "pattern", "[a-z]+", "name", "n", "type", "integer"),
+                     dict) ||
+        !tp_entry(dept, "审核 报告", "dataset", dict, true, resource))
+        return;
+    int64_t upload = s_push_csv(dept, resource, "tag,n\nabc,1\n,\nAB,2\n,\nab1,3\n");
+    if (!upload)
+        return;
+    char bin[512], out[512], err[512], id[24];
+    snprintf(bin, sizeof bin, "%s/odpctl", h_bin());
+    snprintf(out, sizeof out, "%s/odpctl-review-report.out", h_var());
+    snprintf(err, sizeof err, "%s/odpctl-review-report.err", h_var());
+    snprintf(id, sizeof id, "%lld", (long long)upload);
+    remove(out);
+    const char *argv[] = {bin, "review",   "report",       id,  "--limit",
+                          "1", "--format", "frictionless", NULL};
+    int rc = h_wait_exit(h_spawn(argv, NULL, out, err), 10000);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    json_t *task = json_array_get(json_object_get(j, "tasks"), 0);
+    json_t *errors = json_object_get(task, "errors");
+    json_t *by_type = json_object_get(json_object_get(task, "stats"), "errorsByType");
+    CHECK(rc == 0 && json_is_false(json_object_get(j, "valid")) &&
+              s_jint(j, "stats", "errors") == 4 &&
+              json_integer_value(json_object_get(by_type, "blank-row")) == 2 &&
+              json_integer_value(json_object_get(by_type, "constraint-error")) == 2 &&
+              json_integer_value(json_object_get(json_object_get(task, "stats"), "rows")) == 5 &&
+              json_is_true(json_object_get(task, "partial")) && json_array_size(errors) == 2,
+          "odpctl review report exited %d; report %s (see %s)", rc, je.text, out);
+    /*  The samples: the first of each type, header counted as row 1. */
+    json_t *e0 = json_array_get(errors, 0), *e1 = json_array_get(errors, 1);
+    CHECK(json_integer_value(json_object_get(e0, "rowNumber")) == 3 &&
+              strcmp(json_string_value(json_object_get(e0, "type")), "blank-row") == 0 &&
+              json_integer_value(json_object_get(e1, "rowNumber")) == 4 &&
+              strcmp(json_string_value(json_object_get(e1, "type")), "constraint-error") == 0 &&
+              strcmp(json_string_value(json_object_get(e1, "fieldName")), "tag") == 0 &&
+              strcmp(json_string_value(json_object_get(e1, "cell")), "AB") == 0 &&
+              json_integer_value(json_object_get(e1, "fieldNumber")) == 1 &&
+              json_is_string(json_object_get(e1, "message")) &&
+              json_is_string(json_object_get(e1, "note")),
+          "the sample errors are not rows 3 (blank) and 4 (tag AB) in Frictionless' fields");
+    json_decref(j);
+
+    /*  odp-push findings: the department's own, with every finding up to --limit. */
+    snprintf(bin, sizeof bin, "%s/odp-push", h_bin());
+    snprintf(out, sizeof out, "%s/odp-push-findings.out", h_var());
+    remove(out);
+    const char *mine[] = {bin, "--json", "--cert", h_keyfile(dept), "findings", id, NULL};
+    rc = h_wait_exit(h_spawn(mine, NULL, out, err), 10000);
+    j = json_load_file(out, 0, &je);
+    json_t *item = json_array_get(json_object_get(j, "items"), 0);
+    CHECK(rc == 0 && json_array_size(json_object_get(j, "items")) == 1 &&
+              json_integer_value(json_object_get(item, "findings")) == 4 &&
+              json_array_size(json_object_get(item, "errors")) == 4 &&
+              json_integer_value(json_object_get(item, "upload")) == upload,
+          "odp-push findings %s exited %d (see %s)", id, rc, out);
+    json_decref(j);
+    const char *all[] = {bin, "--json", "--cert", h_keyfile(dept), "findings", NULL};
+    snprintf(out, sizeof out, "%s/odp-push-findings-all.out", h_var());
+    remove(out);
+    rc = h_wait_exit(h_spawn(all, NULL, out, err), 10000);
+    j = json_load_file(out, 0, &je);
+    CHECK(rc == 0 && json_array_size(json_object_get(j, "items")) == 1,
+          "odp-push findings (all) exited %d with other departments' versions (see %s)", rc, out);
+    json_decref(j);
+    /*  Another department: the same NOT_FOUND for this upload as for one that does not
+        exist. */
+    const char *other = "446200005";
+    CHECK(h_department(other, "审核测试 报告另一部门") == 0, "department.add");
+    char codes[2][64];
+    const char *ids[2] = {id, "999999999"};
+    for (int i = 0; i < 2; i++) {
+        const char *theirs[] = {bin,        "--json", "--cert", h_keyfile(other),
+                                "findings", ids[i],   NULL};
+        snprintf(out, sizeof out, "%s/odp-push-findings-other%d.out", h_var(), i);
+        remove(out);
+        rc = h_wait_exit(h_spawn(theirs, NULL, out, err), 10000);
+        j = json_load_file(out, 0, &je);
+        snprintf(codes[i], sizeof codes[i], "%s",
+                 json_is_string(json_object_get(j, "code"))
+                     ? json_string_value(json_object_get(j, "code"))
+                     : "");
+        CHECK(rc == 1, "another department's odp-push findings %s exited %d", ids[i], rc);
+        json_decref(j);
+    }
+    CHECK(strcmp(codes[0], "NOT_FOUND") == 0 && strcmp(codes[1], "NOT_FOUND") == 0,
+          "another department's upload gave %s, a missing one %s", codes[0], codes[1]);
+}
+
+/*  200,000 rows with every check kind on and a finding every few hundred rows: long enough
+    a review to kill the reviewer in the middle of it. */
+static char *s_big_csv(size_t *len)
+{
+    size_t cap = 64 + 200000 * 40, n = 0;
+    char *csv = malloc(cap);
+    if (!csv)
+        return NULL;
+    n += (size_t)snprintf(csv, cap, "id,code,n,cat\n");
+    for (int i = 1; i <= 200000; i++)
+        n += (size_t)snprintf(csv + n, cap - n, "%d,%s,%d,%s\n", i % 997 == 0 ? i - 1 : i,
+                              i % 701 == 0 ? "AB1" : "ABC", i % 1000, i % 809 == 0 ? "Z" : "A");
+    *len = n;
+    return csv;
+}
+
+/*  A reviewer killed (SIGKILL) once a review has started and restarted finishes it with the
+    same findings as an uninterrupted review of the same rows, each once. */
+static void s_killed_midway(void)
+{
+    const char *dept = "446200006";
+    CHECK(h_department(dept, "审核测试 中断部门") == 0, "department.add");
+    char dict[512], r1[33], r2[33];
+    if (!s_dict_file("reviewer-big",
+                     json_pack("{s:[{s:s,s:s,s:b,s:b,s:i,s:i},{s:s,s:s,s:s,s:i,s:i},"
+                               "{s:s,s:s,s:i,s:i},{s:s,s:s,s:[s,s]}]}",
+                               "fields", "name", "id", "type", "integer", "required", 1, "unique",
+                               1, "min", 1, "max", 1000000, "name", "code", "type", "text",
+                               "pattern", "[A-Z]+", "length", 3, "min_length", 3, "name", "n",
+                               "type", "integer", "min", 1, "max", 998, "name", "cat", "type",
+                               "text", "enum", "A", "B"),
+                     dict) ||
+        !tp_entry(dept, "审核 中断 甲", "dataset", dict, true, r1) ||
+        !tp_entry(dept, "审核 中断 乙", "dataset", dict, true, r2))
+        return;
+    size_t len;
+    char *csv = s_big_csv(&len);
+    CHECK(csv, "out of memory");
+    if (!csv)
+        return;
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = r1};
+    tp_result_t whole, killed;
+    int st = tp_push(c, &o, csv, len, &whole);
+    CHECK(st == 200, "push 1: %s gave %d %s", whole.step, st, whole.code);
+    odp_reply_t rep;
+    if (st == 200) {
+        st = s_show(NULL, whole.upload, &rep);
+        CHECK(st == 200 && odp_map_get(&rep.obj, "checked_at"), "uninterrupted review: %d", st);
+        odp_reply_free(&rep);
+    }
+    o.resource = r2;
+    int st2 = st == 200 ? tp_push(c, &o, csv, len, &killed) : 0;
+    CHECK(st2 == 200, "push 2: %s gave %d %s", killed.step, st2, killed.code);
+    odp_client_destroy(&c);
+    free(csv);
+    if (st != 200 || st2 != 200)
+        return;
+    /*  review.started is committed with the review row, before the checks: seen, the
+        reviewer dies in the middle of them. */
+    PGconn *pg = h_pg_super();
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND checked_at IS NULL",
+             (long long)killed.upload);
+    bool started = false;
+    for (int i = 0; i < 2000 && !started; i++) {
+        started = h_pg_int(pg, sql) == 1;
+        if (!started)
+            usleep(5 * 1000);
+    }
+    h_service_kill9("reviewer");
+    CHECK(started, "the review of upload %lld never started", (long long)killed.upload);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.reviews v JOIN reviewer.outbox o ON o.topic = "
+             "'review.started' AND o.department = v.department WHERE v.upload = %lld AND "
+             "v.checked_at IS NULL",
+             (long long)killed.upload);
+    CHECK(h_pg_int(pg, sql) >= 1, "killed after the checks: the test shows nothing");
+    CHECK(h_service_start("reviewer", NULL) > 0, "the reviewer does not start again");
+    st = s_show(NULL, killed.upload, &rep);
+    CHECK(st == 200 && odp_map_get(&rep.obj, "checked_at"), "after the restart: %d, checked %d", st,
+          st == 200 && odp_map_get(&rep.obj, "checked_at") != NULL);
+    odp_reply_free(&rep);
+    /*  The same findings, row by row, and each once. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ((SELECT row_no, field, value, type, check_name, message FROM "
+             "reviewer.findings WHERE upload = %lld EXCEPT ALL SELECT row_no, field, value, type, "
+             "check_name, message FROM reviewer.findings WHERE upload = %lld) UNION ALL (SELECT "
+             "row_no, field, value, type, check_name, message FROM reviewer.findings WHERE upload "
+             "= %lld EXCEPT ALL SELECT row_no, field, value, type, check_name, message FROM "
+             "reviewer.findings WHERE upload = %lld)) d",
+             (long long)whole.upload, (long long)killed.upload, (long long)killed.upload,
+             (long long)whole.upload);
+    CHECK(h_pg_int(pg, sql) == 0, "%lld findings differ between the two reviews",
+          (long long)h_pg_int(pg, sql));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.findings WHERE upload = %lld",
+             (long long)killed.upload);
+    int64_t n = h_pg_int(pg, sql);
+    /*  id repeats (200), pattern (285), n below 1 (200), n above 998 (200), enum (247). */
+    CHECK(n == 200 + 285 + 200 + 200 + 247, "%lld findings, not 1132", (long long)n);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.outbox WHERE topic = 'review.started' AND "
+             "department = '%s'",
+             dept);
+    CHECK(h_pg_int(pg, sql) == 2, "review.started %lld times for two versions",
+          (long long)h_pg_int(pg, sql));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.quarantine WHERE upload = %lld",
+             (long long)killed.upload);
+    int64_t q = h_pg_int(pg, sql);
+    snprintf(sql, sizeof sql,
+             "SELECT count(DISTINCT row_no) FROM reviewer.findings WHERE upload = %lld",
+             (long long)killed.upload);
+    CHECK(q == h_pg_int(pg, sql), "%lld rows isolated, not one per row with findings",
+          (long long)q);
+    PQfinish(pg);
+}
+
 const h_case_t t_reviewer_cases[] = {
     {"reviewer: the messy GB18030 sample ends at 300 = 292 accepted + 8 quarantined, each with its "
      "reason",
@@ -559,4 +1135,19 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: a rejected version's reason reaches its department", s_rejected},
     {"reviewer: a threshold of the standard exceeded rejects the version", s_threshold},
     {"reviewer: odpctl review queue --json lists the versions in review", s_odpctl_queue},
+    {"reviewer: minLength, a primary key over two fields, duplicate and blank rows, on both "
+     "sides of each boundary; the score from its parts, readable by metrics and publisher",
+     s_table_checks},
+    {"reviewer: a version is checked with the dictionary revision it was pushed with; a changed "
+     "standard re-checks an approved version, raising only new findings, once",
+     s_revision_recheck},
+    {"reviewer: compare against what was declared, the previous version (rows, keys, fields) "
+     "and the update cycle",
+     s_compare},
+    {"reviewer: review report in Frictionless' shape through odpctl; odp-push findings for the "
+     "own department only",
+     s_report},
+    {"reviewer: killed mid-review and restarted, it finishes with the same findings as an "
+     "uninterrupted review, each once",
+     s_killed_midway},
     {NULL, NULL}};
