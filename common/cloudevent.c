@@ -17,9 +17,9 @@ json_t *odp_cloudevent(const char *source, int64_t seq, const char *topic, size_
     snprintf(seqs, sizeof seqs, "%" PRId64, seq);
     snprintf(src, sizeof src, "/odp/%s", source);
     snprintf(type, sizeof type, "odp.%.*s", (int)(topic_len > 190 ? 190 : topic_len), topic);
-    json_t *ce = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "specversion", "1.0", "id", id, "source",
-                           src, "type", type, "sequence", seqs, "datacontenttype",
-                           "application/json");
+    json_t *ce =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "specversion", "1.0", "id", id, "source", src,
+                  "type", type, "sequence", seqs, "datacontenttype", "application/json");
     if (!ce) {
         json_decref(data);
         return NULL;
@@ -27,8 +27,8 @@ json_t *odp_cloudevent(const char *source, int64_t seq, const char *topic, size_
     json_t *at = json_object_get(data, "at");
     if (json_is_string(at))
         json_object_set(ce, "time", at);
-    static const char *const subjects[] = {"resource", "department", "code", "id", "upload",
-                                           "login", "alert"};
+    static const char *const subjects[] = {"resource", "department", "code", "id",
+                                           "upload",   "login",      "alert"};
     for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
         json_t *v = json_object_get(data, subjects[i]);
         if (json_is_string(v)) {
@@ -36,8 +36,8 @@ json_t *odp_cloudevent(const char *source, int64_t seq, const char *topic, size_
             break;
         }
         if (json_is_integer(v)) {
-            json_object_set_new(ce, "subject", json_sprintf("%" JSON_INTEGER_FORMAT,
-                                                            json_integer_value(v)));
+            json_object_set_new(ce, "subject",
+                                json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v)));
             break;
         }
     }

@@ -154,8 +154,8 @@ static char *s_render(metrics_t *m, size_t *len)
                    "How long the service's process has run.", s_service,
                    "SELECT service, uptime_s FROM service_status ORDER BY service");
     const char *const st[] = {"source", "topic", NULL};
-    rc |= s_family(f, db, "odp_events_total", "counter", "Events handled, by source and topic.",
-                   st, "SELECT source, topic, count FROM event_counts ORDER BY source, topic");
+    rc |= s_family(f, db, "odp_events_total", "counter", "Events handled, by source and topic.", st,
+                   "SELECT source, topic, count FROM event_counts ORDER BY source, topic");
     rc |= s_family(f, db, "odp_event_source_seq", "gauge",
                    "The newest event number a source has announced.", s_source,
                    "SELECT service, seq FROM service_status ORDER BY service");
@@ -172,12 +172,11 @@ static char *s_render(metrics_t *m, size_t *len)
                    "SELECT c.source, (SELECT count(*) FROM consumer_dead_letter d WHERE "
                    "d.source = c.source) FROM consumer_cursor c ORDER BY c.source");
     for (size_t i = 0; i < sizeof s_totals / sizeof s_totals[0]; i++)
-        rc |= s_family(f, db, s_totals[i].name, "counter", s_totals[i].help, NULL,
-                       s_totals[i].sql);
+        rc |= s_family(f, db, s_totals[i].name, "counter", s_totals[i].help, NULL, s_totals[i].sql);
     rc |= s_family(f, db, "odp_releases_withdrawn", "gauge", "Releases withdrawn now.", NULL,
                    "SELECT count(*) FROM releases WHERE withdrawn_at IS NOT NULL");
-    rc |= s_family(f, db, "odp_alerts_active", "gauge", "Conditions raised and not cleared.",
-                   NULL, "SELECT count(*) FROM alerts");
+    rc |= s_family(f, db, "odp_alerts_active", "gauge", "Conditions raised and not cleared.", NULL,
+                   "SELECT count(*) FROM alerts");
     fclose(f);
     if (rc) {
         free(text);
@@ -202,18 +201,15 @@ static enum MHD_Result s_answer(void *cls, struct MHD_Connection *conn, const ch
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         static const char msg[] = "only GET\n";
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg,
-                                               MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
     } else if (strcmp(url, "/metrics") != 0) {
         static const char msg[] = "not found: the metrics are at /metrics\n";
         status = MHD_HTTP_NOT_FOUND;
-        resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg,
-                                               MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
     } else if (!(body = s_render(m, &len))) {
         static const char msg[] = "the database is unreachable; retry later\n";
         status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg,
-                                               MHD_RESPMEM_PERSISTENT);
+        resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
     } else {
         resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");

@@ -17,6 +17,7 @@ typedef struct {
     odp_service_t *svc;
     odp_consumer_t *events;
     odp_client_t *clients[ODP_NSERVICES]; /* health of each other service */
+    int poll_next;                        /* the service polled next */
     int64_t stuck_after_s;                /* ODP_METRICS_STUCK_S: pushes, reviews */
     int64_t max_lag;                      /* ODP_METRICS_MAX_LAG: events behind a source */
     struct MHD_Daemon *http;              /* /metrics */

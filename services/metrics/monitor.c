@@ -1,7 +1,8 @@
 /*  Monitoring (R10a): each service's health, polled, and alerts.
 
-    Every ODP_METRICS_POLL_MS (2000) metrics asks each other service for `health` (a short
-    timeout: a service that does not answer is `down`) and keeps what it said in
+    Every ODP_METRICS_POLL_MS (2000) metrics asks each other service for `health`, one at a
+    time spread over the interval (a short timeout: a service that does not answer is
+    `down`) and keeps what it said in
     service_status, and its request counters in service_counters. A service's counters
     start at 0 with its process; when one answers with a shorter uptime or a smaller count
     than before, what the earlier process had counted moves into `base`, so the totals
@@ -95,30 +96,32 @@ static void s_status(metrics_t *m, const char *service, const odp_reply_t *rep, 
         odp_db_rollback(db);
 }
 
+/*  One service per turn, in turn: a service that does not answer costs the loop one
+    timeout (ODP_METRICS_HEALTH_TIMEOUT_MS, 200) per turn, not one per service. */
 static void s_poll(odp_service_t *svc, void *arg)
 {
     metrics_t *m = arg;
     if (!odp_db_up(odp_service_db(svc)))
         return;
-    int timeout = (int)odp_config_int("metrics", "HEALTH_TIMEOUT_MS", 300);
-    for (int i = 0; i < ODP_NSERVICES; i++) {
-        const char *name = odp_service_names[i];
-        if (strcmp(name, "metrics") == 0)
-            continue;
-        if (!m->clients[i]) {
-            char cert[512], err[256];
-            if (odp_auth_service_cert("metrics", cert, sizeof cert) < 0)
-                continue;
-            m->clients[i] = odp_client_new(name, NULL, cert[0] ? cert : NULL, err, sizeof err);
-            if (!m->clients[i])
-                continue;
-        }
-        odp_health_t req = {0};
-        odp_reply_t rep;
-        int rc = odp_client_call(m->clients[i], &odp_def_health, &req, timeout, &rep);
-        s_status(m, name, &rep, rc == 0 && rep.status == 200);
-        odp_reply_free(&rep);
+    int i = m->poll_next;
+    m->poll_next = (m->poll_next + 1) % ODP_NSERVICES;
+    const char *name = odp_service_names[i];
+    if (strcmp(name, "metrics") == 0)
+        return;
+    if (!m->clients[i]) {
+        char cert[512], err[256];
+        if (odp_auth_service_cert("metrics", cert, sizeof cert) < 0)
+            return;
+        m->clients[i] = odp_client_new(name, NULL, cert[0] ? cert : NULL, err, sizeof err);
+        if (!m->clients[i])
+            return;
     }
+    odp_health_t req = {0};
+    odp_reply_t rep;
+    int rc = odp_client_call(m->clients[i], &odp_def_health, &req,
+                             (int)odp_config_int("metrics", "HEALTH_TIMEOUT_MS", 200), &rep);
+    s_status(m, name, &rep, rc == 0 && rep.status == 200);
+    odp_reply_free(&rep);
 }
 
 /*  Raise what began, clear what ended: one transaction, events with the rows. */
@@ -170,8 +173,7 @@ static void s_alerts(odp_service_t *svc, void *arg)
             rc = odp_outbox_append(ob, &odp_def_ev_alert_cleared, &ev, "service:metrics") < 0;
         }
         odp_info("event=metrics.alert state=%s alert=%s",
-                 strcmp(PQgetvalue(r, i, 0), "t") == 0 ? "raised" : "cleared",
-                 PQgetvalue(r, i, 1));
+                 strcmp(PQgetvalue(r, i, 0), "t") == 0 ? "raised" : "cleared", PQgetvalue(r, i, 1));
     }
     PQclear(r);
     if (rc || odp_db_commit(db) < 0)
@@ -180,9 +182,9 @@ static void s_alerts(odp_service_t *svc, void *arg)
 
 int metrics_monitor_start(metrics_t *m)
 {
-    int poll = (int)odp_config_int("metrics", "POLL_MS", 2000);
+    int poll = (int)odp_config_int("metrics", "POLL_MS", 2000) / ODP_NSERVICES;
     int alert = (int)odp_config_int("metrics", "ALERT_MS", 5000);
-    if (odp_service_timer(m->svc, poll, s_poll, m) < 0 ||
+    if (odp_service_timer(m->svc, poll > 0 ? poll : 1, s_poll, m) < 0 ||
         odp_service_timer(m->svc, alert, s_alerts, m) < 0)
         return -1;
     return 0;

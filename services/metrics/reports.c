@@ -76,8 +76,7 @@ static int s_reply_sql(odp_req_t *req, const char *what, const char *sql, int n,
 
 /*  period (YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD; absent: this month, UTC) as [from, to) in
     ISO 8601 UTC, and its canonical name. 0, or -1 with the reply's error set. */
-static int s_period(odp_req_t *req, const odp_val_t *p, char from[32], char to[32],
-                    char name[16])
+static int s_period(odp_req_t *req, const odp_val_t *p, char from[32], char to[32], char name[16])
 {
     int y = 0, m = 1, d = 1, q = 0, months = 12, days = 0;
     char text[16] = "";
@@ -173,8 +172,8 @@ static int s_index(odp_req_t *req)
 static int s_department_known(odp_req_t *req, const char *dept)
 {
     const char *vals[1] = {dept};
-    PGresult *r = odp_db_exec(req->db, "SELECT 1 FROM registrar.departments WHERE code = $1", 1,
-                              vals, NULL);
+    PGresult *r =
+        odp_db_exec(req->db, "SELECT 1 FROM registrar.departments WHERE code = $1", 1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the department");
     int n = PQntuples(r);
@@ -234,10 +233,8 @@ static int s_weights_get(odp_req_t *req)
 {
     const odp_weights_get_t *m = req->msg;
     char v[24];
-    const char *vals[1] = {m->version.present ? (snprintf(v, sizeof v, "%lld",
-                                                          (long long)m->version.i),
-                                                 v)
-                                              : NULL};
+    const char *vals[1] = {
+        m->version.present ? (snprintf(v, sizeof v, "%lld", (long long)m->version.i), v) : NULL};
     PGresult *r = odp_db_exec(req->db,
                               "SELECT 1 FROM weights WHERE $1::bigint IS NULL OR version = "
                               "$1::bigint",
@@ -261,7 +258,7 @@ static int s_weights_txn(odp_req_t *req, void *arg)
     (void)arg;
     const odp_weights_set_t *m = req->msg;
     char num[6][32], comment[1001];
-    const odp_val_t *w[6] = {&m->volume, &m->quality, &m->apps,
+    const odp_val_t *w[6] = {&m->volume, &m->quality,    &m->apps,
                              &m->access, &m->efficiency, &m->effect};
     const char *vals[8];
     for (int i = 0; i < 6; i++) {
@@ -293,11 +290,10 @@ static int s_weights_txn(odp_req_t *req, void *arg)
 static int s_weights_set(odp_req_t *req)
 {
     const odp_weights_set_t *m = req->msg;
-    double sum = m->volume.d + m->quality.d + m->apps.d + m->access.d + m->efficiency.d +
-                 m->effect.d;
+    double sum =
+        m->volume.d + m->quality.d + m->apps.d + m->access.d + m->efficiency.d + m->effect.d;
     if (!(sum > 0))
-        return odp_req_fail(req, ODP_E_INVALID_VALUE, NULL,
-                            "at least one weight must be above 0");
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, NULL, "at least one weight must be above 0");
     return odp_req_txn(req, s_weights_txn, NULL);
 }
 
@@ -320,20 +316,21 @@ static int s_webhook_add_txn(odp_req_t *req, void *arg)
             snprintf(name, sizeof name, "%.*s", (int)s->via.str.size, s->via.str.ptr);
             if (odp_service_index(name) < 0)
                 return odp_req_fail(req, ODP_E_INVALID_VALUE, "sources", "no service %s", name);
-            off += (size_t)snprintf(sources + off, sizeof sources - off, "%s%s", i ? "," : "",
-                                    name);
+            off +=
+                (size_t)snprintf(sources + off, sizeof sources - off, "%s%s", i ? "," : "", name);
         }
         snprintf(sources + off, sizeof sources - off, "}");
     }
     const char *vals[3] = {url, sources[0] ? sources : NULL, req->actor_str};
     /*  A new webhook starts at what metrics has handled now: it forwards what comes next. */
-    PGresult *r = odp_db_exec(req->db,
-                              "WITH h AS (INSERT INTO webhooks (url, sources, added_by) VALUES "
-                              "($1, $2::text[], $3) RETURNING *), c AS (INSERT INTO "
-                              "webhook_cursor (webhook, source, last) SELECT h.id, c.source, "
-                              "c.last FROM h, consumer_cursor c WHERE h.sources IS NULL OR c.source = "
-                              "ANY (h.sources)) SELECT row_to_json(h) FROM h",
-                              3, vals, NULL);
+    PGresult *r =
+        odp_db_exec(req->db,
+                    "WITH h AS (INSERT INTO webhooks (url, sources, added_by) VALUES "
+                    "($1, $2::text[], $3) RETURNING *), c AS (INSERT INTO "
+                    "webhook_cursor (webhook, source, last) SELECT h.id, c.source, "
+                    "c.last FROM h, consumer_cursor c WHERE h.sources IS NULL OR c.source = "
+                    "ANY (h.sources)) SELECT row_to_json(h) FROM h",
+                    3, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the webhook");
     json_t *v = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
@@ -420,11 +417,9 @@ int metrics_reports_routes(odp_service_t *svc)
     rc |= odp_service_route(svc, &odp_def_index_history, readers, s_history);
     rc |= odp_service_route(svc, &odp_def_weights_get, readers, s_weights_get);
     rc |= odp_service_route(svc, &odp_def_weights_set, ODP_ALLOW_OPERATIONS, s_weights_set);
-    rc |= odp_service_route(svc, &odp_def_feedback_report, readers | ODP_ALLOW_PROVIDER,
-                            s_report);
+    rc |= odp_service_route(svc, &odp_def_feedback_report, readers | ODP_ALLOW_PROVIDER, s_report);
     rc |= odp_service_route(svc, &odp_def_webhook_add, ODP_ALLOW_OPERATIONS, s_webhook_add);
     rc |= odp_service_route(svc, &odp_def_webhook_list, ODP_ALLOW_OPERATIONS, s_webhook_list);
-    rc |= odp_service_route(svc, &odp_def_webhook_remove, ODP_ALLOW_OPERATIONS,
-                            s_webhook_remove);
+    rc |= odp_service_route(svc, &odp_def_webhook_remove, ODP_ALLOW_OPERATIONS, s_webhook_remove);
     return rc;
 }

@@ -151,8 +151,7 @@ int metrics_webhooks_start(metrics_t *m)
         odp_error("event=metrics.webhooks_failed msg=\"libcurl could not start\"");
         return -1;
     }
-    return odp_service_timer(m->svc, (int)odp_config_int("metrics", "WEBHOOK_MS", 100), s_tick,
-                             m);
+    return odp_service_timer(m->svc, (int)odp_config_int("metrics", "WEBHOOK_MS", 100), s_tick, m);
 }
 
 void metrics_webhooks_stop(metrics_t *m)

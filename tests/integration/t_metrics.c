@@ -23,8 +23,7 @@
 #define S_D1 "446500001"
 #define S_D2 "446500002"
 
-static const char *const s_fast_env[] = {"ODP_METRICS_ALERT_MS=300",
-                                         "ODP_METRICS_POLL_MS=300",
+static const char *const s_fast_env[] = {"ODP_METRICS_ALERT_MS=300", "ODP_METRICS_POLL_MS=300",
                                          "ODP_METRICS_WEBHOOK_MAX_BACKOFF_MS=400", NULL};
 
 static void s_metrics_restart(void)
@@ -201,7 +200,7 @@ static const msgpack_object *s_find(const msgpack_object *o, const char *key, co
 }
 
 #define NEAR(got, want, what)                                                                      \
-    CHECK(fabs((got) - (want)) < 1e-9, "%s: %.12g, by hand %.12g", what, (double)(got),           \
+    CHECK(fabs((got) - (want)) < 1e-9, "%s: %.12g, by hand %.12g", what, (double)(got),            \
           (double)(want))
 
 static int s_metrics_call(const odp_msgdef_t *def, const void *msg, const char *cert,
@@ -273,8 +272,9 @@ static void s_history(void)
 static int64_t s_quarantined(int64_t upload)
 {
     PGconn *pg = h_pg_super();
-    PGresult *r = PQexecParams(pg, "SELECT body FROM reviewer.outbox WHERE topic = 'review.flagged'",
-                               0, NULL, NULL, NULL, NULL, 1);
+    PGresult *r =
+        PQexecParams(pg, "SELECT body FROM reviewer.outbox WHERE topic = 'review.flagged'", 0, NULL,
+                     NULL, NULL, NULL, 1);
     int64_t n = -1;
     for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
         msgpack_unpacked u;
@@ -310,8 +310,7 @@ static void s_statistics(void)
         NEAR(s_num(s_path(t, "released", NULL)), 1, "released");
         NEAR(s_num(s_path(t, "withdrawn", NULL)), 1, "withdrawn");
         NEAR(s_num(odp_map_get(&rep.obj, "versions")), 2, "versions");
-        NEAR(s_num(odp_map_get(&rep.obj, "rows")), s_h.v1.rows_staged + s_h.v2.rows_staged,
-             "rows");
+        NEAR(s_num(odp_map_get(&rep.obj, "rows")), s_h.v1.rows_staged + s_h.v2.rows_staged, "rows");
         NEAR(s_num(odp_map_get(&rep.obj, "bytes")), s_h.v1.size + s_h.v2.size, "bytes");
         NEAR(s_num(s_path(&rep.obj, "efficiency", "first_pass_approval_rate")), 0.5,
              "first-pass approval rate");
@@ -345,9 +344,9 @@ static s_dims_t s_expect_d1(void)
     double r2 = (double)s_h.v2.rows_received, st2 = (double)s_h.v2.rows_staged;
     double q1 = (double)s_quarantined(s_h.v1.upload);
     s_dims_t d;
-    d.continuity = 1.0;                         /* one daily period so far, approved in it */
-    d.consistency = (st1 + st2) / (r1 + r2);    /* staged of received */
-    d.normativity = 1.0 / (2 + 0);              /* first-pass approvals / (decided + failed) */
+    d.continuity = 1.0;                      /* one daily period so far, approved in it */
+    d.consistency = (st1 + st2) / (r1 + r2); /* staged of received */
+    d.normativity = 1.0 / (2 + 0);           /* first-pass approvals / (decided + failed) */
     d.authenticity = ((1 + 0 + 1) / 3.0 + (1 + 1 + 1) / 3.0) / 2; /* mean of the versions' */
     d.completeness = s_h.completeness1;
     d.validity = 1.0 - q1 / (st1 + st2);
@@ -388,8 +387,7 @@ static void s_assessment(void)
         /*  The rejected version alone: its own six numbers. */
         const msgpack_object *vs = odp_map_get(&rep.obj, "versions");
         const msgpack_object *v1 = NULL;
-        for (uint32_t i = 0; vs && vs->type == MSGPACK_OBJECT_ARRAY && i < vs->via.array.size;
-             i++)
+        for (uint32_t i = 0; vs && vs->type == MSGPACK_OBJECT_ARRAY && i < vs->via.array.size; i++)
             if (s_num(odp_map_get(&vs->via.array.ptr[i], "upload")) == (double)s_h.v1.upload)
                 v1 = &vs->via.array.ptr[i];
         s_dims_t v = {1.0,
@@ -423,10 +421,10 @@ static double s_index_of(const char *dept, odp_reply_t *rep)
     m.department = odp_v_str(dept);
     int st = s_metrics_call(&odp_def_index_get, &m, NULL, rep);
     CHECK(st == 200, "index.get: %d %s", st, h_err_code(rep));
-    return st == 200 ? s_num(s_path(s_find(odp_map_get(&rep->obj, "departments"), "department",
-                                           dept),
-                                    "score", NULL))
-                     : NAN;
+    return st == 200
+               ? s_num(s_path(s_find(odp_map_get(&rep->obj, "departments"), "department", dept),
+                              "score", NULL))
+               : NAN;
 }
 
 static void s_index(void)
@@ -604,7 +602,8 @@ static void s_following(void)
     free(fresh);
 }
 
-/*  ---- Prometheus ------------------------------------------------------------------------------ */
+/*  ---- Prometheus ------------------------------------------------------------------------------
+ */
 
 static int s_http_port(int offset)
 {
@@ -751,8 +750,7 @@ static enum MHD_Result s_hook(void *cls, struct MHD_Connection *conn, const char
     free(u);
     *state = NULL;
     static const char ok[] = "";
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(0, (void *)ok, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)ok, MHD_RESPMEM_PERSISTENT);
     enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_ACCEPTED, r);
     MHD_destroy_response(r);
     return rc;
@@ -801,9 +799,8 @@ static void s_webhook(void)
           "the webhook records its failed attempts");
     odp_reply_free(&rep);
     /*  The receiver comes up: everything arrives, in order. */
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, s_hook,
-                         NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL,
+                                            NULL, s_hook, NULL, MHD_OPTION_END);
     CHECK(d != NULL, "the test receiver listens on %d", port);
     int64_t end = h_pg_int(pg, "SELECT last FROM registrar.outbox_counter");
     int64_t until = zclock_mono() + 20000;
@@ -826,8 +823,7 @@ static void s_webhook(void)
     CHECK(ordered && s_recv.n && s_recv.seqs[s_recv.n - 1] >= end,
           "received %d events, %lld..%lld, wanted %lld..%lld in order", s_recv.n,
           (long long)(s_recv.n ? s_recv.seqs[0] : 0),
-          (long long)(s_recv.n ? s_recv.seqs[s_recv.n - 1] : 0), (long long)expect,
-          (long long)end);
+          (long long)(s_recv.n ? s_recv.seqs[s_recv.n - 1] : 0), (long long)expect, (long long)end);
     pthread_mutex_unlock(&s_recv.lock);
     PQfinish(pg);
     odp_webhook_remove_t rm = {0};
@@ -846,8 +842,8 @@ static void s_cloudevents(void)
     char path[512], out[512];
     snprintf(path, sizeof path, "%s/odp-events", h_bin());
     snprintf(out, sizeof out, "%s/events-cloudevents.out", h_var());
-    const char *argv[] = {path,    "--service", "registrar", "--since",       "1", "--count",
-                          "3",     "--format",  "cloudevents", "--quiet-gaps", NULL};
+    const char *argv[] = {path, "--service", "registrar",   "--since",      "1", "--count",
+                          "3",  "--format",  "cloudevents", "--quiet-gaps", NULL};
     unlink(out);
     int rc = h_wait_exit(h_spawn(argv, NULL, out, NULL), 20000);
     CHECK(rc == 0, "odp-events exits 0 (%d)", rc);
@@ -860,7 +856,8 @@ static void s_cloudevents(void)
         char id[32], seq[16];
         snprintf(id, sizeof id, "registrar-%d", n);
         snprintf(seq, sizeof seq, "%d", n);
-        CHECK(ce && strcmp(json_string_value(json_object_get(ce, "specversion")) ?: "", "1.0") == 0 &&
+        CHECK(ce &&
+                  strcmp(json_string_value(json_object_get(ce, "specversion")) ?: "", "1.0") == 0 &&
                   strcmp(json_string_value(json_object_get(ce, "id")) ?: "", id) == 0 &&
                   strcmp(json_string_value(json_object_get(ce, "source")) ?: "",
                          "/odp/registrar") == 0 &&
@@ -903,8 +900,8 @@ static void s_monitor(void)
     snprintf(late, sizeof late, "overdue_plan:%lld", (long long)s_h.late_plan);
     snprintf(gone, sizeof gone, "withdrawn_release:%s/%lld", s_h.e1, (long long)s_h.v2.version);
     if (st == 200) {
-        const msgpack_object *svc = s_find(odp_map_get(&rep.obj, "services"), "service",
-                                           "registrar");
+        const msgpack_object *svc =
+            s_find(odp_map_get(&rep.obj, "services"), "service", "registrar");
         const msgpack_object *s = svc ? odp_map_get(svc, "status") : NULL;
         CHECK(s && s->type == MSGPACK_OBJECT_STR && s->via.str.size == 2 &&
                   memcmp(s->via.str.ptr, "ok", 2) == 0,
