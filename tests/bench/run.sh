@@ -239,11 +239,11 @@ SQL
     say "metrics: 1,000 departments and 100,000 entries"
     $psql <<'SQL' || die "cannot write the index data"
 INSERT INTO registrar.departments (code, name, registered_by)
-  SELECT (442000000 + g)::text, '基准部门' || g, 'bench' FROM generate_series(1, 1000) g;
+  SELECT (442000001 + g * 1000)::text, '基准部门' || g, 'bench' FROM generate_series(1, 1000) g;
 INSERT INTO registrar.resources (resource, department, title, summary, keywords, domain,
     content_kind, delivery_form, open_type, update_cycle, contact, location, status,
     catalogued_by, catalogued_at, registered_by, registered_at)
-  SELECT 'B' || g, (442000000 + 1 + g % 1000)::text, 'r' || g, 's', '{k}',
+  SELECT 'B' || g, (442000001 + (1 + g % 1000) * 1000)::text, 'r' || g, 's', '{k}',
          'economy', 'dataset', CASE WHEN g % 50 = 0 THEN 'app' ELSE 'dataset_file' END,
          'unconditional', CASE WHEN g % 2 = 0 THEN 'monthly' ELSE 'yearly' END, 'c', 'l',
          'registered', 'bench', date_trunc('year', now()), 'bench', date_trunc('year', now())
@@ -252,17 +252,17 @@ INSERT INTO metrics.entries (resource, department, catalogued_at, registered_at)
   SELECT resource, department, catalogued_at, registered_at FROM registrar.resources
   WHERE resource LIKE 'B%';
 INSERT INTO metrics.plans (id, department, title, due_on, planned_at)
-  SELECT 10000000 + g, (442000000 + 1 + g % 1000)::text, 'p', date_trunc('year', now())::date,
+  SELECT 10000000 + g, (442000001 + (1 + g % 1000) * 1000)::text, 'p', date_trunc('year', now())::date,
          date_trunc('year', now()) FROM generate_series(1, 5000) g;
 INSERT INTO metrics.versions (upload, resource, table_name, version, kind, sha256, size,
     rows_received, rows_staged, rows_rejected, received_at, pushed_by)
   SELECT 10000000 + g, 'B' || g, 'main', 1, 'dataset', repeat('a', 64), 1000, 100,
          100 - g % 3, g % 3, date_trunc('year', now()) + interval '1 day',
-         'provider:' || (442000000 + 1 + g % 1000)
+         'provider:' || (442000001 + (1 + g % 1000) * 1000)
   FROM generate_series(1, 100000) g;
 INSERT INTO metrics.reviews (upload, resource, department, started_at, findings, quarantined,
     first_decision, approved_at, approved_by)
-  SELECT 10000000 + g, 'B' || g, (442000000 + 1 + g % 1000)::text,
+  SELECT 10000000 + g, 'B' || g, (442000001 + (1 + g % 1000) * 1000)::text,
          date_trunc('year', now()) + interval '1 day', g % 5, g % 5,
          CASE WHEN g % 7 = 0 THEN 'rejected' ELSE 'approved' END,
          date_trunc('year', now()) + interval '2 days', 'operations:admin'

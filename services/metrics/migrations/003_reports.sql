@@ -17,6 +17,23 @@ CREATE FUNCTION cycle_period(update_cycle text) RETURNS interval LANGUAGE sql IM
     END
 $$;
 
+-- Which declared period of an update cycle t falls in, counting from 0 at w_from: the k-th
+-- period starts at w_from + k cycles (docs/assessment.md, continuity). Days and weeks by
+-- length, months by the calendar.
+CREATE FUNCTION slot_index(w_from timestamptz, t timestamptz, update_cycle text)
+    RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN update_cycle IN ('daily', 'weekly') THEN
+            floor(extract(epoch FROM t - w_from)
+                  / extract(epoch FROM cycle_period(update_cycle)))::bigint
+        ELSE (x.m - CASE WHEN w_from + make_interval(months => x.m::int) > t THEN 1 ELSE 0 END)
+             / CASE update_cycle WHEN 'monthly' THEN 1 WHEN 'quarterly' THEN 3
+                                 WHEN 'half_yearly' THEN 6 ELSE 12 END
+    END
+    FROM (SELECT ((extract(year FROM t) - extract(year FROM w_from)) * 12
+                  + extract(month FROM t) - extract(month FROM w_from))::bigint AS m) x
+$$;
+
 -- Metadata completeness: four items, each filled or not (docs/assessment.md).
 CREATE FUNCTION metadata_completeness(keywords text[], released_on date, updated_on date,
                                       open_type text, access_conditions text)
@@ -71,8 +88,9 @@ RETURNS TABLE (resource text, department text, versions bigint,
                normativity double precision, authenticity double precision,
                completeness double precision, validity double precision)
 LANGUAGE sql STABLE AS $$
-    WITH es AS (
-        SELECT e.resource, e.department, cycle_period(r.update_cycle) AS period,
+    WITH es AS MATERIALIZED (
+        SELECT e.resource, e.department, r.update_cycle AS cycle,
+               cycle_period(r.update_cycle) AS period,
                greatest(p_from, coalesce(e.registered_at, e.catalogued_at)) AS w_from,
                least(p_to, now()) AS w_to,
                metadata_completeness(r.keywords, r.released_on, r.updated_on, r.open_type,
@@ -81,50 +99,52 @@ LANGUAGE sql STABLE AS $$
         WHERE r.delivery_form = 'dataset_file' AND e.refused_at IS NULL
           AND coalesce(e.registered_at, e.catalogued_at) < p_to
           AND (p_dept IS NULL OR e.department = p_dept)
-    ), slots AS (
-        SELECT es.resource, s AS slot_from, s + es.period AS slot_to
-        FROM es, generate_series(es.w_from, es.w_to - interval '1 microsecond', es.period) s
-        WHERE es.period IS NOT NULL AND es.w_from < es.w_to
     ), covered AS (
-        SELECT sl.resource, count(*) AS slots,
-               count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM reviews a WHERE a.resource = sl.resource
-                   AND a.approved_at >= sl.slot_from AND a.approved_at < sl.slot_to)) AS hit
-        FROM slots sl GROUP BY sl.resource
+        SELECT es.resource, count(DISTINCT slot_index(es.w_from, a.approved_at, es.cycle)) AS hit
+        FROM es JOIN reviews a ON a.resource = es.resource AND a.approved_at >= es.w_from
+                               AND a.approved_at < es.w_to
+        WHERE es.period IS NOT NULL
+        GROUP BY es.resource
+    ), ever AS (
+        SELECT DISTINCT a.resource FROM reviews a JOIN es ON es.resource = a.resource
+        WHERE es.period IS NULL AND a.approved_at < es.w_to
     ), vs AS (
         SELECT v.resource, count(*) AS n, sum(v.rows_staged) AS staged,
                sum(v.rows_received) AS received,
                sum(least(v.quarantined, v.rows_staged)) AS quarantined,
                count(*) FILTER (WHERE v.first_decision = 'approved') AS first_approved,
-               count(v.first_decision) AS decided
-        FROM versions_reviewed v WHERE v.received_at >= p_from AND v.received_at < p_to
+               count(v.first_decision) AS decided,
+               avg((CASE WHEN rl.sha256 <> '' AND rl.sha256 <> v.sha256 THEN 0 ELSE 1 END
+                    + CASE WHEN v.approved_by LIKE 'operations:%' THEN 1 ELSE 0 END
+                    + CASE WHEN v.pushed_by = 'provider:' || es.department THEN 1 ELSE 0 END)
+                   / 3.0) AS authenticity
+        FROM versions_reviewed v JOIN es ON es.resource = v.resource
+        LEFT JOIN releases rl ON rl.resource = v.resource AND rl.version = v.version
+        WHERE v.received_at >= p_from AND v.received_at < p_to
         GROUP BY v.resource
     ), fails AS (
         SELECT f.resource, count(*) AS n FROM push_failures f
         WHERE f.failed_at >= p_from AND f.failed_at < p_to GROUP BY f.resource
-    ), auth AS (
-        SELECT s.resource, avg(s.authenticity) AS a FROM version_scores(p_from, p_to, p_dept) s
-        GROUP BY s.resource
     )
     SELECT es.resource, es.department, coalesce(vs.n, 0),
            CASE WHEN es.w_from >= es.w_to THEN NULL
-                WHEN es.period IS NULL THEN
-                    (EXISTS (SELECT 1 FROM reviews a WHERE a.resource = es.resource
-                             AND a.approved_at < es.w_to))::int::float8
-                ELSE coalesce(covered.hit::float8 / covered.slots, 0) END,
+                WHEN es.period IS NULL THEN (ever.resource IS NOT NULL)::int::float8
+                ELSE coalesce(covered.hit, 0)::float8
+                     / (slot_index(es.w_from, es.w_to - interval '1 microsecond', es.cycle) + 1)
+           END,
            CASE WHEN vs.n IS NULL THEN NULL WHEN vs.received = 0 THEN 1.0
                 ELSE vs.staged::float8 / vs.received END,
            CASE WHEN coalesce(vs.decided, 0) + coalesce(fails.n, 0) = 0 THEN NULL
                 ELSE coalesce(vs.first_approved, 0)::float8
                      / (coalesce(vs.decided, 0) + coalesce(fails.n, 0)) END,
-           auth.a,
+           vs.authenticity,
            es.completeness,
            CASE WHEN vs.n IS NULL THEN NULL WHEN vs.staged = 0 THEN 1.0
                 ELSE 1.0 - vs.quarantined::float8 / vs.staged END
     FROM es LEFT JOIN vs ON vs.resource = es.resource
     LEFT JOIN fails ON fails.resource = es.resource
-    LEFT JOIN auth ON auth.resource = es.resource
     LEFT JOIN covered ON covered.resource = es.resource
+    LEFT JOIN ever ON ever.resource = es.resource
 $$;
 
 -- Per department: each dimension the mean of its entries' (those that have one).
@@ -298,7 +318,8 @@ $$;
 -- stats.get (R6c, R10a): counts by department, domain and content kind; rows and bytes;
 -- access; operating efficiency. NULL where the inputs do not exist yet.
 CREATE FUNCTION stats_json(p_from timestamptz, p_to timestamptz, p_dept text)
-RETURNS json LANGUAGE sql STABLE AS $$
+RETURNS json LANGUAGE sql STABLE
+    SET jit = off SET work_mem = '64MB' AS $$
     WITH e AS (
         SELECT e.*, r.domain, r.content_kind FROM entries e
         LEFT JOIN registrar.resources r USING (resource)
@@ -387,7 +408,8 @@ $$;
 
 -- assess.get (R10b): per department, entry and version.
 CREATE FUNCTION assess_json(p_from timestamptz, p_to timestamptz, p_dept text, p_resource text)
-RETURNS json LANGUAGE sql STABLE AS $$
+RETURNS json LANGUAGE sql STABLE
+    SET jit = off SET work_mem = '64MB' AS $$
     SELECT json_build_object(
         'from', p_from, 'to', p_to,
         'departments', (SELECT coalesce(json_agg(d ORDER BY d.department), '[]')
@@ -403,7 +425,8 @@ $$;
 
 -- index.get (R10c): computed with the weights in force and kept in index_history.
 CREATE FUNCTION index_json(p_period text, p_from timestamptz, p_to timestamptz, p_dept text)
-RETURNS json LANGUAGE sql VOLATILE AS $$
+RETURNS json LANGUAGE sql VOLATILE
+    SET jit = off SET work_mem = '64MB' AS $$
     WITH w AS (SELECT max(version) AS v FROM weights),
     k AS (SELECT * FROM index_components(p_from, p_to, p_dept, (SELECT v FROM w))),
     kept AS (
@@ -426,7 +449,8 @@ $$;
 -- index.explain: each component of one department's index, its inputs and the records
 -- they came from.
 CREATE FUNCTION explain_json(p_from timestamptz, p_to timestamptz, p_dept text)
-RETURNS json LANGUAGE sql STABLE AS $$
+RETURNS json LANGUAGE sql STABLE
+    SET jit = off SET work_mem = '64MB' AS $$
     WITH w AS (SELECT * FROM weights ORDER BY version DESC LIMIT 1),
     k AS (SELECT * FROM index_components(p_from, p_to, p_dept, (SELECT version FROM w)))
     SELECT json_build_object(
@@ -472,7 +496,8 @@ $$;
 
 -- feedback.report (R9e): what a department should fix.
 CREATE FUNCTION feedback_json(p_from timestamptz, p_to timestamptz, p_dept text)
-RETURNS json LANGUAGE sql STABLE AS $$
+RETURNS json LANGUAGE sql STABLE
+    SET jit = off SET work_mem = '64MB' AS $$
     SELECT coalesce(json_agg(x ORDER BY x.department), '[]') FROM (
         SELECT d.code AS department, d.name,
             (SELECT count(*) FROM versions_reviewed v JOIN entries e USING (resource)
