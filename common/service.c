@@ -499,6 +499,11 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
         return;
     }
 
+    /*  Another service's health probe (metrics polls every service) is not a request of
+        this service's clients: it is left out of the counts and durations it reports. */
+    bool probe = route->fn == s_health && strcmp(actor.kind, "service") == 0;
+    if (probe)
+        self->requests--;
     int64_t t0 = zclock_usecs();
     msgpack_zone zone;
     msgpack_zone_init(&zone, 2048);
@@ -529,8 +534,10 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
     size_t b = 0;
     while (b < ODP_LATENCY_NBUCKETS - 1 && us > bounds[b] * 1000)
         b++;
-    self->latency[b]++;
-    self->latency_sum_us += us;
+    if (!probe) {
+        self->latency[b]++;
+        self->latency_sum_us += us;
+    }
     odp_info("event=request cmd=%s actor=%s status=%d code=%s field=%s ms=%lld.%03lld",
              route->def->name, actor_s, rc == 0 ? 200 : odp_err_status(err.code),
              rc == 0 ? "OK" : odp_err_name(err.code), err.field[0] ? err.field : "-",

@@ -1,8 +1,10 @@
-/*  Event counts (R10a): every other service's lifecycle events, per (source, topic),
-    each counted exactly once.
+/*  Every other service's lifecycle events, each handled exactly once (R10a): counted per
+    (source, topic) in event_counts, written as facts into the tables the statistics, the
+    assessment and the index are computed from (s_facts below), and kept as CloudEvents in
+    event_log for the webhooks (webhook.c).
 
-    The consumer library (common/consumer.h) moves the cursor and the count in one
-    transaction, so no crash, restart or dropped PUB message loses or doubles a count. A
+    The consumer library (common/consumer.h) moves the cursor, the count and the facts in
+    one transaction, so no crash, restart or dropped PUB message loses or doubles one. A
     body that breaks its topic's declaration is refused - dead-lettered with the
     decoder's reason - rather than counted: the counts are of valid events. A topic this
     build does not know (a newer service's) is counted as it is. */
@@ -140,15 +142,6 @@ static const s_fact_t s_facts[] = {
      "$1 AND version = $2::bigint",
      {"resource", "version", "at"}},
 };
-
-const char *const *metrics_fact_topics(size_t *n)
-{
-    static const char *topics[sizeof s_facts / sizeof s_facts[0]];
-    for (size_t i = 0; i < sizeof s_facts / sizeof s_facts[0]; i++)
-        topics[i] = s_facts[i].topic;
-    *n = sizeof s_facts / sizeof s_facts[0];
-    return topics;
-}
 
 /*  The value of key in the map body, or NULL. */
 static const msgpack_object *s_field(const msgpack_object *body, const char *key)

@@ -577,11 +577,15 @@ static void s_following(void)
     char *restarted = s_digest();
     /*  Counted exactly: per source and topic as many as the source committed. */
     PGconn *pg = h_pg_super();
+    /*  (An event whose body breaks its declaration is dead-lettered, not counted.) */
     CHECK(h_pg_int(pg, "SELECT count(*) FROM (SELECT topic, count(*) AS n FROM registrar.outbox "
-                       "GROUP BY topic) o FULL JOIN (SELECT topic, count FROM "
-                       "metrics.event_counts WHERE source = 'registrar') m USING (topic) WHERE "
-                       "o.n IS DISTINCT FROM m.count") == 0,
-          "metrics' registrar counts equal the registrar's outbox, topic by topic");
+                       "GROUP BY topic) o FULL JOIN (SELECT topic, sum(n) AS n FROM (SELECT "
+                       "topic, count AS n FROM metrics.event_counts WHERE source = 'registrar' "
+                       "UNION ALL SELECT topic, count(*) FROM metrics.consumer_dead_letter WHERE "
+                       "source = 'registrar' GROUP BY topic) x GROUP BY topic) m USING (topic) "
+                       "WHERE o.n IS DISTINCT FROM m.n") == 0,
+          "metrics' registrar counts and dead letters equal the registrar's outbox, topic by "
+          "topic");
     /*  A metrics started after all this history: nothing of its own, it replays every
         source from its first event. */
     h_service_stop("metrics");
