@@ -2,12 +2,13 @@
 
 SERVICES := registrar reviewer publisher query metrics
 TOOLS    := odpctl odp-events odp-push odp-user
-PKGS     := libczmq libzmq msgpack libpq libsodium jansson
+PKGS     := libczmq libzmq msgpack libpq libsodium jansson libmicrohttpd libcurl
 
 # Debian packages for build, tests and the embedded demo (make deps).
 DEB_PACKAGES := build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libpq-dev \
                 libsodium-dev libjansson-dev libcsv-dev libcmocka-dev postgresql \
-                postgresql-client clang-format docker-compose procps
+                postgresql-client clang-format docker-compose procps \
+                libmicrohttpd-dev libcurl4-openssl-dev prometheus
 
 BUILD   ?= build
 CC      ?= gcc

@@ -79,6 +79,8 @@ struct odp_service_t {
     int64_t requests;
     int64_t errors;
     int64_t by_code[ODP_E__COUNT];
+    int64_t latency[ODP_LATENCY_NBUCKETS]; /* routed requests by duration (health) */
+    int64_t latency_sum_us;
     s_queued_t queue[S_QUEUE_MAX]; /* a ring of qcount from qhead */
     size_t qhead, qcount, qbytes;
 };
@@ -497,6 +499,11 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
         return;
     }
 
+    /*  Another service's health probe (metrics polls every service) is not a request of
+        this service's clients: it is left out of the counts and durations it reports. */
+    bool probe = route->fn == s_health && strcmp(actor.kind, "service") == 0;
+    if (probe)
+        self->requests--;
     int64_t t0 = zclock_usecs();
     msgpack_zone zone;
     msgpack_zone_init(&zone, 2048);
@@ -523,6 +530,14 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
     }
     /*  The run log (R6b): every request, one line, at info. */
     int64_t us = zclock_usecs() - t0;
+    static const int64_t bounds[] = ODP_LATENCY_BOUNDS_MS;
+    size_t b = 0;
+    while (b < ODP_LATENCY_NBUCKETS - 1 && us > bounds[b] * 1000)
+        b++;
+    if (!probe) {
+        self->latency[b]++;
+        self->latency_sum_us += us;
+    }
     odp_info("event=request cmd=%s actor=%s status=%d code=%s field=%s ms=%lld.%03lld",
              route->def->name, actor_s, rc == 0 ? 200 : odp_err_status(err.code),
              rc == 0 ? "OK" : odp_err_name(err.code), err.field[0] ? err.field : "-",
@@ -703,7 +718,18 @@ static int s_health(odp_req_t *req)
     rep.requests = odp_v_int(self->requests);
     rep.errors = odp_v_int(self->errors);
     rep.secure = odp_v_bool(odp_auth_secure());
-    return odp_encode(&odp_def_rep_health, &rep, req->pk);
+    msgpack_sbuffer lb;
+    msgpack_sbuffer_init(&lb);
+    msgpack_packer lp;
+    msgpack_packer_init(&lp, &lb, msgpack_sbuffer_write);
+    msgpack_pack_array(&lp, ODP_LATENCY_NBUCKETS);
+    for (size_t i = 0; i < ODP_LATENCY_NBUCKETS; i++)
+        msgpack_pack_int64(&lp, self->latency[i]);
+    rep.latency_buckets = odp_v_raw(lb.data, lb.size);
+    rep.latency_sum_us = odp_v_int(self->latency_sum_us);
+    int rc = odp_encode(&odp_def_rep_health, &rep, req->pk);
+    msgpack_sbuffer_destroy(&lb);
+    return rc;
 }
 
 static int s_whoami(odp_req_t *req)

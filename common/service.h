@@ -18,6 +18,14 @@
 
 typedef struct odp_service_t odp_service_t;
 
+/*  Upper bounds (ms) of the request duration buckets that health reports (latency_buckets:
+    one count per bound, then one for longer; not cumulative). */
+#define ODP_LATENCY_BOUNDS_MS                                                                      \
+    {                                                                                              \
+        1, 5, 10, 50, 100, 500, 1000, 5000                                                         \
+    }
+#define ODP_LATENCY_NBUCKETS 9
+
 /*  Who may call a command: a mask of actor kinds. */
 #define ODP_ALLOW_AUTHORITY  0x01
 #define ODP_ALLOW_OPERATIONS 0x02

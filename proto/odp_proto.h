@@ -462,6 +462,40 @@ typedef enum {
     F(state, STR, 0, 16, 1, 0)                                                                     \
     F(department, STR, 0, 9, 9, 0)                                                                 \
     F(limit, INT, 0, 0, 1, 10000)
+/*  Metrics (R6c, R9e, R10a-R10c; PROTOCOL.md §14). period: YYYY, YYYY-Qn, YYYY-MM or
+    YYYY-MM-DD (the current month when absent); department: a department code. */
+#define ODP_FIELDS_monitor_status(F) F(stuck_after_s, INT, 0, 0, 1, 31536000)
+#define ODP_FIELDS_stats_get(F)                                                                    \
+    F(period, STR, 0, 10, 4, 0)                                                                    \
+    F(department, STR, 0, 9, 9, 0)
+#define ODP_FIELDS_assess_get(F)                                                                   \
+    F(period, STR, 0, 10, 4, 0)                                                                    \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(resource, STR, 0, 32, 1, 0)
+#define ODP_FIELDS_index_get(F)                                                                    \
+    F(period, STR, 0, 10, 4, 0)                                                                    \
+    F(department, STR, 0, 9, 9, 0)
+#define ODP_FIELDS_index_explain(F)                                                                \
+    F(period, STR, 0, 10, 4, 0)                                                                    \
+    F(department, STR, 1, 9, 9, 0)
+#define ODP_FIELDS_index_history(F) F(department, STR, 1, 9, 9, 0)
+#define ODP_FIELDS_weights_get(F)   F(version, INT, 0, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_weights_set(F)                                                                  \
+    F(volume, NUM, 1, 0, 0, 1000)                                                                  \
+    F(quality, NUM, 1, 0, 0, 1000)                                                                 \
+    F(apps, NUM, 1, 0, 0, 1000)                                                                    \
+    F(access, NUM, 1, 0, 0, 1000)                                                                  \
+    F(efficiency, NUM, 1, 0, 0, 1000)                                                              \
+    F(effect, NUM, 1, 0, 0, 1000)                                                                  \
+    F(comment, STR, 0, 1000, 1, 0)
+#define ODP_FIELDS_quality_report(F)                                                               \
+    F(period, STR, 0, 10, 4, 0)                                                                    \
+    F(department, STR, 0, 9, 9, 0)
+#define ODP_FIELDS_webhook_add(F)                                                                  \
+    F(url, STR, 1, 2000, 8, 0)                                                                     \
+    F(sources, STRS, 0, 16, 0, 5)
+#define ODP_FIELDS_webhook_list(F)
+#define ODP_FIELDS_webhook_remove(F) F(id, INT, 1, 0, 1, ODP_I64_MAX)
 
 #define ODP_REQUESTS(M)                                                                            \
     M(health, "health")                                                                            \
@@ -529,7 +563,19 @@ typedef enum {
     M(feedback_get, "feedback.get")                                                                \
     M(feedback_list, "feedback.list")                                                              \
     M(review_report, "review.report")                                                              \
-    M(review_findings, "review.findings")
+    M(review_findings, "review.findings")                                                          \
+    M(monitor_status, "monitor.status")                                                            \
+    M(stats_get, "stats.get")                                                                      \
+    M(assess_get, "assess.get")                                                                    \
+    M(index_get, "index.get")                                                                      \
+    M(index_explain, "index.explain")                                                              \
+    M(index_history, "index.history")                                                              \
+    M(weights_get, "weights.get")                                                                  \
+    M(weights_set, "weights.set")                                                                  \
+    M(quality_report, "quality.report")                                                            \
+    M(webhook_add, "webhook.add")                                                                  \
+    M(webhook_list, "webhook.list")                                                                \
+    M(webhook_remove, "webhook.remove")
 
 /*  ---------------------------------------------------------------------------------------
     Event bodies. Every event body carries the envelope fields below, then its own.
@@ -777,6 +823,24 @@ typedef enum {
     F(views, INT, 1, 0, 0, ODP_I64_MAX)                                                            \
     F(queries, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
     F(downloads, INT, 1, 0, 0, ODP_I64_MAX)
+/*  Metrics: a monitored condition began (raised) or ended (cleared); each once per
+    condition. alert names the condition (kind:subject), e.g. "stuck_push:42". */
+#define ODP_FIELDS_ev_alert_raised(F)                                                              \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(alert, STR, 1, 200, 1, 0)                                                                    \
+    F(kind, STR, 1, 32, 1, 0)                                                                      \
+    F(subject, STR, 1, 100, 1, 0)                                                                  \
+    F(department, STR, 0, 9, 9, 0)                                                                 \
+    F(detail, STR, 1, 1000, 1, 0)
+#define ODP_FIELDS_ev_alert_cleared(F)                                                             \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(alert, STR, 1, 200, 1, 0)                                                                    \
+    F(kind, STR, 1, 32, 1, 0)                                                                      \
+    F(subject, STR, 1, 100, 1, 0)                                                                  \
+    F(department, STR, 0, 9, 9, 0)
+#define ODP_FIELDS_ev_weights_updated(F)                                                           \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)
 
 #define ODP_EVENTS(M)                                                                              \
     M(ev_heartbeat, "heartbeat")                                                                   \
@@ -817,7 +881,10 @@ typedef enum {
     M(ev_feedback_answered, "feedback.answered")                                                   \
     M(ev_feedback_resolved, "feedback.resolved")                                                   \
     M(ev_usage_counted, "usage.counted")                                                           \
-    M(ev_review_rechecked, "review.rechecked")
+    M(ev_review_rechecked, "review.rechecked")                                                     \
+    M(ev_alert_raised, "alert.raised")                                                             \
+    M(ev_alert_cleared, "alert.cleared")                                                           \
+    M(ev_weights_updated, "weights.updated")
 
 /*  ---------------------------------------------------------------------------------------
     Reply bodies with a fixed shape (replies that are lists of records declare the record). */
@@ -834,7 +901,9 @@ typedef enum {
     F(uptime_s, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
     F(requests, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
     F(errors, INT, 1, 0, 0, ODP_I64_MAX)                                                           \
-    F(secure, BOOL, 1, 0, 0, 0)
+    F(secure, BOOL, 1, 0, 0, 0)                                                                    \
+    F(latency_buckets, ANY, 0, 0, 0, 16)                                                           \
+    F(latency_sum_us, INT, 0, 0, 0, ODP_I64_MAX)
 #define ODP_FIELDS_rep_whoami(F)                                                                   \
     F(actor, STR, 1, 100, 1, 0)                                                                    \
     F(kind, STR, 1, 16, 1, 0)                                                                      \

@@ -7,10 +7,14 @@
 
     Usage: odp-events [--service NAME]... [--topic PREFIX] [--since N] [--hwm N]
                       [--count N] [--idle-exit-ms N] [--quiet-gaps]
+                      [--format lines|cloudevents]
+    --format cloudevents prints each event as a CloudEvents 1.0 JSON object
+    (common/cloudevent.h) instead of odp's own line.
 
     Exit status: 0 done (signal, --count or --idle-exit-ms), 1 a socket could not be set
     up, 2 usage. */
 #include "common/client.h"
+#include "common/cloudevent.h"
 #include "common/codec.h"
 #include "common/config.h"
 #include "common/consumer.h"
@@ -34,6 +38,7 @@ static const char *s_topic = NULL;
 static size_t s_topic_len = 0;
 static int64_t s_count = 0; /* 0: no limit */
 static bool s_quiet_gaps = false;
+static bool s_cloudevents = false; /* --format cloudevents */
 
 static odp_consumer_t *s_consumer = NULL;
 static int64_t s_printed = 0;
@@ -47,6 +52,7 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: odp-events [--service NAME]... [--topic PREFIX] [--since N] [--hwm N]\n"
                "                  [--count N] [--idle-exit-ms N] [--quiet-gaps]\n"
+               "                  [--format lines|cloudevents]\n"
                "\n"
                "  --service NAME     only this service's events (repeatable; default all:\n"
                "                     registrar reviewer publisher query metrics)\n"
@@ -57,6 +63,8 @@ static void s_usage(FILE *f)
                "  --count N          exit after printing N events\n"
                "  --idle-exit-ms N   exit after N ms in which no event arrived\n"
                "  --quiet-gaps       do not report recovered gaps on stderr\n"
+               "  --format F         lines (odp's own, the default) or cloudevents\n"
+               "                     (CloudEvents 1.0 JSON, one per line)\n"
                "\n"
                "One JSON object per line on stdout: source, seq, topic, at, actor, body.\n"
                "Endpoints and keys come from the environment (source var/odp.env):\n"
@@ -95,15 +103,19 @@ static json_t *s_json_field(const msgpack_object *body, const char *key)
 
 static void s_print(const odp_event_t *ev)
 {
-    json_t *o = json_object();
+    json_t *o = s_cloudevents
+                    ? odp_cloudevent(ev->source, ev->seq, ev->topic, ev->topic_len, ev->body)
+                    : json_object();
     if (!o)
         return;
-    json_object_set_new(o, "source", json_string(ev->source));
-    json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
-    json_object_set_new(o, "topic", s_json_text(ev->topic, ev->topic_len));
-    json_object_set_new(o, "at", s_json_field(ev->body, "at"));
-    json_object_set_new(o, "actor", s_json_field(ev->body, "actor"));
-    json_object_set_new(o, "body", odp_json_from_msgpack(ev->body));
+    if (!s_cloudevents) {
+        json_object_set_new(o, "source", json_string(ev->source));
+        json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
+        json_object_set_new(o, "topic", s_json_text(ev->topic, ev->topic_len));
+        json_object_set_new(o, "at", s_json_field(ev->body, "at"));
+        json_object_set_new(o, "actor", s_json_field(ev->body, "actor"));
+        json_object_set_new(o, "body", odp_json_from_msgpack(ev->body));
+    }
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!line) {
@@ -151,15 +163,12 @@ static void s_add_source(const char *name)
 
 int main(int argc, char *argv[])
 {
-    static const struct option options[] = {{"service", required_argument, NULL, 's'},
-                                            {"topic", required_argument, NULL, 't'},
-                                            {"since", required_argument, NULL, 'S'},
-                                            {"hwm", required_argument, NULL, 'H'},
-                                            {"count", required_argument, NULL, 'c'},
-                                            {"idle-exit-ms", required_argument, NULL, 'i'},
-                                            {"quiet-gaps", no_argument, NULL, 'q'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
+    static const struct option options[] = {
+        {"service", required_argument, NULL, 's'}, {"topic", required_argument, NULL, 't'},
+        {"since", required_argument, NULL, 'S'},   {"hwm", required_argument, NULL, 'H'},
+        {"count", required_argument, NULL, 'c'},   {"idle-exit-ms", required_argument, NULL, 'i'},
+        {"quiet-gaps", no_argument, NULL, 'q'},    {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     int64_t since = -1, hwm = 1000, idle_ms = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -195,6 +204,10 @@ int main(int argc, char *argv[])
         case 'q':
             s_quiet_gaps = true;
             break;
+        case 'f':
+            s_cloudevents = strcmp(optarg, "cloudevents") == 0;
+            ok = s_cloudevents || strcmp(optarg, "lines") == 0;
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -207,6 +220,7 @@ int main(int argc, char *argv[])
                         opt == 'S'   ? "since"
                         : opt == 'H' ? "hwm"
                         : opt == 'c' ? "count"
+                        : opt == 'f' ? "format"
                                      : "idle-exit-ms");
             s_usage(stderr);
             return 2;

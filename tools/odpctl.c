@@ -37,7 +37,9 @@ static const char *s_service_for(const char *command)
         {"credential.", "registrar"}, {"registration.", "registrar"}, {"rules.", "registrar"},
         {"plan.", "registrar"},       {"catalog.", "registrar"},      {"dictionary.", "registrar"},
         {"review.", "reviewer"},      {"quarantine.", "reviewer"},    {"standard.", "reviewer"},
-        {"release.", "publisher"},    {"catalogue.", "publisher"}};
+        {"release.", "publisher"},    {"catalogue.", "publisher"},    {"monitor.", "metrics"},
+        {"stats.", "metrics"},        {"assess.", "metrics"},         {"index.", "metrics"},
+        {"weights.", "metrics"},      {"quality.", "metrics"},        {"webhook.", "metrics"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strncmp(command, map[i].prefix, strlen(map[i].prefix)) == 0)
             return map[i].service;
@@ -92,6 +94,14 @@ static void s_usage(FILE *f)
                "  release policy --scope DEPARTMENT|RESOURCE --automatic true|false\n"
                "  catalogue export --format jsonld|turtle|schemaorg [--since N] [--resource R]\n"
                "                                  the document on stdout (--json: the reply)\n"
+               "  monitor [--stuck-after-s N]      services, lag, stuck work, alerts\n"
+               "  stats [--period P] [--department D]   P: YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD\n"
+               "  assess [--period P] [--department D] [--resource R]\n"
+               "  index [--period P] [--department D] | index --explain --department D\n"
+               "  index history --department D | quality report [--department D]\n"
+               "  weights get [--version N] | weights set --volume W --quality W --apps W\n"
+               "            --access W --efficiency W --effect W [--comment X]\n"
+               "  webhook add --url URL [--sources a,b] | webhook list | webhook remove --id N\n"
                "\n"
                "Options may come before or after the command. Endpoints and keys come from\n"
                "the environment (source var/odp.env): ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT,\n"
@@ -244,6 +254,35 @@ static int s_keygen(const char *kind, const char *id, const char *name, const ch
     return 0;
 }
 
+/*  The metrics commands that are one word (monitor, stats, assess, index [--explain]):
+    their command in command, how many words they took in *consumed. false for the rest,
+    "index history" included. --explain is a flag here, not a field, so it is taken out. */
+static bool s_metrics_word(int *argc, char **argv, char *command, size_t size, int *consumed)
+{
+    static const char *const words[][2] = {{"monitor", "monitor.status"},
+                                           {"stats", "stats.get"},
+                                           {"assess", "assess.get"},
+                                           {"index", "index.get"}};
+    if (*argc >= 2 && argv[1][0] != '-')
+        return false;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(argv[0], words[i][0]) == 0) {
+            snprintf(command, size, "%s", words[i][1]);
+            *consumed = 1;
+            for (int a = 1; a < *argc; a++)
+                if (strcmp(argv[a], "--explain") == 0 && strcmp(words[i][0], "index") == 0) {
+                    snprintf(command, size, "index.explain");
+                    /*  Drop the flag: the rest are the request's fields. */
+                    for (int b = a; b + 1 < *argc; b++)
+                        argv[b] = argv[b + 1];
+                    (*argc)--;
+                    break;
+                }
+            return true;
+        }
+    return false;
+}
+
 typedef union {
 #define S_MEMBER(ident, cmd) odp_##ident##_t ident;
     ODP_REQUESTS(S_MEMBER)
@@ -303,6 +342,8 @@ int main(int argc, char **argv)
                 return 2;
             }
         }
+    } else if (s_metrics_word(&argc, argv, command, sizeof command, &consumed)) {
+        service = "metrics";
     } else {
         if (argc < 2) {
             s_usage(stderr);

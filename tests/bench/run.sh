@@ -21,8 +21,13 @@
 # removed at the end, also on failure. Only the registrar is started
 # (ODP_BENCH_SERVICES="registrar reviewer ..." to start more).
 #
+# Further comparisons, each a function below: release (review and release of the 1M x 8
+# set, issues 8 and 9), metrics (catch-up over recorded events and the open data index,
+# issue 11).
+#
 # Environment: BUILD (default build), ODP_BENCH_REPS (5), ODP_BENCH_ROWS8 (1000000),
-# ODP_BENCH_ROWS50 (200000), ODP_BENCH_ONLY (a comparison's name, e.g. bench_8: only it),
+# ODP_BENCH_ROWS50 (200000), ODP_BENCH_EVENTS (1000000), ODP_BENCH_ONLY (a comparison's
+# name: release, bench_8, bench_50, metrics; only it),
 # ODP_BENCH_PG_PORT (55434), ODP_BENCH_PORT_BASE (27500), ODP_BENCH_KEEP=1 keeps the work
 # directory. Fewer rows or repetitions make a quick run, not a figure to quote.
 set -u
@@ -373,6 +378,114 @@ EOF_DICT
     stop_service reviewer
 }
 
+# ---- metrics: catch-up and the index (issue 11) --------------------------------------------
+# (a) 1,000,000 events recorded in the registrar's outbox (catalog.planned bodies, written by
+#     SQL while the registrar is stopped, as a month of history would be), then a metrics
+#     service started with nothing of its own: events/s until its cursor reaches the last
+#     (target >= 50,000/s);
+# (b) 1,000 departments and 100,000 entries with a version, review and release each
+#     (written into the registrar's and metrics' tables), then index.get for the year through
+#     odpctl (target <= 2 s).
+bench_metrics() {
+    nev=${ODP_BENCH_EVENTS:-1000000}
+    for s in registrar metrics; do
+        "$bin/odpctl" keygen --kind service --id "$s" --out "$work/keys/service-$s" >/dev/null
+        cp "$work/keys/service-$s" "$work/certs/public/service-$s.cert"
+    done
+    export ODP_SERVICE_KEYS="$work/keys"
+    push_hwm_kb=$(hwm_kb) # the registrar is restarted below
+    kill "$(cat "$work/run/registrar.pid")" 2>/dev/null
+    sleep 1
+    say "metrics: writing $nev events into registrar.outbox"
+    $psql <<SQL || die "cannot write the events"
+CREATE FUNCTION pg_temp.s(t text) RETURNS bytea LANGUAGE sql AS
+  \$\$ SELECT set_byte('\xa0'::bytea, 0, 160 + octet_length(convert_to(t, 'UTF8')))
+              || convert_to(t, 'UTF8') \$\$;
+INSERT INTO registrar.departments (code, name, registered_by)
+  VALUES ('441799003', '基准测试 事件部门', 'bench') ON CONFLICT DO NOTHING;
+WITH b AS (SELECT (SELECT last FROM registrar.outbox_counter) + g AS seq
+           FROM generate_series(1, $nev) g)
+INSERT INTO registrar.outbox (seq, topic, body, department)
+SELECT seq, 'catalog.planned',
+       '\x88'::bytea || pg_temp.s('source') || pg_temp.s('registrar')
+       || pg_temp.s('seq') || '\xd3'::bytea || int8send(seq)
+       || pg_temp.s('at') || pg_temp.s('2026-12-01T00:00:00.000Z')
+       || pg_temp.s('actor') || pg_temp.s('provider:441799003')
+       || pg_temp.s('id') || '\xd3'::bytea || int8send(seq)
+       || pg_temp.s('department') || pg_temp.s('441799003')
+       || pg_temp.s('title') || pg_temp.s('bench plan')
+       || pg_temp.s('due_on') || pg_temp.s('2030-12-31'), '441799003'
+FROM b;
+UPDATE registrar.outbox_counter SET last = (SELECT max(seq) FROM registrar.outbox);
+SQL
+    last=$($psql -At -c "SELECT last FROM registrar.outbox_counter")
+    "$bin/odp-registrar" >> "$work/log/registrar.log" 2>&1 &
+    echo $! > "$work/run/registrar.pid"
+    # Only the registrar runs: health polls of absent services are spread out (POLL_MS).
+    ODP_METRICS_POLL_MS=60000 "$bin/odp-metrics" > "$work/log/metrics.log" 2>&1 &
+    echo $! > "$work/run/metrics.pid"
+    t0=$(now)
+    i=0
+    until [ "$($psql -At -c "SELECT coalesce((SELECT last FROM metrics.consumer_cursor
+                              WHERE source = 'registrar'), 0)" 2>/dev/null)" = "$last" ]; do
+        i=$((i + 1))
+        [ $i -lt 3600 ] || die "metrics did not catch up within an hour"
+        sleep 0.5
+    done
+    t1=$(now)
+    catch_s=$(calc %.1f "$t1 - $t0")
+    rate=$(calc %d "$last / ($t1 - $t0)")
+    say "metrics: caught up with $last events in ${catch_s}s ($rate events/s)"
+
+    say "metrics: 1,000 departments and 100,000 entries"
+    $psql <<'SQL' || die "cannot write the index data"
+INSERT INTO registrar.departments (code, name, registered_by)
+  SELECT (442000001 + g * 1000)::text, '基准部门' || g, 'bench' FROM generate_series(1, 1000) g;
+INSERT INTO registrar.resources (resource, department, title, summary, keywords, domain,
+    content_kind, delivery_form, open_type, update_cycle, contact, location, status,
+    catalogued_by, catalogued_at, registered_by, registered_at)
+  SELECT 'B' || g, (442000001 + (1 + g % 1000) * 1000)::text, 'r' || g, 's', '{k}',
+         'economy', 'dataset', CASE WHEN g % 50 = 0 THEN 'app' ELSE 'dataset_file' END,
+         'unconditional', CASE WHEN g % 2 = 0 THEN 'monthly' ELSE 'yearly' END, 'c', 'l',
+         'registered', 'bench', date_trunc('year', now()), 'bench', date_trunc('year', now())
+  FROM generate_series(1, 100000) g;
+INSERT INTO metrics.entries (resource, department, catalogued_at, registered_at)
+  SELECT resource, department, catalogued_at, registered_at FROM registrar.resources
+  WHERE resource LIKE 'B%';
+INSERT INTO metrics.plans (id, department, title, due_on, planned_at)
+  SELECT 10000000 + g, (442000001 + (1 + g % 1000) * 1000)::text, 'p', date_trunc('year', now())::date,
+         date_trunc('year', now()) FROM generate_series(1, 5000) g;
+INSERT INTO metrics.versions (upload, resource, table_name, version, kind, sha256, size,
+    rows_received, rows_staged, rows_rejected, received_at, pushed_by)
+  SELECT 10000000 + g, 'B' || g, 'main', 1, 'dataset', repeat('a', 64), 1000, 100,
+         100 - g % 3, g % 3, date_trunc('year', now()) + interval '1 day',
+         'provider:' || (442000001 + (1 + g % 1000) * 1000)
+  FROM generate_series(1, 100000) g;
+INSERT INTO metrics.reviews (upload, resource, department, started_at, findings, quarantined,
+    first_decision, approved_at, approved_by)
+  SELECT 10000000 + g, 'B' || g, (442000001 + (1 + g % 1000) * 1000)::text,
+         date_trunc('year', now()) + interval '1 day', g % 5, g % 5,
+         CASE WHEN g % 7 = 0 THEN 'rejected' ELSE 'approved' END,
+         date_trunc('year', now()) + interval '2 days', 'operations:admin'
+  FROM generate_series(1, 100000) g;
+INSERT INTO metrics.releases (resource, version, rows, sha256, published_at)
+  SELECT 'B' || g, 1, 100, repeat('a', 64), date_trunc('year', now()) + interval '3 days'
+  FROM generate_series(1, 100000, 2) g;
+ANALYZE;
+SQL
+    year=$(date -u +%Y)
+    t0=$(now)
+    "$bin/odpctl" --timeout-ms 120000 --json index --period "$year" > "$work/log/index.json" ||
+        die "index.get failed"
+    t1=$(now)
+    index_s=$(calc %.3f "$t1 - $t0")
+    ndept=$(grep -o '"department"' "$work/log/index.json" | wc -l)
+    say "metrics: index.get for $ndept departments in ${index_s}s"
+    if [ "$(calc %d "$rate >= 50000")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - metrics catch-up: $last events in ${catch_s}s, $rate events/s (target >= 50,000/s)" >> "$verdicts"
+    if [ "$(calc %d "$index_s <= 2")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - metrics index: $ndept departments, 100,000 entries in ${index_s}s (target <= 2 s)" >> "$verdicts"
+}
 # ---- the comparisons ---------------------------------------------------------------------
 # A comparison is a function above that appends its table to $report and its PASS/FAIL
 # lines to $verdicts; add its call here, guarded by its name for ODP_BENCH_ONLY.
@@ -380,9 +493,10 @@ want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 want release && bench_release
 want bench_8 && bench_push "$rows8" 8 bench_8 446799001
 want bench_50 && bench_push "$rows50" 50 bench_50 446799002
+want metrics && bench_metrics
 
 # ---- report --------------------------------------------------------------------------------
-hwm_mb=$(calc %.1f "$(hwm_kb) / 1024")
+hwm_mb=$(calc %.1f "${push_hwm_kb:-$(hwm_kb)} / 1024")
 if [ "$(calc %d "$hwm_mb <= 64")" = 1 ]; then v=PASS; else v=FAIL; fi
 echo "$v - registrar peak RSS (VmHWM) $hwm_mb MiB after all runs (target <= 64 MiB)" >> "$verdicts"
 echo

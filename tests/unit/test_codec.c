@@ -99,7 +99,7 @@ static void test_descriptors(void **state)
     assert_int_equal(def->fields[1].max, INT64_MAX);
     assert_int_equal(def->fields[5].offset, offsetof(odp_ev_department_registered_t, name));
 
-    assert_int_equal(odp_def_rep_health.nfields, 8);
+    assert_int_equal(odp_def_rep_health.nfields, 10);
     assert_int_equal(odp_def_rep_health.fields[7].offset, offsetof(odp_rep_health_t, secure));
     assert_int_equal(odp_def_rep_replay.fields[0].type, ODP_T_ANY);
     assert_int_equal(odp_def_rep_replay.fields[0].max, 1000);

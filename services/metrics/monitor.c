@@ -1,0 +1,191 @@
+/*  Monitoring (R10a): each service's health, polled, and alerts.
+
+    Every ODP_METRICS_POLL_MS (2000) metrics asks each other service for `health`, one at a
+    time spread over the interval (a short timeout: a service that does not answer is
+    `down`) and keeps what it said in
+    service_status, and its request counters in service_counters. A service's counters
+    start at 0 with its process; when one answers with a shorter uptime or a smaller count
+    than before, what the earlier process had counted moves into `base`, so the totals
+    /metrics exports never go back.
+
+    Every ODP_METRICS_ALERT_MS (5000) the conditions of 003_reports.sql are compared with
+    the alerts table: a new condition is inserted and raises alert.raised, a condition
+    gone is deleted and raises alert.cleared, both in one transaction with the event - so
+    each condition raises one alert however many ticks it lasts, also across restarts. */
+#include "metrics.h"
+
+#include "common/auth.h"
+#include "common/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*  Store one counter as the service reported it; restarted says its process is new. */
+static int s_counter(odp_db_t *db, const char *service, const char *name, int64_t value,
+                     bool restarted)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%" PRId64, value);
+    const char *vals[4] = {service, name, v, restarted ? "true" : "false"};
+    return odp_db_cmd(db,
+                      "INSERT INTO service_counters (service, name, reported) VALUES ($1, $2, "
+                      "$3::float8) ON CONFLICT (service, name) DO UPDATE SET base = "
+                      "service_counters.base + CASE WHEN $4::boolean OR excluded.reported < "
+                      "service_counters.reported THEN service_counters.reported ELSE 0 END, "
+                      "reported = excluded.reported",
+                      4, vals, NULL);
+}
+
+static void s_status(metrics_t *m, const char *service, const odp_reply_t *rep, bool ok)
+{
+    odp_db_t *db = odp_service_db(m->svc);
+    odp_rep_health_t h;
+    odp_error_t e;
+    memset(&h, 0, sizeof h);
+    if (ok && odp_decode_fields(&odp_def_rep_health, &rep->obj, &h, &e) < 0)
+        ok = false;
+    char seq[24], up[24];
+    snprintf(seq, sizeof seq, "%" PRId64, ok ? h.seq.i : -1);
+    snprintf(up, sizeof up, "%" PRId64, ok ? h.uptime_s.i : -1);
+    const char *st = !ok ? "down" : h.db.b ? "ok" : "degraded";
+    if (odp_db_begin(db) < 0)
+        return;
+    bool restarted = false;
+    if (ok) {
+        const char *v1[2] = {service, up};
+        PGresult *r = odp_db_exec(db,
+                                  "SELECT coalesce((SELECT uptime_s > $2::bigint FROM "
+                                  "service_status WHERE service = $1), false)",
+                                  2, v1, NULL);
+        restarted = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                    strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        int rc = s_counter(db, service, "requests", h.requests.i, restarted);
+        rc |= s_counter(db, service, "errors", h.errors.i, restarted);
+        if (h.latency_buckets.present && h.latency_buckets.obj->type == MSGPACK_OBJECT_ARRAY) {
+            const msgpack_object_array *a = &h.latency_buckets.obj->via.array;
+            for (uint32_t i = 0; i < a->size && i < ODP_LATENCY_NBUCKETS; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "latency_%u", i);
+                int64_t n = a->ptr[i].type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                                ? (int64_t)a->ptr[i].via.u64
+                                : 0;
+                rc |= s_counter(db, service, name, n, restarted);
+            }
+            rc |= s_counter(db, service, "latency_sum_us", h.latency_sum_us.i, restarted);
+        }
+        if (rc) {
+            odp_db_rollback(db);
+            return;
+        }
+    }
+    /*  A source's seq while it is down stays what it last said. */
+    const char *vals[4] = {service, st, seq, up};
+    if (odp_db_cmd(db,
+                   "INSERT INTO service_status (service, status, seq, uptime_s, checked_at, "
+                   "ok_at) VALUES ($1, $2, greatest($3::bigint, 0), greatest($4::bigint, 0), "
+                   "now(), CASE WHEN $2 = 'ok' THEN now() END) ON CONFLICT (service) DO UPDATE "
+                   "SET status = $2, seq = CASE WHEN $3::bigint >= 0 THEN $3::bigint ELSE "
+                   "service_status.seq END, uptime_s = CASE WHEN $4::bigint >= 0 THEN "
+                   "$4::bigint ELSE service_status.uptime_s END, checked_at = now(), ok_at = "
+                   "CASE WHEN $2 = 'ok' THEN now() ELSE service_status.ok_at END",
+                   4, vals, NULL) < 0 ||
+        odp_db_commit(db) < 0)
+        odp_db_rollback(db);
+}
+
+/*  One service per turn, in turn: a service that does not answer costs the loop one
+    timeout (ODP_METRICS_HEALTH_TIMEOUT_MS, 200) per turn, not one per service. */
+static void s_poll(odp_service_t *svc, void *arg)
+{
+    metrics_t *m = arg;
+    if (!odp_db_up(odp_service_db(svc)))
+        return;
+    int i = m->poll_next;
+    m->poll_next = (m->poll_next + 1) % ODP_NSERVICES;
+    const char *name = odp_service_names[i];
+    if (strcmp(name, "metrics") == 0)
+        return;
+    if (!m->clients[i]) {
+        char cert[512], err[256];
+        if (odp_auth_service_cert("metrics", cert, sizeof cert) < 0)
+            return;
+        m->clients[i] = odp_client_new(name, NULL, cert[0] ? cert : NULL, err, sizeof err);
+        if (!m->clients[i])
+            return;
+    }
+    odp_health_t req = {0};
+    odp_reply_t rep;
+    int rc = odp_client_call(m->clients[i], &odp_def_health, &req,
+                             (int)odp_config_int("metrics", "HEALTH_TIMEOUT_MS", 200), &rep);
+    s_status(m, name, &rep, rc == 0 && rep.status == 200);
+    odp_reply_free(&rep);
+}
+
+/*  Raise what began, clear what ended: one transaction, events with the rows. */
+static void s_alerts(odp_service_t *svc, void *arg)
+{
+    metrics_t *m = arg;
+    odp_db_t *db = odp_service_db(svc);
+    if (!odp_db_up(db))
+        return;
+    char stuck[32], lag[24];
+    snprintf(stuck, sizeof stuck, "%" PRId64 " seconds", m->stuck_after_s);
+    snprintf(lag, sizeof lag, "%" PRId64, m->max_lag);
+    const char *vals[2] = {stuck, lag};
+    if (odp_db_begin(db) < 0)
+        return;
+    PGresult *r = odp_db_exec(
+        db,
+        "WITH k AS (SELECT * FROM conditions($1::interval, $2::bigint)), "
+        "raised AS (INSERT INTO alerts (alert, kind, subject, department, detail) SELECT * "
+        "FROM k WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert = k.alert) "
+        "ON CONFLICT DO NOTHING RETURNING alert, kind, subject, department, detail), "
+        "cleared AS (DELETE FROM alerts a WHERE NOT EXISTS (SELECT 1 FROM k WHERE k.alert = "
+        "a.alert) RETURNING alert, kind, subject, department, detail) "
+        "SELECT true, * FROM raised UNION ALL SELECT false, * FROM cleared",
+        2, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        odp_db_rollback(db);
+        return;
+    }
+    int rc = 0;
+    odp_outbox_t *ob = odp_service_outbox(svc);
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        const char *dept = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
+        if (strcmp(PQgetvalue(r, i, 0), "t") == 0) {
+            odp_ev_alert_raised_t ev = {0};
+            ev.alert = odp_v_str(PQgetvalue(r, i, 1));
+            ev.kind = odp_v_str(PQgetvalue(r, i, 2));
+            ev.subject = odp_v_str(PQgetvalue(r, i, 3));
+            ev.department = odp_v_str(dept);
+            ev.detail = odp_v_str(PQgetvalue(r, i, 5));
+            rc = odp_outbox_append(ob, &odp_def_ev_alert_raised, &ev, "service:metrics") < 0;
+        } else {
+            odp_ev_alert_cleared_t ev = {0};
+            ev.alert = odp_v_str(PQgetvalue(r, i, 1));
+            ev.kind = odp_v_str(PQgetvalue(r, i, 2));
+            ev.subject = odp_v_str(PQgetvalue(r, i, 3));
+            ev.department = odp_v_str(dept);
+            rc = odp_outbox_append(ob, &odp_def_ev_alert_cleared, &ev, "service:metrics") < 0;
+        }
+        odp_info("event=metrics.alert state=%s alert=%s",
+                 strcmp(PQgetvalue(r, i, 0), "t") == 0 ? "raised" : "cleared", PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+    if (rc || odp_db_commit(db) < 0)
+        odp_db_rollback(db);
+}
+
+int metrics_monitor_start(metrics_t *m)
+{
+    int poll = (int)odp_config_int("metrics", "POLL_MS", 2000) / ODP_NSERVICES;
+    int alert = (int)odp_config_int("metrics", "ALERT_MS", 5000);
+    if (odp_service_timer(m->svc, poll > 0 ? poll : 1, s_poll, m) < 0 ||
+        odp_service_timer(m->svc, alert, s_alerts, m) < 0)
+        return -1;
+    return 0;
+}
