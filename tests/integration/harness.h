@@ -95,5 +95,6 @@ extern const h_case_t t_grants_cases[];
 extern const h_case_t t_consumer_cases[];
 extern const h_case_t t_tools_cases[];
 extern const h_case_t t_reviewer_cases[];
+extern const h_case_t t_backup_cases[];
 
 #endif
