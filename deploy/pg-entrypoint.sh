@@ -36,7 +36,6 @@ listen_addresses = '*'
 password_encryption = 'scram-sha-256'
 unix_socket_directories = '/var/run/postgresql'
 log_line_prefix = '%m [%p] %q%u@%d '
-log_connections = on
 timezone = 'UTC'
 CONF
 }
