@@ -310,8 +310,7 @@ int odpctl_backup(const char *dest)
         return 2;
     }
     if (lstat(dest, &st) == 0) {
-        fprintf(stderr, "odpctl: %s exists; a backup goes to a new directory or .tar file\n",
-                dest);
+        fprintf(stderr, "odpctl: %s exists; a backup goes to a new directory or .tar file\n", dest);
         return 2;
     }
     char dir[4096];
@@ -461,8 +460,14 @@ static int s_restore_from(const char *dir)
     s_cat(dump, sizeof dump, dir, "/", "db.dump");
     /*  --clean drops the empty schemas bootstrap.sql made, so the dump's own (with their
         owners and grants) take their place; one transaction: all or nothing. */
-    char *argv[] = {pg_restore,         "--no-password", "--exit-on-error", "--single-transaction",
-                    "--clean",          "--if-exists",   dbarg,             dump,
+    char *argv[] = {pg_restore,
+                    "--no-password",
+                    "--exit-on-error",
+                    "--single-transaction",
+                    "--clean",
+                    "--if-exists",
+                    dbarg,
+                    dump,
                     NULL};
     int rc = s_run(argv);
     if (rc != 0)
@@ -506,8 +511,7 @@ int odpctl_restore(const char *src)
         if (!mkdtemp(dir))
             return s_fail("cannot create a directory in /tmp: %s", strerror(errno));
         char *argv[] = {"tar", "-C", dir, "-xf", (char *)src, NULL};
-        rc = s_run(argv) != 0 ? s_fail("%s is not a readable tar file", src)
-                              : s_restore_from(dir);
+        rc = s_run(argv) != 0 ? s_fail("%s is not a readable tar file", src) : s_restore_from(dir);
         s_rm_tree(dir);
     }
     if (rc == 0)

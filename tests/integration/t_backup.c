@@ -157,7 +157,7 @@ static void s_backup_restore(void)
 
     /*  Another cluster: its own port (in this run's range), directory and passwords. */
     char pgdir[256], envfile[512], port[16];
-    snprintf(port, sizeof port, "%d", atoi(h_env("ODP_PORT_BASE")) + 90);
+    snprintf(port, sizeof port, "%d", atoi(h_env("ODP_PORT_BASE")) + 95);
     snprintf(pgdir, sizeof pgdir, "/tmp/odp-test-restore-%s", port);
     snprintf(envfile, sizeof envfile, "%s/restore-pg.env", h_var());
     const char *destroy[] = {"/bin/bash", "deploy/pg.sh", "destroy", pgdir, NULL};
@@ -261,10 +261,10 @@ static void s_backup_restore(void)
             if (seq != hi)
                 usleep(100 * 1000);
         }
-        CHECK(seq == hi, "registrar announces event %lld, its outbox ends at %lld",
-              (long long)seq, (long long)hi);
-        snprintf(sql, sizeof sql,
-                 "SELECT count(*) FROM registrar.stage_u%lld", (long long)res.upload);
+        CHECK(seq == hi, "registrar announces event %lld, its outbox ends at %lld", (long long)seq,
+              (long long)hi);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM registrar.stage_u%lld",
+                 (long long)res.upload);
         CHECK(h_pg_int(pg2, sql) == res.rows_staged,
               "restored staging table of upload %lld does not hold the pushed rows",
               (long long)res.upload);
