@@ -106,12 +106,13 @@ chmod 600 "$work/env"
 mkdir -p "$work/backups"
 chown 10001:10001 "$work/backups"
 
+build_opts=()
 if [[ ${ODP_COMPOSE_COLD:-} == 1 ]]; then
     docker image rm -f "${ODP_IMAGE:-odp:latest}" "${ODP_PG_IMAGE:-odp-postgres:15}" >/dev/null 2>&1
-    docker builder prune -af >/dev/null 2>&1
+    build_opts=(--no-cache)
 fi
 t0=$SECONDS
-if dc build >"$work/build.log" 2>&1; then
+if dc build "${build_opts[@]}" >"$work/build.log" 2>&1; then
     ok "images built from Debian packages ($((SECONDS - t0)) s)"
 else
     not_ok "images built from Debian packages"
@@ -293,12 +294,13 @@ next_number() {
 }
 check "after the restarts the next event takes the next number" next_number
 
-# ---- backup from the ops container -------------------------------------------------------------
+# ---- the ops container: backup, status ----------------------------------------------------
 ops_backup() {
     dc run --rm ops backup /backup/odp.tar && tar -tf "$work/backups/odp.tar" | grep -q '^./db.dump$' &&
         tar -tf "$work/backups/odp.tar" | grep -q '^./certs/server_secret$'
 }
 check "docker-compose run --rm ops backup: database and certificates" ops_backup
+check "docker-compose run --rm ops status: every service, as the administrator" dc run --rm ops status
 
 # ---- down -------------------------------------------------------------------------------------
 if [[ ${ODP_COMPOSE_KEEP:-} != 1 ]]; then
