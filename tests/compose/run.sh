@@ -202,7 +202,7 @@ demo_registry() {
     "$bin/odpctl" authority register --authority 广东省政务服务数据管理局 \
         --operations 广东省数字政府运营中心 --document "粤政数〔2026〕12号" --granted-on 2026-03-01 &&
         "$bin/odpctl" department add --code $code --name 容器测试生态环境厅 --keygen "$dept_key" &&
-        "$bin/odpctl" --cert "${dept_key}_secret" whoami | grep -q "$code"
+        grep -q "$code" <<<"$("$bin/odpctl" --cert "${dept_key}_secret" whoami)"
 }
 check "demo: authority, department with its key, whoami as the department" demo_registry
 resource=""
@@ -296,8 +296,10 @@ check "after the restarts the next event takes the next number" next_number
 
 # ---- the ops container: backup, status ----------------------------------------------------
 ops_backup() {
-    dc run --rm ops backup /backup/odp.tar && tar -tf "$work/backups/odp.tar" | grep -q '^./db.dump$' &&
-        tar -tf "$work/backups/odp.tar" | grep -q '^./certs/server_secret$'
+    local list
+    dc run --rm ops backup /backup/odp.tar && list=$(tar -tf "$work/backups/odp.tar") &&
+        grep -qx './db.dump' <<<"$list" && grep -qx './certs/server_secret' <<<"$list" &&
+        grep -qx './MANIFEST' <<<"$list"
 }
 check "docker-compose run --rm ops backup: database and certificates" ops_backup
 check "docker-compose run --rm ops status: every service, as the administrator" dc run --rm ops status
