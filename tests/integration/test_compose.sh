@@ -53,6 +53,21 @@ else
     failed=1
 fi
 
+# No image comes from a registry: every service's image is one the file builds.
+if compose_config "${example_env[@]}" 2>/dev/null | python3 -c '
+import sys, yaml
+svcs = yaml.safe_load(sys.stdin)["services"]
+built = {s["image"] for s in svcs.values() if "build" in s}
+pulled = sorted(n for n, s in svcs.items() if s.get("image") not in built)
+print(" ".join(pulled))
+sys.exit(1 if pulled or not built else 0)' >"$out" 2>&1; then
+    echo "ok - docker-compose builds every image it runs (no registry)"
+else
+    echo "not ok - docker-compose builds every image it runs (no registry)"
+    sed 's/^/# pulled: /' "$out"
+    failed=1
+fi
+
 without_pw=()
 for kv in "${example_env[@]}"; do
     [[ $kv == ODP_QUERY_DB_PASSWORD=* ]] || without_pw+=("$kv")
