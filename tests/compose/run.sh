@@ -9,8 +9,9 @@
 # query steps when odpctl has those commands), the lifecycle events, the key separation
 # (monitoring key, admin secret, pg_hba), a restart of a service container and of
 # PostgreSQL's, a service process killed (the restart policy brings it back), a backup from
-# the ops container. Nothing may be lost at any step. `docker-compose down -v` at the end,
-# also on failure or interrupt. Prints TAP lines and `N passed, N failed`.
+# the ops container and the recovery from it after PostgreSQL's volume is lost. Nothing may
+# be lost at any step. `docker-compose down -v` at the end, also on failure or interrupt.
+# Prints TAP lines and `N passed, N failed`.
 #
 # Needs root and a Docker engine (started with --iptables=false when none answers).
 # Environment: ODP_COMPOSE_PORT_BASE (host ports base+1..base+42; default
@@ -139,7 +140,7 @@ wait_healthy() {
 }
 
 t0=$SECONDS
-if dc up -d >"$work/up.log" 2>&1 && wait_healthy 180 postgres "${SERVICES[@]}" >"$log" 2>&1; then
+if dc up -d >"$work/up.log" 2>&1 && wait_healthy 300 postgres "${SERVICES[@]}" >"$log" 2>&1; then
     ok "docker-compose up: postgres and five services healthy ($((SECONDS - t0)) s)"
 else
     not_ok "docker-compose up: postgres and five services healthy"
@@ -297,12 +298,21 @@ check "after the restarts the next event takes the next number" next_number
 # ---- the ops container: backup, status ----------------------------------------------------
 ops_backup() {
     local list
+    before=$(snapshot)
     dc run --rm ops backup /backup/odp.tar && list=$(tar -tf "$work/backups/odp.tar") &&
         grep -qx './db.dump' <<<"$list" && grep -qx './certs/server_secret' <<<"$list" &&
         grep -qx './MANIFEST' <<<"$list"
 }
 check "docker-compose run --rm ops backup: database and certificates" ops_backup
 check "docker-compose run --rm ops status: every service, as the administrator" dc run --rm ops status
+# docs/operations.md §6, "PostgreSQL's data is lost", step by step.
+pg_lost() {
+    dc stop && dc rm -f postgres && docker volume rm "${project}_pgdata" &&
+        dc up -d postgres keygen && wait_healthy 120 postgres &&
+        dc run --rm ops restore /backup/odp.tar &&
+        dc up -d && wait_healthy 120 "${SERVICES[@]}" && same
+}
+check "PostgreSQL's volume lost: restored from the ops backup, same data and numbers" pg_lost
 
 # ---- down -------------------------------------------------------------------------------------
 if [[ ${ODP_COMPOSE_KEEP:-} != 1 ]]; then
