@@ -34,8 +34,11 @@ TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/te
 SAMPLES   := $(BUILD)/samples
 
 .SECONDARY:
-.PHONY: all deps test asan bench up down run clean format help check-format newcomer psql fuzz
+.PHONY: all deps test asan bench up down run clean format help check-format newcomer psql fuzz \
+        bins compose-test
 all: $(BINS) $(TEST_BINS) $(SAMPLES)/.made
+# The service and tool binaries only (what the odp image needs).
+bins: $(BINS)
 
 help:
 	@echo "make deps    install Debian build/test dependencies (apt-get, idempotent)"
@@ -46,6 +49,7 @@ help:
 	@echo "make test    unit + integration tests against a throw-away PostgreSQL"
 	@echo "make asan    the same tests built with AddressSanitizer + UBSan"
 	@echo "make format  clang-format every C file"
+	@echo "make compose-test  build the images, run the platform on docker-compose, test it"
 	@echo "make newcomer  the README's commands in a bare Debian 12 container (needs Docker)"
 	@echo "make fuzz    libFuzzer targets, FUZZ_SECONDS (600) each; installs clang if needed"
 
@@ -78,6 +82,10 @@ $(foreach s,$(SERVICES),$(eval $(call SERVICE_RULES,$(s))))
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/bin/odpctl: $(BUILD)/obj/tools/odpctl.o $(BUILD)/obj/tools/backup.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -149,6 +157,11 @@ run: up
 # Not part of `make test`: it builds a Debian image and takes minutes.
 newcomer:
 	@sh tests/newcomer.sh
+
+# Not part of `make test` either: builds the images (minutes when none exist) and runs the
+# platform on docker-compose; needs root for Docker. Uses the host's odpctl as a client.
+compose-test: bins
+	@sh tests/compose/run.sh
 # psql as the cluster's superuser, over its socket (trust there; nothing else is).
 ODP_ENV ?= var/odp.env
 psql:

@@ -58,8 +58,10 @@ ALTER ROLE odp_publisher WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLIC
 ALTER ROLE odp_query     WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'query_pw';
 ALTER ROLE odp_metrics   WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'metrics_pw';
 
--- Database privileges: nobody but the service roles (and superusers) may connect.
+-- Database privileges: nobody but the service roles (and superusers) may connect, and the
+-- service roles to this database only.
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+REVOKE CONNECT ON DATABASE postgres, template1 FROM PUBLIC;
 GRANT CONNECT ON DATABASE :"db" TO odp_registrar, odp_reviewer, odp_publisher, odp_query, odp_metrics;
 
 -- Unqualified names resolve to the service's own schema.

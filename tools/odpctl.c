@@ -14,6 +14,7 @@
 #include "common/client.h"
 #include "common/config.h"
 #include "common/json.h"
+#include "tools/backup.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -51,6 +52,10 @@ static void s_usage(FILE *f)
     fprintf(f, "usage: odpctl [--json] [--timeout-ms N] [--endpoint E] [--cert FILE] COMMAND ...\n"
                "\n"
                "  health [--service S]            every service (or one); exit 0 when all ok\n"
+               "  status                          health of every service (alias)\n"
+               "  backup DIR|FILE.tar             database, certificates, settings "
+               "(docs/operations.md)\n"
+               "  restore DIR|FILE.tar            into a freshly bootstrapped database\n"
                "  whoami [--service S]            the actor your key acts as\n"
                "  keygen --kind K --id ID [--name N] --out BASE\n"
                "                                  write a key pair: BASE (public) and BASE_secret\n"
@@ -303,8 +308,15 @@ int main(int argc, char **argv)
     argv += first;
     zsys_init();
     zsys_set_logstream(stderr);
-    if (strcmp(argv[0], "health") == 0)
+    if (strcmp(argv[0], "health") == 0 || strcmp(argv[0], "status") == 0)
         return s_health(argc - 1, argv + 1);
+    if (strcmp(argv[0], "backup") == 0 || strcmp(argv[0], "restore") == 0) {
+        if (argc != 2) {
+            fprintf(stderr, "odpctl: %s needs one path\n", argv[0]);
+            return 2;
+        }
+        return argv[0][0] == 'b' ? odpctl_backup(argv[1]) : odpctl_restore(argv[1]);
+    }
 
     if (strcmp(argv[0], "keygen") == 0) {
         const char *out = NULL;

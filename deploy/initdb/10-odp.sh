@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# deploy/initdb/10-odp.sh - run deploy/bootstrap.sql inside the postgres:15 container.
-#
-# docker-compose mounts this file into /docker-entrypoint-initdb.d/ and bootstrap.sql at
-# /odp/bootstrap.sql (NOT into the initdb directory: the entrypoint would run a bare .sql
-# file itself, without the password variables). The entrypoint runs it once, on first
-# initialisation of an empty data volume; it may be sourced or executed. To apply changed
-# passwords later: docker-compose exec postgres bash /docker-entrypoint-initdb.d/10-odp.sh
+# deploy/initdb/10-odp.sh - run deploy/bootstrap.sql with the service passwords from the
+# environment. The odp-postgres image (deploy/Dockerfile.postgres) has it at /odp/10-odp.sh;
+# deploy/pg-entrypoint.sh runs it once, when it initialises an empty data volume. It may
+# be sourced or executed. To apply changed passwords later (after `docker-compose up -d
+# postgres` gave the container the new ones):
+#   docker-compose exec postgres bash /odp/10-odp.sh
 #
 # Passwords come from the container environment (ODP_<SVC>_DB_PASSWORD) and reach psql as
 # variables; bootstrap.sql quotes them itself.

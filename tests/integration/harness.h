@@ -99,5 +99,6 @@ extern const h_case_t t_publisher_cases[];
 extern const h_case_t t_query_cases[];
 extern const h_case_t t_push_kill_cases[];
 extern const h_case_t t_metrics_cases[];
+extern const h_case_t t_backup_cases[];
 
 #endif

@@ -43,13 +43,28 @@ else
 fi
 
 # Every service is defined.
-want="keygen metrics postgres publisher query registrar reviewer"
+want="keygen metrics ops postgres publisher query registrar reviewer"
 got=$(compose_config "${example_env[@]}" --services 2>/dev/null | sort | xargs)
 if [[ $got == "$want" ]]; then
     echo "ok - docker-compose services: $want"
 else
     echo "not ok - docker-compose services: $want"
     echo "# got: $got"
+    failed=1
+fi
+
+# No image comes from a registry: every service's image is one the file builds.
+if compose_config "${example_env[@]}" 2>/dev/null | python3 -c '
+import sys, yaml
+svcs = yaml.safe_load(sys.stdin)["services"]
+built = {s["image"] for s in svcs.values() if "build" in s}
+pulled = sorted(n for n, s in svcs.items() if s.get("image") not in built)
+print(" ".join(pulled))
+sys.exit(1 if pulled or not built else 0)' >"$out" 2>&1; then
+    echo "ok - docker-compose builds every image it runs (no registry)"
+else
+    echo "not ok - docker-compose builds every image it runs (no registry)"
+    sed 's/^/# pulled: /' "$out"
     failed=1
 fi
 
