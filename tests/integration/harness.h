@@ -97,5 +97,6 @@ extern const h_case_t t_tools_cases[];
 extern const h_case_t t_reviewer_cases[];
 extern const h_case_t t_publisher_cases[];
 extern const h_case_t t_query_cases[];
+extern const h_case_t t_query_rows_cases[];
 
 #endif
