@@ -120,7 +120,7 @@ static void s_setup(void)
     snprintf(bind, sizeof bind, "ODP_QUERY_PUBLIC_BIND=tcp://127.0.0.1:%d", port);
     snprintf(s_public, sizeof s_public, "tcp://127.0.0.1:%d", port);
     const char *env[] = {bind, "ODP_QUERY_RATE_PER_S=100000", "ODP_QUERY_RATE_BURST=100000",
-                         NULL};
+                         "ODP_QUERY_COUNT_FLUSH_MS=300", NULL};
     h_service_stop("query");
     CHECK(h_service_start("query", env) > 0, "query with a public endpoint");
     CHECK(h_department(S_DEPT1, "行查询测试 部门一") == 0, "department 1");
@@ -141,8 +141,8 @@ static void s_setup(void)
     odp_client_destroy(&p);
     size_t len;
     char *csv = s_csv("v1", S_ROWS, &len);
-    ok = ok && s_publish(S_DEPT1, s_open, csv, len) > 0 && s_publish(S_DEPT1, s_cond, csv, len) > 0 &&
-         s_publish(S_DEPT2, s_other, csv, len) > 0;
+    ok = ok && s_publish(S_DEPT1, s_open, csv, len) > 0 &&
+         s_publish(S_DEPT1, s_cond, csv, len) > 0 && s_publish(S_DEPT2, s_other, csv, len) > 0;
     free(csv);
     s_ready = ok && h_case_failures == 0;
 }
@@ -367,7 +367,8 @@ static void s_hostile(void)
     odp_reply_t rep;
     int st = s_rows(c, NULL, s_open, NULL, "id desc", NULL, 3, &rep);
     const msgpack_object *recs = odp_map_get(&rep.obj, "records");
-    const msgpack_object *id0 = recs && recs->via.array.size ? odp_map_get(&recs->via.array.ptr[0], "id") : NULL;
+    const msgpack_object *id0 =
+        recs && recs->via.array.size ? odp_map_get(&recs->via.array.ptr[0], "id") : NULL;
     CHECK(st == 200 && id0 && id0->via.u64 == S_ROWS, "sort id desc: %d", st);
     odp_reply_free(&rep);
     st = s_rows(c, NULL, s_open, NULL, NULL, "1.x", 3, &rep);
@@ -506,6 +507,163 @@ static void s_download(void)
     odp_client_destroy(&c);
 }
 
+/*  A signed-in user's session token (signed up first when new). */
+static void s_signin(odp_client_t *c, const char *login, char token[65])
+{
+    odp_reply_t rep;
+    odp_user_signup_t su = {0};
+    su.login = odp_v_str(login);
+    su.password = odp_v_str("correct horse battery");
+    int st = h_call(c, &odp_def_user_signup, &su, &rep);
+    odp_reply_free(&rep);
+    CHECK(st == 200 || st == 409, "signup %s: %d", login, st);
+    odp_user_signin_t si = {0};
+    si.login = su.login;
+    si.password = su.password;
+    st = h_call(c, &odp_def_user_signin, &si, &rep);
+    token[0] = '\0';
+    tp_str(&rep, "token", token, 65);
+    odp_reply_free(&rep);
+    CHECK(st == 200 && strlen(token) == 43, "signin %s: %d", login, st);
+}
+
+static int s_begin(odp_client_t *c, const char *token, const char *resource)
+{
+    odp_download_begin_t b = {0};
+    b.resource = odp_v_str(resource);
+    if (token)
+        b.token = odp_v_str(token);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_download_begin, &b, &rep);
+    odp_reply_free(&rep);
+    return st;
+}
+
+/*  A granted user reads conditional rows until the grant expires; a department reads
+    another department's conditional rows no more than the public does. */
+static void s_granted(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("grantee");
+    char token[65];
+    s_signin(c, "rows-grantee", token);
+    odp_application_submit_t a = {0};
+    a.token = odp_v_str(token);
+    a.resource = odp_v_str(s_cond);
+    a.purpose = odp_v_str("研究");
+    a.scope = odp_v_str("全部");
+    a.period_from = odp_v_str("2026-01-01");
+    a.period_to = odp_v_str("2026-12-31");
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_application_submit, &a, &rep);
+    int64_t app = h_int(&rep, "id");
+    CHECK(st == 200 && app > 0, "apply: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    st = s_rows(c, token, s_cond, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 403, "applied, not granted: %d", st);
+    odp_reply_free(&rep);
+    odp_client_t *dept = h_client("query", h_keyfile(S_DEPT1));
+    odp_application_decide_t d = {0};
+    d.id = odp_v_int(app);
+    d.grant = odp_v_bool(true);
+    d.expires_at = odp_v_str("2099-01-01T00:00:00Z");
+    st = h_call(dept, &odp_def_application_decide, &d, &rep);
+    CHECK(st == 200, "grant: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&dept);
+    st = s_rows(c, token, s_cond, "{\"id\": {\"lte\": 5}}", NULL, NULL, 10, &rep);
+    CHECK(st == 200 && h_int(&rep, "total") == 5, "granted: %d %s total %lld", st, h_err_code(&rep),
+          (long long)h_int(&rep, "total"));
+    odp_reply_free(&rep);
+    CHECK(s_begin(c, token, s_cond) == 200, "granted download");
+    CHECK(s_begin(c, NULL, s_cond) == 403, "the same key without the token downloads");
+    /*  The grant expires. */
+    PGconn *pg = h_pg_super();
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE query.applications SET expires_at = now() - interval '1 second' WHERE id = "
+             "%lld",
+             (long long)app);
+    PQclear(PQexec(pg, sql));
+    PQfinish(pg);
+    st = s_rows(c, token, s_cond, NULL, NULL, NULL, 5, &rep);
+    char msg[300] = "";
+    odp_v_cstr(&rep.err.message, msg, sizeof msg);
+    CHECK(st == 403 && strstr(msg, "expired"), "expired grant: %d %s", st, msg);
+    odp_reply_free(&rep);
+    CHECK(s_begin(c, token, s_cond) == 403, "expired grant downloads");
+    /*  Another department, with its registered key: the public's rights, no more. */
+    odp_client_t *other = h_client("query", h_keyfile(S_DEPT2));
+    st = s_rows(other, NULL, s_cond, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 403, "another department on conditional: %d", st);
+    odp_reply_free(&rep);
+    st = s_rows(other, NULL, s_open, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 200, "another department on open: %d", st);
+    odp_reply_free(&rep);
+    odp_client_destroy(&other);
+    odp_client_destroy(&c);
+}
+
+/*  odp-user search, query and download as a user would run them; the file it writes has
+    the hash the service served. */
+static void s_tool(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("tool");
+    odp_client_destroy(&c);
+    char file[512], cmd[2048], outp[512], errp[512], cert[600], ep[128], tok[600];
+    snprintf(file, sizeof file, "%s/qr-download.csv", h_var());
+    snprintf(outp, sizeof outp, "%s/qr-tool.out", h_var());
+    snprintf(errp, sizeof errp, "%s/log/qr-tool.err", h_var());
+    snprintf(cert, sizeof cert, "ODP_CLIENT_CERT=%s/keys/qr-tool_secret", h_var());
+    snprintf(ep, sizeof ep, "ODP_QUERY_PUBLIC_ENDPOINT=%s", s_public);
+    snprintf(tok, sizeof tok, "ODP_QUERY_TOKEN_FILE=%s/qr-tool.token", h_var());
+    const char *env[] = {cert, ep, tok, NULL};
+    snprintf(cmd, sizeof cmd,
+             "B='%s/odp-user'; $B --json search --q 蓝鲸 --facet-field open_type | grep -q "
+             "'\"count\": *1' && $B --json query --resource %s --filters '{\"id\": {\"in\": [3, "
+             "4]}}' --fields id,ver | grep -q '\"total\": *2' && $B --json download --resource %s "
+             "--out '%s'",
+             h_bin(), s_open, s_open, file);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    int rc = h_wait_exit(h_spawn(argv, env, outp, errp), 30000);
+    json_t *j = json_load_file(outp, 0, NULL);
+    const char *sha = json_string_value(json_object_get(j, "sha256"));
+    size_t len = 0;
+    char *data = NULL;
+    FILE *f = fopen(file, "rb");
+    if (f) {
+        data = malloc(1 << 22);
+        len = fread(data, 1, 1 << 22, f);
+        fclose(f);
+    }
+    char hex[65] = "";
+    if (data)
+        tp_sha256(data, len, hex);
+    CHECK(rc == 0 && sha && strcmp(sha, hex) == 0 && len > 0,
+          "odp-user exited %d; file %zu bytes %s, reported %s (see %s)", rc, len, hex,
+          sha ? sha : "-", errp);
+    free(data);
+    json_decref(j);
+}
+
+/*  Views, queries and downloads reach usage_counts through the batched counter. */
+static void s_counted(void)
+{
+    CHECK(s_ready, "set-up failed");
+    usleep(800 * 1000);
+    PGconn *pg = h_pg_super();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(sum(queries), 0) * 1000 + coalesce(sum(downloads), 0) FROM "
+             "query.usage_counts WHERE resource = '%s'",
+             s_open);
+    int64_t v = h_pg_int(pg, sql);
+    PQfinish(pg);
+    CHECK(v / 1000 >= 30 && v % 1000 >= 1, "usage of %s: %lld queries, %lld downloads", s_open,
+          (long long)(v / 1000), (long long)(v % 1000));
+}
+
 /*  Anonymous and signed-in users without a grant read open rows and are refused the
     conditional ones; a withdrawn entry is neither found nor served. */
 static void s_who_gets_what(void)
@@ -570,10 +728,14 @@ const h_case_t t_query_rows_cases[] = {
      "sides of each boundary",
      s_filters},
     {"query rows: hostile filters and sorts get stable codes", s_hostile},
-    {"query rows: keyset paging returns every row once while a new version is released",
-     s_paging},
+    {"query rows: keyset paging returns every row once while a new version is released", s_paging},
     {"query rows: a download re-imported equals the published rows and its hash matches",
      s_download},
+    {"query rows: a granted user reads conditional rows until the grant expires; another "
+     "department has the public's rights",
+     s_granted},
+    {"query rows: odp-user search, query and download; the file has the served hash", s_tool},
+    {"query rows: queries and downloads are counted in usage_counts", s_counted},
     {"query rows: anonymous and ungranted users are refused conditional rows; a withdrawn entry "
      "is neither found nor served",
      s_who_gets_what},
