@@ -626,6 +626,8 @@ static void s_tool(void)
              "--out '%s'",
              h_bin(), s_open, s_open, file);
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    unlink(outp);
+    unlink(file);
     int rc = h_wait_exit(h_spawn(argv, env, outp, errp), 30000);
     json_t *j = json_load_file(outp, 0, NULL);
     const char *sha = json_string_value(json_object_get(j, "sha256"));
