@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  Rows per chunk aim at about this many bytes. */
+/*  Rows per chunk aim at about ODP_QUERY_DOWNLOAD_CHUNK_BYTES (default 256 KiB). */
 #define S_CHUNK_BYTES (256 * 1024)
 
 #define S_DL_COLS                                                                                  \
@@ -77,7 +77,7 @@ static int s_begin(odp_req_t *req)
     int64_t last = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     int64_t per_row = rel.rows > 0 && rel.bytes > 0 ? rel.bytes / rel.rows + 1 : 100;
-    int64_t span = S_CHUNK_BYTES / per_row;
+    int64_t span = odp_config_int("query", "DOWNLOAD_CHUNK_BYTES", S_CHUNK_BYTES) / per_row;
     if (span < 1)
         span = 1;
     char owner[96], uid[24], srel[24], sver[24], sspan[24], slast[24];

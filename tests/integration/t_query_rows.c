@@ -119,8 +119,12 @@ static void s_setup(void)
     int port = atoi(h_env("ODP_PORT_BASE")) + 39;
     snprintf(bind, sizeof bind, "ODP_QUERY_PUBLIC_BIND=tcp://127.0.0.1:%d", port);
     snprintf(s_public, sizeof s_public, "tcp://127.0.0.1:%d", port);
-    const char *env[] = {bind, "ODP_QUERY_RATE_PER_S=100000", "ODP_QUERY_RATE_BURST=100000",
-                         "ODP_QUERY_COUNT_FLUSH_MS=300", NULL};
+    const char *env[] = {bind,
+                         "ODP_QUERY_RATE_PER_S=100000",
+                         "ODP_QUERY_RATE_BURST=100000",
+                         "ODP_QUERY_COUNT_FLUSH_MS=300",
+                         "ODP_QUERY_DOWNLOAD_CHUNK_BYTES=2000",
+                         NULL};
     h_service_stop("query");
     CHECK(h_service_start("query", env) > 0, "query with a public endpoint");
     CHECK(h_department(S_DEPT1, "行查询测试 部门一") == 0, "department 1");
@@ -452,10 +456,37 @@ static void s_download(void)
     CHECK(st == 200 && id > 0 && span > 0 && last == S_ROWS, "download.begin: %d %s", st,
           h_err_code(&rep));
     odp_reply_free(&rep);
+    CHECK(span < S_ROWS / 4, "span %lld: the download is not cut into chunks", (long long)span);
     odp_buf_t *got = odp_buf_new();
     char served[65] = "";
     bool done = false;
     for (int64_t from = 1; st == 200 && !done && from <= last + span; from += span) {
+        /*  A resumed download asks again for a chunk it had: the same bytes, and the hash
+            goes on undisturbed; a chunk beyond where the download stands is refused. */
+        if (from == 1 + 2 * span) {
+            odp_download_chunk_t again = {0};
+            again.download = odp_v_int(id);
+            again.from_row = odp_v_int(1 + span);
+            st = h_call(c, &odp_def_download_chunk, &again, &rep);
+            const msgpack_object *d = odp_map_get(&rep.obj, "data");
+            size_t size = odp_buf_size(got);
+            CHECK(st == 200 && d && d->via.bin.size < size &&
+                      memcmp(odp_buf_data(got) + size - d->via.bin.size, d->via.bin.ptr,
+                             d->via.bin.size) == 0,
+                  "chunk 2 asked again: %d, not the same bytes", st);
+            odp_reply_free(&rep);
+            again.from_row = odp_v_int(1 + 3 * span);
+            st = h_call(c, &odp_def_download_chunk, &again, &rep);
+            CHECK(st == 409 && strcmp(h_err_code(&rep), "BAD_OFFSET") == 0, "a chunk ahead: %d %s",
+                  st, h_err_code(&rep));
+            odp_reply_free(&rep);
+            again.from_row = odp_v_int(2 + 2 * span);
+            st = h_call(c, &odp_def_download_chunk, &again, &rep);
+            CHECK(st == 409 && strcmp(h_err_code(&rep), "BAD_OFFSET") == 0,
+                  "a chunk off the boundary: %d %s", st, h_err_code(&rep));
+            odp_reply_free(&rep);
+            st = 200;
+        }
         odp_download_chunk_t ch = {0};
         ch.download = odp_v_int(id);
         ch.from_row = odp_v_int(from);
