@@ -5,6 +5,7 @@
     quoted. */
 #include "query.h"
 
+#include <czmq.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,10 +103,41 @@ const char *q_sql_type(const char *field_type)
     return "text";
 }
 
+/*  A release's fields never change once it is prepared: they are read once and kept,
+    release by release (the table is emptied when it grows past S_FIELDS_CACHE). */
+#define S_FIELDS_CACHE 1000
+typedef struct {
+    int n;
+    q_field_t f[];
+} s_fields_t;
+static zhashx_t *s_cache;
+
+static void s_cache_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static int s_copy(const s_fields_t *c, q_field_t **out)
+{
+    *out = calloc((size_t)c->n + 1, sizeof **out);
+    if (!*out)
+        return -1;
+    memcpy(*out, c->f, (size_t)c->n * sizeof **out);
+    return c->n;
+}
+
 int q_fields(odp_req_t *req, int64_t release, q_field_t **out)
 {
     char rel[24];
     snprintf(rel, sizeof rel, "%" PRId64, release);
+    if (!s_cache && (s_cache = zhashx_new()))
+        zhashx_set_destructor(s_cache, s_cache_free);
+    const s_fields_t *hit = s_cache ? zhashx_lookup(s_cache, rel) : NULL;
+    if (hit) {
+        int n = s_copy(hit, out);
+        return n < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory") : n;
+    }
     const char *vals[1] = {rel};
     PGresult *r = odp_db_exec(req->db,
                               "SELECT name, type, indexed FROM publisher.release_fields "
@@ -136,5 +168,14 @@ int q_fields(odp_req_t *req, int64_t release, q_field_t **out)
     }
     PQclear(r);
     *out = f;
+    s_fields_t *c = n > 0 ? malloc(sizeof *c + (size_t)n * sizeof c->f[0]) : NULL;
+    if (c && s_cache) {
+        c->n = n;
+        memcpy(c->f, f, (size_t)n * sizeof c->f[0]);
+        if (zhashx_size(s_cache) >= S_FIELDS_CACHE)
+            zhashx_purge(s_cache);
+        zhashx_update(s_cache, rel, c);
+    } else
+        free(c);
     return n;
 }

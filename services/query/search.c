@@ -131,13 +131,18 @@ static void s_sync(odp_req_t *req)
     "hits AS MATERIALIZED (SELECT e.resource, e.kind, e.department, e.department_name, "           \
     "e.title, e.summary, e.keywords, e.domain, e.content_kind, e.delivery_form, e.open_type, "     \
     "e.update_cycle, coalesce(r.format, '') AS format, r.rows, r.version, e.modified_at, "         \
-    "e.first_released_at, CASE WHEN k.pats IS NULL THEN 0 ELSE (SELECT count(*) FROM "             \
-    "unnest(k.pats) p WHERE lower(e.title) LIKE p) * 2 + (SELECT count(*) FROM unnest(k.pats) "    \
-    "p WHERE lower(array_to_string(e.keywords, ' ')) LIKE p) END AS score "                        \
-    "FROM k, entry_grams g JOIN publisher.entries e ON e.resource = g.resource "                   \
+    "e.first_released_at, (SELECT count(*) FROM unnest((SELECT pats FROM k)) p WHERE "             \
+    "lower(e.title) LIKE p) * 2 + (SELECT count(*) FROM unnest((SELECT pats FROM k)) p WHERE "     \
+    "lower(array_to_string(e.keywords, ' ')) LIKE p) AS score "                                    \
+    "FROM entry_grams g JOIN publisher.entries e ON e.resource = g.resource "                      \
     "LEFT JOIN publisher.releases r ON r.id = e.current_release "                                  \
-    "WHERE e.state = 'published' AND e.open_type <> 'not_open' AND (k.pats IS NULL OR "            \
-    "(g.grams @> coalesce(k.need, '{}') AND g.body LIKE ALL (k.pats)))"
+    "WHERE e.state = 'published' AND e.open_type <> 'not_open'"
+
+/*  With words to find: the terms' bigrams as one value (an InitPlan), so that the GIN
+    index answers them, then the terms themselves. */
+#define S_TERMS                                                                                    \
+    " AND g.grams @> (SELECT coalesce(need, '{}') FROM k) AND g.body LIKE ALL ((SELECT pats "      \
+    "FROM k)::text[])"
 
 static int s_search(odp_req_t *req)
 {
@@ -152,6 +157,11 @@ static int s_search(odp_req_t *req)
     snprintf(start, sizeof start, "%" PRId64, m->start.present ? m->start.i : 0);
     s_param(&q, rows, -1);
     s_param(&q, start, -1);
+    bool words = false;
+    for (size_t i = 0; m->q.present && i < m->q.len && !words; i++)
+        words = !strchr(" \t\r\n\f\v", m->q.str[i]);
+    if (words)
+        snprintf(q.where, sizeof q.where, "%s", S_TERMS);
     if (m->fq.present && s_fq(req, &m->fq, &q) < 0)
         return -1;
     char order[256] = "";
@@ -187,8 +197,7 @@ static int s_search(odp_req_t *req)
     }
     if (!order[0])
         snprintf(order, sizeof order, "%s",
-                 m->q.present && m->q.len ? "score DESC, modified_at DESC, "
-                                          : "modified_at DESC, ");
+                 words ? "score DESC, modified_at DESC, " : "modified_at DESC, ");
     s_sync(req);
     char *sql = NULL;
     if (asprintf(&sql,
