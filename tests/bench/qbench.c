@@ -31,7 +31,8 @@ static double s_now(void)
 }
 
 typedef struct {
-    const char *target; /* endpoint or conninfo */
+    odp_client_t *client; /* made in the main thread: czmq's set-up is not for threads */
+    const char *target;   /* endpoint or conninfo */
     const char *resource;
     const char *relation;
     long maxrow;
@@ -44,7 +45,6 @@ typedef struct {
 static void *s_load(void *arg)
 {
     s_load_t *l = arg;
-    char err[256];
     odp_client_t *c = NULL;
     PGconn *pg = NULL;
     char sql[256];
@@ -55,10 +55,8 @@ static void *s_load(void *arg)
             fprintf(stderr, "qbench: %s", PQerrorMessage(pg));
             return NULL;
         }
-    } else if (!(c = odp_client_new("query", l->target, NULL, err, sizeof err))) {
-        fprintf(stderr, "qbench: %s\n", err);
-        return NULL;
-    }
+    } else
+        c = l->client;
     while (s_now() < l->until) {
         long row = 1 + (long)(rand_r(&l->seed) % l->maxrow);
         if (pg) {
@@ -91,7 +89,6 @@ static void *s_load(void *arg)
         }
     }
     PQfinish(pg);
-    odp_client_destroy(&c);
     return NULL;
 }
 
@@ -138,21 +135,31 @@ int main(int argc, char **argv)
         if (conc < 1 || conc > 64)
             return 2;
         double until = s_now() + secs;
+        bool pg = strcmp(argv[1], "pg") == 0;
+        zsys_init();
         for (int i = 0; i < conc; i++) {
-            l[i] = (s_load_t){argv[2],
-                              argv[3],
-                              argv[4],
-                              atol(argv[5]),
-                              until,
-                              0,
-                              (unsigned)i * 7919u + 1u,
-                              strcmp(argv[1], "pg") == 0};
-            pthread_create(&t[i], NULL, s_load, &l[i]);
+            char err[256];
+            odp_client_t *c = pg ? NULL : odp_client_new("query", argv[2], NULL, err, sizeof err);
+            if (!pg && !c) {
+                fprintf(stderr, "qbench: %s\n", err);
+                return 1;
+            }
+            l[i] = (s_load_t){.client = c,
+                              .target = argv[2],
+                              .resource = argv[3],
+                              .relation = argv[4],
+                              .maxrow = atol(argv[5]),
+                              .until = until,
+                              .seed = (unsigned)i * 7919u + 1u,
+                              .pg = pg};
         }
+        for (int i = 0; i < conc; i++)
+            pthread_create(&t[i], NULL, s_load, &l[i]);
         long total = 0;
         for (int i = 0; i < conc; i++) {
             pthread_join(t[i], NULL);
             total += l[i].done;
+            odp_client_destroy(&l[i].client);
         }
         printf("%.0f\n", (double)total / secs);
         return total > 0 ? 0 : 1;

@@ -24,9 +24,10 @@ CREATE TABLE entry_grams (
 CREATE INDEX entry_grams_seq ON entry_grams (seq);
 CREATE INDEX entry_grams_grams ON entry_grams USING gin (grams);
 
--- plpgsql: publisher.entries is resolved at the first call, not when this is created.
+-- plpgsql: publisher.entries is resolved at the first call, not when this is created. The
+-- search path is this schema's whoever calls it (the service, or a superuser loading data).
 CREATE FUNCTION sync_grams() RETURNS void
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO entry_grams (resource, seq, body, grams)
     SELECT e.resource, e.modified_seq, b.body, grams(b.body)
