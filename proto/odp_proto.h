@@ -453,6 +453,47 @@ typedef enum {
     F(state, STR, 0, 16, 1, 0)                                                                     \
     F(department, STR, 0, 9, 9, 0)                                                                 \
     F(limit, INT, 0, 0, 1, 10000)
+/*  Finding and obtaining published data (PROTOCOL.md §13, R5.8a-b): CKAN's package_search
+    (facet_field is CKAN's facet.field), package_show, datastore_search; whole versions
+    downloaded in chunks under credit. */
+#define ODP_FIELDS_catalogue_search(F)                                                             \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(q, STR, 0, 500, 0, 0)                                                                        \
+    F(fq, STR, 0, 2000, 0, 0)                                                                      \
+    F(sort, STR, 0, 100, 1, 0)                                                                     \
+    F(rows, INT, 0, 0, 0, 1000)                                                                    \
+    F(start, INT, 0, 0, 0, 100000)                                                                 \
+    F(facet_field, STRS, 0, 32, 0, 8)                                                              \
+    F(facet_limit, INT, 0, 0, 1, 1000)
+#define ODP_FIELDS_entry_show(F)                                                                   \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(resource, STR, 1, 32, 1, 0)
+#define ODP_FIELDS_datastore_search(F)                                                             \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(version, INT, 0, 0, 1, ODP_I64_MAX)                                                          \
+    F(filters, ANY, 0, 0, 0, 64)                                                                   \
+    F(q, STR, 0, 500, 1, 0)                                                                        \
+    F(fields, STRS, 0, 63, 1, 500)                                                                 \
+    F(sort, STR, 0, 200, 1, 0)                                                                     \
+    F(limit, INT, 0, 0, 0, 32000)                                                                  \
+    F(offset, INT, 0, 0, 0, 100000)                                                                \
+    F(include_total, BOOL, 0, 0, 0, 0)                                                             \
+    F(records_format, STR, 0, 16, 1, 0)                                                            \
+    F(next_page, STR, 0, 200, 1, 0)
+#define ODP_FIELDS_download_begin(F)                                                               \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(version, INT, 0, 0, 1, ODP_I64_MAX)                                                          \
+    F(format, STR, 0, 16, 1, 0)
+#define ODP_FIELDS_download_chunk(F)                                                               \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(download, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
+    F(from_row, INT, 1, 0, 1, ODP_I64_MAX)
+#define ODP_FIELDS_download_list(F)                                                                \
+    F(token, STR, 0, 64, 43, 0)                                                                    \
+    F(resource, STR, 0, 32, 1, 0)                                                                  \
+    F(limit, INT, 0, 0, 1, 10000)
 
 #define ODP_REQUESTS(M)                                                                            \
     M(health, "health")                                                                            \
@@ -518,7 +559,13 @@ typedef enum {
     M(feedback_submit, "feedback.submit")                                                          \
     M(feedback_reply, "feedback.reply")                                                            \
     M(feedback_get, "feedback.get")                                                                \
-    M(feedback_list, "feedback.list")
+    M(feedback_list, "feedback.list")                                                              \
+    M(catalogue_search, "catalogue.search")                                                        \
+    M(entry_show, "entry.show")                                                                    \
+    M(datastore_search, "datastore.search")                                                        \
+    M(download_begin, "download.begin")                                                            \
+    M(download_chunk, "download.chunk")                                                            \
+    M(download_list, "download.list")
 
 /*  ---------------------------------------------------------------------------------------
     Event bodies. Every event body carries the envelope fields below, then its own.
@@ -1161,6 +1208,35 @@ typedef enum {
     F(author, STR, 1, 100, 1, 0)                                                                   \
     F(text, STR, 1, 4000, 1, 0)                                                                    \
     F(at, STR, 1, 32, 1, 0)
+/*  download.begin and download.list: a download of a release; span is how many row
+    numbers one download.chunk covers, last_row the release's highest, credit how many chunk
+    requests may be in flight. sha256 is the pushed file's; served_sha256 that of the bytes
+    this service serves for the release in this format, once a download went through. */
+#define ODP_FIELDS_rec_download(F)                                                                 \
+    F(download, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(release, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(version, INT, 1, 0, 1, ODP_I64_MAX)                                                          \
+    F(format, STR, 1, 16, 1, 0)                                                                    \
+    F(rows, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(span, INT, 1, 0, 1, ODP_I64_MAX)                                                             \
+    F(last_row, INT, 1, 0, 0, ODP_I64_MAX)                                                         \
+    F(credit, INT, 1, 0, 1, 64)                                                                    \
+    F(sha256, STR, 0, 64, 64, 0)                                                                   \
+    F(served_sha256, STR, 0, 64, 64, 0)                                                            \
+    F(bytes, INT, 1, 0, 0, ODP_I64_MAX)                                                            \
+    F(started_at, STR, 1, 32, 1, 0)                                                                \
+    F(completed_at, STR, 0, 32, 1, 0)
+/*  download.chunk: the bytes of rows numbered [from_row, next_row); done after the last. */
+#define ODP_FIELDS_rep_download_chunk(F)                                                           \
+    F(download, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
+    F(from_row, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
+    F(next_row, INT, 1, 0, 1, ODP_I64_MAX)                                                         \
+    F(rows, INT, 1, 0, 0, ODP_I64_MAX)                                                             \
+    F(data, BIN, 1, 67108864, 0, 0)                                                                \
+    F(done, BOOL, 1, 0, 0, 0)                                                                      \
+    F(served_sha256, STR, 0, 64, 64, 0)                                                            \
+    F(bytes, INT, 1, 0, 0, ODP_I64_MAX)
 
 #define ODP_REPLIES(M)                                                                             \
     M(rep_error, "")                                                                               \
@@ -1201,6 +1277,8 @@ typedef enum {
     M(rec_application, "")                                                                         \
     M(rep_access, "")                                                                              \
     M(rec_feedback, "")                                                                            \
-    M(rec_feedback_reply, "")
+    M(rec_feedback_reply, "")                                                                      \
+    M(rec_download, "")                                                                            \
+    M(rep_download_chunk, "")
 
 #endif

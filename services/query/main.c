@@ -23,6 +23,9 @@ int main(void)
         identity_routes(svc);
         access_routes(svc);
         feedback_routes(svc);
+        search_routes(svc);
+        rows_routes(svc);
+        download_routes(svc);
         rc = odp_service_run(svc);
     }
     /*  Before the service: its last flush of the counts needs the database. */

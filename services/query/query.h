@@ -6,6 +6,7 @@
 
 #include "common/service.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 extern const odp_migration_t query_migrations[];
@@ -60,7 +61,52 @@ int q_pack_list(odp_req_t *req, PGresult *r, const odp_msgdef_t *def, q_fill_fn 
 /*  A timestamp column rendered as ISO 8601 UTC. */
 #define Q_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/*  A released version as a reader may reach it (published.c): the entry published and not
+    not_open, the release current or superseded (a numbered version, or release when > 0,
+    or the current one), and whether who may read its rows (query.may_read). */
+typedef struct {
+    int64_t release;
+    int64_t version;
+    int64_t rows;
+    int64_t bytes;
+    char resource[33];
+    char department[10];
+    char relation[40]; /* publisher.r<release>; "" for files and endpoints */
+    char sha256[65];
+    char kind[16];
+    char open_type[16];
+    bool may_read;
+    bool had_grant; /* a grant that has expired */
+} q_release_t;
+
+/*  0, or -1 with req->err set: 404 when nothing published matches, 403 (naming why) when
+    who may not read it, 409 INVALID_STATE when it has no rows to serve. */
+int q_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int64_t version,
+              int64_t release, q_release_t *out);
+
+/*  A field of a release (publisher.release_fields), its identifier quoted for SQL. */
+typedef struct {
+    char name[64];
+    char ident[136];
+    char type[16]; /* text integer numeric date timestamp boolean */
+    bool indexed;
+} q_field_t;
+/*  The release's fields in position order into *out (free() it); the count, or -1 with
+    req->err set. */
+int q_fields(odp_req_t *req, int64_t release, q_field_t **out);
+/*  The SQL type a field's values are cast to. */
+const char *q_sql_type(const char *field_type);
+
+/*  Who a download belongs to: user:<id>, or the key of an anonymous caller. */
+void q_owner(const odp_req_t *req, const q_who_t *who, char *buf, size_t size);
+
+/*  Pack a C string (NULL: nil). */
+void q_pack_str(msgpack_packer *pk, const char *s);
+
 void identity_routes(odp_service_t *svc);
+void search_routes(odp_service_t *svc);
+void rows_routes(odp_service_t *svc);
+void download_routes(odp_service_t *svc);
 void access_routes(odp_service_t *svc);
 void feedback_routes(odp_service_t *svc);
 

@@ -1,0 +1,616 @@
+/*  Row query (R5.8b, R8.2b) with CKAN datastore_search semantics over a published version:
+    filters (equality, lists, and CKAN 2.12's eq/in/gt/gte/lt/lte/$and/$or), q, fields,
+    sort, limit, offset, include_total, records_format, and keyset paging (next_page) that
+    costs the same at page 10,000 as at page 1. Identifiers come from the release's fields
+    only and every value is a parameter cast to its field's type. Sorting is on indexed
+    fields or _id (the row number), so no request sorts a large version without an index. */
+#include "query.h"
+
+#include "common/buf.h"
+#include "common/config.h"
+
+#include <csv.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAX_PARAMS 2000
+#define S_MAX_DEPTH  8
+
+typedef struct {
+    odp_req_t *req;
+    q_field_t *fields;
+    int nfields;
+    odp_buf_t *sql;
+    char *vals[S_MAX_PARAMS];
+    int n;
+} s_build_t;
+
+static void s_sql(s_build_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_sql(s_build_t *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    odp_buf_append(b->sql, tmp, n < (int)sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static const q_field_t s_row_no = {"_id", "row_no", "integer", true};
+
+static const q_field_t *s_field(const s_build_t *b, const char *name, size_t len)
+{
+    if (len == 3 && memcmp(name, "_id", 3) == 0)
+        return &s_row_no;
+    for (int i = 0; i < b->nfields; i++)
+        if (strlen(b->fields[i].name) == len && memcmp(b->fields[i].name, name, len) == 0)
+            return &b->fields[i];
+    return NULL;
+}
+
+/*  A filter value as the text its field's type parses, checked here so that a wrong type
+    is named with its field: numbers for integer and numeric fields, true/false for
+    boolean ones, text for the rest (dates and timestamps are parsed by PostgreSQL, whose
+    refusal is 422 INVALID_VALUE too). Returns the parameter's number, or -1. */
+static int s_value(s_build_t *b, const q_field_t *f, const msgpack_object *v)
+{
+    odp_req_t *req = b->req;
+    char tmp[64];
+    const char *s = NULL;
+    size_t len = 0;
+    bool number = strcmp(f->type, "integer") == 0 || strcmp(f->type, "numeric") == 0;
+    switch (v->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        snprintf(tmp, sizeof tmp, "%" PRIu64, v->via.u64);
+        s = tmp;
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        snprintf(tmp, sizeof tmp, "%" PRId64, v->via.i64);
+        s = tmp;
+        break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        if (strcmp(f->type, "numeric") != 0)
+            return odp_req_fail(req, ODP_E_WRONG_TYPE, f->name,
+                                "%s is %s: a fraction does not compare with it", f->name,
+                                f->type);
+        snprintf(tmp, sizeof tmp, "%.17g", v->via.f64);
+        s = tmp;
+        break;
+    case MSGPACK_OBJECT_BOOLEAN:
+        if (strcmp(f->type, "boolean") != 0)
+            return odp_req_fail(req, ODP_E_WRONG_TYPE, f->name, "%s is %s, not boolean", f->name,
+                                f->type);
+        s = v->via.boolean ? "true" : "false";
+        break;
+    case MSGPACK_OBJECT_STR:
+        s = v->via.str.ptr;
+        len = v->via.str.size;
+        if (!odp_utf8_valid(s, len))
+            return odp_req_fail(req, ODP_E_BAD_UTF8, f->name, "a value is not valid UTF-8");
+        if (len > 10000)
+            return odp_req_fail(req, ODP_E_TOO_LONG, f->name, "a value is longer than 10000 bytes");
+        break;
+    default:
+        return odp_req_fail(req, ODP_E_WRONG_TYPE, f->name,
+                            "a value of %s is a string, a number or a boolean", f->name);
+    }
+    if (s != tmp && v->type != MSGPACK_OBJECT_BOOLEAN && number) {
+        /*  A number sent as text: it must read as one, whole for integer fields. */
+        char num[64];
+        if (len == 0 || len >= sizeof num)
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, f->name, "%s is %s: not a number",
+                                f->name, f->type);
+        memcpy(num, s, len);
+        num[len] = '\0';
+        char *end;
+        errno = 0;
+        if (strcmp(f->type, "integer") == 0)
+            (void)strtoll(num, &end, 10);
+        else
+            (void)strtod(num, &end);
+        if (*end || errno)
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, f->name, "%s is %s: not a number",
+                                f->name, f->type);
+    } else if (s == tmp && !number && strcmp(f->type, "text") != 0)
+        return odp_req_fail(req, ODP_E_WRONG_TYPE, f->name, "%s is %s, not a number", f->name,
+                            f->type);
+    if (strcmp(f->type, "boolean") == 0 && v->type == MSGPACK_OBJECT_STR &&
+        !(len == 4 && memcmp(s, "true", 4) == 0) && !(len == 5 && memcmp(s, "false", 5) == 0))
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, f->name, "%s is boolean: true or false",
+                            f->name);
+    if (b->n >= S_MAX_PARAMS)
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, "filters",
+                            "filters hold more than %d values", S_MAX_PARAMS);
+    if (!len)
+        len = strlen(s);
+    b->vals[b->n] = strndup(s, len);
+    if (!b->vals[b->n])
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    return ++b->n;
+}
+
+static int s_list(s_build_t *b, const q_field_t *f, const msgpack_object *arr)
+{
+    if (arr->via.array.size == 0) {
+        s_sql(b, "false");
+        return 0;
+    }
+    s_sql(b, "%s IN (", f->ident);
+    for (uint32_t i = 0; i < arr->via.array.size; i++) {
+        int p = s_value(b, f, &arr->via.array.ptr[i]);
+        if (p < 0)
+            return -1;
+        s_sql(b, "%s$%d::%s", i ? ", " : "", p, q_sql_type(f->type));
+    }
+    s_sql(b, ")");
+    return 0;
+}
+
+static int s_filter(s_build_t *b, const msgpack_object *obj, int depth);
+
+/*  {"op": value, ...} on one field, every operator holding. */
+static int s_ops(s_build_t *b, const q_field_t *f, const msgpack_object *ops)
+{
+    static const struct {
+        const char *op;
+        const char *sql;
+    } cmp[] = {{"eq", "="}, {"gt", ">"}, {"gte", ">="}, {"lt", "<"}, {"lte", "<="}};
+    if (ops->via.map.size == 0)
+        return odp_req_fail(b->req, ODP_E_INVALID_VALUE, f->name, "an empty operator map");
+    s_sql(b, "(");
+    for (uint32_t i = 0; i < ops->via.map.size; i++) {
+        const msgpack_object *k = &ops->via.map.ptr[i].key, *v = &ops->via.map.ptr[i].val;
+        if (i)
+            s_sql(b, " AND ");
+        if (k->type != MSGPACK_OBJECT_STR)
+            return odp_req_fail(b->req, ODP_E_BAD_KEY, f->name, "an operator is not text");
+        if (k->via.str.size == 2 && memcmp(k->via.str.ptr, "in", 2) == 0) {
+            if (v->type != MSGPACK_OBJECT_ARRAY)
+                return odp_req_fail(b->req, ODP_E_WRONG_TYPE, f->name, "in takes a list");
+            if (s_list(b, f, v) < 0)
+                return -1;
+            continue;
+        }
+        size_t c = 0;
+        for (; c < sizeof cmp / sizeof cmp[0]; c++)
+            if (strlen(cmp[c].op) == k->via.str.size &&
+                memcmp(cmp[c].op, k->via.str.ptr, k->via.str.size) == 0)
+                break;
+        if (c == sizeof cmp / sizeof cmp[0])
+            return odp_req_fail(b->req, ODP_E_INVALID_VALUE, f->name,
+                                "operators are eq, in, gt, gte, lt and lte");
+        if (c > 0 && strcmp(f->type, "boolean") == 0)
+            return odp_req_fail(b->req, ODP_E_INVALID_VALUE, f->name,
+                                "%s is boolean: it has no order", f->name);
+        if (v->type == MSGPACK_OBJECT_NIL && c == 0) {
+            s_sql(b, "%s IS NULL", f->ident);
+            continue;
+        }
+        int p = s_value(b, f, v);
+        if (p < 0)
+            return -1;
+        s_sql(b, "%s %s $%d::%s", f->ident, cmp[c].sql, p, q_sql_type(f->type));
+    }
+    s_sql(b, ")");
+    return 0;
+}
+
+/*  A filter map: each key a field (value: equality, a list, or operators) or $and/$or
+    (a list of filter maps); every key holds. */
+static int s_filter(s_build_t *b, const msgpack_object *obj, int depth)
+{
+    if (obj->type != MSGPACK_OBJECT_MAP)
+        return odp_req_fail(b->req, ODP_E_WRONG_TYPE, "filters",
+                            "filters are a map of field to value, list or operators");
+    if (depth > S_MAX_DEPTH)
+        return odp_req_fail(b->req, ODP_E_TOO_DEEP, "filters",
+                            "filters nest $and/$or deeper than %d", S_MAX_DEPTH);
+    if (obj->via.map.size == 0) {
+        s_sql(b, "true");
+        return 0;
+    }
+    s_sql(b, "(");
+    for (uint32_t i = 0; i < obj->via.map.size; i++) {
+        const msgpack_object *k = &obj->via.map.ptr[i].key, *v = &obj->via.map.ptr[i].val;
+        if (i)
+            s_sql(b, " AND ");
+        if (k->type != MSGPACK_OBJECT_STR)
+            return odp_req_fail(b->req, ODP_E_BAD_KEY, "filters", "a filter key is not text");
+        bool and_ = k->via.str.size == 4 && memcmp(k->via.str.ptr, "$and", 4) == 0;
+        bool or_ = k->via.str.size == 3 && memcmp(k->via.str.ptr, "$or", 3) == 0;
+        if (and_ || or_) {
+            if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size == 0)
+                return odp_req_fail(b->req, ODP_E_WRONG_TYPE, "filters",
+                                    "%s takes a non-empty list of filter maps",
+                                    and_ ? "$and" : "$or");
+            s_sql(b, "(");
+            for (uint32_t j = 0; j < v->via.array.size; j++) {
+                if (j)
+                    s_sql(b, and_ ? " AND " : " OR ");
+                if (s_filter(b, &v->via.array.ptr[j], depth + 1) < 0)
+                    return -1;
+            }
+            s_sql(b, ")");
+            continue;
+        }
+        const q_field_t *f = s_field(b, k->via.str.ptr, k->via.str.size);
+        if (!f)
+            return odp_req_fail(b->req, ODP_E_INVALID_VALUE, "filters",
+                                "no field %.*s in this version's dictionary",
+                                (int)(k->via.str.size > 63 ? 63 : k->via.str.size),
+                                k->via.str.ptr);
+        if (v->type == MSGPACK_OBJECT_ARRAY) {
+            if (s_list(b, f, v) < 0)
+                return -1;
+        } else if (v->type == MSGPACK_OBJECT_MAP) {
+            if (s_ops(b, f, v) < 0)
+                return -1;
+        } else if (v->type == MSGPACK_OBJECT_NIL) {
+            s_sql(b, "%s IS NULL", f->ident);
+        } else {
+            int p = s_value(b, f, v);
+            if (p < 0)
+                return -1;
+            s_sql(b, "%s = $%d::%s", f->ident, p, q_sql_type(f->type));
+        }
+    }
+    s_sql(b, ")");
+    return 0;
+}
+
+static void s_build_free(s_build_t *b)
+{
+    for (int i = 0; i < b->n; i++)
+        free(b->vals[i]);
+    odp_buf_destroy(&b->sql);
+    free(b->fields);
+}
+
+/*  The total of a filtered query: exact when counting fits the budget, else the planner's
+    estimate, flagged. */
+static int s_total(odp_req_t *req, s_build_t *b, const char *from_where, int64_t *total,
+                   bool *estimated)
+{
+    *estimated = false;
+    char *sql = NULL;
+    if (asprintf(&sql, "SELECT count(*) %s", from_where) < 0)
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    char budget[48];
+    snprintf(budget, sizeof budget, "SET LOCAL statement_timeout = %" PRId64,
+             odp_config_int("query", "TOTAL_BUDGET_MS", 300));
+    PGresult *r = NULL;
+    if (odp_db_begin(req->db) == 0 && odp_db_cmd(req->db, budget, 0, NULL, NULL) == 0)
+        r = odp_db_exec(req->db, sql, b->n, (const char *const *)b->vals, NULL);
+    bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (ok)
+        *total = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    bool timed_out = !ok && r && strcmp(odp_db_state(r), "57014") == 0;
+    if (ok)
+        odp_db_commit(req->db);
+    else
+        odp_db_rollback(req->db);
+    if (!ok && !timed_out) {
+        free(sql);
+        return odp_req_db_fail(req, r, "the total");
+    }
+    PQclear(r);
+    if (!ok) {
+        char *explain = NULL;
+        if (asprintf(&explain, "EXPLAIN (FORMAT JSON) SELECT 1 %s", from_where) < 0) {
+            free(sql);
+            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        }
+        r = odp_db_exec(req->db, explain, b->n, (const char *const *)b->vals, NULL);
+        free(explain);
+        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+            free(sql);
+            return odp_req_db_fail(req, r, "the estimate");
+        }
+        json_t *j = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+        *total = (int64_t)json_number_value(
+            json_object_get(json_object_get(json_array_get(j, 0), "Plan"), "Plan Rows"));
+        json_decref(j);
+        PQclear(r);
+        *estimated = true;
+    }
+    free(sql);
+    return 0;
+}
+
+/*  A value from PostgreSQL's text output, typed for the reply. numeric stays text: its
+    digits are exact, a double's would not be. */
+static void s_pack_value(msgpack_packer *pk, PGresult *r, int i, int c, const char *type)
+{
+    if (PQgetisnull(r, i, c)) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    const char *v = PQgetvalue(r, i, c);
+    if (strcmp(type, "integer") == 0)
+        msgpack_pack_int64(pk, strtoll(v, NULL, 10));
+    else if (strcmp(type, "boolean") == 0)
+        v[0] == 't' ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    else {
+        size_t n = (size_t)PQgetlength(r, i, c);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, v, n);
+    }
+}
+
+static int s_search(odp_req_t *req)
+{
+    const odp_datastore_search_t *m = req->msg;
+    q_who_t who;
+    if (q_who(req, &m->token, &who) < 0)
+        return -1;
+    /*  next_page: "<release>.<last row number>", pinned to the release it started on, so a
+        new version released meanwhile does not shift the pages. */
+    int64_t pin = 0, after = 0;
+    if (m->next_page.present) {
+        char cur[201];
+        odp_v_cstr(&m->next_page, cur, sizeof cur);
+        char *end;
+        errno = 0;
+        pin = strtoll(cur, &end, 10);
+        if (*end == '.')
+            after = strtoll(end + 1, &end, 10);
+        if (errno || *end || pin <= 0 || after < 0 || !strchr(cur, '.'))
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "next_page",
+                                "next_page is the value a previous reply gave");
+        if (m->offset.present && m->offset.i)
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "offset",
+                                "next_page and offset do not combine");
+        if (m->sort.present)
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
+                                "next_page pages in _id order: no sort with it");
+    }
+    const char *format = "objects";
+    if (m->records_format.present) {
+        if (odp_v_eq(&m->records_format, "objects"))
+            format = "objects";
+        else if (odp_v_eq(&m->records_format, "lists"))
+            format = "lists";
+        else if (odp_v_eq(&m->records_format, "csv"))
+            format = "csv";
+        else
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "records_format",
+                                "records_format is objects, lists or csv");
+    }
+    q_release_t rel;
+    if (q_release(req, &who, &m->resource, m->version.present ? m->version.i : 0, pin, &rel) < 0)
+        return -1;
+    s_build_t b = {.req = req};
+    b.nfields = q_fields(req, rel.release, &b.fields);
+    if (b.nfields < 0)
+        return -1;
+    b.sql = odp_buf_new();
+    int rc = -1;
+    /*  The columns: _id, then the requested fields (all by default), each once. */
+    const q_field_t *cols[501];
+    int ncols = 0;
+    cols[ncols++] = &s_row_no;
+    if (m->fields.present) {
+        const msgpack_object_array *a = &m->fields.obj->via.array;
+        for (uint32_t i = 0; i < a->size; i++) {
+            const q_field_t *f = s_field(&b, a->ptr[i].via.str.ptr, a->ptr[i].via.str.size);
+            if (!f) {
+                odp_req_fail(req, ODP_E_INVALID_VALUE, "fields",
+                             "no field %.*s in this version's dictionary",
+                             (int)a->ptr[i].via.str.size, a->ptr[i].via.str.ptr);
+                goto done;
+            }
+            bool seen = false;
+            for (int k = 0; k < ncols; k++)
+                seen |= cols[k] == f;
+            if (!seen)
+                cols[ncols++] = f;
+        }
+    } else
+        for (int i = 0; i < b.nfields && ncols < 501; i++)
+            cols[ncols++] = &b.fields[i];
+    s_sql(&b, "FROM %s WHERE ", rel.relation);
+    bool filtered = false;
+    if (m->filters.present) {
+        if (s_filter(&b, m->filters.obj, 0) < 0)
+            goto done;
+        filtered = m->filters.obj->via.map.size > 0;
+    } else
+        s_sql(&b, "true");
+    if (m->q.present) {
+        /*  Full text over the text fields: a substring, case-insensitive. */
+        if (b.n >= S_MAX_PARAMS) {
+            odp_req_fail(req, ODP_E_INVALID_VALUE, "q", "too many values");
+            goto done;
+        }
+        char *pat = NULL;
+        odp_buf_t *e = odp_buf_new();
+        odp_buf_append(e, "%", 1);
+        for (size_t i = 0; i < m->q.len; i++) {
+            char c = m->q.str[i];
+            if (c == '%' || c == '_' || c == '\\')
+                odp_buf_append(e, "\\", 1);
+            odp_buf_append(e, &c, 1);
+        }
+        odp_buf_append(e, "%", 1);
+        pat = strdup(odp_buf_data(e));
+        odp_buf_destroy(&e);
+        b.vals[b.n++] = pat;
+        s_sql(&b, " AND (false");
+        for (int i = 0; i < b.nfields; i++)
+            if (strcmp(b.fields[i].type, "text") == 0)
+                s_sql(&b, " OR %s ILIKE $%d", b.fields[i].ident, b.n);
+        s_sql(&b, ")");
+        filtered = true;
+    }
+    size_t where_len = odp_buf_size(b.sql);
+    if (m->next_page.present)
+        s_sql(&b, " AND row_no > %" PRId64, after);
+    /*  Sort: _id or indexed fields, then row_no so that pages never overlap. */
+    char order[600] = "";
+    if (m->sort.present) {
+        char sort[201];
+        odp_v_cstr(&m->sort, sort, sizeof sort);
+        char *save = NULL;
+        for (char *part = strtok_r(sort, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+            while (*part == ' ')
+                part++;
+            char *sp = strchr(part, ' ');
+            const char *dir = "ASC";
+            if (sp) {
+                *sp = '\0';
+                char *d = sp + 1;
+                while (*d == ' ')
+                    d++;
+                size_t dl = strlen(d);
+                while (dl && d[dl - 1] == ' ')
+                    d[--dl] = '\0';
+                if (strcasecmp(d, "desc") == 0)
+                    dir = "DESC";
+                else if (strcasecmp(d, "asc") != 0) {
+                    odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
+                                 "sort is \"field [asc|desc], ...\"");
+                    goto done;
+                }
+            }
+            const q_field_t *f = s_field(&b, part, strlen(part));
+            if (!f) {
+                odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
+                             "no field %.63s in this version's dictionary", part);
+                goto done;
+            }
+            if (!f->indexed) {
+                odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
+                             "%s has no index: sort on _id or an indexed field", f->name);
+                goto done;
+            }
+            if (strlen(order) > 400) {
+                odp_req_fail(req, ODP_E_INVALID_VALUE, "sort", "too many sort fields");
+                goto done;
+            }
+            size_t o = strlen(order);
+            snprintf(order + o, sizeof order - o, "%s %s, ", f->ident, dir);
+        }
+    }
+    int64_t limit = m->limit.present ? m->limit.i : 100;
+    int64_t offset = m->offset.present ? m->offset.i : 0;
+    char *from_where = strndup(odp_buf_data(b.sql), where_len);
+    char *sql = NULL;
+    odp_buf_t *sel = odp_buf_new();
+    for (int i = 0; i < ncols; i++) {
+        odp_buf_append(sel, i ? ", " : "", i ? 2 : 0);
+        odp_buf_append(sel, cols[i]->ident, strlen(cols[i]->ident));
+    }
+    int as = asprintf(&sql, "SELECT %s %s ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64,
+                      odp_buf_data(sel), odp_buf_data(b.sql), order, limit, offset);
+    odp_buf_destroy(&sel);
+    if (as < 0 || !from_where) {
+        free(from_where);
+        odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        goto done;
+    }
+    PGresult *r = odp_db_exec(req->db, sql, b.n, (const char *const *)b.vals, NULL);
+    free(sql);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        free(from_where);
+        odp_req_db_fail(req, r, "the rows");
+        goto done;
+    }
+    int64_t total = rel.rows;
+    bool estimated = false;
+    bool with_total = !m->include_total.present || m->include_total.b;
+    if (with_total && filtered && s_total(req, &b, from_where, &total, &estimated) < 0) {
+        free(from_where);
+        PQclear(r);
+        goto done;
+    }
+    free(from_where);
+    int n = PQntuples(r);
+    bool more = n == limit && limit > 0 && !m->sort.present;
+    msgpack_packer *pk = req->pk;
+    msgpack_pack_map(pk, 9 + (with_total ? 2 : 0) + (more ? 1 : 0));
+    q_pack_str(pk, "resource");
+    q_pack_str(pk, rel.resource);
+    q_pack_str(pk, "release");
+    msgpack_pack_int64(pk, rel.release);
+    q_pack_str(pk, "version");
+    msgpack_pack_int64(pk, rel.version);
+    q_pack_str(pk, "fields");
+    msgpack_pack_array(pk, (size_t)ncols);
+    for (int i = 0; i < ncols; i++) {
+        msgpack_pack_map(pk, 2);
+        q_pack_str(pk, "id");
+        q_pack_str(pk, cols[i]->name);
+        q_pack_str(pk, "type");
+        q_pack_str(pk, cols[i]->type);
+    }
+    q_pack_str(pk, "records_format");
+    q_pack_str(pk, format);
+    q_pack_str(pk, "records");
+    if (strcmp(format, "csv") == 0) {
+        /*  CKAN's csv records: the rows without a header, RFC 4180 quoting (libcsv). */
+        odp_buf_t *out = odp_buf_new();
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < ncols; c++) {
+                if (c)
+                    odp_buf_append(out, ",", 1);
+                if (!PQgetisnull(r, i, c)) {
+                    size_t len = (size_t)PQgetlength(r, i, c);
+                    char *dst = odp_buf_reserve(out, 2 * len + 2);
+                    if (dst)
+                        odp_buf_extend(out, csv_write(dst, 2 * len + 2, PQgetvalue(r, i, c), len));
+                }
+                if (c == ncols - 1)
+                    odp_buf_append(out, "\r\n", 2);
+            }
+        msgpack_pack_str(pk, odp_buf_size(out));
+        msgpack_pack_str_body(pk, odp_buf_data(out), odp_buf_size(out));
+        odp_buf_destroy(&out);
+    } else {
+        bool objects = strcmp(format, "objects") == 0;
+        msgpack_pack_array(pk, (size_t)n);
+        for (int i = 0; i < n; i++) {
+            if (objects)
+                msgpack_pack_map(pk, (size_t)ncols);
+            else
+                msgpack_pack_array(pk, (size_t)ncols);
+            for (int c = 0; c < ncols; c++) {
+                if (objects)
+                    q_pack_str(pk, cols[c]->name);
+                s_pack_value(pk, r, i, c, cols[c]->type);
+            }
+        }
+    }
+    q_pack_str(pk, "limit");
+    msgpack_pack_int64(pk, limit);
+    q_pack_str(pk, "offset");
+    msgpack_pack_int64(pk, offset);
+    if (with_total) {
+        q_pack_str(pk, "total");
+        msgpack_pack_int64(pk, total);
+        q_pack_str(pk, "total_was_estimated");
+        estimated ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    }
+    if (more) {
+        char cur[64];
+        snprintf(cur, sizeof cur, "%" PRId64 ".%s", rel.release, PQgetvalue(r, n - 1, 0));
+        q_pack_str(pk, "next_page");
+        q_pack_str(pk, cur);
+    }
+    PQclear(r);
+    q_guard_count(((q_ctx_t *)req->ctx)->guard, rel.resource, rel.department, Q_QUERY);
+    rc = 0;
+done:
+    s_build_free(&b);
+    return rc;
+}
+
+void rows_routes(odp_service_t *svc)
+{
+    odp_service_route(svc, &odp_def_datastore_search, ODP_ALLOW_ANY, s_search);
+}
