@@ -207,12 +207,12 @@ static json_t *s_resource_dict(const char *base, json_t *e, json_t *v)
     snprintf(url, sizeof url, "%s/datastore/dump/%s", base, id);
     snprintf(name, sizeof name, "第 %" JSON_INTEGER_FORMAT " 版", ver);
     bool dataset = strcmp(s_js(e, "kind"), "dataset") == 0;
-    json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:b,s:O?,s:O?,s:O?,s:I,s:O?,s:O?}", "id", id,
-                          "package_id", res, "name", name, "url", url, "datastore_active", dataset,
-                          "format", json_object_get(v, "format"), "hash",
-                          json_object_get(v, "sha256"), "created",
-                          json_object_get(v, "released_at"), "version", ver, "rows",
-                          json_object_get(v, "rows"), "state_odp", json_object_get(v, "state"));
+    json_t *d =
+        json_pack("{s:s,s:s,s:s,s:s,s:b,s:O?,s:O?,s:O?,s:I,s:O?,s:O?}", "id", id, "package_id", res,
+                  "name", name, "url", url, "datastore_active", dataset, "format",
+                  json_object_get(v, "format"), "hash", json_object_get(v, "sha256"), "created",
+                  json_object_get(v, "released_at"), "version", ver, "rows",
+                  json_object_get(v, "rows"), "state_odp", json_object_get(v, "state"));
     if (!json_object_get(d, "format") || json_is_null(json_object_get(d, "format")))
         json_object_set_new(d, "format", json_string(dataset ? "CSV" : ""));
     json_object_set_new(d, "url_type", json_string(dataset ? "datastore" : ""));
@@ -232,17 +232,18 @@ static json_t *s_package(const char *base, json_t *e)
     json_t *p = json_pack(
         "{s:s,s:s,s:O?,s:O?,s:s,s:s,s:b,s:O?,s:O?,s:s,s:{s:s,s:s,s:s,s:s,s:b},s:[{s:s,s:s,s:s}],"
         "s:o,s:I}",
-        "id", s_js(e, "resource"), "name", s_js(e, "resource"), "title", json_object_get(e, "title"),
-        "notes", json_object_get(e, "summary"), "type", "dataset", "state", "active", "private", 0,
-        "metadata_created", json_object_get(e, "first_released_at"), "metadata_modified",
+        "id", s_js(e, "resource"), "name", s_js(e, "resource"), "title",
+        json_object_get(e, "title"), "notes", json_object_get(e, "summary"), "type", "dataset",
+        "state", "active", "private", 0, "metadata_created",
+        json_object_get(e, "first_released_at"), "metadata_modified",
         json_object_get(e, "modified_at"), "owner_org", dept, "organization", "id", dept, "name",
         dept, "title", s_js(e, "department_name"), "type", "organization", "is_organization", 1,
         "groups", "id", domain, "name", domain, "title", s_label(&odp_cl_domain, domain), "tags",
         tags, "num_tags", (json_int_t)json_array_size(tags));
     json_t *extras = json_array();
-    static const char *const ex[] = {"kind",         "open_type",   "content_kind",
-                                     "delivery_form", "update_cycle", "contact",
-                                     "location",     "access_conditions", "endpoint"};
+    static const char *const ex[] = {"kind",          "open_type",         "content_kind",
+                                     "delivery_form", "update_cycle",      "contact",
+                                     "location",      "access_conditions", "endpoint"};
     for (size_t x = 0; x < sizeof ex / sizeof ex[0]; x++) {
         json_t *v = json_object_get(e, ex[x]);
         if (json_is_string(v))
@@ -272,7 +273,9 @@ static json_t *s_package(const char *base, json_t *e)
 
 /*  CKAN's facet and fq names → the query service's. */
 static const char *const s_facet_map[][2] = {
-    {"organization", "department"}, {"groups", "domain"}, {"res_format", "format"},
+    {"organization", "department"},
+    {"groups", "domain"},
+    {"res_format", "format"},
     {"owner_org", "department"},
 };
 
@@ -391,7 +394,10 @@ static enum MHD_Result s_package_search(w_req_t *r)
         json_array_foreach(ff, i, f) if (json_is_string(f))
             json_array_append_new(mapped, json_string(s_facet_in(json_string_value(f))));
         json_object_set_new(body, "facet_field", mapped);
-        json_object_set_new(body, "facet_limit", json_integer(flimit < 0 ? 1000 : flimit ? flimit : 1));
+        json_object_set_new(body, "facet_limit",
+                            json_integer(flimit < 0 ? 1000
+                                         : flimit   ? flimit
+                                                    : 1));
         json_decref(ff);
     }
     enum MHD_Result answered = MHD_NO;
@@ -533,8 +539,8 @@ static enum MHD_Result s_facet_list(w_req_t *r, const char *facet)
                          &answered, false);
     if (!j)
         return answered;
-    json_t *items = json_object_get(json_object_get(json_object_get(j, "search_facets"), facet),
-                                    "items");
+    json_t *items =
+        json_object_get(json_object_get(json_object_get(j, "search_facets"), facet), "items");
     /*  CKAN sorts by name. */
     json_t *sorted = json_array();
     size_t i;
@@ -561,17 +567,16 @@ static enum MHD_Result s_facet_list(w_req_t *r, const char *facet)
         if (dept) {
             size_t h;
             json_t *hit;
-            json_array_foreach(json_object_get(j, "results"), h, hit) if (strcmp(
-                                                                              s_js(hit, "department"),
-                                                                              name) == 0) title =
+            json_array_foreach(json_object_get(j, "results"), h,
+                               hit) if (strcmp(s_js(hit, "department"), name) == 0) title =
                 s_js(hit, "department_name");
         } else
             title = s_label(&odp_cl_domain, name);
-        json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:O,s:b,s:s}", "id", name, "name",
-                                             name, "title", title, "display_name", title,
-                                             "package_count", json_object_get(it, "count"),
-                                             "is_organization", dept, "type",
-                                             dept ? "organization" : "group"));
+        json_array_append_new(out,
+                              json_pack("{s:s,s:s,s:s,s:s,s:O,s:b,s:s}", "id", name, "name", name,
+                                        "title", title, "display_name", title, "package_count",
+                                        json_object_get(it, "count"), "is_organization", dept,
+                                        "type", dept ? "organization" : "group"));
     }
     json_decref(sorted);
     json_decref(j);
@@ -583,15 +588,16 @@ static enum MHD_Result s_organization_show(w_req_t *r)
     S_NEED(id, "id");
     bool with;
     if (s_bool_param(r, "include_datasets", false, &with) < 0)
-        return w_ckan_error(r, 409, "Validation Error", "include_datasets", "Must be true or false");
+        return w_ckan_error(r, 409, "Validation Error", "include_datasets",
+                            "Must be true or false");
     char fq[64];
     snprintf(fq, sizeof fq, "department:\"%.20s\"", id);
     if (strspn(id, "0123456789") != strlen(id))
         return w_ckan_error(r, 404, "Not Found Error", NULL, "Organization not found");
     enum MHD_Result answered = MHD_NO;
-    json_t *j = s_search(r, json_pack("{s:s,s:i,s:s}", "fq", fq, "rows", with ? 1000 : 1, "sort",
-                                      "name asc"),
-                         &answered, false);
+    json_t *j = s_search(
+        r, json_pack("{s:s,s:i,s:s}", "fq", fq, "rows", with ? 1000 : 1, "sort", "name asc"),
+        &answered, false);
     if (!j)
         return answered;
     json_t *first = json_array_get(json_object_get(j, "results"), 0);
@@ -599,11 +605,11 @@ static enum MHD_Result s_organization_show(w_req_t *r)
         json_decref(j);
         return w_ckan_error(r, 404, "Not Found Error", NULL, "Organization not found");
     }
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:O,s:b,s:s,s:s}", "id", id, "name", id, "title",
-                          s_js(first, "department_name"), "display_name",
-                          s_js(first, "department_name"), "package_count",
-                          json_object_get(j, "count"), "is_organization", 1, "type",
-                          "organization", "state", "active");
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:O,s:b,s:s,s:s}", "id", id, "name", id, "title",
+                  s_js(first, "department_name"), "display_name", s_js(first, "department_name"),
+                  "package_count", json_object_get(j, "count"), "is_organization", 1, "type",
+                  "organization", "state", "active");
     if (with) {
         char base[300];
         w_base_url(r, base, sizeof base);
@@ -629,8 +635,8 @@ static enum MHD_Result s_tag_list(w_req_t *r)
     size_t i, k;
     json_t *hit, *kw;
     json_array_foreach(json_object_get(j, "results"), i, hit)
-        json_array_foreach(json_object_get(hit, "keywords"), k, kw) if (json_is_string(kw) &&
-                                                                        (!q || strstr(json_string_value(kw), q)))
+        json_array_foreach(json_object_get(hit, "keywords"), k,
+                           kw) if (json_is_string(kw) && (!q || strstr(json_string_value(kw), q)))
             json_object_set_new(seen, json_string_value(kw), json_true());
     json_decref(j);
     json_t *out = json_array();
@@ -639,7 +645,8 @@ static enum MHD_Result s_tag_list(w_req_t *r)
     json_object_foreach(seen, name, x)
     {
         size_t at = 0;
-        while (at < json_array_size(out) && strcmp(json_string_value(json_array_get(out, at)), name) < 0)
+        while (at < json_array_size(out) &&
+               strcmp(json_string_value(json_array_get(out, at)), name) < 0)
             at++;
         json_array_insert_new(out, at, json_string(name));
     }
@@ -725,10 +732,11 @@ static enum MHD_Result s_datastore_search(w_req_t *r)
     }
     char base[300], link[900];
     w_base_url(r, base, sizeof base);
-    json_t *res = json_pack("{s:s,s:O,s:O,s:O,s:I,s:I,s:b}", "resource_id", id, "fields",
-                            json_object_get(j, "fields"), "records", json_object_get(j, "records"),
-                            "records_format", json_object_get(j, "records_format"), "limit",
-                            (json_int_t)limit, "offset", (json_int_t)offset, "include_total", total);
+    json_t *res =
+        json_pack("{s:s,s:O,s:O,s:O,s:I,s:I,s:b}", "resource_id", id, "fields",
+                  json_object_get(j, "fields"), "records", json_object_get(j, "records"),
+                  "records_format", json_object_get(j, "records_format"), "limit",
+                  (json_int_t)limit, "offset", (json_int_t)offset, "include_total", total);
     if (json_object_get(j, "total")) {
         json_object_set(res, "total", json_object_get(j, "total"));
         json_object_set(res, "total_was_estimated", json_object_get(j, "total_was_estimated"));
@@ -844,8 +852,8 @@ static enum MHD_Result s_user_logout(w_req_t *r)
 
 static enum MHD_Result s_application_create(w_req_t *r)
 {
-    static const char *const t[] = {"resource", "purpose", "scope", "period_from", "period_to",
-                                    NULL};
+    static const char *const t[] = {"resource",    "purpose",   "scope",
+                                    "period_from", "period_to", NULL};
     S_BODY(b, t, NULL);
     if (!json_object_get(b, "resource") && s_need(r, "resource_id"))
         json_object_set_new(b, "resource", json_string(s_need(r, "resource_id")));

@@ -19,19 +19,19 @@
 typedef enum { S_CSV, S_TSV, S_JSON, S_XML } s_fmt_t;
 
 typedef struct {
-    w_req_t copy;      /* the request's token only: the connection is gone by then */
+    w_req_t copy; /* the request's token only: the connection is gone by then */
     s_fmt_t fmt;
-    bool chunks;       /* the download path */
-    int64_t download;  /* chunks: the download, the next row */
+    bool chunks;      /* the download path */
+    int64_t download; /* chunks: the download, the next row */
     int64_t next_row;
-    json_t *query;     /* pages: the datastore.search body, advanced each page */
-    int64_t left;      /* rows still wanted (limit), -1 for all */
+    json_t *query; /* pages: the datastore.search body, advanced each page */
+    int64_t left;  /* rows still wanted (limit), -1 for all */
     bool first_row;
     bool done;
     bool tail_written;
-    odp_buf_t *out;    /* bytes not yet handed to the connection */
+    odp_buf_t *out; /* bytes not yet handed to the connection */
     size_t out_at;
-    json_t *fields;    /* pages: the field ids */
+    json_t *fields; /* pages: the field ids */
 } s_dump_t;
 
 static void s_free(void *cls)
@@ -59,11 +59,20 @@ static void s_xml(odp_buf_t *b, const char *s)
 {
     for (; *s; s++)
         switch (*s) {
-        case '<': odp_buf_append(b, "&lt;", 4); break;
-        case '>': odp_buf_append(b, "&gt;", 4); break;
-        case '&': odp_buf_append(b, "&amp;", 5); break;
-        case '"': odp_buf_append(b, "&quot;", 6); break;
-        default: odp_buf_append(b, s, 1);
+        case '<':
+            odp_buf_append(b, "&lt;", 4);
+            break;
+        case '>':
+            odp_buf_append(b, "&gt;", 4);
+            break;
+        case '&':
+            odp_buf_append(b, "&amp;", 5);
+            break;
+        case '"':
+            odp_buf_append(b, "&quot;", 6);
+            break;
+        default:
+            odp_buf_append(b, s, 1);
         }
 }
 
@@ -170,8 +179,7 @@ static int s_fetch(s_dump_t *d, odp_reply_t *rep)
         d->fields = json_array();
         size_t i;
         json_t *f;
-        json_array_foreach(json_object_get(j, "fields"), i, f)
-            json_array_append(d->fields, f);
+        json_array_foreach(json_object_get(j, "fields"), i, f) json_array_append(d->fields, f);
         /*  Every later page reads the version this one read. */
         json_object_set(d->query, "version", json_object_get(j, "version"));
         s_header(d);
@@ -185,9 +193,9 @@ static int s_fetch(s_dump_t *d, odp_reply_t *rep)
     else if (np)
         json_object_set_new(d->query, "next_page", json_string(np));
     else if (json_object_get(d->query, "sort") && got == S_PAGE)
-        json_object_set_new(d->query, "offset",
-                            json_integer(json_integer_value(json_object_get(d->query, "offset")) +
-                                         S_PAGE));
+        json_object_set_new(
+            d->query, "offset",
+            json_integer(json_integer_value(json_object_get(d->query, "offset")) + S_PAGE));
     else
         d->done = true;
     json_decref(j);
@@ -249,7 +257,8 @@ enum MHD_Result w_dump(w_req_t *r)
     }
     int64_t limit = -1, offset = 0;
     char why[120];
-    if (w_param(r, "limit") && w_param_int(r, "limit", -1, 0, INT64_MAX, &limit, why, sizeof why) < 0)
+    if (w_param(r, "limit") &&
+        w_param_int(r, "limit", -1, 0, INT64_MAX, &limit, why, sizeof why) < 0)
         return w_ckan_error(r, 400, "Validation Error", "limit", why);
     if (w_param_int(r, "offset", 0, 0, 100000, &offset, why, sizeof why) < 0)
         return w_ckan_error(r, 400, "Validation Error", "offset", why);
@@ -261,8 +270,8 @@ enum MHD_Result w_dump(w_req_t *r)
     d->left = limit;
     d->first_row = true;
     d->out = odp_buf_new();
-    const char *q = w_param(r, "q"), *filters = w_param(r, "filters"), *fields = w_param(r, "fields"),
-               *sort = w_param(r, "sort");
+    const char *q = w_param(r, "q"), *filters = w_param(r, "filters"),
+               *fields = w_param(r, "fields"), *sort = w_param(r, "sort");
     d->chunks = fmt == S_CSV && !(q && *q) && !(filters && *filters) && !(fields && *fields) &&
                 !(sort && *sort) && limit < 0 && offset == 0;
     if (with_bom)
@@ -322,10 +331,9 @@ enum MHD_Result w_dump(w_req_t *r)
         return rc;
     }
     odp_reply_free(&rep);
-    static const char *const types[] = {"text/csv; charset=utf-8",
-                                        "text/tab-separated-values; charset=utf-8",
-                                        "application/json; charset=utf-8",
-                                        "text/xml; charset=utf-8"};
+    static const char *const types[] = {
+        "text/csv; charset=utf-8", "text/tab-separated-values; charset=utf-8",
+        "application/json; charset=utf-8", "text/xml; charset=utf-8"};
     static const char *const ext[] = {"csv", "tsv", "json", "xml"};
     char hdr[400], etag[80];
     snprintf(etag, sizeof etag, "\"r%" PRId64 "-%s%s\"", release, ext[fmt], d->chunks ? "" : "-q");

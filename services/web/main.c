@@ -154,8 +154,8 @@ int w_query_raw(w_req_t *r, const char *cmd, const void *body, size_t size, odp_
 int w_publisher(const odp_msgdef_t *def, void *msg, odp_reply_t *rep)
 {
     memset(rep, 0, sizeof *rep);
-    odp_client_t *c = s_client(s_key_publisher, "publisher", NULL,
-                               odp_config("web", "CATALOGUE_CERT", NULL));
+    odp_client_t *c =
+        s_client(s_key_publisher, "publisher", NULL, odp_config("web", "CATALOGUE_CERT", NULL));
     int rc = c ? odp_client_call(c, def, msg, s_timeout_ms, rep) : -1;
     return s_status(c, rc, rep);
 }
@@ -186,11 +186,20 @@ static void s_pack_json(msgpack_packer *pk, json_t *v)
         msgpack_pack_str(pk, json_string_length(v));
         msgpack_pack_str_body(pk, json_string_value(v), json_string_length(v));
         break;
-    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(v)); break;
-    case JSON_REAL: msgpack_pack_double(pk, json_real_value(v)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    default: msgpack_pack_nil(pk);
+    case JSON_INTEGER:
+        msgpack_pack_int64(pk, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        msgpack_pack_double(pk, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        break;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        break;
+    default:
+        msgpack_pack_nil(pk);
     }
 }
 
@@ -216,11 +225,12 @@ void w_base_url(const w_req_t *r, char *buf, size_t size)
     if (u)
         snprintf(buf, size, "%s", u);
     else
-        snprintf(buf, size, "http://%s", host && strspn(host, "abcdefghijklmnopqrstuvwxyz"
-                                                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                              "0123456789.-:[]") == strlen(host)
-                                               ? host
-                                               : "localhost");
+        snprintf(buf, size, "http://%s",
+                 host && strspn(host, "abcdefghijklmnopqrstuvwxyz"
+                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789.-:[]") == strlen(host)
+                     ? host
+                     : "localhost");
 }
 
 /*  ---- answers ----------------------------------------------------------------------------- */
@@ -272,8 +282,8 @@ static char *s_gzip(const char *in, size_t len, size_t *out_len)
     return out;
 }
 
-enum MHD_Result w_send(w_req_t *r, unsigned status, const char *type, const char *body,
-                       size_t len, const char *extra_headers)
+enum MHD_Result w_send(w_req_t *r, unsigned status, const char *type, const char *body, size_t len,
+                       const char *extra_headers)
 {
     struct MHD_Response *res;
     bool gz = r->gzip_ok && len >= 1024 && len < ((size_t)1 << 31);
@@ -299,8 +309,8 @@ enum MHD_Result w_send_stream(w_req_t *r, unsigned status, const char *type,
                               MHD_ContentReaderCallback cb, void *cls,
                               MHD_ContentReaderFreeCallback done, const char *extra_headers)
 {
-    struct MHD_Response *res = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, cb,
-                                                                 cls, done);
+    struct MHD_Response *res =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, cb, cls, done);
     if (!res) {
         done(cls);
         return MHD_NO;
@@ -358,9 +368,10 @@ int w_param_int(const w_req_t *r, const char *name, int64_t def, int64_t min, in
 
 static int s_hex(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                        : c >= 'A' && c <= 'F'   ? c - 'A' + 10
-                                                                 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /*  Decode %XX and + in place; returns the new length. */
@@ -402,8 +413,7 @@ void w_form_parse(json_t *obj, const char *s, size_t len)
     free(copy);
 }
 
-static enum MHD_Result s_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                             const char *value)
+static enum MHD_Result s_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     json_t *v = value ? json_string(value) : json_string("");
@@ -468,12 +478,23 @@ void w_html(odp_buf_t *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': odp_buf_append(b, "&lt;", 4); break;
-        case '>': odp_buf_append(b, "&gt;", 4); break;
-        case '&': odp_buf_append(b, "&amp;", 5); break;
-        case '"': odp_buf_append(b, "&quot;", 6); break;
-        case '\'': odp_buf_append(b, "&#39;", 5); break;
-        default: odp_buf_append(b, s, 1);
+        case '<':
+            odp_buf_append(b, "&lt;", 4);
+            break;
+        case '>':
+            odp_buf_append(b, "&gt;", 4);
+            break;
+        case '&':
+            odp_buf_append(b, "&amp;", 5);
+            break;
+        case '"':
+            odp_buf_append(b, "&quot;", 6);
+            break;
+        case '\'':
+            odp_buf_append(b, "&#39;", 5);
+            break;
+        default:
+            odp_buf_append(b, s, 1);
         }
     }
 }

@@ -62,8 +62,9 @@ static void s_head(w_req_t *r, odp_buf_t *b, const char *title)
 
 static enum MHD_Result s_page(w_req_t *r, odp_buf_t *b, unsigned status, const char *extra)
 {
-    w_bprintf(b, "</main><footer><p>开发者接口：<a href=\"/api/3/action/status_show\">CKAN API</a>，"
-                 "<a href=\"/catalog.jsonld\">DCAT-AP 目录</a></p></footer></body></html>\n");
+    w_bprintf(b,
+              "</main><footer><p>开发者接口：<a href=\"/api/3/action/status_show\">CKAN API</a>，"
+              "<a href=\"/catalog.jsonld\">DCAT-AP 目录</a></p></footer></body></html>\n");
     enum MHD_Result rc =
         w_send(r, status, "text/html; charset=utf-8", odp_buf_data(b), odp_buf_size(b), extra);
     odp_buf_destroy(&b);
@@ -90,9 +91,9 @@ static enum MHD_Result s_refused(w_req_t *r, const char *title, odp_reply_t *rep
     const char *what = strcmp(code, "NOT_FOUND") == 0         ? "没有找到。"
                        : strcmp(code, "UNAUTHENTICATED") == 0 ? "请先登录。"
                        : strcmp(code, "FORBIDDEN") == 0       ? "无权访问。"
-                       : strcmp(code, "RATE_LIMITED") == 0    ? "请求过于频繁，请稍后再试。"
-                       : st >= 500 || st == 0                  ? "服务暂时不可用，请稍后再试。"
-                                                               : "请求有误。";
+                       : strcmp(code, "RATE_LIMITED") == 0 ? "请求过于频繁，请稍后再试。"
+                       : st >= 500 || st == 0 ? "服务暂时不可用，请稍后再试。"
+                                              : "请求有误。";
     w_bprintf(b, "<p class=\"error\" role=\"alert\">%s", what);
     w_html(b, msg);
     w_bprintf(b, "</p>");
@@ -144,9 +145,9 @@ static enum MHD_Result s_results(w_req_t *r, const char *fixed_dept)
     char why[120];
     if (w_param_int(r, "page", 1, 1, 1000, &page, why, sizeof why) < 0)
         page = 1;
-    json_t *body = json_pack("{s:i,s:I,s:[s,s,s,s],s:i}", "rows", 20, "start",
-                             (json_int_t)((page - 1) * 20), "facet_field", "domain", "department",
-                             "open_type", "format", "facet_limit", 20);
+    json_t *body =
+        json_pack("{s:i,s:I,s:[s,s,s,s],s:i}", "rows", 20, "start", (json_int_t)((page - 1) * 20),
+                  "facet_field", "domain", "department", "open_type", "format", "facet_limit", 20);
     if (q && *q)
         json_object_set_new(body, "q", json_string(q));
     odp_buf_t *fq = odp_buf_new(), *keep = odp_buf_new();
@@ -196,8 +197,8 @@ static enum MHD_Result s_results(w_req_t *r, const char *fixed_dept)
             w_bprintf(b, "%s&%s=", odp_buf_data(keep), s_facet_names[i][0]);
             w_urlenc(b, s_js(it, "name"));
             w_bprintf(b, "\">");
-            w_html(b, i == 0 ? s_label(&odp_cl_domain, s_js(it, "name"))
-                             : s_js(it, "display_name"));
+            w_html(b,
+                   i == 0 ? s_label(&odp_cl_domain, s_js(it, "name")) : s_js(it, "display_name"));
             w_bprintf(b, "</a> (%" JSON_INTEGER_FORMAT ")</li>",
                       json_integer_value(json_object_get(it, "count")));
         }
@@ -205,8 +206,9 @@ static enum MHD_Result s_results(w_req_t *r, const char *fixed_dept)
     }
     w_bprintf(b, "</aside>");
     json_int_t count = json_integer_value(json_object_get(j, "count"));
-    w_bprintf(b, "<p role=\"status\">找到 %" JSON_INTEGER_FORMAT " 项数据。</p><ol start=\"%" PRId64
-                 "\" id=\"results\">",
+    w_bprintf(b,
+              "<p role=\"status\">找到 %" JSON_INTEGER_FORMAT " 项数据。</p><ol start=\"%" PRId64
+              "\" id=\"results\">",
               count, (page - 1) * 20 + 1);
     size_t i;
     json_t *hit;
@@ -232,11 +234,11 @@ static enum MHD_Result s_home(w_req_t *r)
 {
     odp_reply_t rep;
     int st;
-    json_t *j = s_call(r, "catalogue.search",
-                       json_pack("{s:i,s:s,s:[s,s],s:i}", "rows", 5, "sort",
-                                 "metadata_modified desc", "facet_field", "domain", "department",
-                                 "facet_limit", 30),
-                       &rep, &st);
+    json_t *j =
+        s_call(r, "catalogue.search",
+               json_pack("{s:i,s:s,s:[s,s],s:i}", "rows", 5, "sort", "metadata_modified desc",
+                         "facet_field", "domain", "department", "facet_limit", 30),
+               &rep, &st);
     if (!j)
         return s_refused(r, "首页", &rep, st);
     odp_buf_t *b = odp_buf_new();
@@ -245,9 +247,9 @@ static enum MHD_Result s_home(w_req_t *r)
     w_bprintf(b, "<h2>按领域浏览</h2><ul>");
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(
-                           json_object_get(json_object_get(j, "search_facets"), "domain"), "items"),
-                       i, it)
+    json_array_foreach(
+        json_object_get(json_object_get(json_object_get(j, "search_facets"), "domain"), "items"), i,
+        it)
     {
         w_bprintf(b, "<li><a href=\"/dataset?domain=");
         w_urlenc(b, s_js(it, "name"));
@@ -257,10 +259,10 @@ static enum MHD_Result s_home(w_req_t *r)
                   json_integer_value(json_object_get(it, "count")));
     }
     w_bprintf(b, "</ul><h2>按部门浏览</h2><ul>");
-    json_array_foreach(json_object_get(json_object_get(json_object_get(j, "search_facets"),
-                                                       "department"),
-                                       "items"),
-                       i, it)
+    json_array_foreach(
+        json_object_get(json_object_get(json_object_get(j, "search_facets"), "department"),
+                        "items"),
+        i, it)
     {
         w_bprintf(b, "<li><a href=\"/organization/");
         w_urlenc(b, s_js(it, "name"));
@@ -349,10 +351,10 @@ static enum MHD_Result s_dataset(w_req_t *r, const char *res)
     json_array_foreach(json_object_get(e, "versions"), i, v)
     {
         json_int_t ver = json_integer_value(json_object_get(v, "version"));
-        w_bprintf(b, "<tr><td>第 %" JSON_INTEGER_FORMAT " 版%s</td><td>%" JSON_INTEGER_FORMAT
-                     "</td><td>",
-                  ver, strcmp(s_js(v, "state"), "current") == 0 ? "（当前）" : "",
-                  json_integer_value(json_object_get(v, "rows")));
+        w_bprintf(
+            b, "<tr><td>第 %" JSON_INTEGER_FORMAT " 版%s</td><td>%" JSON_INTEGER_FORMAT "</td><td>",
+            ver, strcmp(s_js(v, "state"), "current") == 0 ? "（当前）" : "",
+            json_integer_value(json_object_get(v, "rows")));
         w_html(b, s_js(v, "released_at"));
         w_bprintf(b, "</td><td>");
         static const char *const fm[] = {"csv", "json", "xml", "tsv"};
@@ -374,16 +376,17 @@ static enum MHD_Result s_dataset(w_req_t *r, const char *res)
             page = 1;
         odp_reply_t dr;
         int ds;
-        json_t *rows = s_call(r, "datastore.search",
-                              json_pack("{s:s,s:i,s:I,s:s}", "resource", res, "limit", S_PREVIEW,
-                                        "offset", (json_int_t)((page - 1) * S_PREVIEW),
-                                        "records_format", "lists"),
-                              &dr, &ds);
+        json_t *rows =
+            s_call(r, "datastore.search",
+                   json_pack("{s:s,s:i,s:I,s:s}", "resource", res, "limit", S_PREVIEW, "offset",
+                             (json_int_t)((page - 1) * S_PREVIEW), "records_format", "lists"),
+                   &dr, &ds);
         if (rows) {
             json_int_t total = json_integer_value(json_object_get(rows, "total"));
-            w_bprintf(b, "<h2 id=\"preview\">数据预览</h2><p>共 %" JSON_INTEGER_FORMAT
-                         " 行，第 %" PRId64 " 页。</p><div style=\"overflow-x:auto\"><table "
-                         "id=\"preview-table\"><thead><tr>",
+            w_bprintf(b,
+                      "<h2 id=\"preview\">数据预览</h2><p>共 %" JSON_INTEGER_FORMAT
+                      " 行，第 %" PRId64 " 页。</p><div style=\"overflow-x:auto\"><table "
+                      "id=\"preview-table\"><thead><tr>",
                       total, page);
             size_t k;
             json_t *f;
@@ -426,8 +429,9 @@ static enum MHD_Result s_dataset(w_req_t *r, const char *res)
     } else {
         w_bprintf(b, "<h2>如何获取</h2><p>");
         w_html(b, s_js(e, "why"));
-        w_bprintf(b, "。本数据有条件开放：登录后填写用途、范围和期限提交申请，提供部门审核通过后即可"
-                     "预览和下载。</p>");
+        w_bprintf(b,
+                  "。本数据有条件开放：登录后填写用途、范围和期限提交申请，提供部门审核通过后即可"
+                  "预览和下载。</p>");
         if (r->token[0])
             s_apply_form(b, res);
         else
@@ -454,8 +458,10 @@ static enum MHD_Result s_apply(w_req_t *r, const char *res)
         return s_refused(r, "申请数据", &rep, st);
     odp_buf_t *b = odp_buf_new();
     s_head(r, b, "申请已提交");
-    w_bprintf(b, "<p role=\"status\">申请编号 %" JSON_INTEGER_FORMAT "，状态：已提交，等待提供部门审核。"
-                 "</p><p><a href=\"/user\">查看我的申请</a></p>",
+    w_bprintf(b,
+              "<p role=\"status\">申请编号 %" JSON_INTEGER_FORMAT
+              "，状态：已提交，等待提供部门审核。"
+              "</p><p><a href=\"/user\">查看我的申请</a></p>",
               json_integer_value(json_object_get(j, "id")));
     json_decref(j);
     return s_page(r, b, 200, NULL);
@@ -471,15 +477,17 @@ static enum MHD_Result s_form(w_req_t *r, const char *title, const char *action,
         w_html(b, error);
         w_bprintf(b, "</p>");
     }
-    w_bprintf(b, "<form method=\"post\" action=\"%s\"><label for=\"name\">用户名</label>"
-                 "<input id=\"name\" name=\"name\" required autocomplete=\"username\">",
+    w_bprintf(b,
+              "<form method=\"post\" action=\"%s\"><label for=\"name\">用户名</label>"
+              "<input id=\"name\" name=\"name\" required autocomplete=\"username\">",
               action);
     if (signup)
         w_bprintf(b, "<label for=\"fullname\">姓名（可选）</label><input id=\"fullname\" "
                      "name=\"fullname\">");
-    w_bprintf(b, "<label for=\"password\">密码%s</label><input id=\"password\" name=\"password\" "
-                 "type=\"password\" required autocomplete=\"%s\"><p><button type=\"submit\">%s"
-                 "</button></p></form>",
+    w_bprintf(b,
+              "<label for=\"password\">密码%s</label><input id=\"password\" name=\"password\" "
+              "type=\"password\" required autocomplete=\"%s\"><p><button type=\"submit\">%s"
+              "</button></p></form>",
               signup ? "（至少 8 位）" : "", signup ? "new-password" : "current-password", title);
     return s_page(r, b, error ? 422 : 200, NULL);
 }
@@ -487,7 +495,8 @@ static enum MHD_Result s_form(w_req_t *r, const char *title, const char *action,
 static enum MHD_Result s_signin(w_req_t *r, bool signup)
 {
     const char *name = w_param(r, "name"), *pw = w_param(r, "password");
-    const char *title = signup ? "注册" : "登录", *action = signup ? "/user/register" : "/user/login";
+    const char *title = signup ? "注册" : "登录",
+               *action = signup ? "/user/register" : "/user/login";
     if (!name || !pw || !*name || !*pw)
         return s_form(r, title, action, signup, "请填写用户名和密码。");
     r->token[0] = '\0';
@@ -504,13 +513,14 @@ static enum MHD_Result s_signin(w_req_t *r, bool signup)
             odp_v_cstr(&rep.err.message, msg, sizeof msg);
             odp_reply_free(&rep);
             return s_form(r, title, action, true,
-                          st == 409 ? "该用户名已被使用。" : "用户名为 3–64 位字母、数字或 _.@-，"
-                                                           "密码至少 8 位。");
+                          st == 409 ? "该用户名已被使用。"
+                                    : "用户名为 3–64 位字母、数字或 _.@-，"
+                                      "密码至少 8 位。");
         }
         json_decref(j);
     }
-    json_t *j = s_call(r, "user.signin", json_pack("{s:s,s:s}", "login", name, "password", pw),
-                       &rep, &st);
+    json_t *j =
+        s_call(r, "user.signin", json_pack("{s:s,s:s}", "login", name, "password", pw), &rep, &st);
     if (!j) {
         odp_reply_free(&rep);
         return s_form(r, "登录", "/user/login", false, "用户名或密码不正确。");
@@ -550,7 +560,7 @@ static void s_list(odp_buf_t *b, json_t *items, const char *const *cols, const c
         w_bprintf(b, "<tr>");
         for (size_t c = 0; c < n; c++) {
             json_t *v = json_object_get(it, cols[c]);
-            char *t = json_is_string(v) ? strdup(json_string_value(v))
+            char *t = json_is_string(v)       ? strdup(json_string_value(v))
                       : !v || json_is_null(v) ? strdup("")
                                               : json_dumps(v, JSON_ENCODE_ANY);
             w_bprintf(b, "<td>");
@@ -572,7 +582,8 @@ static enum MHD_Result s_me(w_req_t *r)
     json_t *me = s_call(r, "user.me", json_object(), &rep, &st);
     if (!me) {
         odp_reply_free(&rep);
-        return s_redirect(r, "/user/login", "odp_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+        return s_redirect(r, "/user/login",
+                          "odp_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
     }
     odp_buf_t *b = odp_buf_new();
     char title[200];
@@ -635,8 +646,9 @@ static enum MHD_Result s_feedback(w_req_t *r)
             return s_refused(r, "意见与数据需求", &rep, st);
         odp_buf_t *b = odp_buf_new();
         s_head(r, b, "已收到");
-        w_bprintf(b, "<p role=\"status\">编号 %" JSON_INTEGER_FORMAT "，已转交负责部门。</p>"
-                     "<p><a href=\"/user\">查看处理进度</a></p>",
+        w_bprintf(b,
+                  "<p role=\"status\">编号 %" JSON_INTEGER_FORMAT "，已转交负责部门。</p>"
+                  "<p><a href=\"/user\">查看处理进度</a></p>",
                   json_integer_value(json_object_get(j, "id")));
         json_decref(j);
         return s_page(r, b, 200, NULL);
@@ -684,8 +696,8 @@ enum MHD_Result w_portal(w_req_t *r)
             return s_apply(r, res);
         goto missing;
     }
-    if (strncmp(p, "/organization/", 14) == 0 && p[14] && strspn(p + 14, "0123456789") == strlen(p + 14) &&
-        strlen(p + 14) == 9)
+    if (strncmp(p, "/organization/", 14) == 0 && p[14] &&
+        strspn(p + 14, "0123456789") == strlen(p + 14) && strlen(p + 14) == 9)
         return s_results(r, p + 14);
     if (strcmp(p, "/user/register") == 0)
         return post ? s_signin(r, true) : s_form(r, "注册", "/user/register", true, NULL);

@@ -46,8 +46,8 @@ int w_publisher(const odp_msgdef_t *def, void *msg, odp_reply_t *rep);
 /*  ---- answers (main.c) ---------------------------------------------------------------- */
 /*  Queue a whole answer; the body is copied, gzipped when the client accepts it and it is
     worth it. extra_headers: "Name: value" lines separated by \n, or NULL. */
-enum MHD_Result w_send(w_req_t *r, unsigned status, const char *type, const char *body,
-                       size_t len, const char *extra_headers);
+enum MHD_Result w_send(w_req_t *r, unsigned status, const char *type, const char *body, size_t len,
+                       const char *extra_headers);
 /*  A streamed answer (dumps): the callback fills buffers until it returns
     MHD_CONTENT_READER_END_OF_STREAM. */
 enum MHD_Result w_send_stream(w_req_t *r, unsigned status, const char *type,

@@ -98,5 +98,6 @@ extern const h_case_t t_reviewer_cases[];
 extern const h_case_t t_publisher_cases[];
 extern const h_case_t t_query_cases[];
 extern const h_case_t t_push_kill_cases[];
+extern const h_case_t t_web_cases[];
 
 #endif
