@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,15 @@ static void s_usage(FILE *f)
             "  feedback app --resource R --title T --url U [--text X]\n"
             "  feedback list [--kind K] [--state S] [--department D]\n"
             "  feedback get --id N | feedback reply --id N --text X [--resolve true]\n"
+            "  search [--q WORDS] [--fq 'field:value ...'] [--sort S] [--rows N] [--start N]\n"
+            "         [--facet-field domain,open_type,...]   the catalogue (CKAN package_search)\n"
+            "  show --resource R                entry, dictionary, versions, may I read it\n"
+            "  query --resource R [--version N] [--filters JSON] [--q X] [--fields a,b]\n"
+            "        [--sort 'f desc'] [--limit N] [--offset N] [--next-page C]\n"
+            "        [--records-format objects|lists|csv]   rows (CKAN datastore_search)\n"
+            "  download --resource R [--version N] [--format csv|jsonl] [--out FILE]\n"
+            "                                   the whole version, checked against its hash\n"
+            "  downloads [--resource R]         what you downloaded before\n"
             "\n"
             "Options may come before or after the command. The endpoint is\n"
             "ODP_QUERY_PUBLIC_ENDPOINT (else ODP_QUERY_ENDPOINT); keys: ODP_SERVER_CERT,\n"
@@ -243,6 +254,36 @@ static int s_keygen(const char *out)
     return 0;
 }
 
+/*  A JSON value as msgpack (the --filters option). */
+static void s_pack_json(msgpack_packer *pk, json_t *v)
+{
+    if (json_is_object(v)) {
+        msgpack_pack_map(pk, json_object_size(v));
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            msgpack_pack_str(pk, strlen(k));
+            msgpack_pack_str_body(pk, k, strlen(k));
+            s_pack_json(pk, x);
+        }
+    } else if (json_is_array(v)) {
+        msgpack_pack_array(pk, json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++)
+            s_pack_json(pk, json_array_get(v, i));
+    } else if (json_is_string(v)) {
+        msgpack_pack_str(pk, json_string_length(v));
+        msgpack_pack_str_body(pk, json_string_value(v), json_string_length(v));
+    } else if (json_is_boolean(v))
+        json_is_true(v) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    else if (json_is_integer(v))
+        msgpack_pack_int64(pk, json_integer_value(v));
+    else if (json_is_real(v))
+        msgpack_pack_double(pk, json_real_value(v));
+    else
+        msgpack_pack_nil(pk);
+}
+
 typedef union {
 #define S_MEMBER(ident, cmd) odp_##ident##_t ident;
     ODP_REQUESTS(S_MEMBER)
@@ -263,7 +304,12 @@ static const odp_msgdef_t *s_command(int argc, char **argv, int *consumed, const
                  {"apply", &odp_def_application_submit},
                  {"applications", &odp_def_application_list},
                  {"decide", &odp_def_application_decide},
-                 {"access", &odp_def_access_check}};
+                 {"access", &odp_def_access_check},
+                 {"search", &odp_def_catalogue_search},
+                 {"show", &odp_def_entry_show},
+                 {"query", &odp_def_datastore_search},
+                 {"download", &odp_def_download_begin},
+                 {"downloads", &odp_def_download_list}};
     *consumed = 1;
     *kind = NULL;
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
@@ -289,6 +335,106 @@ static const odp_msgdef_t *s_command(int argc, char **argv, int *consumed, const
             return &odp_def_feedback_submit;
         }
     return NULL;
+}
+
+/*  A whole version into out, chunk after chunk; the SHA-256 of what was written must be
+    the one the service computed as it served the bytes. */
+static int s_download(odp_download_begin_t *m, const char *out)
+{
+    odp_reply_t rep;
+    int rc = s_call(&odp_def_download_begin, m, &rep);
+    if (rc)
+        return rc;
+    const msgpack_object *v;
+    int64_t id = (v = odp_map_get(&rep.obj, "download")) ? (int64_t)v->via.u64 : 0;
+    int64_t span = (v = odp_map_get(&rep.obj, "span")) ? (int64_t)v->via.u64 : 1;
+    int64_t last = (v = odp_map_get(&rep.obj, "last_row")) ? (int64_t)v->via.u64 : 0;
+    int64_t version = (v = odp_map_get(&rep.obj, "version")) ? (int64_t)v->via.u64 : 0;
+    char format[16], pushed[65], name[128];
+    s_str(&rep, "format", format, sizeof format);
+    s_str(&rep, "sha256", pushed, sizeof pushed);
+    odp_reply_free(&rep);
+    if (!out) {
+        snprintf(name, sizeof name, "%.*s-v%lld.%s", (int)m->resource.len, m->resource.str,
+                 (long long)version, format);
+        out = name;
+    }
+    FILE *f = fopen(out, "wb");
+    if (!f) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", out, strerror(errno));
+        return 2;
+    }
+    odp_client_t *c = s_client();
+    if (!c) {
+        fclose(f);
+        return 2;
+    }
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    char served[65] = "";
+    int64_t bytes = 0;
+    bool done = false, tty = isatty(2);
+    for (int64_t from = 1; !done && rc == 0; from += span) {
+        odp_download_chunk_t ch = {0};
+        ch.token = m->token;
+        ch.download = odp_v_int(id);
+        ch.from_row = odp_v_int(from);
+        if (odp_client_call(c, &odp_def_download_chunk, &ch, s_g.timeout_ms, &rep) < 0) {
+            fprintf(stderr, PROG ": %s\n", odp_client_why(c));
+            odp_reply_free(&rep);
+            rc = 3;
+            break;
+        }
+        if (rep.status != 200) {
+            rc = odp_cli_refused(PROG, "query", &rep, s_g.json);
+            odp_reply_free(&rep);
+            break;
+        }
+        const msgpack_object *d = odp_map_get(&rep.obj, "data");
+        if (d && d->type == MSGPACK_OBJECT_BIN) {
+            if (fwrite(d->via.bin.ptr, 1, d->via.bin.size, f) != d->via.bin.size) {
+                fprintf(stderr, PROG ": cannot write %s: %s\n", out, strerror(errno));
+                rc = 2;
+            }
+            crypto_hash_sha256_update(&st, (const unsigned char *)d->via.bin.ptr, d->via.bin.size);
+            bytes += d->via.bin.size;
+        }
+        v = odp_map_get(&rep.obj, "done");
+        done = v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
+        if (done)
+            s_str(&rep, "served_sha256", served, sizeof served);
+        odp_reply_free(&rep);
+        if (tty)
+            fprintf(stderr, "\r%s: row %lld of %lld, %lld bytes", out,
+                    (long long)(from + span - 1 < last ? from + span - 1 : last), (long long)last,
+                    (long long)bytes);
+    }
+    if (tty)
+        fputc('\n', stderr);
+    odp_client_destroy(&c);
+    if (fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", out, strerror(errno));
+        rc = 2;
+    }
+    if (rc)
+        return rc;
+    unsigned char h[32];
+    char hex[65];
+    crypto_hash_sha256_final(&st, h);
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    if (strcmp(hex, served) != 0) {
+        fprintf(stderr, PROG ": %s has SHA-256 %s, the service served %s: download again\n", out,
+                hex, served[0] ? served : "(none)");
+        return 1;
+    }
+    if (s_g.json)
+        odp_json_print(json_pack("{s:s,s:I,s:I,s:s,s:s,s:s}", "file", out, "download",
+                                 (json_int_t)id, "bytes", (json_int_t)bytes, "sha256", hex,
+                                 "format", format, "pushed_sha256", pushed));
+    else
+        printf("wrote %s: %lld bytes, SHA-256 %s (verified); the pushed file's was %s\n", out,
+               (long long)bytes, hex, pushed[0] ? pushed : "-");
+    return 0;
 }
 
 /*  The token field of msg, when its command has one. */
@@ -330,13 +476,35 @@ int main(int argc, char **argv)
     msgpack_zone_init(&zone, 1024);
     int rc = 2;
     /*  The password is never an option: it would show in the process list. */
-    const char *no_password = NULL;
-    const odp_cli_opt_t extra[] = {{"password", &no_password}, {NULL, NULL}};
+    const char *no_password = NULL, *filters = NULL, *out = NULL;
+    const odp_cli_opt_t extra[] = {
+        {"password", &no_password}, {"filters", &filters}, {"out", &out}, {NULL, NULL}};
+    msgpack_sbuffer fbuf;
+    msgpack_sbuffer_init(&fbuf);
     if (odp_cli_fill(PROG, def, &msg, argc - consumed, argv + consumed, extra, &zone) < 0)
         goto done;
     if (no_password) {
         fprintf(stderr, PROG ": give the password on standard input, not as --password\n");
         goto done;
+    }
+    if ((filters && def != &odp_def_datastore_search) || (out && def != &odp_def_download_begin)) {
+        fprintf(stderr, PROG ": %s has no option --%s\n", def->name, filters ? "filters" : "out");
+        goto done;
+    }
+    if (filters) {
+        json_error_t je;
+        json_t *j = json_loads(filters, 0, &je);
+        if (!json_is_object(j)) {
+            fprintf(stderr, PROG ": --filters is a JSON object: %s\n",
+                    j ? "not an object" : je.text);
+            json_decref(j);
+            goto done;
+        }
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &fbuf, msgpack_sbuffer_write);
+        s_pack_json(&pk, j);
+        json_decref(j);
+        msg.datastore_search.filters = odp_v_raw(fbuf.data, fbuf.size);
     }
     if (kind)
         msg.feedback_submit.kind = odp_v_str(kind);
@@ -370,6 +538,8 @@ int main(int argc, char **argv)
             rc = s_print_call(def, &msg);
         }
         memset(pw, 0, sizeof pw);
+    } else if (def == &odp_def_download_begin) {
+        rc = s_download(&msg.download_begin, out);
     } else {
         rc = s_print_call(def, &msg);
         if (rc == 0 && def == &odp_def_user_signout) {
@@ -379,6 +549,7 @@ int main(int argc, char **argv)
         }
     }
 done:
+    msgpack_sbuffer_destroy(&fbuf);
     msgpack_zone_destroy(&zone);
     return rc;
 }

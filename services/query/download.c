@@ -21,7 +21,7 @@
 
 #define S_DL_COLS                                                                                  \
     "d.id, d.resource, d.release, d.version, d.format, coalesce(r.rows, 0), d.span, d.last_row, "  \
-    "$9::int, r.sha256, h.sha256, d.bytes, " Q_TS("d.started_at") ", " Q_TS("d.completed_at")
+    "$2::int, r.sha256, h.sha256, d.bytes, " Q_TS("d.started_at") ", " Q_TS("d.completed_at")
 
 static void s_fill(PGresult *r, int i, void *out)
 {
@@ -87,13 +87,20 @@ static int s_begin(odp_req_t *req)
     snprintf(sver, sizeof sver, "%" PRId64, rel.version);
     snprintf(sspan, sizeof sspan, "%" PRId64, span);
     snprintf(slast, sizeof slast, "%" PRId64, last);
-    const char *vals[9] = {owner, who.kind == Q_USER ? uid : NULL,
-                           rel.resource, srel, sver, format, sspan, slast, s_credit()};
+    const char *vals[8] = {
+        owner, who.kind == Q_USER ? uid : NULL, rel.resource, srel, sver, format, sspan, slast};
     r = odp_db_exec(req->db,
-                    "WITH d AS (INSERT INTO downloads (owner, user_id, resource, release, "
-                    "version, format, span, last_row) VALUES ($1, $2::bigint, $3, $4::bigint, "
-                    "$5::int, $6, $7::bigint, $8::bigint) RETURNING *) SELECT " S_DL_COLS S_DL_FROM,
-                    9, vals, NULL);
+                    "INSERT INTO downloads (owner, user_id, resource, release, version, format, "
+                    "span, last_row) VALUES ($1, $2::bigint, $3, $4::bigint, $5::int, $6, "
+                    "$7::bigint, $8::bigint) RETURNING id",
+                    8, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        return odp_req_db_fail(req, r, "the download");
+    char id[24];
+    snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *iv[2] = {id, s_credit()};
+    r = odp_db_exec(req->db, "SELECT " S_DL_COLS S_DL_FROM " WHERE d.id = $1::bigint", 2, iv, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
         return odp_req_db_fail(req, r, "the download");
     odp_rec_download_t rec = {0};
@@ -120,8 +127,8 @@ static int s_copy(odp_req_t *req, const q_release_t *rel, const q_field_t *f, in
     /*  JSON Lines: one row_to_json per line. CSV mode with delimiter and quote characters
         that JSON never holds unescaped writes each document as it is. */
     int n = csv ? asprintf(&sql,
-                           "COPY (SELECT %s FROM %s WHERE row_no >= %" PRId64 " AND row_no < %" PRId64
-                           " ORDER BY row_no) TO STDOUT (FORMAT csv%s)",
+                           "COPY (SELECT %s FROM %s WHERE row_no >= %" PRId64
+                           " AND row_no < %" PRId64 " ORDER BY row_no) TO STDOUT (FORMAT csv%s)",
                            odp_buf_data(cols), rel->relation, from, to, from == 1 ? ", HEADER" : "")
                 : asprintf(&sql,
                            "COPY (SELECT row_to_json(t) FROM (SELECT %s FROM %s WHERE row_no >= "
@@ -133,10 +140,9 @@ static int s_copy(odp_req_t *req, const q_release_t *rel, const q_field_t *f, in
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
     /*  The same bytes on every run: fixed renderings of dates, times and numbers. */
     if (odp_db_begin(req->db) < 0 ||
-        odp_db_cmd(req->db,
-                   "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
-                   "SET LOCAL extra_float_digits = 1",
-                   0, NULL, NULL) < 0) {
+        odp_db_cmd(req->db, "SET LOCAL TimeZone = 'UTC'", 0, NULL, NULL) < 0 ||
+        odp_db_cmd(req->db, "SET LOCAL DateStyle = 'ISO, YMD'", 0, NULL, NULL) < 0 ||
+        odp_db_cmd(req->db, "SET LOCAL extra_float_digits = 1", 0, NULL, NULL) < 0) {
         free(sql);
         odp_db_rollback(req->db);
         return odp_req_db_fail(req, NULL, "the chunk");
@@ -207,8 +213,7 @@ static int s_chunk(odp_req_t *req)
     bool have_state = PQgetlength(r, 0, 7) > 0;
     if (have_state) {
         size_t n = 0;
-        unsigned char *raw =
-            PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 7), &n);
+        unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 7), &n);
         have_state = raw && n == sizeof st;
         if (have_state)
             memcpy(&st, raw, sizeof st);
@@ -258,8 +263,8 @@ static int s_chunk(odp_req_t *req)
         }
         char srel[24];
         snprintf(srel, sizeof srel, "%" PRId64, release);
-        const char *uv[7] = {id, snext, sbytes, (const char *)&st, done ? served : NULL, srel,
-                             format};
+        const char *uv[7] = {id,   snext, sbytes, (const char *)&st, done ? served : NULL,
+                             srel, format};
         int ul[7] = {-1, -1, -1, (int)sizeof st, -1, -1, -1};
         r = odp_db_exec(req->db,
                         "WITH d AS (UPDATE downloads SET next_row = $2::bigint, bytes = "
@@ -304,16 +309,13 @@ static int s_list(odp_req_t *req)
     char uid[24], lim[24];
     snprintf(uid, sizeof uid, "%" PRId64, who.user);
     snprintf(lim, sizeof lim, "%" PRId64, m->limit.present ? m->limit.i : 100);
-    const char *vals[9] = {uid, m->resource.present ? m->resource.str : NULL, lim, NULL, NULL,
-                           NULL, NULL, NULL, s_credit()};
-    int lens[9] = {-1, (int)m->resource.len, -1, -1, -1, -1, -1, -1, -1};
+    const char *vals[4] = {uid, s_credit(), m->resource.present ? m->resource.str : NULL, lim};
+    int lens[4] = {-1, -1, (int)m->resource.len, -1};
     PGresult *r = odp_db_exec(req->db,
                               "SELECT " S_DL_COLS S_DL_FROM
-                              " WHERE d.user_id = $1::bigint AND ($2::text IS NULL OR "
-                              "d.resource = $2) AND $4::text IS NULL AND $5::text IS NULL AND "
-                              "$6::text IS NULL AND $7::text IS NULL AND $8::text IS NULL "
-                              "ORDER BY d.id DESC LIMIT $3::bigint",
-                              9, vals, lens);
+                              " WHERE d.user_id = $1::bigint AND ($3::text IS NULL OR "
+                              "d.resource = $3) ORDER BY d.id DESC LIMIT $4::bigint",
+                              4, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the downloads");
     odp_rec_download_t rec;

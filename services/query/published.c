@@ -93,9 +93,9 @@ int q_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int
 
 const char *q_sql_type(const char *field_type)
 {
-    static const char *const map[][2] = {
-        {"integer", "bigint"}, {"numeric", "numeric"},     {"date", "date"},
-        {"timestamp", "timestamptz"}, {"boolean", "boolean"}, {"text", "text"}};
+    static const char *const map[][2] = {{"integer", "bigint"},  {"numeric", "numeric"},
+                                         {"date", "date"},       {"timestamp", "timestamptz"},
+                                         {"boolean", "boolean"}, {"text", "text"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i][0], field_type) == 0)
             return map[i][1];

@@ -77,8 +77,7 @@ static int s_value(s_build_t *b, const q_field_t *f, const msgpack_object *v)
     case MSGPACK_OBJECT_FLOAT64:
         if (strcmp(f->type, "numeric") != 0)
             return odp_req_fail(req, ODP_E_WRONG_TYPE, f->name,
-                                "%s is %s: a fraction does not compare with it", f->name,
-                                f->type);
+                                "%s is %s: a fraction does not compare with it", f->name, f->type);
         snprintf(tmp, sizeof tmp, "%.17g", v->via.f64);
         s = tmp;
         break;
@@ -125,8 +124,8 @@ static int s_value(s_build_t *b, const q_field_t *f, const msgpack_object *v)
         return odp_req_fail(req, ODP_E_INVALID_VALUE, f->name, "%s is boolean: true or false",
                             f->name);
     if (b->n >= S_MAX_PARAMS)
-        return odp_req_fail(req, ODP_E_INVALID_VALUE, "filters",
-                            "filters hold more than %d values", S_MAX_PARAMS);
+        return odp_req_fail(req, ODP_E_INVALID_VALUE, "filters", "filters hold more than %d values",
+                            S_MAX_PARAMS);
     if (!len)
         len = strlen(s);
     b->vals[b->n] = strndup(s, len);
@@ -243,8 +242,7 @@ static int s_filter(s_build_t *b, const msgpack_object *obj, int depth)
         if (!f)
             return odp_req_fail(b->req, ODP_E_INVALID_VALUE, "filters",
                                 "no field %.*s in this version's dictionary",
-                                (int)(k->via.str.size > 63 ? 63 : k->via.str.size),
-                                k->via.str.ptr);
+                                (int)(k->via.str.size > 63 ? 63 : k->via.str.size), k->via.str.ptr);
         if (v->type == MSGPACK_OBJECT_ARRAY) {
             if (s_list(b, f, v) < 0)
                 return -1;
@@ -533,7 +531,7 @@ static int s_search(odp_req_t *req)
     int n = PQntuples(r);
     bool more = n == limit && limit > 0 && !m->sort.present;
     msgpack_packer *pk = req->pk;
-    msgpack_pack_map(pk, 9 + (with_total ? 2 : 0) + (more ? 1 : 0));
+    msgpack_pack_map(pk, 8 + (with_total ? 2 : 0) + (more ? 1 : 0));
     q_pack_str(pk, "resource");
     q_pack_str(pk, rel.resource);
     q_pack_str(pk, "release");

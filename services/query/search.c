@@ -105,9 +105,8 @@ static int s_fq(odp_req_t *req, const odp_val_t *fq, s_query_t *q)
         if (q->n >= S_MAXP - 4)
             return odp_req_fail(req, ODP_E_INVALID_VALUE, "fq", "too many fq terms");
         /*  A code list's label (有条件开放) stands for its code, as everywhere else. */
-        const char *code = s_facets[f].codes ? odp_code_find(s_facets[f].codes, v,
-                                                             (size_t)(ve - v))
-                                             : NULL;
+        const char *code =
+            s_facets[f].codes ? odp_code_find(s_facets[f].codes, v, (size_t)(ve - v)) : NULL;
         int n = code ? s_param(q, code, -1) : s_param(q, v, (int)(ve - v));
         size_t o = strlen(q->where);
         snprintf(q->where + o, sizeof q->where - o, " AND %s = $%d::text", s_facets[f].col, n);
@@ -124,10 +123,11 @@ static void s_sync(odp_req_t *req)
 
 #define S_HITS                                                                                     \
     "WITH t AS (SELECT CASE WHEN btrim(coalesce($1::text, '')) = '' THEN NULL ELSE "               \
-    "regexp_split_to_array(lower(btrim($1::text)), '[[:space:]]+') END AS terms), "                \
+    "regexp_split_to_array(lower(btrim($1::text)), '[[:space:]]+') END AS terms, "                 \
+    "$2::bigint AS page_rows, $3::bigint AS page_start), "                                         \
     "k AS (SELECT (SELECT array_agg(x) FROM unnest(t.terms) u, unnest(grams(u)) x) AS need, "      \
-    "(SELECT array_agg('%%' || replace(replace(replace(u, '\\', '\\\\'), '%%', '\\%%'), '_', "        \
-    "'\\_') || '%%') FROM unnest(t.terms) u) AS pats FROM t), "                                     \
+    "(SELECT array_agg('%%' || replace(replace(replace(u, '\\', '\\\\'), '%%', '\\%%'), '_', "     \
+    "'\\_') || '%%') FROM unnest(t.terms) u) AS pats FROM t), "                                    \
     "hits AS MATERIALIZED (SELECT e.resource, e.kind, e.department, e.department_name, "           \
     "e.title, e.summary, e.keywords, e.domain, e.content_kind, e.delivery_form, e.open_type, "     \
     "e.update_cycle, coalesce(r.format, '') AS format, r.rows, r.version, e.modified_at, "         \
@@ -187,7 +187,8 @@ static int s_search(odp_req_t *req)
     }
     if (!order[0])
         snprintf(order, sizeof order, "%s",
-                 m->q.present && m->q.len ? "score DESC, modified_at DESC, " : "modified_at DESC, ");
+                 m->q.present && m->q.len ? "score DESC, modified_at DESC, "
+                                          : "modified_at DESC, ");
     s_sync(req);
     char *sql = NULL;
     if (asprintf(&sql,
@@ -262,10 +263,9 @@ static int s_search(odp_req_t *req)
     q_pack_str(pk, "results");
     msgpack_pack_array(pk, (size_t)n);
     static const char *const keys[] = {
-        NULL,         "resource",      "kind",      "department",   "department_name",
-        "title",      "summary",       "keywords",  "domain",       "content_kind",
-        "delivery_form", "open_type",  "update_cycle", "format",    "rows",
-        "version",    "modified_at",   "score"};
+        NULL,           "resource", "kind",   "department",   "department_name", "title",
+        "summary",      "keywords", "domain", "content_kind", "delivery_form",   "open_type",
+        "update_cycle", "format",   "rows",   "version",      "modified_at",     "score"};
     for (int i = 0; i < n; i++) {
         msgpack_pack_map(pk, 17);
         for (int c = 1; c <= 17; c++) {
@@ -342,13 +342,18 @@ static int s_show(odp_req_t *req)
         "e.open_type, e.update_cycle, e.contact, e.location, e.access_conditions, e.endpoint, "
         "e.current_release, " Q_TS("e.first_released_at") ", " Q_TS(
             "e.modified_at") ", may_read($2::bigint, e.resource), "
-                             "(SELECT " Q_TS("max(a.expires_at)") " FROM applications a WHERE "
-                             "a.user_id = $2::bigint AND a.resource = e.resource AND a.state = "
-                             "'granted' AND a.expires_at > now()), EXISTS (SELECT 1 FROM "
-                             "applications a WHERE a.user_id = $2::bigint AND a.resource = "
-                             "e.resource AND a.state = 'granted') "
-                             "FROM publisher.entries e WHERE e.resource = $1 AND e.state = "
-                             "'published' AND e.open_type <> 'not_open'",
+                             "(SELECT " Q_TS(
+                                 "max(a.expires_at)") " FROM applications a WHERE "
+                                                      "a.user_id = $2::bigint AND a.resource = "
+                                                      "e.resource AND a.state = "
+                                                      "'granted' AND a.expires_at > now()), EXISTS "
+                                                      "(SELECT 1 FROM "
+                                                      "applications a WHERE a.user_id = $2::bigint "
+                                                      "AND a.resource = "
+                                                      "e.resource AND a.state = 'granted') "
+                                                      "FROM publisher.entries e WHERE e.resource = "
+                                                      "$1 AND e.state = "
+                                                      "'published' AND e.open_type <> 'not_open'",
         2, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the entry");
@@ -365,12 +370,12 @@ static int s_show(odp_req_t *req)
                                "facet FROM publisher.release_fields WHERE release = $2::bigint "
                                "AND $1::text IS NOT NULL ORDER BY position",
                                2, vv, vl);
-    PGresult *vr = odp_db_exec(
-        req->db,
-        "SELECT id, version, table_name, state, rows, bytes, sha256, format, " Q_TS(
-            "released_at") " FROM publisher.releases WHERE resource = $1 AND state IN "
-                           "('current', 'superseded') ORDER BY id DESC",
-        1, vv, vl);
+    PGresult *vr =
+        odp_db_exec(req->db,
+                    "SELECT id, version, table_name, state, rows, bytes, sha256, format, " Q_TS(
+                        "released_at") " FROM publisher.releases WHERE resource = $1 AND state IN "
+                                       "('current', 'superseded') ORDER BY id DESC",
+                    1, vv, vl);
     if (!fr || PQresultStatus(fr) != PGRES_TUPLES_OK || !vr ||
         PQresultStatus(vr) != PGRES_TUPLES_OK) {
         PQclear(r);
@@ -379,12 +384,24 @@ static int s_show(odp_req_t *req)
         return odp_req_db_fail(req, fr_ok ? vr : fr, "the entry's versions");
     }
     msgpack_packer *pk = req->pk;
-    static const char *const keys[] = {"resource",      "kind",        "title",
-                                       "summary",       "keywords",    "department",
-                                       "department_name", "domain",    "content_kind",
-                                       "delivery_form", "open_type",   "update_cycle",
-                                       "contact",       "location",    "access_conditions",
-                                       "endpoint",      "current_release", "first_released_at",
+    static const char *const keys[] = {"resource",
+                                       "kind",
+                                       "title",
+                                       "summary",
+                                       "keywords",
+                                       "department",
+                                       "department_name",
+                                       "domain",
+                                       "content_kind",
+                                       "delivery_form",
+                                       "open_type",
+                                       "update_cycle",
+                                       "contact",
+                                       "location",
+                                       "access_conditions",
+                                       "endpoint",
+                                       "current_release",
+                                       "first_released_at",
                                        "modified_at"};
     msgpack_pack_map(pk, 19 + 6);
     for (int c = 0; c < 19; c++) {
@@ -442,11 +459,11 @@ static int s_show(odp_req_t *req)
     q_pack_str(pk, "may_read");
     may ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     q_pack_str(pk, "why");
-    q_pack_str(pk, may && open        ? "open to anyone"
-                   : may              ? "granted"
+    q_pack_str(pk, may && open          ? "open to anyone"
+                   : may                ? "granted"
                    : who.kind != Q_USER ? "conditional: sign in and apply (application.submit)"
-                   : had              ? "conditional: the grant has expired; apply again"
-                                      : "conditional: apply first (application.submit)");
+                   : had                ? "conditional: the grant has expired; apply again"
+                                        : "conditional: apply first (application.submit)");
     q_pack_str(pk, "grant_expires_at");
     q_pack_str(pk, PQgetisnull(r, 0, 20) ? NULL : PQgetvalue(r, 0, 20));
     q_pack_str(pk, "how");

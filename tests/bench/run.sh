@@ -340,10 +340,101 @@ want release && bench_release
 want bench_8 && bench_push "$rows8" 8 bench_8 446799001
 want bench_50 && bench_push "$rows50" 50 bench_50 446799002
 
+# ---- the query service (issue 10) ----------------------------------------------------------
+# With bench_8 (1M x 8) released above and 100,000 catalogue entries: an indexed equality
+# query (one row by _id) through the query service against the same query through libpq at
+# the same concurrency (throughput ratio, target >= 0.5); keyset page 10,000 against page 1
+# (median latency ratio, target <= 1.5); catalogue search with Chinese keywords (p50/p95,
+# target p95 <= 20 ms); the full version as CSV through download.chunk against psql
+# \copy (SELECT ...) TO (target >= 0.8); the query service's peak RSS. Each comparison runs
+# ODP_BENCH_QUERY_RUNS (3) interleaved rounds and reports the median. The 100,000 entries
+# are written straight into publisher.entries as the superuser (synthetic, like gen.c's
+# rows): the publisher's release path is measured above, the search is measured here.
+query_bench() {
+    say "query: building qbench"
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I. \
+        $(pkg-config --cflags libczmq msgpack libpq) -o "$root/$BUILD/bench/qbench" \
+        tests/bench/qbench.c "$root/$BUILD/libodp.a" \
+        $(pkg-config --libs libczmq libzmq msgpack libpq libsodium jansson) -lcsv -lm -lpthread ||
+        die "cannot build tests/bench/qbench.c"
+    qb=$root/$BUILD/bench/qbench
+    ODP_QUERY_RATE_PER_S=100000000 ODP_QUERY_RATE_BURST=100000000 ODP_LOG_LEVEL=warn \
+        "$bin/odp-query" > "$work/log/query.log" 2>&1 &
+    echo $! > "$work/run/query.pid"
+    query_pid=$!
+    i=0
+    until "$bin/odpctl" --timeout-ms 1000 health --service query >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 30 ] || { tail -20 "$work/log/query.log"; die "query did not become healthy"; }
+        sleep 0.5
+    done
+    say "query: 100,000 catalogue entries"
+    $psql <<'SQL' || die "cannot write the catalogue entries"
+INSERT INTO publisher.entries (resource, kind, department, department_name, title, summary,
+    keywords, domain, content_kind, delivery_form, open_type, update_cycle, contact, location,
+    state, modified_seq)
+SELECT 'bench-' || i, 'dataset', '4417990' || lpad((i % 90 + 10)::text, 2, '0'), '基准部门',
+       (ARRAY['空气','水质','交通','医疗','教育','企业','人口','气象','农业','旅游'])[i % 10 + 1] ||
+       (ARRAY['监测','统计','名录','登记','分布','指数','信息','数据'])[i % 8 + 1] ||
+       (ARRAY['年报','月报','日报','汇总','清单'])[i % 5 + 1] || ' 第' || i || '号',
+       '基准测试的目录条目，编号 ' || i, ARRAY['基准', '条目' || (i % 100)],
+       (ARRAY['economy','health','roads_transport','education_science'])[i % 4 + 1],
+       'dataset', 'dataset_file', 'unconditional', 'monthly', '020-00000000', 'bench',
+       'published', 1000000000 + i
+  FROM generate_series(1, 100000) i;
+SELECT query.sync_grams();
+SQL
+    relation=$($psql -At -c "SELECT relation FROM publisher.releases WHERE resource = '$pub_resource' AND state = 'current'")
+    release=${relation#publisher.r}
+    maxrow=$($psql -At -c "SELECT max(row_no) FROM $relation")
+    conninfo="host=$ODP_PG_SOCKET port=$ODP_DB_PORT user=$ODP_PG_SUPERUSER dbname=odp"
+    runs=${ODP_BENCH_QUERY_RUNS:-3}
+    conc=${ODP_BENCH_QUERY_CONC:-4}
+    : > "$work/query.results"
+    r=0
+    while [ $r -lt "$runs" ]; do
+        r=$((r + 1))
+        svc=$("$qb" rows - "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench rows failed"
+        lib=$("$qb" pg "$conninfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench pg failed"
+        page=$("$qb" page - "$pub_resource" "$release" 10000 20) || die "qbench page failed"
+        search=$("$qb" search - 200 空气监测 水质 交通统计 医疗名录 教育 企业登记 人口分布 气象指数) ||
+            die "qbench search failed"
+        dl=$("$qb" download - "$pub_resource" "$work/data/query-download.csv") || die "qbench download failed"
+        cols=$($psql -At -c "SELECT string_agg(quote_ident(name), ', ' ORDER BY position) FROM publisher.release_fields WHERE release = $release")
+        t0=$(now)
+        $psql -c "\\copy (SELECT $cols FROM $relation ORDER BY row_no) TO '$work/data/query-psql.csv' WITH (FORMAT csv, HEADER)" ||
+            die "psql \\copy TO failed"
+        t1=$(now)
+        psql_s=$(calc %.3f "$t1 - $t0")
+        echo "$svc $lib $page $search $dl $psql_s" >> "$work/query.results"
+        say "query round $r: service $svc req/s, libpq $lib req/s; page 1 / 10,000 $page ms; search p50 p95 bad $search; download $dl (s bytes), psql \\copy ${psql_s}s"
+    done
+    same=$(cmp -s "$work/data/query-download.csv" "$work/data/query-psql.csv" && echo yes || echo no)
+    query_hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$query_pid/status")
+    # median of column N over the rounds
+    med() { awk -v c="$1" '{ print $c }' "$work/query.results" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+    echo "querybench $(med 1) $(med 2) $(med 3) $(med 4) $(med 5) $(med 6) $(med 8) $(med 10) $(med 9) $same $query_hwm" > "$work/query.summary"
+}
+query_bench
+
 # ---- report --------------------------------------------------------------------------------
 hwm_mb=$(calc %.1f "$(hwm_kb) / 1024")
 if [ "$(calc %d "$hwm_mb <= 64")" = 1 ]; then v=PASS; else v=FAIL; fi
 echo "$v - registrar peak RSS (VmHWM) $hwm_mb MiB after all runs (target <= 64 MiB)" >> "$verdicts"
+if read -r _ svc lib p1 p10k s50 s95 dl_s psql_s dl_bytes same qkb < "$work/query.summary"; then
+    ratio=$(calc %.3f "$svc / $lib")
+    if [ "$(calc %d "$ratio >= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: indexed equality $svc req/s through the service, $lib through libpq: ratio $ratio (target >= 0.5)" >> "$verdicts"
+    ratio=$(calc %.2f "$p10k / $p1")
+    if [ "$(calc %d "$ratio <= 1.5")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: keyset page 10,000 $p10k ms vs page 1 $p1 ms: $ratio x (target <= 1.5)" >> "$verdicts"
+    if [ "$(calc %d "$s95 <= 20")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: catalogue search over 100,000 entries, Chinese keywords: p50 $s50 ms, p95 $s95 ms (target p95 <= 20 ms)" >> "$verdicts"
+    ratio=$(calc %.3f "$psql_s / $dl_s")
+    if [ "$(calc %d "$ratio >= 0.8")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: full CSV download ${dl_s}s ($dl_bytes bytes; same bytes as psql: $same) vs psql \\copy ${psql_s}s: $ratio x (target >= 0.8)" >> "$verdicts"
+    echo "info - query: the query service's peak RSS (VmHWM) $(calc %.1f "$qkb / 1024") MiB" >> "$verdicts"
+fi
 echo
 cat "$work/header" "$report" "$verdicts"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,744 @@
+/*  The query service's finding and obtaining side: catalogue search in Chinese with facet
+    counts, row queries with every filter operator, hostile filters and sorts refused,
+    keyset paging across a new release, downloads whose bytes match the published rows and
+    their hash, and who gets what on open and conditional entries. Data is pushed, reviewed
+    and released through the real registrar, reviewer and publisher. */
+#include "pushing.h"
+
+#include "common/auth.h"
+#include "common/buf.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_DEPT1 "446800001"
+#define S_DEPT2 "446800002"
+#define S_ROWS  300
+
+static char s_public[64];
+static char s_open[33]; /* 蓝鲸观测: unconditional, released v1 (and v2 in the paging case) */
+static char s_cond[33]; /* conditional, released */
+static char s_other[33];
+static bool s_ready = false;
+
+static bool s_reviewed(int64_t upload)
+{
+    odp_client_t *c = h_client("reviewer", NULL);
+    odp_review_show_t m = {0};
+    m.upload = odp_v_int(upload);
+    int st = 0;
+    for (int i = 0; i < 200 && st != 200; i++) {
+        odp_reply_t rep;
+        st = h_call(c, &odp_def_review_show, &m, &rep);
+        odp_reply_free(&rep);
+        if (st != 200)
+            usleep(100 * 1000);
+    }
+    odp_client_destroy(&c);
+    CHECK(st == 200, "upload %lld was not reviewed in 20 s", (long long)upload);
+    return st == 200;
+}
+
+/*  Push csv to resource as dept, approve it and release it: the release number or 0. */
+static int64_t s_publish(const char *dept, const char *resource, const char *csv, size_t len)
+{
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, len, &res);
+    odp_client_destroy(&c);
+    CHECK(st == 200, "push to %s: %s gave %d %s %s", resource, res.step, st, res.code, res.message);
+    if (st != 200 || !s_reviewed(res.upload))
+        return 0;
+    c = h_client("reviewer", NULL);
+    odp_review_decide_t d = {0};
+    d.upload = odp_v_int(res.upload);
+    d.approve = odp_v_bool(true);
+    odp_reply_t rep;
+    st = h_call(c, &odp_def_review_decide, &d, &rep);
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+    CHECK(st == 200, "approve %lld: %d", (long long)res.upload, st);
+    c = h_client("publisher", NULL);
+    odp_release_publish_t p = {0};
+    p.resource = odp_v_str(resource);
+    p.version = odp_v_int(res.version);
+    st = h_call(c, &odp_def_release_publish, &p, &rep);
+    int64_t rel = st == 200 ? h_int(&rep, "release") : 0;
+    CHECK(st == 200, "release %s: %d %s", resource, st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+    return rel;
+}
+
+/*  id integer unique, ver enum, day date, note text, amt numeric, ok boolean. */
+static const char *s_dict(void)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/query-rows.dict.json", h_var());
+    json_t *d = json_pack(
+        "{s:[{s:s,s:s,s:b,s:b},{s:s,s:s,s:[s,s,s]},{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]}",
+        "fields", "name", "id", "type", "integer", "required", 1, "unique", 1, "name", "ver",
+        "type", "text", "enum", "v1", "v2", "v3", "name", "day", "type", "date", "name", "note",
+        "type", "text", "name", "amt", "type", "numeric", "name", "ok", "type", "boolean");
+    CHECK(d && json_dump_file(d, path, 0) == 0, "cannot write %s", path);
+    json_decref(d);
+    return path;
+}
+
+static char *s_csv(const char *ver, int n, size_t *len)
+{
+    size_t cap = 64 + (size_t)n * 64;
+    char *buf = malloc(cap);
+    size_t off = (size_t)snprintf(buf, cap, "id,ver,day,note,amt,ok\n");
+    for (int i = 1; i <= n; i++)
+        off += (size_t)snprintf(buf + off, cap - off, "%d,%s,2026-01-%02d,行 %d,%d.5,%s\n", i, ver,
+                                i % 28 + 1, i, i, i % 2 ? "true" : "false");
+    *len = off;
+    return buf;
+}
+
+static odp_client_t *s_anon(const char *name)
+{
+    char base[512], secret[600], key[41], err[256];
+    snprintf(base, sizeof base, "%s/keys/qr-%s", h_var(), name);
+    snprintf(secret, sizeof secret, "%s_secret", base);
+    if (odp_auth_keygen("user", name, name, base, key) < 0)
+        return NULL;
+    odp_client_t *c = odp_client_new("query", s_public, secret, err, sizeof err);
+    CHECK(c, "client %s: %s", name, err);
+    return c;
+}
+
+static void s_setup(void)
+{
+    static char bind[80];
+    int port = atoi(h_env("ODP_PORT_BASE")) + 39;
+    snprintf(bind, sizeof bind, "ODP_QUERY_PUBLIC_BIND=tcp://127.0.0.1:%d", port);
+    snprintf(s_public, sizeof s_public, "tcp://127.0.0.1:%d", port);
+    const char *env[] = {bind, "ODP_QUERY_RATE_PER_S=100000", "ODP_QUERY_RATE_BURST=100000",
+                         "ODP_QUERY_COUNT_FLUSH_MS=300", NULL};
+    h_service_stop("query");
+    CHECK(h_service_start("query", env) > 0, "query with a public endpoint");
+    CHECK(h_department(S_DEPT1, "行查询测试 部门一") == 0, "department 1");
+    CHECK(h_department(S_DEPT2, "行查询测试 部门二") == 0, "department 2");
+    const char *dict = s_dict();
+    bool ok = tp_entry(S_DEPT1, "蓝鲸观测 海洋记录", "dataset", dict, true, s_open) &&
+              tp_entry(S_DEPT1, "行查询 有条件数据", "dataset", dict, true, s_cond) &&
+              tp_entry(S_DEPT2, "行查询 其他部门", "dataset", dict, true, s_other);
+    odp_client_t *p = h_client("registrar", h_keyfile(S_DEPT1));
+    odp_catalog_update_t u = {0};
+    u.resource = odp_v_str(s_cond);
+    u.open_type = odp_v_str("conditional");
+    u.access_conditions = odp_v_str("用于科研");
+    odp_reply_t rep;
+    int st = h_call(p, &odp_def_catalog_update, &u, &rep);
+    CHECK(st == 200, "conditional: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&p);
+    size_t len;
+    char *csv = s_csv("v1", S_ROWS, &len);
+    ok = ok && s_publish(S_DEPT1, s_open, csv, len) > 0 &&
+         s_publish(S_DEPT1, s_cond, csv, len) > 0 && s_publish(S_DEPT2, s_other, csv, len) > 0;
+    free(csv);
+    s_ready = ok && h_case_failures == 0;
+}
+
+/*  ---- calls ------------------------------------------------------------------------------ */
+
+static int s_search(odp_client_t *c, const char *q, const char *fq, odp_reply_t *rep)
+{
+    odp_catalogue_search_t m = {0};
+    if (q)
+        m.q = odp_v_str(q);
+    if (fq)
+        m.fq = odp_v_str(fq);
+    m.rows = odp_v_int(100);
+    msgpack_object arr, items[2];
+    const char *facets[] = {"open_type", "department"};
+    m.facet_field = tp_strs(&arr, items, facets, 2);
+    return h_call(c, &odp_def_catalogue_search, &m, rep);
+}
+
+/*  Any JSON value as msgpack. */
+static void s_pack_json(msgpack_packer *pk, json_t *v)
+{
+    if (json_is_object(v)) {
+        msgpack_pack_map(pk, json_object_size(v));
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            tp_pack_cstr(pk, k);
+            s_pack_json(pk, x);
+        }
+    } else if (json_is_array(v)) {
+        msgpack_pack_array(pk, json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++)
+            s_pack_json(pk, json_array_get(v, i));
+    } else if (json_is_string(v))
+        tp_pack_cstr(pk, json_string_value(v));
+    else if (json_is_boolean(v))
+        json_is_true(v) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    else if (json_is_integer(v))
+        msgpack_pack_int64(pk, json_integer_value(v));
+    else if (json_is_real(v))
+        msgpack_pack_double(pk, json_real_value(v));
+    else
+        msgpack_pack_nil(pk);
+}
+
+/*  datastore.search with filters given as JSON (packed as msgpack). */
+static int s_rows(odp_client_t *c, const char *token, const char *resource, const char *filters,
+                  const char *sort, const char *next, int64_t limit, odp_reply_t *rep)
+{
+    odp_datastore_search_t m = {0};
+    m.resource = odp_v_str(resource);
+    if (token)
+        m.token = odp_v_str(token);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if (filters) {
+        json_t *j = json_loads(filters, JSON_DECODE_ANY, NULL);
+        CHECK(j, "bad test filter %s", filters);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        s_pack_json(&pk, j);
+        json_decref(j);
+        m.filters = odp_v_raw(sb.data, sb.size);
+    }
+    if (sort)
+        m.sort = odp_v_str(sort);
+    if (next)
+        m.next_page = odp_v_str(next);
+    if (limit)
+        m.limit = odp_v_int(limit);
+    int st = h_call(c, &odp_def_datastore_search, &m, rep);
+    msgpack_sbuffer_destroy(&sb);
+    return st;
+}
+
+static int64_t s_count(odp_client_t *c, const char *filters)
+{
+    odp_reply_t rep;
+    int st = s_rows(c, NULL, s_open, filters, NULL, NULL, 1000, &rep);
+    const msgpack_object *recs = st == 200 ? odp_map_get(&rep.obj, "records") : NULL;
+    int64_t n = recs ? (int64_t)recs->via.array.size : -1;
+    int64_t total = h_int(&rep, "total");
+    CHECK(st != 200 || total == n, "%s: total %lld, %lld records", filters, (long long)total,
+          (long long)n);
+    CHECK(st == 200, "filters %s: %d %s", filters, st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    return n;
+}
+
+/*  ---- cases ------------------------------------------------------------------------------ */
+
+static void s_search_chinese(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("searcher");
+    odp_reply_t rep;
+    int st = s_search(c, "蓝鲸", NULL, &rep);
+    const msgpack_object *res = odp_map_get(&rep.obj, "results");
+    char first[40] = "";
+    if (st == 200 && res && res->via.array.size) {
+        const msgpack_object *r = odp_map_get(&res->via.array.ptr[0], "resource");
+        snprintf(first, sizeof first, "%.*s", (int)r->via.str.size, r->via.str.ptr);
+    }
+    CHECK(st == 200 && h_int(&rep, "count") == 1 && strcmp(first, s_open) == 0,
+          "蓝鲸: %d count %lld first %s", st, (long long)h_int(&rep, "count"), first);
+    odp_reply_free(&rep);
+    /*  Both terms must hold; a term in no entry finds nothing. */
+    st = s_search(c, "蓝鲸 有条件", NULL, &rep);
+    CHECK(st == 200 && h_int(&rep, "count") == 0, "two terms: %d %lld", st,
+          (long long)h_int(&rep, "count"));
+    odp_reply_free(&rep);
+    /*  Facets count every hit: 行查询 is in two entries of two departments. */
+    st = s_search(c, "行查询", NULL, &rep);
+    const msgpack_object *f = odp_map_get(&rep.obj, "search_facets");
+    const msgpack_object *dep = f ? odp_map_get(f, "department") : NULL;
+    const msgpack_object *items = dep ? odp_map_get(dep, "items") : NULL;
+    int64_t d1 = -1, d2 = -1;
+    for (uint32_t i = 0; items && i < items->via.array.size; i++) {
+        const msgpack_object *nm = odp_map_get(&items->via.array.ptr[i], "name");
+        const msgpack_object *cn = odp_map_get(&items->via.array.ptr[i], "count");
+        if (nm->via.str.size == 9 && memcmp(nm->via.str.ptr, S_DEPT1, 9) == 0)
+            d1 = (int64_t)cn->via.u64;
+        if (nm->via.str.size == 9 && memcmp(nm->via.str.ptr, S_DEPT2, 9) == 0)
+            d2 = (int64_t)cn->via.u64;
+    }
+    CHECK(st == 200 && h_int(&rep, "count") == 2 && d1 == 1 && d2 == 1,
+          "行查询: %d count %lld, facets %lld/%lld", st, (long long)h_int(&rep, "count"),
+          (long long)d1, (long long)d2);
+    odp_reply_free(&rep);
+    st = s_search(c, "行查询", "open_type:conditional", &rep);
+    CHECK(st == 200 && h_int(&rep, "count") == 1, "fq open_type: %d %lld", st,
+          (long long)h_int(&rep, "count"));
+    odp_reply_free(&rep);
+    st = s_search(c, NULL, "colour:red", &rep);
+    CHECK(st == 422 && strcmp(h_err_code(&rep), "INVALID_VALUE") == 0, "fq unknown: %d %s", st,
+          h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+}
+
+static void s_filters(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("filterer");
+    static const struct {
+        const char *filters;
+        int64_t want;
+    } cases[] = {
+        {"{\"id\": 7}", 1},
+        {"{\"id\": [1, 2, 3, 999]}", 3},
+        {"{\"id\": {\"gt\": 299}}", 1},
+        {"{\"id\": {\"gte\": 299}}", 2},
+        {"{\"id\": {\"lt\": 2}}", 1},
+        {"{\"id\": {\"lte\": 2}}", 2},
+        {"{\"id\": {\"gt\": 10, \"lte\": 20}}", 10},
+        {"{\"id\": {\"in\": [5, 6]}}", 2},
+        {"{\"id\": {\"eq\": \"8\"}}", 1},
+        {"{\"ver\": \"v1\"}", S_ROWS},
+        {"{\"ver\": \"v2\"}", 0},
+        {"{\"ver\": {\"in\": [\"v2\", \"v3\"]}}", 0},
+        {"{\"note\": \"行 12\"}", 1},
+        {"{\"note\": {\"gt\": \"行 98\"}}", 1}, /* 行 99 */
+        {"{\"day\": \"2026-01-02\"}", 11},      /* i % 28 == 1: 1, 29, ..., 281 */
+        {"{\"day\": {\"gte\": \"2026-01-28\"}}", 10},
+        {"{\"day\": {\"lt\": \"2026-01-02\"}}", 10},
+        {"{\"amt\": {\"gt\": 299.5}}", 1},
+        {"{\"amt\": {\"gte\": 299.5}}", 2},
+        {"{\"amt\": {\"lt\": 1.5}}", 0},
+        {"{\"amt\": {\"lte\": 1.5}}", 1},
+        {"{\"ok\": true}", S_ROWS / 2},
+        {"{\"ok\": false}", S_ROWS / 2},
+        {"{\"$or\": [{\"id\": 1}, {\"id\": 2}, {\"ok\": false, \"id\": {\"lte\": 4}}]}", 3},
+        {"{\"$and\": [{\"id\": {\"gt\": 100}}, {\"id\": {\"lte\": 110}}], \"ok\": true}", 5},
+        {"{\"_id\": {\"lte\": 3}}", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = s_count(c, cases[i].filters);
+        CHECK(n == cases[i].want, "%s: %lld rows, want %lld", cases[i].filters, (long long)n,
+              (long long)cases[i].want);
+    }
+    odp_client_destroy(&c);
+}
+
+static void s_hostile(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("hostile");
+    static const struct {
+        const char *filters;
+        const char *sort;
+        int status;
+        const char *code;
+    } cases[] = {
+        {"{\"nope\": 1}", NULL, 422, "INVALID_VALUE"},
+        {"{\"id\\\"; DROP TABLE x; --\": 1}", NULL, 422, "INVALID_VALUE"},
+        {"{\"id\": \"1 OR 1=1\"}", NULL, 422, "INVALID_VALUE"},
+        {"{\"id\": {\"like\": 1}}", NULL, 422, "INVALID_VALUE"},
+        {"{\"id\": {\"gt\": [1]}}", NULL, 400, "WRONG_TYPE"},
+        {"{\"ok\": {\"gt\": true}}", NULL, 422, "INVALID_VALUE"},
+        {"{\"ok\": \"maybe\"}", NULL, 422, "INVALID_VALUE"},
+        {"{\"id\": 1.5}", NULL, 400, "WRONG_TYPE"},
+        {"{\"day\": \"2026-13-45\"}", NULL, 422, "INVALID_VALUE"},
+        {"{\"$or\": {\"id\": 1}}", NULL, 400, "WRONG_TYPE"},
+        {"[1]", NULL, 400, "WRONG_TYPE"},
+        {NULL, "note", 422, "INVALID_VALUE"},
+        {NULL, "amt desc", 422, "INVALID_VALUE"},
+        {NULL, "id; DROP TABLE x", 422, "INVALID_VALUE"},
+        {NULL, "id sideways", 422, "INVALID_VALUE"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        odp_reply_t rep;
+        int st = s_rows(c, NULL, s_open, cases[i].filters, cases[i].sort, NULL, 10, &rep);
+        CHECK(st == cases[i].status && strcmp(h_err_code(&rep), cases[i].code) == 0,
+              "%s / %s: %d %s, want %d %s", cases[i].filters ? cases[i].filters : "-",
+              cases[i].sort ? cases[i].sort : "-", st, h_err_code(&rep), cases[i].status,
+              cases[i].code);
+        odp_reply_free(&rep);
+    }
+    odp_reply_t rep;
+    int st = s_rows(c, NULL, s_open, NULL, "id desc", NULL, 3, &rep);
+    const msgpack_object *recs = odp_map_get(&rep.obj, "records");
+    const msgpack_object *id0 =
+        recs && recs->via.array.size ? odp_map_get(&recs->via.array.ptr[0], "id") : NULL;
+    CHECK(st == 200 && id0 && id0->via.u64 == S_ROWS, "sort id desc: %d", st);
+    odp_reply_free(&rep);
+    st = s_rows(c, NULL, s_open, NULL, NULL, "1.x", 3, &rep);
+    CHECK(st == 422 && strcmp(h_err_code(&rep), "INVALID_VALUE") == 0, "bad cursor: %d", st);
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+}
+
+/*  Every row once, in order, while v2 is released between the pages. */
+static void s_paging(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("pager");
+    char seen[S_ROWS + 1] = {0};
+    char next[201] = "";
+    int pages = 0, rows = 0, dup = 0;
+    bool released = false;
+    for (;;) {
+        odp_reply_t rep;
+        int st = s_rows(c, NULL, s_open, NULL, NULL, next[0] ? next : NULL, 40, &rep);
+        CHECK(st == 200, "page %d: %d %s", pages, st, h_err_code(&rep));
+        if (st != 200) {
+            odp_reply_free(&rep);
+            break;
+        }
+        const msgpack_object *recs = odp_map_get(&rep.obj, "records");
+        for (uint32_t i = 0; recs && i < recs->via.array.size; i++) {
+            const msgpack_object *id = odp_map_get(&recs->via.array.ptr[i], "id");
+            const msgpack_object *ver = odp_map_get(&recs->via.array.ptr[i], "ver");
+            int64_t v = (int64_t)id->via.u64;
+            CHECK(ver->via.str.size == 2 && memcmp(ver->via.str.ptr, "v1", 2) == 0,
+                  "a v2 row on page %d", pages);
+            if (v >= 1 && v <= S_ROWS) {
+                dup += seen[v];
+                seen[v] = 1;
+            }
+            rows++;
+        }
+        const msgpack_object *np = odp_map_get(&rep.obj, "next_page");
+        next[0] = '\0';
+        if (np)
+            snprintf(next, sizeof next, "%.*s", (int)np->via.str.size, np->via.str.ptr);
+        odp_reply_free(&rep);
+        pages++;
+        if (!released && pages == 2) {
+            size_t len;
+            char *csv = s_csv("v2", S_ROWS, &len);
+            released = s_publish(S_DEPT1, s_open, csv, len) > 0;
+            free(csv);
+        }
+        if (!next[0] || pages > 20)
+            break;
+    }
+    int missing = 0;
+    for (int i = 1; i <= S_ROWS; i++)
+        missing += !seen[i];
+    CHECK(released && rows == S_ROWS && dup == 0 && missing == 0,
+          "paging: released %d, %d rows, %d twice, %d missing over %d pages", released, rows, dup,
+          missing, pages);
+    /*  A new query reads v2. */
+    odp_reply_t rep;
+    int st = s_rows(c, NULL, s_open, NULL, NULL, NULL, 1, &rep);
+    CHECK(st == 200 && h_int(&rep, "version") == 2, "after the release: %d v%lld", st,
+          (long long)h_int(&rep, "version"));
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+}
+
+/*  The whole version through download.chunk under its credit; the bytes equal what COPY of
+    the public view gives, and the served hash is theirs. */
+static void s_download(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("downloader");
+    odp_download_begin_t b = {0};
+    b.resource = odp_v_str(s_other);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_download_begin, &b, &rep);
+    int64_t id = h_int(&rep, "download"), span = h_int(&rep, "span"),
+            last = h_int(&rep, "last_row"), rel = h_int(&rep, "release");
+    CHECK(st == 200 && id > 0 && span > 0 && last == S_ROWS, "download.begin: %d %s", st,
+          h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_buf_t *got = odp_buf_new();
+    char served[65] = "";
+    bool done = false;
+    for (int64_t from = 1; st == 200 && !done && from <= last + span; from += span) {
+        odp_download_chunk_t ch = {0};
+        ch.download = odp_v_int(id);
+        ch.from_row = odp_v_int(from);
+        st = h_call(c, &odp_def_download_chunk, &ch, &rep);
+        CHECK(st == 200, "chunk at %lld: %d %s", (long long)from, st, h_err_code(&rep));
+        const msgpack_object *d = odp_map_get(&rep.obj, "data");
+        if (d)
+            odp_buf_append(got, d->via.bin.ptr, d->via.bin.size);
+        done = tp_bool(&rep, "done");
+        if (done)
+            tp_str(&rep, "served_sha256", served, sizeof served);
+        odp_reply_free(&rep);
+    }
+    char hex[65];
+    tp_sha256(odp_buf_data(got), odp_buf_size(got), hex);
+    CHECK(done && strcmp(hex, served) == 0, "served hash %s, bytes hash %s", served, hex);
+    /*  Re-imported: the same rows as the view. */
+    PGconn *pg = h_pg_super();
+    PQclear(PQexec(pg, "CREATE TEMP TABLE t (id bigint, ver text, day date, note text, amt "
+                       "numeric, ok boolean)"));
+    PGresult *r = PQexec(pg, "COPY t FROM STDIN (FORMAT csv, HEADER)");
+    bool copied = PQresultStatus(r) == PGRES_COPY_IN &&
+                  PQputCopyData(pg, odp_buf_data(got), (int)odp_buf_size(got)) == 1 &&
+                  PQputCopyEnd(pg, NULL) == 1;
+    PQclear(r);
+    r = PQgetResult(pg);
+    copied = copied && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ((SELECT * FROM t EXCEPT ALL SELECT id, ver, day, note, amt, ok "
+             "FROM publisher.r%lld) UNION ALL (SELECT id, ver, day, note, amt, ok FROM "
+             "publisher.r%lld EXCEPT ALL SELECT * FROM t)) d",
+             (long long)rel, (long long)rel);
+    int64_t diff = h_pg_int(pg, sql);
+    CHECK(copied && diff == 0 && h_pg_int(pg, "SELECT count(*) FROM t") == S_ROWS,
+          "re-imported download differs from the view by %lld rows", (long long)diff);
+    PQfinish(pg);
+    odp_buf_destroy(&got);
+    /*  Someone else's download is not there for them. */
+    odp_client_t *other = s_anon("not-the-downloader");
+    odp_download_chunk_t ch = {0};
+    ch.download = odp_v_int(id);
+    ch.from_row = odp_v_int(1);
+    st = h_call(other, &odp_def_download_chunk, &ch, &rep);
+    CHECK(st == 404 && strcmp(h_err_code(&rep), "NOT_FOUND") == 0, "another's download: %d", st);
+    odp_reply_free(&rep);
+    odp_client_destroy(&other);
+    odp_client_destroy(&c);
+}
+
+/*  A signed-in user's session token (signed up first when new). */
+static void s_signin(odp_client_t *c, const char *login, char token[65])
+{
+    odp_reply_t rep;
+    odp_user_signup_t su = {0};
+    su.login = odp_v_str(login);
+    su.password = odp_v_str("correct horse battery");
+    int st = h_call(c, &odp_def_user_signup, &su, &rep);
+    odp_reply_free(&rep);
+    CHECK(st == 200 || st == 409, "signup %s: %d", login, st);
+    odp_user_signin_t si = {0};
+    si.login = su.login;
+    si.password = su.password;
+    st = h_call(c, &odp_def_user_signin, &si, &rep);
+    token[0] = '\0';
+    tp_str(&rep, "token", token, 65);
+    odp_reply_free(&rep);
+    CHECK(st == 200 && strlen(token) == 43, "signin %s: %d", login, st);
+}
+
+static int s_begin(odp_client_t *c, const char *token, const char *resource)
+{
+    odp_download_begin_t b = {0};
+    b.resource = odp_v_str(resource);
+    if (token)
+        b.token = odp_v_str(token);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_download_begin, &b, &rep);
+    odp_reply_free(&rep);
+    return st;
+}
+
+/*  A granted user reads conditional rows until the grant expires; a department reads
+    another department's conditional rows no more than the public does. */
+static void s_granted(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("grantee");
+    char token[65];
+    s_signin(c, "rows-grantee", token);
+    odp_application_submit_t a = {0};
+    a.token = odp_v_str(token);
+    a.resource = odp_v_str(s_cond);
+    a.purpose = odp_v_str("研究");
+    a.scope = odp_v_str("全部");
+    a.period_from = odp_v_str("2026-01-01");
+    a.period_to = odp_v_str("2026-12-31");
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_application_submit, &a, &rep);
+    int64_t app = h_int(&rep, "id");
+    CHECK(st == 200 && app > 0, "apply: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    st = s_rows(c, token, s_cond, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 403, "applied, not granted: %d", st);
+    odp_reply_free(&rep);
+    odp_client_t *dept = h_client("query", h_keyfile(S_DEPT1));
+    odp_application_decide_t d = {0};
+    d.id = odp_v_int(app);
+    d.grant = odp_v_bool(true);
+    d.expires_at = odp_v_str("2099-01-01T00:00:00Z");
+    st = h_call(dept, &odp_def_application_decide, &d, &rep);
+    CHECK(st == 200, "grant: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&dept);
+    st = s_rows(c, token, s_cond, "{\"id\": {\"lte\": 5}}", NULL, NULL, 10, &rep);
+    CHECK(st == 200 && h_int(&rep, "total") == 5, "granted: %d %s total %lld", st, h_err_code(&rep),
+          (long long)h_int(&rep, "total"));
+    odp_reply_free(&rep);
+    CHECK(s_begin(c, token, s_cond) == 200, "granted download");
+    CHECK(s_begin(c, NULL, s_cond) == 403, "the same key without the token downloads");
+    /*  The grant expires. */
+    PGconn *pg = h_pg_super();
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE query.applications SET expires_at = now() - interval '1 second' WHERE id = "
+             "%lld",
+             (long long)app);
+    PQclear(PQexec(pg, sql));
+    PQfinish(pg);
+    st = s_rows(c, token, s_cond, NULL, NULL, NULL, 5, &rep);
+    char msg[300] = "";
+    odp_v_cstr(&rep.err.message, msg, sizeof msg);
+    CHECK(st == 403 && strstr(msg, "expired"), "expired grant: %d %s", st, msg);
+    odp_reply_free(&rep);
+    CHECK(s_begin(c, token, s_cond) == 403, "expired grant downloads");
+    /*  Another department, with its registered key: the public's rights, no more. */
+    odp_client_t *other = h_client("query", h_keyfile(S_DEPT2));
+    st = s_rows(other, NULL, s_cond, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 403, "another department on conditional: %d", st);
+    odp_reply_free(&rep);
+    st = s_rows(other, NULL, s_open, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 200, "another department on open: %d", st);
+    odp_reply_free(&rep);
+    odp_client_destroy(&other);
+    odp_client_destroy(&c);
+}
+
+/*  odp-user search, query and download as a user would run them; the file it writes has
+    the hash the service served. */
+static void s_tool(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("tool");
+    odp_client_destroy(&c);
+    char file[512], cmd[2048], outp[512], errp[512], cert[600], ep[128], tok[600];
+    snprintf(file, sizeof file, "%s/qr-download.csv", h_var());
+    snprintf(outp, sizeof outp, "%s/qr-tool.out", h_var());
+    snprintf(errp, sizeof errp, "%s/log/qr-tool.err", h_var());
+    snprintf(cert, sizeof cert, "ODP_CLIENT_CERT=%s/keys/qr-tool_secret", h_var());
+    snprintf(ep, sizeof ep, "ODP_QUERY_PUBLIC_ENDPOINT=%s", s_public);
+    snprintf(tok, sizeof tok, "ODP_QUERY_TOKEN_FILE=%s/qr-tool.token", h_var());
+    const char *env[] = {cert, ep, tok, NULL};
+    snprintf(cmd, sizeof cmd,
+             "B='%s/odp-user'; $B --json search --q 蓝鲸 --facet-field open_type | grep -q "
+             "'\"count\": *1' && $B --json query --resource %s --filters '{\"id\": {\"in\": [3, "
+             "4]}}' --fields id,ver | grep -q '\"total\": *2' && $B --json download --resource %s "
+             "--out '%s'",
+             h_bin(), s_open, s_open, file);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    unlink(outp);
+    unlink(file);
+    int rc = h_wait_exit(h_spawn(argv, env, outp, errp), 30000);
+    json_t *j = json_load_file(outp, 0, NULL);
+    const char *sha = json_string_value(json_object_get(j, "sha256"));
+    size_t len = 0;
+    char *data = NULL;
+    FILE *f = fopen(file, "rb");
+    if (f) {
+        data = malloc(1 << 22);
+        len = fread(data, 1, 1 << 22, f);
+        fclose(f);
+    }
+    char hex[65] = "";
+    if (data)
+        tp_sha256(data, len, hex);
+    CHECK(rc == 0 && sha && strcmp(sha, hex) == 0 && len > 0,
+          "odp-user exited %d; file %zu bytes %s, reported %s (see %s)", rc, len, hex,
+          sha ? sha : "-", errp);
+    free(data);
+    json_decref(j);
+}
+
+/*  Views, queries and downloads reach usage_counts through the batched counter. */
+static void s_counted(void)
+{
+    CHECK(s_ready, "set-up failed");
+    usleep(800 * 1000);
+    PGconn *pg = h_pg_super();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(sum(queries), 0) * 1000 + coalesce(sum(downloads), 0) FROM "
+             "query.usage_counts WHERE resource = '%s'",
+             s_open);
+    int64_t v = h_pg_int(pg, sql);
+    PQfinish(pg);
+    CHECK(v / 1000 >= 30 && v % 1000 >= 1, "usage of %s: %lld queries, %lld downloads", s_open,
+          (long long)(v / 1000), (long long)(v % 1000));
+}
+
+/*  Anonymous and signed-in users without a grant read open rows and are refused the
+    conditional ones; a withdrawn entry is neither found nor served. */
+static void s_who_gets_what(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("reader");
+    odp_reply_t rep;
+    int st = s_rows(c, NULL, s_other, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 200, "anonymous on open: %d", st);
+    odp_reply_free(&rep);
+    st = s_rows(c, NULL, s_cond, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 403 && strcmp(h_err_code(&rep), "FORBIDDEN") == 0, "anonymous on conditional: %d",
+          st);
+    odp_reply_free(&rep);
+    odp_user_signup_t su = {0};
+    su.login = odp_v_str("rows-reader");
+    su.password = odp_v_str("correct horse battery");
+    st = h_call(c, &odp_def_user_signup, &su, &rep);
+    odp_reply_free(&rep);
+    odp_user_signin_t si = {0};
+    si.login = su.login;
+    si.password = su.password;
+    st = h_call(c, &odp_def_user_signin, &si, &rep);
+    char token[65] = "";
+    tp_str(&rep, "token", token, sizeof token);
+    odp_reply_free(&rep);
+    st = s_rows(c, token, s_cond, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 403 && strcmp(h_err_code(&rep), "FORBIDDEN") == 0,
+          "signed-in without a grant on conditional: %d", st);
+    odp_reply_free(&rep);
+    odp_entry_show_t sh = {0};
+    sh.resource = odp_v_str(s_cond);
+    sh.token = odp_v_str(token);
+    st = h_call(c, &odp_def_entry_show, &sh, &rep);
+    CHECK(st == 200 && !tp_bool(&rep, "may_read"), "entry.show conditional: %d", st);
+    odp_reply_free(&rep);
+    /*  Withdrawn: not found, not served. */
+    odp_client_t *pub = h_client("publisher", NULL);
+    odp_release_withdraw_t w = {0};
+    w.resource = odp_v_str(s_other);
+    w.reason = odp_v_str("行查询测试：撤回");
+    st = h_call(pub, &odp_def_release_withdraw, &w, &rep);
+    CHECK(st == 200, "withdraw: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&pub);
+    st = s_rows(c, NULL, s_other, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 404, "a withdrawn entry's rows: %d", st);
+    odp_reply_free(&rep);
+    st = s_search(c, "其他部门", NULL, &rep);
+    CHECK(st == 200 && h_int(&rep, "count") == 0, "a withdrawn entry found: %d %lld", st,
+          (long long)h_int(&rep, "count"));
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+}
+
+const h_case_t t_query_rows_cases[] = {
+    {"query rows: set-up (open, conditional and another department's entries released)", s_setup},
+    {"query rows: Chinese keyword search finds by title, every term must hold, facets count "
+     "every hit, fq filters",
+     s_search_chinese},
+    {"query rows: every filter operator on integer, text, date, numeric and boolean fields, both "
+     "sides of each boundary",
+     s_filters},
+    {"query rows: hostile filters and sorts get stable codes", s_hostile},
+    {"query rows: keyset paging returns every row once while a new version is released", s_paging},
+    {"query rows: a download re-imported equals the published rows and its hash matches",
+     s_download},
+    {"query rows: a granted user reads conditional rows until the grant expires; another "
+     "department has the public's rights",
+     s_granted},
+    {"query rows: odp-user search, query and download; the file has the served hash", s_tool},
+    {"query rows: queries and downloads are counted in usage_counts", s_counted},
+    {"query rows: anonymous and ungranted users are refused conditional rows; a withdrawn entry "
+     "is neither found nor served",
+     s_who_gets_what},
+    {NULL, NULL}};
