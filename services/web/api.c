@@ -20,6 +20,12 @@ static enum MHD_Result s_reply(w_req_t *r, const char *action, unsigned status, 
     char base[300], help[400];
     w_base_url(r, base, sizeof base);
     snprintf(help, sizeof help, "%s/api/3/action/help_show?name=%s", base, action);
+    if (!body) {
+        /*  A reply shaped otherwise than this gateway expects: say so, never crash. */
+        status = 500;
+        body = json_pack("{s:b,s:{s:s,s:s}}", "success", 0, "error", "__type",
+                         "Internal Server Error", "message", "an unexpected answer upstream");
+    }
     json_object_set_new(body, "help", json_string(help));
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);

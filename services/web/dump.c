@@ -32,6 +32,8 @@ typedef struct {
     odp_buf_t *out; /* bytes not yet handed to the connection */
     size_t out_at;
     json_t *fields; /* pages: the field ids */
+    int skip;       /* the column of _id, left out unless asked for; -1 for none */
+    bool want_id;   /* fields names _id */
 } s_dump_t;
 
 static void s_free(void *cls)
@@ -48,6 +50,15 @@ static void s_cell_csv(odp_buf_t *b, const char *s, size_t len, char sep)
     if (sep == '\t') {
         for (size_t i = 0; i < len; i++)
             odp_buf_append(b, s[i] == '\t' || s[i] == '\n' || s[i] == '\r' ? " " : s + i, 1);
+        return;
+    }
+    /*  Quoted only when it must be, as PostgreSQL's COPY writes CSV: both paths of a dump
+        give the same bytes for the same rows. */
+    bool quote = len == 0 ? false
+                          : memchr(s, ',', len) || memchr(s, '"', len) || memchr(s, '\n', len) ||
+                                memchr(s, '\r', len);
+    if (!quote) {
+        odp_buf_append(b, s, len);
         return;
     }
     char *dst = odp_buf_reserve(b, 2 * len + 2);
@@ -79,7 +90,7 @@ static void s_xml(odp_buf_t *b, const char *s)
 /*  A value as text: strings as they are, numbers and booleans as JSON writes them. */
 static char *s_text(json_t *v)
 {
-    if (json_is_null(v))
+    if (!v || json_is_null(v))
         return strdup("");
     if (json_is_string(v))
         return strdup(json_string_value(v));
@@ -118,6 +129,8 @@ static void s_rows(s_dump_t *d, json_t *records)
     {
         if (d->left == 0)
             break;
+        if (d->skip >= 0)
+            json_array_remove(row, (size_t)d->skip);
         if (d->left > 0)
             d->left--;
         if (d->fmt == S_JSON) {
@@ -179,7 +192,15 @@ static int s_fetch(s_dump_t *d, odp_reply_t *rep)
         d->fields = json_array();
         size_t i;
         json_t *f;
-        json_array_foreach(json_object_get(j, "fields"), i, f) json_array_append(d->fields, f);
+        d->skip = -1;
+        json_array_foreach(json_object_get(j, "fields"), i, f)
+        {
+            const char *fid = json_string_value(json_object_get(f, "id"));
+            if (!d->want_id && fid && strcmp(fid, "_id") == 0)
+                d->skip = (int)i;
+            else
+                json_array_append(d->fields, f);
+        }
         /*  Every later page reads the version this one read. */
         json_object_set(d->query, "version", json_object_get(j, "version"));
         s_header(d);
@@ -319,6 +340,9 @@ enum MHD_Result w_dump(w_req_t *r)
                 p += n + (p[n] == ',');
             }
             json_object_set_new(d->query, "fields", fl);
+            size_t k;
+            json_t *x;
+            json_array_foreach(fl, k, x) d->want_id |= strcmp(json_string_value(x), "_id") == 0;
         }
         st = s_fetch(d, &rep);
         if (st == 200)

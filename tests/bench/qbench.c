@@ -139,8 +139,14 @@ int main(int argc, char **argv)
             return 2;
         double until = s_now() + secs;
         for (int i = 0; i < conc; i++) {
-            l[i] = (s_load_t){argv[2], argv[3], argv[4], atol(argv[5]), until, 0,
-                              (unsigned)i * 7919u + 1u, strcmp(argv[1], "pg") == 0};
+            l[i] = (s_load_t){argv[2],
+                              argv[3],
+                              argv[4],
+                              atol(argv[5]),
+                              until,
+                              0,
+                              (unsigned)i * 7919u + 1u,
+                              strcmp(argv[1], "pg") == 0};
             pthread_create(&t[i], NULL, s_load, &l[i]);
         }
         long total = 0;
