@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -842,6 +843,46 @@ static void s_catalogue(void)
     s_http_free(&h);
 }
 
+/*  The portal in headless Chromium (tests/browser/portal.mjs, playwright-core driving
+    Debian's chromium): its TAP lines are folded into this case; screenshots stay in
+    <run>/screenshots. */
+static void s_browser(void)
+{
+    if (!s_ready)
+        return;
+    char root[512], script[600], mods[600], out[600], base[64], log[640];
+    snprintf(root, sizeof root, "%s", h_bin());
+    for (int i = 0; i < 2; i++)
+        *strrchr(root, '/') = '\0';
+    snprintf(script, sizeof script, "%s/tests/browser/portal.mjs", root);
+    snprintf(mods, sizeof mods, "%s/tests/browser/node_modules/playwright-core", root);
+    CHECK(access(mods, R_OK) == 0 && access("/usr/bin/chromium", X_OK) == 0,
+          "the browser test needs chromium and tests/browser/node_modules (make deps)");
+    if (h_case_failures)
+        return;
+    snprintf(out, sizeof out, "%s/screenshots", h_var());
+    mkdir(out, 0755);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", s_port);
+    snprintf(log, sizeof log, "%s/browser.tap", h_var());
+    unlink(log);
+    const char *argv[] = {"/usr/bin/env", "node", script, base, s_open, s_cond, out, NULL};
+    pid_t pid = h_spawn(argv, NULL, log, log);
+    int rc = h_wait_exit(pid, 180000);
+    if (rc < 0)
+        kill(pid, SIGKILL);
+    FILE *f = fopen(log, "r");
+    char line[600];
+    int ok = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "not ok", 6) == 0 || line[0] == '#')
+            printf("# %s", line);
+        ok += strncmp(line, "ok ", 3) == 0;
+    }
+    if (f)
+        fclose(f);
+    CHECK(rc == 0 && ok == 6, "browser steps: %d of 6 passed, exit %d (%s)", ok, rc, log);
+}
+
 static void s_teardown(void)
 {
     s_stop_web(&s_web);
@@ -857,6 +898,8 @@ const h_case_t t_web_cases[] = {
     {"web: limits (body size, CORS, gzip, 429 with Retry-After)", s_limits},
     {"web: portal pages (search, dataset, preview paging, sign-up, apply)", s_portal},
     {"web: DCAT-AP catalogue (jsonld, turtle, modified_since, one dataset)", s_catalogue},
+    {"web: portal in headless Chromium (search, dataset, preview, download, sign-up, apply)",
+     s_browser},
     {"web: gateways stop cleanly", s_teardown},
     {NULL, NULL},
 };
