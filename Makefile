@@ -7,7 +7,8 @@ PKGS     := libczmq libzmq msgpack libpq libsodium jansson
 # Debian packages for build, tests and the embedded demo (make deps).
 DEB_PACKAGES := build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libpq-dev \
                 libsodium-dev libjansson-dev libcsv-dev libcmocka-dev libmicrohttpd-dev zlib1g-dev postgresql \
-                postgresql-client clang-format docker-compose procps
+                postgresql-client clang-format docker-compose procps \
+                chromium fonts-noto-cjk
 
 BUILD   ?= build
 CC      ?= gcc
