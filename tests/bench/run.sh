@@ -332,6 +332,82 @@ bench_release() {
     stop_service reviewer
 }
 
+# ---- comparison: the HTTP gateway (issue 13) ---------------------------------------------
+# With the release comparison's 1M x 8 version released: package_search and
+# datastore_search requests per second through odp-web (HTTP, keep-alive) against the same
+# requests sent straight to the query service (ZeroMQ), at the same concurrency (target
+# >= 0.7 each), and the whole version as CSV through /datastore/dump against psql \copy
+# (SELECT ...) TO (target >= 0.7). ODP_BENCH_WEB_RUNS (3) interleaved rounds; medians.
+bench_web() {
+    say "web: building wbench"
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I. \
+        $(pkg-config --cflags libczmq msgpack) -o "$root/$BUILD/bench/wbench" \
+        tests/bench/wbench.c "$root/$BUILD/libodp.a" \
+        $(pkg-config --libs libczmq libzmq msgpack libpq libsodium jansson) -lcsv -lm -lpthread ||
+        die "cannot build tests/bench/wbench.c"
+    wb=$root/$BUILD/bench/wbench
+    wres=$($psql -At -c "SELECT resource FROM publisher.releases WHERE state = 'current' ORDER BY rows DESC LIMIT 1")
+    [ -n "$wres" ] || die "web: nothing released (the release comparison makes the version)"
+    wrel=$($psql -At -c "SELECT relation FROM publisher.releases WHERE resource = '$wres' AND state = 'current'")
+    wport=$((ODP_PORT_BASE + 80))
+    (
+        export ODP_QUERY_PUBLIC_BIND=tcp://127.0.0.1:$((ODP_PORT_BASE + 33))
+        export ODP_QUERY_RATE_PER_S=100000000 ODP_QUERY_RATE_BURST=100000000
+        start_service query
+    )
+    ODP_QUERY_PUBLIC_ENDPOINT=tcp://127.0.0.1:$((ODP_PORT_BASE + 33)) ODP_WEB_PORT=$wport \
+        ODP_WEB_RATE_PER_S=100000000 ODP_WEB_RATE_BURST=100000000 \
+        "$bin/odp-web" > "$work/log/web.log" 2>&1 &
+    echo $! > "$work/run/web.pid"
+    i=0
+    until "$wb" get "$wport" /api/3/action/status_show /dev/null >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 30 ] || { tail -20 "$work/log/web.log"; die "odp-web did not answer"; }
+        sleep 0.5
+    done
+    conc=${ODP_BENCH_WEB_CONC:-4}
+    cols=$($psql -At -c "SELECT string_agg(quote_ident(name), ', ' ORDER BY position) FROM publisher.release_fields WHERE release = ${wrel#publisher.r}")
+    : > "$work/web.results"
+    r=0
+    while [ $r -lt "${ODP_BENCH_WEB_RUNS:-3}" ]; do
+        r=$((r + 1))
+        s_direct=$("$wb" zmq catalogue.search '{"q":"bench","rows":10}' "$conc" 5) || die "wbench search direct failed"
+        s_web=$("$wb" http "$wport" '/api/3/action/package_search?q=bench&rows=10' "$conc" 5) || die "wbench search web failed"
+        d_direct=$("$wb" zmq datastore.search "{\"resource\":\"$wres\",\"limit\":100}" "$conc" 5) || die "wbench rows direct failed"
+        d_web=$("$wb" http "$wport" "/api/3/action/datastore_search?resource_id=$wres&limit=100" "$conc" 5) || die "wbench rows web failed"
+        dump=$("$wb" get "$wport" "/datastore/dump/$wres?format=csv" "$work/data/web-dump.csv") || die "wbench dump failed"
+        t0=$(now)
+        $psql -c "\\copy (SELECT $cols FROM $wrel ORDER BY row_no) TO '$work/data/web-psql.csv' WITH (FORMAT csv, HEADER)" ||
+            die "psql \\copy TO failed"
+        t1=$(now)
+        psql_s=$(calc %.3f "$t1 - $t0")
+        echo "$s_direct $s_web $d_direct $d_web $dump $psql_s" >> "$work/web.results"
+        say "web round $r: package_search $s_web req/s (direct $s_direct); datastore_search $d_web (direct $d_direct); dump $dump (s bytes), psql \\copy ${psql_s}s"
+    done
+    same=$(cmp -s "$work/data/web-dump.csv" "$work/data/web-psql.csv" && echo yes || echo no)
+    rm -f "$work/data/web-dump.csv" "$work/data/web-psql.csv"
+    wmed() { awk -v c="$1" '{ print $c }' "$work/web.results" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+    sd=$(wmed 1) sw=$(wmed 2) dd=$(wmed 3) dw=$(wmed 4) dump_s=$(wmed 5) bytes=$(wmed 6) psql_s=$(wmed 7)
+    {
+        echo "web: through odp-web vs straight to the query service, concurrency $conc, medians of ${ODP_BENCH_WEB_RUNS:-3}"
+        echo "  package_search $sw req/s (direct $sd); datastore_search limit 100 $dw req/s (direct $dd)"
+        echo "  /datastore/dump CSV of $wres: ${dump_s}s, $bytes bytes (same bytes as psql: $same); psql \\copy TO ${psql_s}s"
+        echo
+    } >> "$report"
+    ratio=$(calc %.3f "$sw / $sd")
+    if [ "$(calc %d "$ratio >= 0.7")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - web: package_search through the gateway $sw req/s vs direct $sd: $ratio x (target >= 0.7)" >> "$verdicts"
+    ratio=$(calc %.3f "$dw / $dd")
+    if [ "$(calc %d "$ratio >= 0.7")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - web: datastore_search through the gateway $dw req/s vs direct $dd: $ratio x (target >= 0.7)" >> "$verdicts"
+    ratio=$(calc %.3f "$psql_s / $dump_s")
+    if [ "$(calc %d "$ratio >= 0.7")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - web: CSV dump ${dump_s}s vs psql \\copy TO ${psql_s}s: $ratio x (target >= 0.7)" >> "$verdicts"
+    kill "$(cat "$work/run/web.pid")" 2>/dev/null
+    rm -f "$work/run/web.pid"
+    stop_service query
+}
+
 # ---- the comparisons ---------------------------------------------------------------------
 # A comparison is a function above that appends its table to $report and its PASS/FAIL
 # lines to $verdicts; add its call here, guarded by its name for ODP_BENCH_ONLY.
@@ -339,6 +415,7 @@ want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 want release && bench_release
 want bench_8 && bench_push "$rows8" 8 bench_8 446799001
 want bench_50 && bench_push "$rows50" 50 bench_50 446799002
+want web && { [ -z "$only" ] || bench_release; bench_web; }
 
 # ---- the query service (issue 10) ----------------------------------------------------------
 # With bench_8 (1M x 8) released above and 100,000 catalogue entries: an indexed equality
