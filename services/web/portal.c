@@ -130,7 +130,9 @@ static void s_hit(odp_buf_t *b, json_t *hit)
     w_html(b, s_js(hit, "title"));
     w_bprintf(b, "</a> <small>（");
     w_html(b, s_js(hit, "department_name"));
-    w_bprintf(b, "，%s）</small><br>", s_label(&odp_cl_open_type, s_js(hit, "open_type")));
+    w_bprintf(b, "，");
+    w_html(b, s_label(&odp_cl_open_type, s_js(hit, "open_type")));
+    w_bprintf(b, "）</small><br>");
     w_html(b, s_js(hit, "summary"));
     w_bprintf(b, "</li>");
 }

@@ -137,11 +137,20 @@ static void s_pack(msgpack_packer *pk, json_t *v)
         msgpack_pack_array(pk, json_array_size(v));
         json_array_foreach(v, i, x) s_pack(pk, x);
         break;
-    case JSON_STRING: msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(v)); break;
-    case JSON_TRUE: msgpack_pack_true(pk); break;
-    case JSON_FALSE: msgpack_pack_false(pk); break;
-    default: msgpack_pack_nil(pk);
+    case JSON_STRING:
+        msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        msgpack_pack_int64(pk, json_integer_value(v));
+        break;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        break;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        break;
+    default:
+        msgpack_pack_nil(pk);
     }
 }
 
