@@ -429,8 +429,11 @@ static enum MHD_Result s_dataset(w_req_t *r, const char *res)
         } else
             odp_reply_free(&dr);
     } else {
-        w_bprintf(b, "<h2>如何获取</h2><p>");
-        w_html(b, s_js(e, "why"));
+        const char *why = s_js(e, "why");
+        w_bprintf(b, "<h2>如何获取</h2><p>%s",
+                  strstr(why, "expired") ? "您的授权已过期，请重新申请"
+                  : r->token[0]          ? "您尚未获得授权"
+                                         : "请先登录");
         w_bprintf(b,
                   "。本数据有条件开放：登录后填写用途、范围和期限提交申请，提供部门审核通过后即可"
                   "预览和下载。</p>");
