@@ -106,6 +106,13 @@ postmaster=$(head -1 "$pgdir/data/postmaster.pid")
 "$bin/odpctl" keygen --kind operations --id admin --name "Operations administrator" \
     --out "$work/keys/ops-admin" >/dev/null
 cp "$work/keys/ops-admin" "$work/certs/public/operations-admin.cert"
+# Each service's own identity, as tests/run.sh makes them: the reviewer and the publisher
+# follow the registrar's events with it.
+for s in registrar reviewer publisher query metrics; do
+    "$bin/odpctl" keygen --kind service --id "$s" --out "$work/keys/service-$s" >/dev/null
+    cp "$work/keys/service-$s" "$work/certs/public/service-$s.cert"
+done
+export ODP_SERVICE_KEYS="$work/keys"
 export ODP_CERT_DIR="$work/certs/public"
 export ODP_SERVER_CERT="$work/certs/server"
 export ODP_CLIENT_CERT="$work/keys/ops-admin_secret"
