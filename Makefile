@@ -8,7 +8,8 @@ PKGS     := libczmq libzmq msgpack libpq libsodium jansson libmicrohttpd libcurl
 DEB_PACKAGES := build-essential pkg-config libczmq-dev libzmq3-dev libmsgpack-dev libpq-dev \
                 libsodium-dev libjansson-dev libcsv-dev libcmocka-dev postgresql \
                 postgresql-client clang-format docker-compose procps \
-                libmicrohttpd-dev libcurl4-openssl-dev prometheus
+                libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev prometheus \
+                chromium fonts-noto-cjk
 
 BUILD   ?= build
 CC      ?= gcc
@@ -216,3 +217,11 @@ clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
 
 -include $(shell find $(BUILD)/obj $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The HTTP gateway and portal (services/web): no database, no migrations; libmicrohttpd, zlib.
+WEB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/web/*.c))
+$(BUILD)/bin/odp-web: $(WEB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libmicrohttpd zlib)
+all: $(BUILD)/bin/odp-web
+bins: $(BUILD)/bin/odp-web

@@ -119,6 +119,10 @@ write_env() {
             echo "export ODP_${up}_ENDPOINT=tcp://127.0.0.1:$((base + 10 * i + 1))"
             echo "export ODP_${up}_EVENTS=tcp://127.0.0.1:$((base + 10 * i + 2))"
         done
+        echo "# the query service's public endpoint (citizens, odp-user, odp-web) and the web"
+        echo "export ODP_QUERY_PUBLIC_BIND=tcp://127.0.0.1:$((base + 33))"
+        echo "export ODP_QUERY_PUBLIC_ENDPOINT=tcp://127.0.0.1:$((base + 33))"
+        echo "export ODP_WEB_PORT=$((base + 80))"
     } >"$tmp"
     mv -f "$tmp" "$VAR/odp.env"
 }
@@ -222,7 +226,10 @@ cmd_up() {
     for svc in "${SERVICES[@]}"; do
         wait_healthy "$svc" || failed+=("$svc")
     done
+    # The HTTP gateway and portal: stateless, a client of the query service's public endpoint.
+    [[ ! -x $BIN/odp-web ]] || start_service web
     echo
+    echo "portal:      http://127.0.0.1:$((${ODP_PORT_BASE:-7500} + 80))/   (CKAN API under /api/3/action/)"
     echo "environment: . var/odp.env     (odpctl then acts as the operations administrator)"
     echo "logs:        var/log/<service>.log, PostgreSQL: var/pg/postgres.log"
     echo "stop:        $PROG down"
@@ -233,6 +240,7 @@ cmd_up() {
 
 cmd_down() {
     local svc
+    stop_service web
     for svc in "${SERVICES[@]}"; do
         stop_service "$svc"
     done
@@ -243,7 +251,7 @@ cmd_down() {
 
 cmd_status() {
     local svc pid rc=0
-    for svc in "${SERVICES[@]}"; do
+    for svc in "${SERVICES[@]}" web; do
         if pid=$(service_pid "$svc"); then
             printf '%-10s running  pid %s\n' "$svc" "$pid"
         else

@@ -22,12 +22,12 @@
 # (ODP_BENCH_SERVICES="registrar reviewer ..." to start more).
 #
 # Further comparisons, each a function below: release (review and release of the 1M x 8
-# set, issues 8 and 9), metrics (catch-up over recorded events and the open data index,
-# issue 11).
+# set, issues 8 and 9), query (issue 10), web (issue 13), metrics (catch-up over recorded
+# events and the open data index, issue 11).
 #
 # Environment: BUILD (default build), ODP_BENCH_REPS (5), ODP_BENCH_ROWS8 (1000000),
 # ODP_BENCH_ROWS50 (200000), ODP_BENCH_EVENTS (1000000), ODP_BENCH_ONLY (a comparison's
-# name: release, bench_8, bench_50, metrics; only it),
+# name: release, bench_8, bench_50, query, web, metrics; only it),
 # ODP_BENCH_PG_PORT (55434), ODP_BENCH_PORT_BASE (27500), ODP_BENCH_KEEP=1 keeps the work
 # directory. Fewer rows or repetitions make a quick run, not a figure to quote.
 set -u
@@ -111,7 +111,8 @@ postmaster=$(head -1 "$pgdir/data/postmaster.pid")
 "$bin/odpctl" keygen --kind operations --id admin --name "Operations administrator" \
     --out "$work/keys/ops-admin" >/dev/null
 cp "$work/keys/ops-admin" "$work/certs/public/operations-admin.cert"
-# Each service's own identity (kind service): the reviewer and publisher follow others' events.
+# Each service's own identity, as tests/run.sh makes them: the reviewer and the publisher
+# follow the registrar's events with it.
 for s in registrar reviewer publisher query metrics; do
     "$bin/odpctl" keygen --kind service --id "$s" --out "$work/keys/service-$s" >/dev/null
     cp "$work/keys/service-$s" "$work/certs/public/service-$s.cert"
@@ -316,13 +317,8 @@ bench_release() {
 EOF_DICT
     "$bin/odpctl" department add --code "$dept" --name "基准测试部门$dept" \
         --keygen "$work/keys/dept-$dept" >/dev/null 2>&1 || die "department.add $dept failed"
-    # Each with its own service key (the registrar's key store picks up new certificates).
-    export ODP_SERVICE_KEYS="$work/keys"
-    for s in reviewer publisher; do
-        "$bin/odpctl" keygen --kind service --id "$s" --out "$work/keys/service-$s" >/dev/null
-        cp "$work/keys/service-$s" "$work/certs/public/service-$s.cert"
-        start_service "$s"
-    done
+    start_service reviewer
+    start_service publisher
     push_baseline "$name" "$csv" "$rows8"
     copy_s=$(tail -1 "$work/times/$name.psql.wall")
     resource=$(odp_entry "$name" "$dept")
@@ -395,11 +391,6 @@ EOF_DICT
 #     odpctl (target <= 2 s).
 bench_metrics() {
     nev=${ODP_BENCH_EVENTS:-1000000}
-    for s in registrar metrics; do
-        "$bin/odpctl" keygen --kind service --id "$s" --out "$work/keys/service-$s" >/dev/null
-        cp "$work/keys/service-$s" "$work/certs/public/service-$s.cert"
-    done
-    export ODP_SERVICE_KEYS="$work/keys"
     push_hwm_kb=$(hwm_kb) # the registrar is restarted below
     kill "$(cat "$work/run/registrar.pid")" 2>/dev/null
     sleep 1
@@ -443,7 +434,6 @@ SQL
     catch_s=$(calc %.1f "$t1 - $t0")
     rate=$(calc %d "$last / ($t1 - $t0)")
     say "metrics: caught up with $last events in ${catch_s}s ($rate events/s)"
-
     say "metrics: 1,000 departments and 100,000 entries"
     $psql <<'SQL' || die "cannot write the index data"
 INSERT INTO registrar.departments (code, name, registered_by)
@@ -493,6 +483,82 @@ SQL
     if [ "$(calc %d "$index_s <= 2")" = 1 ]; then v=PASS; else v=FAIL; fi
     echo "$v - metrics index: $ndept departments, 100,000 entries in ${index_s}s (target <= 2 s)" >> "$verdicts"
 }
+# ---- comparison: the HTTP gateway (issue 13) ---------------------------------------------
+# With the release comparison's 1M x 8 version released: package_search and
+# datastore_search requests per second through odp-web (HTTP, keep-alive) against the same
+# requests sent straight to the query service (ZeroMQ), at the same concurrency (target
+# >= 0.7 each), and the whole version as CSV through /datastore/dump against psql \copy
+# (SELECT ...) TO (target >= 0.7). ODP_BENCH_WEB_RUNS (3) interleaved rounds; medians.
+bench_web() {
+    say "web: building wbench"
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I. \
+        $(pkg-config --cflags libczmq msgpack) -o "$root/$BUILD/bench/wbench" \
+        tests/bench/wbench.c "$root/$BUILD/libodp.a" \
+        $(pkg-config --libs libczmq libzmq msgpack libpq libsodium jansson) -lcsv -lm -lpthread ||
+        die "cannot build tests/bench/wbench.c"
+    wb=$root/$BUILD/bench/wbench
+    wres=$($psql -At -c "SELECT resource FROM publisher.releases WHERE state = 'current' ORDER BY rows DESC LIMIT 1")
+    [ -n "$wres" ] || die "web: nothing released (the release comparison makes the version)"
+    wrel=$($psql -At -c "SELECT relation FROM publisher.releases WHERE resource = '$wres' AND state = 'current'")
+    wport=$((ODP_PORT_BASE + 80))
+    (
+        export ODP_QUERY_PUBLIC_BIND=tcp://127.0.0.1:$((ODP_PORT_BASE + 33))
+        export ODP_QUERY_RATE_PER_S=100000000 ODP_QUERY_RATE_BURST=100000000
+        start_service query
+    )
+    ODP_QUERY_PUBLIC_ENDPOINT=tcp://127.0.0.1:$((ODP_PORT_BASE + 33)) ODP_WEB_PORT=$wport \
+        ODP_WEB_RATE_PER_S=100000000 ODP_WEB_RATE_BURST=100000000 \
+        "$bin/odp-web" > "$work/log/web.log" 2>&1 &
+    echo $! > "$work/run/web.pid"
+    i=0
+    until "$wb" get "$wport" /api/3/action/status_show /dev/null >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 30 ] || { tail -20 "$work/log/web.log"; die "odp-web did not answer"; }
+        sleep 0.5
+    done
+    conc=${ODP_BENCH_WEB_CONC:-4}
+    cols=$($psql -At -c "SELECT string_agg(quote_ident(name), ', ' ORDER BY position) FROM publisher.release_fields WHERE release = ${wrel#publisher.r}")
+    : > "$work/web.results"
+    r=0
+    while [ $r -lt "${ODP_BENCH_WEB_RUNS:-3}" ]; do
+        r=$((r + 1))
+        s_direct=$("$wb" zmq catalogue.search '{"q":"bench","rows":10}' "$conc" 5) || die "wbench search direct failed"
+        s_web=$("$wb" http "$wport" '/api/3/action/package_search?q=bench&rows=10' "$conc" 5) || die "wbench search web failed"
+        d_direct=$("$wb" zmq datastore.search "{\"resource\":\"$wres\",\"limit\":100}" "$conc" 5) || die "wbench rows direct failed"
+        d_web=$("$wb" http "$wport" "/api/3/action/datastore_search?resource_id=$wres&limit=100" "$conc" 5) || die "wbench rows web failed"
+        dump=$("$wb" get "$wport" "/datastore/dump/$wres?format=csv" "$work/data/web-dump.csv") || die "wbench dump failed"
+        t0=$(now)
+        $psql -c "\\copy (SELECT $cols FROM $wrel ORDER BY row_no) TO '$work/data/web-psql.csv' WITH (FORMAT csv, HEADER)" ||
+            die "psql \\copy TO failed"
+        t1=$(now)
+        psql_s=$(calc %.3f "$t1 - $t0")
+        echo "$s_direct $s_web $d_direct $d_web $dump $psql_s" >> "$work/web.results"
+        say "web round $r: package_search $s_web req/s (direct $s_direct); datastore_search $d_web (direct $d_direct); dump $dump (s bytes), psql \\copy ${psql_s}s"
+    done
+    same=$(cmp -s "$work/data/web-dump.csv" "$work/data/web-psql.csv" && echo yes || echo no)
+    rm -f "$work/data/web-dump.csv" "$work/data/web-psql.csv"
+    wmed() { awk -v c="$1" '{ print $c }' "$work/web.results" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+    sd=$(wmed 1) sw=$(wmed 2) dd=$(wmed 3) dw=$(wmed 4) dump_s=$(wmed 5) bytes=$(wmed 6) psql_s=$(wmed 7)
+    {
+        echo "web: through odp-web vs straight to the query service, concurrency $conc, medians of ${ODP_BENCH_WEB_RUNS:-3}"
+        echo "  package_search $sw req/s (direct $sd); datastore_search limit 100 $dw req/s (direct $dd)"
+        echo "  /datastore/dump CSV of $wres: ${dump_s}s, $bytes bytes (same bytes as psql: $same); psql \\copy TO ${psql_s}s"
+        echo
+    } >> "$report"
+    ratio=$(calc %.3f "$sw / $sd")
+    if [ "$(calc %d "$ratio >= 0.7")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - web: package_search through the gateway $sw req/s vs direct $sd: $ratio x (target >= 0.7)" >> "$verdicts"
+    ratio=$(calc %.3f "$dw / $dd")
+    if [ "$(calc %d "$ratio >= 0.7")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - web: datastore_search through the gateway $dw req/s vs direct $dd: $ratio x (target >= 0.7)" >> "$verdicts"
+    ratio=$(calc %.3f "$psql_s / $dump_s")
+    if [ "$(calc %d "$ratio >= 0.7")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - web: CSV dump ${dump_s}s vs psql \\copy TO ${psql_s}s: $ratio x (target >= 0.7)" >> "$verdicts"
+    kill "$(cat "$work/run/web.pid")" 2>/dev/null
+    rm -f "$work/run/web.pid"
+    stop_service query
+}
+
 # ---- the query service (issue 10) ----------------------------------------------------------
 # With the 1M x 8 set released by bench_release and 100,000 catalogue entries: an indexed equality
 # query (one row by _id) through the query service against the same query through libpq at
@@ -593,12 +659,27 @@ want release && bench_release
 want bench_8 && bench_push "$rows8" 8 bench_8 446799001
 want bench_50 && bench_push "$rows50" 50 bench_50 446799002
 want query && { [ -n "${pub_resource:-}" ] || bench_release; bench_query; }
+want web && { [ -n "${pub_resource:-}" ] || bench_release; bench_web; }
 want metrics && bench_metrics
 
 # ---- report --------------------------------------------------------------------------------
 hwm_mb=$(calc %.1f "${push_hwm_kb:-$(hwm_kb)} / 1024")
 if [ "$(calc %d "$hwm_mb <= 64")" = 1 ]; then v=PASS; else v=FAIL; fi
 echo "$v - registrar peak RSS (VmHWM) $hwm_mb MiB after all runs (target <= 64 MiB)" >> "$verdicts"
+if read -r _ svc lib p1 p10k s50 s95 dl_s psql_s dl_bytes same qkb < "$work/query.summary"; then
+    ratio=$(calc %.3f "$svc / $lib")
+    if [ "$(calc %d "$ratio >= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: indexed equality $svc req/s through the service, $lib through libpq: ratio $ratio (target >= 0.5)" >> "$verdicts"
+    ratio=$(calc %.2f "$p10k / $p1")
+    if [ "$(calc %d "$ratio <= 1.5")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: keyset page 10,000 $p10k ms vs page 1 $p1 ms: $ratio x (target <= 1.5)" >> "$verdicts"
+    if [ "$(calc %d "$s95 <= 20")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: catalogue search over 100,000 entries, Chinese keywords: p50 $s50 ms, p95 $s95 ms (target p95 <= 20 ms)" >> "$verdicts"
+    ratio=$(calc %.3f "$psql_s / $dl_s")
+    if [ "$(calc %d "$ratio >= 0.8")" = 1 ]; then v=PASS; else v=FAIL; fi
+    echo "$v - query: full CSV download ${dl_s}s ($dl_bytes bytes; same bytes as psql: $same) vs psql \\copy ${psql_s}s: $ratio x (target >= 0.8)" >> "$verdicts"
+    echo "info - query: the query service's peak RSS (VmHWM) $(calc %.1f "$qkb / 1024") MiB" >> "$verdicts"
+fi
 echo
 cat "$work/header" "$report" "$verdicts"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

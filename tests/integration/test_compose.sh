@@ -43,7 +43,7 @@ else
 fi
 
 # Every service is defined.
-want="keygen metrics ops postgres publisher query registrar reviewer"
+want="keygen metrics ops postgres publisher query registrar reviewer web"
 got=$(compose_config "${example_env[@]}" --services 2>/dev/null | sort | xargs)
 if [[ $got == "$want" ]]; then
     echo "ok - docker-compose services: $want"

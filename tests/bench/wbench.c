@@ -1,0 +1,233 @@
+/*  wbench: load for the web comparison of tests/bench/run.sh (issue 13).
+
+      wbench http PORT PATH CONC SECONDS     GET PATH on 127.0.0.1:PORT from CONC keep-alive
+                                             connections for SECONDS: prints requests/s
+      wbench zmq COMMAND JSON CONC SECONDS   the same request straight to the query service
+                                             (ODP_QUERY_ENDPOINT, ODP_CLIENT_CERT): requests/s
+      wbench get PORT PATH FILE              one GET saved to FILE: prints "seconds bytes"
+
+    Every answer must be 200 (the run stops otherwise): a rate limit or an error would
+    make the numbers meaningless. */
+#include "common/client.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int s_port;
+static const char *s_path, *s_cmd;
+static msgpack_sbuffer s_body;
+static double s_until;
+static atomic_long s_done, s_bad;
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int s_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*  One keep-alive GET: 0 when the answer was 200 and read whole (Content-Length). */
+static int s_get(int fd, char *buf, size_t cap)
+{
+    char req[2048];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", s_path);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        return -1;
+    size_t len = 0;
+    char *end = NULL;
+    while (!end) {
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    int status = atoi(buf + 9);
+    const char *cl = strcasestr(buf, "Content-Length:");
+    if (!cl || cl > end)
+        return -1;
+    size_t want = (size_t)(end + 4 - buf) + (size_t)atol(cl + 15);
+    while (len < want) {
+        ssize_t r = recv(fd, buf, cap - 1 < want - len ? cap - 1 : want - len, 0);
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+    }
+    return status == 200 ? 0 : -1;
+}
+
+static void *s_http_worker(void *arg)
+{
+    (void)arg;
+    size_t cap = 1 << 22;
+    char *buf = malloc(cap);
+    int fd = s_connect();
+    while (fd >= 0 && s_now() < s_until) {
+        if (s_get(fd, buf, cap) < 0) {
+            atomic_fetch_add(&s_bad, 1);
+            break;
+        }
+        atomic_fetch_add(&s_done, 1);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return NULL;
+}
+
+static void *s_zmq_worker(void *arg)
+{
+    (void)arg;
+    char err[256];
+    odp_client_t *c = odp_client_new("query", NULL, NULL, err, sizeof err);
+    while (c && s_now() < s_until) {
+        odp_reply_t rep;
+        int rc = odp_client_call_raw(c, s_cmd, s_body.data, s_body.size, 10000, &rep);
+        bool ok = rc == 0 && rep.status == 200;
+        odp_reply_free(&rep);
+        if (!ok) {
+            atomic_fetch_add(&s_bad, 1);
+            break;
+        }
+        atomic_fetch_add(&s_done, 1);
+    }
+    odp_client_destroy(&c);
+    return NULL;
+}
+
+static void s_pack(msgpack_packer *pk, json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        msgpack_pack_map(pk, json_object_size(v));
+        json_object_foreach(v, k, x)
+        {
+            msgpack_pack_str_with_body(pk, k, strlen(k));
+            s_pack(pk, x);
+        }
+        break;
+    case JSON_ARRAY:
+        msgpack_pack_array(pk, json_array_size(v));
+        json_array_foreach(v, i, x) s_pack(pk, x);
+        break;
+    case JSON_STRING:
+        msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        msgpack_pack_int64(pk, json_integer_value(v));
+        break;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        break;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        break;
+    default:
+        msgpack_pack_nil(pk);
+    }
+}
+
+static int s_load(void *(*fn)(void *), int conc, double seconds)
+{
+    pthread_t t[256];
+    if (conc < 1 || conc > 256)
+        return 2;
+    double t0 = s_now();
+    s_until = t0 + seconds;
+    for (int i = 0; i < conc; i++)
+        pthread_create(&t[i], NULL, fn, NULL);
+    for (int i = 0; i < conc; i++)
+        pthread_join(t[i], NULL);
+    if (atomic_load(&s_bad)) {
+        fprintf(stderr, "wbench: %ld requests failed\n", atomic_load(&s_bad));
+        return 1;
+    }
+    printf("%.1f\n", (double)atomic_load(&s_done) / (s_now() - t0));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    zsys_init();
+    if (argc == 6 && strcmp(argv[1], "http") == 0) {
+        s_port = atoi(argv[2]);
+        s_path = argv[3];
+        return s_load(s_http_worker, atoi(argv[4]), atof(argv[5]));
+    }
+    if (argc == 6 && strcmp(argv[1], "zmq") == 0) {
+        s_cmd = argv[2];
+        json_t *j = json_loads(argv[3], 0, NULL);
+        if (!j)
+            return 2;
+        msgpack_sbuffer_init(&s_body);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &s_body, msgpack_sbuffer_write);
+        s_pack(&pk, j);
+        json_decref(j);
+        return s_load(s_zmq_worker, atoi(argv[4]), atof(argv[5]));
+    }
+    if (argc == 5 && strcmp(argv[1], "get") == 0) {
+        s_port = atoi(argv[2]);
+        FILE *out = fopen(argv[4], "wb");
+        int fd = s_connect();
+        if (!out || fd < 0)
+            return 1;
+        char req[2048], buf[1 << 16];
+        int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", argv[3]);
+        double t0 = s_now();
+        send(fd, req, (size_t)n, MSG_NOSIGNAL);
+        bool head = true;
+        long bytes = 0;
+        ssize_t r;
+        while ((r = recv(fd, buf, sizeof buf - 1, 0)) > 0) {
+            if (head) {
+                /*  The status line and headers come in the first segment. */
+                buf[r] = '\0';
+                char *e = strstr(buf, "\r\n\r\n");
+                if (!e || atoi(buf + 9) != 200)
+                    return 1;
+                head = false;
+                size_t body = (size_t)r - (size_t)(e + 4 - buf);
+                fwrite(e + 4, 1, body, out);
+                bytes += (long)body;
+                continue;
+            }
+            fwrite(buf, 1, (size_t)r, out);
+            bytes += r;
+        }
+        close(fd);
+        fclose(out);
+        printf("%.3f %ld\n", s_now() - t0, bytes);
+        return head ? 1 : 0;
+    }
+    fprintf(stderr, "usage: wbench http PORT PATH CONC SECONDS | zmq COMMAND JSON CONC SECONDS |"
+                    " get PORT PATH FILE\n");
+    return 2;
+}
