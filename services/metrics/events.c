@@ -372,50 +372,72 @@ static int s_page_sql_build(const s_fact_t *f, char *out, size_t size)
 typedef struct {
     char *buf;
     size_t len;
-    FILE *f;
+    size_t cap;
     size_t n;
+    bool bad; /* out of memory */
 } s_arr_t;
+
+static void s_arr_put(s_arr_t *a, const char *p, size_t len)
+{
+    if (a->bad)
+        return;
+    if (a->len + len + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        while (a->len + len + 1 > cap)
+            cap *= 2;
+        char *b = realloc(a->buf, cap);
+        if (!b) {
+            a->bad = true;
+            return;
+        }
+        a->buf = b;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, p, len);
+    a->len += len;
+    a->buf[a->len] = '\0';
+}
 
 static int s_arr_open(s_arr_t *a)
 {
     *a = (s_arr_t){0};
-    a->f = open_memstream(&a->buf, &a->len);
-    return a->f && fputc('{', a->f) != EOF ? 0 : -1;
+    s_arr_put(a, "{", 1);
+    return a->bad ? -1 : 0;
 }
 
 /*  v of len bytes, or NULL. */
 static void s_arr_add(s_arr_t *a, const char *v, size_t len)
 {
     if (a->n++)
-        fputc(',', a->f);
+        s_arr_put(a, ",", 1);
     if (!v) {
-        fputs("NULL", a->f);
+        s_arr_put(a, "NULL", 4);
         return;
     }
-    fputc('"', a->f);
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] == '"' || v[i] == '\\')
-            fputc('\\', a->f);
-        fputc(v[i], a->f);
+    s_arr_put(a, "\"", 1);
+    for (size_t i = 0; i < len;) {
+        size_t run = 0;
+        while (i + run < len && v[i + run] != '"' && v[i + run] != '\\')
+            run++;
+        s_arr_put(a, v + i, run);
+        i += run;
+        if (i < len) {
+            char esc[2] = {'\\', v[i++]};
+            s_arr_put(a, esc, 2);
+        }
     }
-    fputc('"', a->f);
+    s_arr_put(a, "\"", 1);
 }
 
 /*  The literal (a->buf), or -1. */
 static int s_arr_close(s_arr_t *a)
 {
-    if (!a->f)
-        return -1;
-    int bad = fputc('}', a->f) == EOF;
-    bad |= fclose(a->f) != 0;
-    a->f = NULL;
-    return bad || !a->buf ? -1 : 0;
+    s_arr_put(a, "}", 1);
+    return a->bad ? -1 : 0;
 }
 
 static void s_arr_free(s_arr_t *a)
 {
-    if (a->f)
-        fclose(a->f);
     free(a->buf);
     *a = (s_arr_t){0};
 }
