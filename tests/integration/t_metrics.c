@@ -71,7 +71,13 @@ static void s_publish(const char *topic, const char *resource, int64_t version, 
     msgpack_sbuffer_init(&b);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 8);
+    /*  As declared in proto/odp_proto.h: the department is the resource code's first nine
+        characters; only release.published carries rows and sha256, release.withdrawn a
+        reason. */
+    bool published = strcmp(topic, "release.published") == 0;
+    char dept[10];
+    snprintf(dept, sizeof dept, "%.9s", resource);
+    msgpack_pack_map(&pk, published ? 12 : 10);
     tp_pack_cstr(&pk, "source");
     tp_pack_cstr(&pk, "publisher");
     tp_pack_cstr(&pk, "seq");
@@ -82,12 +88,25 @@ static void s_publish(const char *topic, const char *resource, int64_t version, 
     tp_pack_cstr(&pk, "service:publisher");
     tp_pack_cstr(&pk, "resource");
     tp_pack_cstr(&pk, resource);
+    tp_pack_cstr(&pk, "department");
+    tp_pack_cstr(&pk, dept);
+    tp_pack_cstr(&pk, "table");
+    tp_pack_cstr(&pk, "main");
     tp_pack_cstr(&pk, "version");
     msgpack_pack_int64(&pk, version);
-    tp_pack_cstr(&pk, "rows");
-    msgpack_pack_int64(&pk, rows);
-    tp_pack_cstr(&pk, "sha256");
-    tp_pack_cstr(&pk, sha256);
+    tp_pack_cstr(&pk, "release");
+    msgpack_pack_int64(&pk, 1);
+    if (published) {
+        tp_pack_cstr(&pk, "kind");
+        tp_pack_cstr(&pk, "dataset");
+        tp_pack_cstr(&pk, "rows");
+        msgpack_pack_int64(&pk, rows);
+        tp_pack_cstr(&pk, "sha256");
+        tp_pack_cstr(&pk, sha256);
+    } else {
+        tp_pack_cstr(&pk, "reason");
+        tp_pack_cstr(&pk, "withdrawn by the metrics test");
+    }
     char seqs[24];
     snprintf(seqs, sizeof seqs, "%" PRId64, seq);
     const char *vals[3] = {seqs, topic, b.data};
