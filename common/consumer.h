@@ -12,13 +12,12 @@
     - Service mode (odp_consumer_new_service): the cursor (source, last) lives in the
       service's own schema (odp_consumer_migration) and moves IN THE SAME TRANSACTION as
       the work the event causes: the library opens the transaction, moves the cursor
-      from seq - 1 to seq (an UPDATE that matches no row means the event was handled
-      already: it is skipped, never done twice), calls the handler, and commits. A crash
-      anywhere loses the work and the cursor move together, and the event comes again by
-      replay. The consumer connects with the service's own key and works inside the
-      service loop: SUB and replay sockets are loop readers, and a timer paces replay
-      pages (at most 20 ms of events per turn, then requests get the loop back),
-      retries and silence checks.
+      from seq - 1 to seq (with on_page, over a whole replay page at once) (an UPDATE that matches
+   no row means the event was handled already: it is skipped, never done twice), calls the handler,
+   and commits. A crash anywhere loses the work and the cursor move together, and the event comes
+   again by replay. The consumer connects with the service's own key and works inside the service
+   loop: SUB and replay sockets are loop readers, and a timer paces replay pages (at most 20 ms of
+   events per turn, then requests get the loop back), retries and silence checks.
     - Tool mode (odp_consumer_new): no database; the cursor lives in memory and starts
       "now" or at --since N. odp-events is this mode with a handler that prints.
 

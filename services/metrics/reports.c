@@ -152,43 +152,11 @@ static int s_assess(odp_req_t *req)
                        "SELECT assess_json($1::timestamptz, $2::timestamptz, $3, $4)", 4, vals);
 }
 
-/*  index_components is computed in the statement itself rather than in a function with SET
-    options: a function's inner queries are planned once for any parameters, which for
-    1,000 departments meant minutes; here the planner inlines the SQL functions with the
-    request's own values. The weights version is read first because a function whose
-    arguments hold a subquery is not inlined. jit off: compiling the plan cost seconds
-    and saves nothing at this size. */
 static int s_index_txn(odp_req_t *req, void *arg)
 {
-    const char *const *args = arg;
-    PGresult *r = odp_db_exec(req->db,
-                              "SELECT set_config('jit', 'off', true), "
-                              "set_config('work_mem', '64MB', true), "
-                              "(SELECT max(version) FROM weights)",
-                              0, NULL, NULL);
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        return odp_req_db_fail(req, r, "the index");
-    char weights[24];
-    snprintf(weights, sizeof weights, "%s", PQgetvalue(r, 0, 2));
-    bool none = PQgetisnull(r, 0, 2);
-    PQclear(r);
-    const char *vals[5] = {args[0], args[1], args[2], args[3], none ? NULL : weights};
-    return s_reply_sql(
-        req, "the index",
-        "WITH k AS (SELECT * FROM index_components($2::timestamptz, $3::timestamptz, $4, "
-        "$5::bigint)), "
-        "kept AS (INSERT INTO index_history (period, department, weights, score, components) "
-        "SELECT $1, k.department, k.weights, coalesce(k.score, 0), "
-        "json_build_object('volume', k.volume, 'quality', k.quality, 'apps', k.apps, "
-        "'access', k.access, 'efficiency', k.efficiency, 'effect', k.effect)::text "
-        "FROM k RETURNING 1) "
-        "SELECT json_build_object('period', $1::text, 'from', $2::timestamptz, "
-        "'to', $3::timestamptz, 'weights', $5::bigint, 'kept', (SELECT count(*) FROM kept), "
-        "'departments', (SELECT coalesce(json_agg(json_build_object('department', "
-        "k.department, 'score', k.score, 'volume', k.volume, 'quality', k.quality, "
-        "'apps', k.apps, 'access', k.access, 'efficiency', k.efficiency, 'effect', k.effect) "
-        "ORDER BY k.score DESC NULLS LAST, k.department), '[]') FROM k))",
-        5, vals);
+    const char *const *vals = arg;
+    return s_reply_sql(req, "the index",
+                       "SELECT index_json($1, $2::timestamptz, $3::timestamptz, $4)", 4, vals);
 }
 
 static int s_index(odp_req_t *req)
