@@ -12,13 +12,12 @@
     - Service mode (odp_consumer_new_service): the cursor (source, last) lives in the
       service's own schema (odp_consumer_migration) and moves IN THE SAME TRANSACTION as
       the work the event causes: the library opens the transaction, moves the cursor
-      from seq - 1 to seq (an UPDATE that matches no row means the event was handled
-      already: it is skipped, never done twice), calls the handler, and commits. A crash
-      anywhere loses the work and the cursor move together, and the event comes again by
-      replay. The consumer connects with the service's own key and works inside the
-      service loop: SUB and replay sockets are loop readers, and a timer paces replay
-      pages (at most 20 ms of events per turn, then requests get the loop back),
-      retries and silence checks.
+      from seq - 1 to seq (with on_page, over a whole replay page at once) (an UPDATE that matches
+   no row means the event was handled already: it is skipped, never done twice), calls the handler,
+   and commits. A crash anywhere loses the work and the cursor move together, and the event comes
+   again by replay. The consumer connects with the service's own key and works inside the service
+   loop: SUB and replay sockets are loop readers, and a timer paces replay pages (at most 20 ms of
+   events per turn, then requests get the loop back), retries and silence checks.
     - Tool mode (odp_consumer_new): no database; the cursor lives in memory and starts
       "now" or at --since N. odp-events is this mode with a handler that prints.
 
@@ -63,6 +62,12 @@ typedef struct {
 } odp_event_t;
 
 typedef odp_event_rc_t (*odp_event_fn)(odp_event_t *ev, void *arg);
+/*  Service mode, optional: n consecutive events of one source (a replay page, or what is
+    left of it) in one transaction with one cursor move. 0 when every event is handled
+    (DONE); -1 when not all of them are (one would RETRY or REFUSE, a statement failed):
+    the library rolls the page back and hands its events to on_event one by one, so each
+    gets its own answer and a bad one cannot take the others with it. */
+typedef int (*odp_page_fn)(odp_event_t *evs, size_t n, void *arg);
 /*  0, or -1 to be called again after a backoff (no event is handled until it succeeds). */
 typedef int (*odp_reconcile_fn)(odp_db_t *db, void *arg);
 /*  A gap (numbers lost on PUB) was filled from `from` to `to` by replaying `replayed`. */
@@ -71,9 +76,10 @@ typedef void (*odp_gap_fn)(const char *source, int64_t from, int64_t to, int64_t
 
 typedef struct {
     odp_event_fn on_event;     /* required */
+    odp_page_fn on_page;       /* service mode, may be NULL: replay pages one by one */
     odp_reconcile_fn on_start; /* service mode; may be NULL */
     odp_gap_fn on_gap;         /* NULL: logged at info */
-    void *arg;                 /* passed to all three */
+    void *arg;                 /* passed to all of them */
     const char *cert;          /* tool mode: secret cert, NULL for ODP_CLIENT_CERT */
     int sub_hwm;               /* receive HWM of each SUB; 0: ODP_<SERVICE>_SUB_HWM or 1000 */
 } odp_consumer_cfg_t;
