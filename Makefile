@@ -67,9 +67,12 @@ $(LIB): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# Each service: its own sources, its migrations compiled in, the common library.
+# Each service: its own sources, its migrations compiled in, the common library. The
+# migrations directory is a prerequisite too: its time changes when a file is removed or
+# renamed, which the remaining files' times do not show.
 define SERVICE_RULES
-$(BUILD)/gen/$(1)_migrations.c: tools/embed-sql.sh $(wildcard services/$(1)/migrations/*.sql)
+$(BUILD)/gen/$(1)_migrations.c: tools/embed-sql.sh services/$(1)/migrations \
+                                $(wildcard services/$(1)/migrations/*.sql)
 	@mkdir -p $$(dir $$@)
 	sh tools/embed-sql.sh $(1) services/$(1)/migrations > $$@
 
