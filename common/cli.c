@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "json.h"
+#include "parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,8 +105,8 @@ int odp_cli_fill(const char *prog, const odp_msgdef_t *def, void *msg, int argc,
             *v = odp_v_str(val);
             break;
         case ODP_T_INT: {
-            long long n = strtoll(val, &end, 10);
-            if (!*val || *end) {
+            int64_t n;
+            if (!odp_parse_int(val, strlen(val), INT64_MIN, INT64_MAX, &n)) {
                 fprintf(stderr, "%s: --%s needs a whole number\n", prog, opt);
                 return -1;
             }
@@ -243,14 +244,13 @@ static int s_global_apply(const char *prog, const struct s_global *opt, const ch
         fprintf(stderr, "%s: --%s takes no value\n", prog, opt->name);
         return -2;
     }
-    char *end;
     switch (opt->abbrev) {
     case 'j':
         g->json = true;
         break;
     case 't': {
-        long n = strtol(val, &end, 10);
-        if (!*val || *end || n <= 0 || n > 86400000) {
+        int64_t n;
+        if (!odp_parse_int(val, strlen(val), 1, 86400000, &n)) {
             fprintf(stderr, "%s: --timeout-ms needs a positive number of milliseconds\n", prog);
             return -2;
         }

@@ -1,4 +1,8 @@
 #include "config.h"
+#include "log.h"
+#include "parse.h"
+
+#include <inttypes.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -52,9 +56,12 @@ int64_t odp_config_int(const char *service, const char *key, int64_t dflt)
     const char *v = s_env(service, key);
     if (!v)
         return dflt;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    return (*end == '\0') ? (int64_t)n : dflt;
+    int64_t n;
+    if (odp_parse_int(v, strlen(v), INT64_MIN, INT64_MAX, &n))
+        return n;
+    odp_warn("config: %s for %s is not a whole number; using %" PRId64, key,
+             service ? service : "every service", dflt);
+    return dflt;
 }
 
 void odp_config_endpoint(const char *service, bool events, bool bind, char *buf, size_t size)

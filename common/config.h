@@ -20,7 +20,8 @@
 extern const char *const odp_service_names[ODP_NSERVICES];
 int odp_service_index(const char *name); /* -1 if unknown */
 
-/*  Value for service (may be NULL: only ODP_<K>) and key; dflt when unset or empty. */
+/*  Value for service (may be NULL: only ODP_<K>) and key; dflt when unset or empty. A
+    number that is not a whole decimal number is logged and the default used. */
 const char *odp_config(const char *service, const char *key, const char *dflt);
 int64_t odp_config_int(const char *service, const char *key, int64_t dflt);
 

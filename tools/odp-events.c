@@ -17,6 +17,7 @@
 #include "common/cloudevent.h"
 #include "common/codec.h"
 #include "common/config.h"
+#include "common/parse.h"
 #include "common/consumer.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -70,20 +71,6 @@ static void s_usage(FILE *f)
                "Endpoints and keys come from the environment (source var/odp.env):\n"
                "ODP_<SERVICE>_EVENTS, ODP_<SERVICE>_ENDPOINT, ODP_SERVER_CERT, "
                "ODP_CLIENT_CERT.\n");
-}
-
-/*  A whole decimal number within [min, max], or false. */
-static bool s_parse_int(const char *text, int64_t min, int64_t max, int64_t *out)
-{
-    if (!text || !*text || isspace((unsigned char)*text))
-        return false;
-    errno = 0;
-    char *end;
-    long long n = strtoll(text, &end, 10);
-    if (errno || *end || n < min || n > max)
-        return false;
-    *out = (int64_t)n;
-    return true;
 }
 
 static json_t *s_json_text(const char *p, size_t len)
@@ -188,18 +175,18 @@ int main(int argc, char *argv[])
             s_topic = optarg;
             break;
         case 'S':
-            ok = s_parse_int(optarg, 0, INT64_MAX, &since);
+            ok = odp_parse_int(optarg, strlen(optarg), 0, INT64_MAX, &since);
             if (since == 0)
                 since = 1; /* numbers start at 1: all of history */
             break;
         case 'H':
-            ok = s_parse_int(optarg, 1, INT32_MAX, &hwm);
+            ok = odp_parse_int(optarg, strlen(optarg), 1, INT32_MAX, &hwm);
             break;
         case 'c':
-            ok = s_parse_int(optarg, 0, INT64_MAX, &s_count);
+            ok = odp_parse_int(optarg, strlen(optarg), 0, INT64_MAX, &s_count);
             break;
         case 'i':
-            ok = s_parse_int(optarg, 0, INT32_MAX, &idle_ms);
+            ok = odp_parse_int(optarg, strlen(optarg), 0, INT32_MAX, &idle_ms);
             break;
         case 'q':
             s_quiet_gaps = true;

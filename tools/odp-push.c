@@ -24,6 +24,7 @@
 #include "common/client.h"
 #include "common/codelist.h"
 #include "common/config.h"
+#include "common/parse.h"
 #include "common/json.h"
 
 #include <errno.h>
@@ -1298,9 +1299,8 @@ static int s_push(int argc, char **argv)
     if (rc < 0)
         return 2;
     if (retries) {
-        char *end;
-        long n = strtol(retries, &end, 10);
-        if (!*retries || *end || n < 0 || n > 1000000) {
+        int64_t n;
+        if (!odp_parse_int(retries, strlen(retries), 0, 1000000, &n)) {
             fprintf(stderr, S_PROG ": --retries needs a whole number >= 0\n");
             return 2;
         }
@@ -1380,9 +1380,8 @@ static int s_findings(int argc, char **argv)
     msgpack_zone_init(&zone, 1024);
     int rc = odp_cli_fill(S_PROG, &odp_def_review_findings, &msg, argc, argv, NULL, &zone);
     if (rc == 0 && upload) {
-        char *end;
-        long long n = strtoll(upload, &end, 10);
-        if (*end || n < 1) {
+        int64_t n;
+        if (!odp_parse_int(upload, strlen(upload), 1, INT64_MAX, &n)) {
             fprintf(stderr, S_PROG ": findings: the upload is a number, not '%s'\n", upload);
             rc = -1;
         } else

@@ -13,6 +13,7 @@
 #include "common/cli.h"
 #include "common/client.h"
 #include "common/config.h"
+#include "common/parse.h"
 #include "common/json.h"
 #include "tools/backup.h"
 
@@ -392,9 +393,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (upload) {
-        char *end;
-        long long n = strtoll(upload, &end, 10);
-        if (*end || n < 1) {
+        int64_t n;
+        if (!odp_parse_int(upload, strlen(upload), 1, INT64_MAX, &n)) {
             fprintf(stderr, "odpctl: review report: the upload is a number, not '%s'\n", upload);
             msgpack_zone_destroy(&zone);
             return 2;
