@@ -133,6 +133,10 @@ $(BUILD)/tests/test_config: $(BUILD)/obj/tests/unit/test_config.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+$(BUILD)/tests/test_json: $(BUILD)/obj/tests/unit/test_json.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
 $(BUILD)/tests/test_copybin: $(BUILD)/obj/tests/unit/test_copybin.o $(BUILD)/obj/services/registrar/copybin.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)

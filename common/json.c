@@ -77,3 +77,58 @@ void odp_json_print(json_t *value)
     }
     json_decref(value);
 }
+
+static int s_pack_str(msgpack_packer *pk, const char *s, size_t n)
+{
+    return msgpack_pack_str(pk, n) < 0 || msgpack_pack_str_body(pk, s, n) < 0 ? -1 : 0;
+}
+
+/*  from is renamed in the object v, or in the objects of the array v; not deeper. */
+static int s_pack(msgpack_packer *pk, const json_t *v, const char *from, const char *to)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (msgpack_pack_map(pk, json_object_size(v)) < 0)
+            return -1;
+        const char *key;
+        json_t *item;
+        json_object_foreach((json_t *)v, key, item)
+        {
+            const char *k = from && strcmp(key, from) == 0 ? to : key;
+            if (s_pack_str(pk, k, strlen(k)) < 0 || s_pack(pk, item, NULL, NULL) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case JSON_ARRAY:
+        if (msgpack_pack_array(pk, json_array_size(v)) < 0)
+            return -1;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (s_pack(pk, json_array_get(v, i), from, to) < 0)
+                return -1;
+        return 0;
+    case JSON_STRING:
+        return s_pack_str(pk, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return msgpack_pack_int64(pk, json_integer_value(v)) < 0 ? -1 : 0;
+    case JSON_REAL:
+        return msgpack_pack_double(pk, json_real_value(v)) < 0 ? -1 : 0;
+    case JSON_TRUE:
+        return msgpack_pack_true(pk) < 0 ? -1 : 0;
+    case JSON_FALSE:
+        return msgpack_pack_false(pk) < 0 ? -1 : 0;
+    case JSON_NULL:
+        return msgpack_pack_nil(pk) < 0 ? -1 : 0;
+    }
+    return -1;
+}
+
+int odp_json_pack(msgpack_packer *pk, const json_t *v)
+{
+    return s_pack(pk, v, NULL, NULL);
+}
+
+int odp_json_pack_renamed(msgpack_packer *pk, const json_t *v, const char *from, const char *to)
+{
+    return s_pack(pk, v, from, to);
+}

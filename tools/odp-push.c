@@ -149,55 +149,6 @@ typedef struct {
     size_t nfields;
 } s_dict_t;
 
-static int s_pack_json(msgpack_packer *pk, json_t *j, bool field_keys)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        if (msgpack_pack_map(pk, json_object_size(j)))
-            return -1;
-        const char *key;
-        json_t *val;
-        json_object_foreach(j, key, val)
-        {
-            /*  (jansson iterates by key: rename a copy, never key itself) */
-            const char *name = field_keys && strcmp(key, "enum") == 0 ? "allowed" : key;
-            size_t kl = strlen(name);
-            if (msgpack_pack_str(pk, kl) || msgpack_pack_str_body(pk, name, kl) ||
-                s_pack_json(pk, val, false))
-                return -1;
-        }
-        return 0;
-    }
-    case JSON_ARRAY: {
-        if (msgpack_pack_array(pk, json_array_size(j)))
-            return -1;
-        size_t i;
-        json_t *val;
-        json_array_foreach(j, i, val)
-        {
-            if (s_pack_json(pk, val, false))
-                return -1;
-        }
-        return 0;
-    }
-    case JSON_STRING: {
-        size_t n = json_string_length(j);
-        return msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, json_string_value(j), n);
-    }
-    case JSON_INTEGER:
-        return msgpack_pack_int64(pk, json_integer_value(j));
-    case JSON_REAL:
-        return msgpack_pack_double(pk, json_real_value(j));
-    case JSON_TRUE:
-        return msgpack_pack_true(pk);
-    case JSON_FALSE:
-        return msgpack_pack_false(pk);
-    case JSON_NULL:
-        return msgpack_pack_nil(pk);
-    }
-    return -1;
-}
-
 static void s_dict_free(s_dict_t *d)
 {
     json_decref(d->root);
@@ -230,7 +181,7 @@ static int s_dict_load(const char *path, s_dict_t *d)
     json_array_foreach(fields, i, f)
     {
         size_t start = d->fields.size;
-        if (!json_is_object(f) || s_pack_json(&pk, f, true) < 0) {
+        if (!json_is_object(f) || odp_json_pack_renamed(&pk, f, "enum", "allowed") < 0) {
             fprintf(stderr, S_PROG ": %s: field %zu is not an object\n", path, i + 1);
             return -1;
         }

@@ -254,36 +254,6 @@ static int s_keygen(const char *out)
     return 0;
 }
 
-/*  A JSON value as msgpack (the --filters option). */
-static void s_pack_json(msgpack_packer *pk, json_t *v)
-{
-    if (json_is_object(v)) {
-        msgpack_pack_map(pk, json_object_size(v));
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            msgpack_pack_str(pk, strlen(k));
-            msgpack_pack_str_body(pk, k, strlen(k));
-            s_pack_json(pk, x);
-        }
-    } else if (json_is_array(v)) {
-        msgpack_pack_array(pk, json_array_size(v));
-        for (size_t i = 0; i < json_array_size(v); i++)
-            s_pack_json(pk, json_array_get(v, i));
-    } else if (json_is_string(v)) {
-        msgpack_pack_str(pk, json_string_length(v));
-        msgpack_pack_str_body(pk, json_string_value(v), json_string_length(v));
-    } else if (json_is_boolean(v))
-        json_is_true(v) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    else if (json_is_integer(v))
-        msgpack_pack_int64(pk, json_integer_value(v));
-    else if (json_is_real(v))
-        msgpack_pack_double(pk, json_real_value(v));
-    else
-        msgpack_pack_nil(pk);
-}
-
 typedef union {
 #define S_MEMBER(ident, cmd) odp_##ident##_t ident;
     ODP_REQUESTS(S_MEMBER)
@@ -502,7 +472,7 @@ int main(int argc, char **argv)
         }
         msgpack_packer pk;
         msgpack_packer_init(&pk, &fbuf, msgpack_sbuffer_write);
-        s_pack_json(&pk, j);
+        odp_json_pack(&pk, j);
         json_decref(j);
         msg.datastore_search.filters = odp_v_raw(fbuf.data, fbuf.size);
     }

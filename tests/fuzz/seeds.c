@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "common/codec.h"
+#include "common/json.h"
 
 #define S_REF(ident, cmd) &odp_def_##ident,
 static const odp_msgdef_t *const s_defs[] = {ODP_REQUESTS(S_REF) ODP_EVENTS(S_REF)
@@ -373,46 +374,6 @@ static int s_loader_samples(const char *dir, const char *samples)
 
 /*  ---- dictionaries ---------------------------------------------------------------------- */
 
-/*  A dict.json's fields as msgpack, "enum" renamed "allowed" as odp-push does. */
-static void s_pack_json(msgpack_packer *pk, json_t *j, bool field)
-{
-    const char *key;
-    json_t *v;
-    size_t i;
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        msgpack_pack_map(pk, json_object_size(j));
-        json_object_foreach(j, key, v)
-        {
-            s_pack_str(pk, field && strcmp(key, "enum") == 0 ? "allowed" : key);
-            s_pack_json(pk, v, false);
-        }
-        break;
-    case JSON_ARRAY:
-        msgpack_pack_array(pk, json_array_size(j));
-        json_array_foreach(j, i, v) s_pack_json(pk, v, field);
-        break;
-    case JSON_STRING:
-        s_pack_str(pk, json_string_value(j));
-        break;
-    case JSON_INTEGER:
-        msgpack_pack_int64(pk, json_integer_value(j));
-        break;
-    case JSON_REAL:
-        msgpack_pack_double(pk, json_real_value(j));
-        break;
-    case JSON_TRUE:
-        msgpack_pack_true(pk);
-        break;
-    case JSON_FALSE:
-        msgpack_pack_false(pk);
-        break;
-    case JSON_NULL:
-        msgpack_pack_nil(pk);
-        break;
-    }
-}
-
 /*  A dictionary.set body for fields (a JSON array text). */
 static int s_dict_seed(const char *dir, const char *name, const char *table, const char *fields)
 {
@@ -431,7 +392,7 @@ static int s_dict_seed(const char *dir, const char *name, const char *table, con
         s_pack_str(&pk, table);
     }
     s_pack_str(&pk, "fields");
-    s_pack_json(&pk, j, true);
+    odp_json_pack_renamed(&pk, j, "enum", "allowed");
     int rc = s_write(dir, name, buf.data, buf.size, NULL, 0);
     msgpack_sbuffer_destroy(&buf);
     json_decref(j);

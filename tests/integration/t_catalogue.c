@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include "common/auth.h"
+#include "common/json.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -146,48 +147,6 @@ static int s_list_plans(odp_client_t *c, const odp_plan_list_t *m, odp_reply_t *
 
 /*  ---- JSON data dictionaries as msgpack -------------------------------------------------- */
 
-/*  Pack a JSON value; the dictionary files' "enum" is the wire's "allowed". */
-static void s_pack_json(msgpack_packer *pk, json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        const char *key;
-        json_t *v;
-        msgpack_pack_map(pk, json_object_size(j));
-        json_object_foreach(j, key, v)
-        {
-            const char *k = strcmp(key, "enum") == 0 ? "allowed" : key;
-            msgpack_pack_str_with_body(pk, k, strlen(k));
-            s_pack_json(pk, v);
-        }
-        break;
-    }
-    case JSON_ARRAY:
-        msgpack_pack_array(pk, json_array_size(j));
-        for (size_t i = 0; i < json_array_size(j); i++)
-            s_pack_json(pk, json_array_get(j, i));
-        break;
-    case JSON_STRING:
-        msgpack_pack_str_with_body(pk, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        msgpack_pack_int64(pk, json_integer_value(j));
-        break;
-    case JSON_REAL:
-        msgpack_pack_double(pk, json_real_value(j));
-        break;
-    case JSON_TRUE:
-        msgpack_pack_true(pk);
-        break;
-    case JSON_FALSE:
-        msgpack_pack_false(pk);
-        break;
-    case JSON_NULL:
-        msgpack_pack_nil(pk);
-        break;
-    }
-}
-
 /*  dictionary.set of resource's table (NULL: default) with fields given as JSON text. */
 static int s_dict_set(odp_client_t *c, const char *resource, const char *table, json_t *fields,
                       odp_reply_t *rep)
@@ -196,7 +155,7 @@ static int s_dict_set(odp_client_t *c, const char *resource, const char *table, 
     msgpack_sbuffer_init(&buf);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    s_pack_json(&pk, fields);
+    odp_json_pack_renamed(&pk, fields, "enum", "allowed");
     odp_dictionary_set_t m = {0};
     m.resource = odp_v_str(resource);
     m.table = odp_v_str(table);

@@ -7,6 +7,7 @@
 
 #include "common/auth.h"
 #include "common/buf.h"
+#include "common/json.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -167,34 +168,6 @@ static int s_search(odp_client_t *c, const char *q, const char *fq, odp_reply_t 
     return h_call(c, &odp_def_catalogue_search, &m, rep);
 }
 
-/*  Any JSON value as msgpack. */
-static void s_pack_json(msgpack_packer *pk, json_t *v)
-{
-    if (json_is_object(v)) {
-        msgpack_pack_map(pk, json_object_size(v));
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            tp_pack_cstr(pk, k);
-            s_pack_json(pk, x);
-        }
-    } else if (json_is_array(v)) {
-        msgpack_pack_array(pk, json_array_size(v));
-        for (size_t i = 0; i < json_array_size(v); i++)
-            s_pack_json(pk, json_array_get(v, i));
-    } else if (json_is_string(v))
-        tp_pack_cstr(pk, json_string_value(v));
-    else if (json_is_boolean(v))
-        json_is_true(v) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    else if (json_is_integer(v))
-        msgpack_pack_int64(pk, json_integer_value(v));
-    else if (json_is_real(v))
-        msgpack_pack_double(pk, json_real_value(v));
-    else
-        msgpack_pack_nil(pk);
-}
-
 /*  datastore.search with filters given as JSON (packed as msgpack). */
 static int s_rows(odp_client_t *c, const char *token, const char *resource, const char *filters,
                   const char *sort, const char *next, int64_t limit, odp_reply_t *rep)
@@ -210,7 +183,7 @@ static int s_rows(odp_client_t *c, const char *token, const char *resource, cons
         CHECK(j, "bad test filter %s", filters);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        s_pack_json(&pk, j);
+        odp_json_pack(&pk, j);
         json_decref(j);
         m.filters = odp_v_raw(sb.data, sb.size);
     }
