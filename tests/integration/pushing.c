@@ -1,5 +1,8 @@
 #include "pushing.h"
 
+#include "common/auth.h"
+#include "common/config.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,4 +308,38 @@ int tp_push(odp_client_t *c, const tp_opts_t *o, const char *data, size_t len, t
     if (st != 200 || o->max_chunks)
         return st;
     return tp_finish(c, res);
+}
+
+zsock_t *tp_dealer(const char *dept)
+{
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    char ep[256], err[256] = "";
+    odp_config_endpoint("registrar", false, false, ep, sizeof ep);
+    if (s) {
+        zsock_set_linger(s, 0);
+        zsock_set_rcvtimeo(s, 10000);
+    }
+    if (!s || odp_auth_client(s, h_keyfile(dept), err, sizeof err) < 0 ||
+        zsock_connect(s, "%s", ep) < 0) {
+        CHECK(false, "a DEALER for %s: %s", dept, err);
+        zsock_destroy(&s);
+    }
+    return s;
+}
+
+bool tp_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data, size_t len)
+{
+    odp_push_chunk_t m = {0};
+    m.upload = odp_v_int(upload);
+    m.offset = odp_v_int(offset);
+    m.data = odp_v_bin(data, len);
+    msgpack_sbuffer buf;
+    if (odp_encode_buf(&odp_def_push_chunk, &m, &buf) < 0)
+        return false;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, ODP_PROTOCOL);
+    zmsg_addstr(msg, "push.chunk");
+    zmsg_addmem(msg, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    return zmsg_send(&msg, s) == 0;
 }

@@ -59,4 +59,9 @@ int tp_finish(odp_client_t *c, tp_result_t *res);
 int tp_begin(odp_client_t *c, const tp_opts_t *o, const char *data, size_t len, tp_result_t *res);
 int tp_push(odp_client_t *c, const tp_opts_t *o, const char *data, size_t len, tp_result_t *res);
 
+/*  A DEALER of its own on the registrar, under dept's key: chunks go out without waiting for
+    their acks (as odp-push sends them under its credit, or as a client that ignores it). */
+zsock_t *tp_dealer(const char *dept);
+/*  push.chunk on a tp_dealer socket, not waiting for the reply. */
+bool tp_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data, size_t len);
 #endif

@@ -1110,42 +1110,6 @@ static void s_fair_share(void)
     free(data);
 }
 
-/*  A DEALER of its own on the registrar, under dept's key: requests go out without
-    waiting for replies, as from a client that ignores its credit. */
-static zsock_t *s_dealer(const char *dept)
-{
-    zsock_t *s = zsock_new(ZMQ_DEALER);
-    char ep[256], err[256] = "";
-    odp_config_endpoint("registrar", false, false, ep, sizeof ep);
-    if (s) {
-        zsock_set_linger(s, 0);
-        zsock_set_rcvtimeo(s, 10000);
-    }
-    if (!s || odp_auth_client(s, h_keyfile(dept), err, sizeof err) < 0 ||
-        zsock_connect(s, "%s", ep) < 0) {
-        CHECK(false, "a DEALER for %s: %s", dept, err);
-        zsock_destroy(&s);
-    }
-    return s;
-}
-
-static bool s_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data, size_t len)
-{
-    odp_push_chunk_t m = {0};
-    m.upload = odp_v_int(upload);
-    m.offset = odp_v_int(offset);
-    m.data = odp_v_bin(data, len);
-    msgpack_sbuffer buf;
-    if (odp_encode_buf(&odp_def_push_chunk, &m, &buf) < 0)
-        return false;
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, ODP_PROTOCOL);
-    zmsg_addstr(msg, "push.chunk");
-    zmsg_addmem(msg, buf.data, buf.size);
-    msgpack_sbuffer_destroy(&buf);
-    return zmsg_send(&msg, s) == 0;
-}
-
 /*  The next reply on s: its status, and its error code and message (or ""). */
 static int s_recv_reply(zsock_t *s, char *code, size_t csize, char *message, size_t msize)
 {
@@ -1205,9 +1169,9 @@ static void s_credit(void)
     CHECK(st == 200 && credit == 8 && len > 24 * 1024, "push.begin: %d %s, credit %lld", st,
           res.code, (long long)credit);
 
-    zsock_t *burst = s_dealer(dept);
+    zsock_t *burst = tp_dealer(dept);
     for (int i = 0; burst && i < 24; i++)
-        CHECK(s_send_chunk(burst, res.upload, (int64_t)i * 1024, data + i * 1024, 1024),
+        CHECK(tp_send_chunk(burst, res.upload, (int64_t)i * 1024, data + i * 1024, 1024),
               "chunk %d not sent", i);
     /*  The registrar reads at most ODP_RCVHWM (16) requests of a peer ahead: those past
         the credit are refused CREDIT_EXCEEDED; later ones, read after the refusals, no

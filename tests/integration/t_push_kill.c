@@ -74,42 +74,6 @@ static char *s_data(size_t *len, int64_t *rows, int64_t *ragged)
     return data;
 }
 
-/*  A DEALER of its own on the registrar, under dept's key: chunks go out without waiting
-    for their acks, as odp-push sends them under its credit. */
-static zsock_t *s_dealer(const char *dept)
-{
-    zsock_t *s = zsock_new(ZMQ_DEALER);
-    char ep[256], err[256] = "";
-    odp_config_endpoint("registrar", false, false, ep, sizeof ep);
-    if (s) {
-        zsock_set_linger(s, 0);
-        zsock_set_rcvtimeo(s, 10000);
-    }
-    if (!s || odp_auth_client(s, h_keyfile(dept), err, sizeof err) < 0 ||
-        zsock_connect(s, "%s", ep) < 0) {
-        CHECK(false, "a DEALER for %s: %s", dept, err);
-        zsock_destroy(&s);
-    }
-    return s;
-}
-
-static bool s_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data, size_t len)
-{
-    odp_push_chunk_t m = {0};
-    m.upload = odp_v_int(upload);
-    m.offset = odp_v_int(offset);
-    m.data = odp_v_bin(data, len);
-    msgpack_sbuffer buf;
-    if (odp_encode_buf(&odp_def_push_chunk, &m, &buf) < 0)
-        return false;
-    zmsg_t *msg = zmsg_new();
-    zmsg_addstr(msg, ODP_PROTOCOL);
-    zmsg_addstr(msg, "push.chunk");
-    zmsg_addmem(msg, buf.data, buf.size);
-    msgpack_sbuffer_destroy(&buf);
-    return zmsg_send(&msg, s) == 0;
-}
-
 /*  The next ack on s: false unless it is a 200; the committed offset it reports raises
  *committed. */
 static bool s_recv_ack(zsock_t *s, int64_t *committed)
@@ -153,7 +117,7 @@ static bool s_send_range(zsock_t *s, int64_t upload, const char *data, int64_t f
                 return false;
             inflight--;
         }
-        if (!s_send_chunk(s, upload, off, data + off, (size_t)n))
+        if (!tp_send_chunk(s, upload, off, data + off, (size_t)n))
             return false;
         inflight++;
         off += n;
@@ -260,7 +224,7 @@ static void s_kill_anywhere(void)
         committed = res.offset;
         int64_t to = at[i] > res.offset ? at[i] : res.offset + 1;
         int leave = (int)s_rand(4);
-        zsock_t *s = s_dealer("446700001");
+        zsock_t *s = tp_dealer("446700001");
         bool sent = s && s_send_range(s, upload, data, res.offset, to, leave, &committed);
         CHECK(sent, "seed %u, kill %d: chunks [%lld, %lld)", seed, i, (long long)res.offset,
               (long long)to);
