@@ -268,8 +268,8 @@ static void s_whole(void)
     CHECK(st == 200 && d.span > 0 && d.last == S_ROWS && d.credit > 1, "begin: %d", st);
     CHECK(d.span < S_ROWS / 8, "span %lld: too few chunks to pipeline", (long long)d.span);
     st = s_rest(c, &d);
-    CHECK(st == 200 && s_same(d.got, ref), "%d: %zu bytes, COPY gives %zu", st,
-          odp_buf_size(d.got), odp_buf_size(ref));
+    CHECK(st == 200 && s_same(d.got, ref), "%d: %zu bytes, COPY gives %zu", st, odp_buf_size(d.got),
+          odp_buf_size(ref));
     CHECK(s_hash_ok(&d), "served hash %s is not the bytes'", d.served);
     odp_buf_destroy(&d.got);
     /*  JSON Lines: one object a row, in row order. */
@@ -280,8 +280,8 @@ static void s_whole(void)
     for (char *l = strtok_r(odp_buf_data(d.got), "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         json_t *j = json_loads(l, 0, NULL);
         lines++;
-        in_order += json_integer_value(json_object_get(j, "id")) == lines &&
-                    json_object_size(j) == 5;
+        in_order +=
+            json_integer_value(json_object_get(j, "id")) == lines && json_object_size(j) == 5;
         json_decref(j);
     }
     CHECK(st == 200 && lines == S_ROWS && in_order == S_ROWS, "jsonl: %d: %d lines, %d in order",
@@ -343,8 +343,8 @@ static void s_interleaved(void)
             st = s_one(c, &d[i], from);
     for (int i = 0; i < 3; i++) {
         CHECK(st == 200 && s_same(d[i].got, ref) && s_hash_ok(&d[i]),
-              "download %d of 3: %d, %zu bytes, COPY gives %zu", i + 1, st,
-              odp_buf_size(d[i].got), odp_buf_size(ref));
+              "download %d of 3: %d, %zu bytes, COPY gives %zu", i + 1, st, odp_buf_size(d[i].got),
+              odp_buf_size(ref));
         odp_buf_destroy(&d[i].got);
     }
     odp_buf_destroy(&ref);
@@ -362,8 +362,7 @@ static void s_file_download(void)
     CHECK(st == 422, "a file as csv: %d", st);
     odp_buf_destroy(&d.got);
     st = s_begin(c, s_file, NULL, &d);
-    CHECK(st == 200 && strcmp(d.format, "file") == 0 && d.last == S_FILE &&
-              d.span == atoi(S_CHUNK),
+    CHECK(st == 200 && strcmp(d.format, "file") == 0 && d.last == S_FILE && d.span == atoi(S_CHUNK),
           "begin: %d, format %s, last %lld, span %lld", st, d.format, (long long)d.last,
           (long long)d.span);
     st = st == 200 ? s_rest(c, &d) : st;
@@ -383,6 +382,8 @@ static void s_file_download(void)
              s_file, file);
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     const char *env[] = {tok, NULL};
+    unlink(out);
+    unlink(file);
     int rc = h_wait_exit(h_spawn(argv, env, out, errp), 30000);
     json_t *j = json_load_file(out, 0, NULL);
     const char *sha = json_string_value(json_object_get(j, "sha256"));
