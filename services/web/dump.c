@@ -180,7 +180,9 @@ static void s_rows(s_dump_t *d, json_t *records)
 static int s_fetch(s_dump_t *d, odp_reply_t *rep)
 {
     if (d->chunks) {
+        /*  A reply to free whatever happens below. */
         memset(rep, 0, sizeof *rep);
+        msgpack_zone_init(&rep->zone, 64);
         /*  Chunks start at 1 + k * span up to the last row; an empty version has one. */
         while (d->inflight < d->credit && (d->next_row <= d->last || d->next_row == 1)) {
             odp_download_chunk_t m = {0};
@@ -193,6 +195,7 @@ static int s_fetch(s_dump_t *d, odp_reply_t *rep)
             d->next_row += d->span;
             d->inflight++;
         }
+        odp_reply_free(rep);
         if (odp_client_recv(d->client, (int)odp_config_int("web", "CALL_TIMEOUT_MS", 10000), rep) <
             0) {
             odp_log(ODP_LOG_WARN, "%s", odp_client_why(d->client));
@@ -342,6 +345,7 @@ enum MHD_Result w_dump(w_req_t *r)
             if (!d->client) {
                 odp_reply_free(&rep);
                 memset(&rep, 0, sizeof rep);
+                msgpack_zone_init(&rep.zone, 64);
                 st = 503;
             }
         }
