@@ -373,11 +373,8 @@ static int s_wait(odp_client_t *self, int timeout_ms)
     return rc;
 }
 
-int odp_client_call_raw(odp_client_t *self, const char *command, const void *body, size_t size,
-                        int timeout_ms, odp_reply_t *rep)
+int odp_client_send_raw(odp_client_t *self, const char *command, const void *body, size_t size)
 {
-    memset(rep, 0, sizeof *rep);
-    msgpack_zone_init(&rep->zone, 1024);
     self->why[0] = '\0';
     if (!self->sock) {
         snprintf(self->why, sizeof self->why, "cannot reconnect to %s at %s", self->service,
@@ -391,6 +388,18 @@ int odp_client_call_raw(odp_client_t *self, const char *command, const void *bod
     if (zmsg_send(&msg, self->sock) < 0) {
         zmsg_destroy(&msg);
         snprintf(self->why, sizeof self->why, "cannot send to %s at %s", self->service,
+                 self->endpoint);
+        return -1;
+    }
+    return 0;
+}
+
+int odp_client_recv(odp_client_t *self, int timeout_ms, odp_reply_t *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    msgpack_zone_init(&rep->zone, 1024);
+    if (!self->sock) {
+        snprintf(self->why, sizeof self->why, "cannot reconnect to %s at %s", self->service,
                  self->endpoint);
         return -1;
     }
@@ -417,6 +426,27 @@ int odp_client_call_raw(odp_client_t *self, const char *command, const void *bod
             odp_decode_fields(&odp_def_rep_error, &rep->obj, &rep->err, &e);
     }
     return 0;
+}
+
+int odp_client_call_raw(odp_client_t *self, const char *command, const void *body, size_t size,
+                        int timeout_ms, odp_reply_t *rep)
+{
+    if (odp_client_send_raw(self, command, body, size) < 0) {
+        memset(rep, 0, sizeof *rep);
+        msgpack_zone_init(&rep->zone, 1024);
+        return -1;
+    }
+    return odp_client_recv(self, timeout_ms, rep);
+}
+
+int odp_client_send(odp_client_t *self, const odp_msgdef_t *def, const void *msg)
+{
+    msgpack_sbuffer buf;
+    if (odp_encode_buf(def, msg, &buf) < 0)
+        return -1;
+    int rc = odp_client_send_raw(self, def->name, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    return rc;
 }
 
 int odp_client_call(odp_client_t *self, const odp_msgdef_t *def, const void *msg, int timeout_ms,

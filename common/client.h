@@ -50,6 +50,13 @@ int odp_client_call_raw(odp_client_t *self, const char *command, const void *bod
 int odp_client_call(odp_client_t *self, const odp_msgdef_t *def, const void *msg, int timeout_ms,
                     odp_reply_t *rep);
 
+/*  The same in two halves, for a client that keeps several requests in flight (a
+    download under its credit): replies come back in the order the requests were sent.
+    A recv that times out replaces the socket, so every request in flight is lost. */
+int odp_client_send_raw(odp_client_t *self, const char *command, const void *body, size_t size);
+int odp_client_send(odp_client_t *self, const odp_msgdef_t *def, const void *msg);
+int odp_client_recv(odp_client_t *self, int timeout_ms, odp_reply_t *rep);
+
 void odp_reply_free(odp_reply_t *rep);
 
 /*  Why the last call got no reply: one sentence naming the service, its endpoint and

@@ -16,6 +16,7 @@
 #include "common/client.h"
 #include "common/config.h"
 #include "common/json.h"
+#include "common/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +63,8 @@ static void s_usage(FILE *f)
             "        [--sort 'f desc'] [--limit N] [--offset N] [--next-page C]\n"
             "        [--records-format objects|lists|csv]   rows (CKAN datastore_search)\n"
             "  download --resource R [--version N] [--format csv|jsonl] [--out FILE]\n"
-            "                                   the whole version, checked against its hash\n"
+            "                                   the whole version (a file entry: its bytes),\n"
+            "                                   checked against its hash\n"
             "  downloads [--resource R]         what you downloaded before\n"
             "\n"
             "Options may come before or after the command. The endpoint is\n"
@@ -307,8 +309,9 @@ static const odp_msgdef_t *s_command(int argc, char **argv, int *consumed, const
     return NULL;
 }
 
-/*  A whole version into out, chunk after chunk; the SHA-256 of what was written must be
-    the one the service computed as it served the bytes. */
+/*  A whole version into out, chunk after chunk under the download's credit (as many
+    requests in flight, one more sent for each reply); the SHA-256 of what was written must
+    be the one the service computed as it served the bytes. */
 static int s_download(odp_download_begin_t *m, const char *out)
 {
     odp_reply_t rep;
@@ -320,6 +323,7 @@ static int s_download(odp_download_begin_t *m, const char *out)
     int64_t span = (v = odp_map_get(&rep.obj, "span")) ? (int64_t)v->via.u64 : 1;
     int64_t last = (v = odp_map_get(&rep.obj, "last_row")) ? (int64_t)v->via.u64 : 0;
     int64_t version = (v = odp_map_get(&rep.obj, "version")) ? (int64_t)v->via.u64 : 0;
+    int64_t credit = (v = odp_map_get(&rep.obj, "credit")) ? (int64_t)v->via.u64 : 1;
     char format[16], pushed[65], name[128];
     s_str(&rep, "format", format, sizeof format);
     s_str(&rep, "sha256", pushed, sizeof pushed);
@@ -342,19 +346,32 @@ static int s_download(odp_download_begin_t *m, const char *out)
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
     char served[65] = "";
-    int64_t bytes = 0;
+    int64_t bytes = 0, next = 1, inflight = 0, got = 0;
     bool done = false, tty = isatty(2);
-    for (int64_t from = 1; !done && rc == 0; from += span) {
-        odp_download_chunk_t ch = {0};
-        ch.token = m->token;
-        ch.download = odp_v_int(id);
-        ch.from_row = odp_v_int(from);
-        if (odp_client_call(c, &odp_def_download_chunk, &ch, s_g.timeout_ms, &rep) < 0) {
+    while (!done && rc == 0) {
+        /*  Chunks start at 1 + k * span up to the last row; an empty version has one. */
+        while (inflight < credit && (next <= last || next == 1)) {
+            odp_download_chunk_t ch = {0};
+            ch.token = m->token;
+            ch.download = odp_v_int(id);
+            ch.from_row = odp_v_int(next);
+            if (odp_client_send(c, &odp_def_download_chunk, &ch) < 0) {
+                fprintf(stderr, PROG ": %s\n", odp_client_why(c));
+                rc = 3;
+                break;
+            }
+            next += span;
+            inflight++;
+        }
+        if (rc)
+            break;
+        if (odp_client_recv(c, s_g.timeout_ms, &rep) < 0) {
             fprintf(stderr, PROG ": %s\n", odp_client_why(c));
             odp_reply_free(&rep);
             rc = 3;
             break;
         }
+        inflight--;
         if (rep.status != 200) {
             rc = odp_cli_refused(PROG, "query", &rep, s_g.json);
             odp_reply_free(&rep);
@@ -366,18 +383,19 @@ static int s_download(odp_download_begin_t *m, const char *out)
                 fprintf(stderr, PROG ": cannot write %s: %s\n", out, strerror(errno));
                 rc = 2;
             }
-            crypto_hash_sha256_update(&st, (const unsigned char *)d->via.bin.ptr, d->via.bin.size);
+            odp_sha256_update(&st, (const unsigned char *)d->via.bin.ptr, d->via.bin.size);
             bytes += d->via.bin.size;
         }
         v = odp_map_get(&rep.obj, "done");
         done = v && v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean;
         if (done)
             s_str(&rep, "served_sha256", served, sizeof served);
+        got = (v = odp_map_get(&rep.obj, "next_row")) ? (int64_t)v->via.u64 - 1 : got;
         odp_reply_free(&rep);
         if (tty)
-            fprintf(stderr, "\r%s: row %lld of %lld, %lld bytes", out,
-                    (long long)(from + span - 1 < last ? from + span - 1 : last), (long long)last,
-                    (long long)bytes);
+            fprintf(stderr, "\r%s: %s %lld of %lld, %lld bytes", out,
+                    strcmp(format, "file") == 0 ? "byte" : "row",
+                    (long long)(got < last ? got : last), (long long)last, (long long)bytes);
     }
     if (tty)
         fputc('\n', stderr);

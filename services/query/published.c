@@ -30,8 +30,23 @@ void q_owner(const odp_req_t *req, const q_who_t *who, char *buf, size_t size)
         snprintf(buf, size, "%s", who->kind == Q_ANONYMOUS ? req->actor_str : who->str);
 }
 
+static int s_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int64_t version,
+                     int64_t release, bool files, q_release_t *out);
+
 int q_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int64_t version,
               int64_t release, q_release_t *out)
+{
+    return s_release(req, who, resource, version, release, false, out);
+}
+
+int q_release_or_file(odp_req_t *req, const q_who_t *who, const odp_val_t *resource,
+                      int64_t version, int64_t release, q_release_t *out)
+{
+    return s_release(req, who, resource, version, release, true, out);
+}
+
+static int s_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int64_t version,
+                     int64_t release, bool files, q_release_t *out)
 {
     memset(out, 0, sizeof *out);
     char uid[24], ver[24], rel[24];
@@ -81,14 +96,16 @@ int q_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int
                                                   "(application.submit)"
                             : out->had_grant    ? "conditional: the grant has expired; apply again"
                                                 : "conditional: apply first (application.submit)");
+    if (files && strcmp(out->kind, "file") == 0)
+        return 0;
     /*  The publisher names its views publisher.r<release>; anything else is not read. */
     char expect[40];
     snprintf(expect, sizeof expect, "publisher.r%" PRId64, out->release);
     if (strcmp(out->relation, expect) != 0)
-        return odp_req_fail(req, ODP_E_INVALID_STATE, "resource",
-                            "a %s entry has no rows to serve (the publisher does not expose "
-                            "files' bytes)",
-                            out->kind);
+        return odp_req_fail(
+            req, ODP_E_INVALID_STATE, "resource", "a %s entry has no rows to serve%s", out->kind,
+            files || strcmp(out->kind, "file") != 0 ? ""
+                                                    : " (download.begin fetches a file's bytes)");
     return 0;
 }
 

@@ -83,6 +83,10 @@ typedef struct {
     who may not read it, 409 INVALID_STATE when it has no rows to serve. */
 int q_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int64_t version,
               int64_t release, q_release_t *out);
+/*  The same, a file entry's release included (relation "", kind "file"): its bytes are
+    downloadable (download.c). */
+int q_release_or_file(odp_req_t *req, const q_who_t *who, const odp_val_t *resource,
+                      int64_t version, int64_t release, q_release_t *out);
 
 /*  A field of a release (publisher.release_fields), its identifier quoted for SQL. */
 typedef struct {

@@ -1,12 +1,17 @@
 /*  /datastore/dump/<resource>: a whole released version as CSV, TSV, JSON or XML, with
     CKAN's parameters (format, bom, q, filters, fields, sort, limit, offset). The version is
     fixed by the first answer, so a release made meanwhile changes nothing mid-stream. A
-    plain CSV dump is the query service's download (COPY under credit, chunk by chunk);
-    anything else pages through datastore.search by key (next_page), 32,000 rows a page,
-    and is written here. Either way the gateway holds one page at a time. */
+    plain CSV dump is the query service's download: on a connection of the dump's own, the
+    download's credit of chunk requests is kept in flight (one more sent as each reply is
+    handed on), so the query service cuts the next chunks while this one goes out to the
+    HTTP client. Anything else pages through datastore.search by key (next_page), 32,000
+    rows a page, and is written here. Either way the gateway holds one chunk or page at a
+    time, plus the replies in flight. */
 #include "web.h"
 
+#include "common/config.h"
 #include "common/json.h"
+#include "common/log.h"
 
 #include <csv.h>
 #include <inttypes.h>
@@ -22,10 +27,14 @@ typedef struct {
     w_req_t copy; /* the request's token only: the connection is gone by then */
     s_fmt_t fmt;
     bool chunks;      /* the download path */
-    int64_t download; /* chunks: the download, the next row */
+    int64_t download; /* chunks: the download, the next row to ask for */
     int64_t next_row;
-    json_t *query; /* pages: the datastore.search body, advanced each page */
-    int64_t left;  /* rows still wanted (limit), -1 for all */
+    int64_t span, last; /* chunks: rows a chunk, the version's last row */
+    int64_t credit;     /* chunks: requests that may be in flight, and those that are */
+    int64_t inflight;
+    odp_client_t *client; /* chunks: the dump's own connection */
+    json_t *query;        /* pages: the datastore.search body, advanced each page */
+    int64_t left;         /* rows still wanted (limit), -1 for all */
     bool first_row;
     bool done;
     bool tail_written;
@@ -39,6 +48,7 @@ typedef struct {
 static void s_free(void *cls)
 {
     s_dump_t *d = cls;
+    odp_client_destroy(&d->client);
     json_decref(d->query);
     json_decref(d->fields);
     odp_buf_destroy(&d->out);
@@ -170,18 +180,35 @@ static void s_rows(s_dump_t *d, json_t *records)
 static int s_fetch(s_dump_t *d, odp_reply_t *rep)
 {
     if (d->chunks) {
-        int st = w_call(&d->copy, "download.chunk",
-                        json_pack("{s:I,s:I}", "download", (json_int_t)d->download, "from_row",
-                                  (json_int_t)d->next_row),
-                        rep);
-        if (st != 200)
-            return st;
+        /*  A reply to free whatever happens below. */
+        memset(rep, 0, sizeof *rep);
+        msgpack_zone_init(&rep->zone, 64);
+        /*  Chunks start at 1 + k * span up to the last row; an empty version has one. */
+        while (d->inflight < d->credit && (d->next_row <= d->last || d->next_row == 1)) {
+            odp_download_chunk_t m = {0};
+            if (d->copy.token[0])
+                m.token = odp_v_str(d->copy.token);
+            m.download = odp_v_int(d->download);
+            m.from_row = odp_v_int(d->next_row);
+            if (odp_client_send(d->client, &odp_def_download_chunk, &m) < 0)
+                return 503;
+            d->next_row += d->span;
+            d->inflight++;
+        }
+        odp_reply_free(rep);
+        if (odp_client_recv(d->client, (int)odp_config_int("web", "CALL_TIMEOUT_MS", 10000), rep) <
+            0) {
+            odp_log(ODP_LOG_WARN, "%s", odp_client_why(d->client));
+            return 503;
+        }
+        d->inflight--;
+        if (rep->status != 200)
+            return rep->status;
         const msgpack_object *data = odp_map_get(&rep->obj, "data");
         if (data && data->type == MSGPACK_OBJECT_BIN)
             odp_buf_append(d->out, data->via.bin.ptr, data->via.bin.size);
         const msgpack_object *done = odp_map_get(&rep->obj, "done");
         d->done = done && done->type == MSGPACK_OBJECT_BOOLEAN && done->via.boolean;
-        d->next_row = w_int(&rep->obj, "next_row", d->next_row);
         return 200;
     }
     int st = w_call(&d->copy, "datastore.search", json_deep_copy(d->query), rep);
@@ -308,7 +335,19 @@ enum MHD_Result w_dump(w_req_t *r)
         if (st == 200) {
             d->download = w_int(&rep.obj, "download", 0);
             d->next_row = 1;
+            d->span = w_int(&rep.obj, "span", 1);
+            d->last = w_int(&rep.obj, "last_row", 0);
+            d->credit = w_int(&rep.obj, "credit", 1);
             release = w_int(&rep.obj, "release", 0);
+            /*  The same key as the per-thread connection that began it: the download is
+                the key's (or the token's user's). */
+            d->client = w_query_client_new();
+            if (!d->client) {
+                odp_reply_free(&rep);
+                memset(&rep, 0, sizeof rep);
+                msgpack_zone_init(&rep.zone, 64);
+                st = 503;
+            }
         }
     } else {
         d->query = json_pack("{s:s,s:s,s:b,s:I,s:I}", "resource", resource, "records_format",

@@ -110,6 +110,16 @@ static odp_client_t *s_query_client(void)
     return s_client(s_key_query, "query", s_query_ep, s_anon_cert[0] ? s_anon_cert : NULL);
 }
 
+odp_client_t *w_query_client_new(void)
+{
+    char err[256] = "";
+    odp_client_t *c =
+        odp_client_new("query", s_query_ep, s_anon_cert[0] ? s_anon_cert : NULL, err, sizeof err);
+    if (!c)
+        odp_log(ODP_LOG_ERROR, "query client: %s", err);
+    return c;
+}
+
 /*  The token rides in the body's `token` field; a message struct whose definition has one
     gets it set here, so handlers never forget it. */
 static void s_set_token(w_req_t *r, const odp_msgdef_t *def, void *msg)

@@ -40,6 +40,9 @@ int w_query_raw(w_req_t *r, const char *cmd, const void *body, size_t size, odp_
 /*  The same with a JSON object as the body (packed as msgpack; the request's token added);
     steals body. */
 int w_call(w_req_t *r, const char *cmd, json_t *body, odp_reply_t *rep);
+/*  A connection of the caller's own to the query service, as the gateway's key (a dump
+    keeps several requests in flight on it); NULL, logged, when it cannot be made. */
+odp_client_t *w_query_client_new(void);
 /*  catalogue.export on the publisher. */
 int w_publisher(const odp_msgdef_t *def, void *msg, odp_reply_t *rep);
 

@@ -9,7 +9,7 @@
     qbench search ENDPOINT N WORD...                  catalogue.search with one of the words,
         N times; prints p50 and p95 ms.
     qbench download ENDPOINT RESOURCE OUT              the whole current version as CSV in
-        chunks, credit requests in flight; prints seconds and bytes.
+        chunks, the download's credit of requests in flight; prints seconds and bytes.
 
     Clients use ODP_CLIENT_CERT / ODP_SERVER_CERT as every tool does; ENDPOINT "-" is the
     query service's default (ODP_QUERY_ENDPOINT or the port base's). */
@@ -228,16 +228,26 @@ int main(int argc, char **argv)
         const msgpack_object *v = odp_map_get(&rep.obj, "download");
         int64_t id = (int64_t)v->via.u64;
         int64_t span = (int64_t)odp_map_get(&rep.obj, "span")->via.u64;
+        int64_t last = (int64_t)odp_map_get(&rep.obj, "last_row")->via.u64;
+        int64_t credit = (int64_t)odp_map_get(&rep.obj, "credit")->via.u64;
         odp_reply_free(&rep);
         long bytes = 0;
         bool done = false;
-        for (int64_t from = 1; !done; from += span) {
-            odp_download_chunk_t ch = {0};
-            ch.download = odp_v_int(id);
-            ch.from_row = odp_v_int(from);
-            if (odp_client_call(c, &odp_def_download_chunk, &ch, 60000, &rep) < 0 ||
-                rep.status != 200)
+        /*  As odp-user does: credit chunk requests in flight, one more sent per reply. */
+        int64_t next = 1, inflight = 0;
+        while (!done) {
+            while (inflight < credit && (next <= last || next == 1)) {
+                odp_download_chunk_t ch = {0};
+                ch.download = odp_v_int(id);
+                ch.from_row = odp_v_int(next);
+                if (odp_client_send(c, &odp_def_download_chunk, &ch) < 0)
+                    return 1;
+                next += span;
+                inflight++;
+            }
+            if (odp_client_recv(c, 60000, &rep) < 0 || rep.status != 200)
                 return 1;
+            inflight--;
             const msgpack_object *d = odp_map_get(&rep.obj, "data");
             fwrite(d->via.bin.ptr, 1, d->via.bin.size, f);
             bytes += (long)d->via.bin.size;

@@ -618,14 +618,22 @@ SQL
         page=$("$qb" page - "$pub_resource" "$release" 10000 20) || die "qbench page failed"
         search=$("$qb" search - 200 空气监测 水质 交通统计 医疗名录 教育 企业登记 人口分布 气象指数) ||
             die "qbench search failed"
+        # CPU seconds of the query service and of PostgreSQL during each side: where the
+        # time goes on a shared machine.
+        q0=$(ticks "$query_pid") p0=$(pg_ticks)
         dl=$("$qb" download - "$pub_resource" "$work/data/query-download.csv") || die "qbench download failed"
+        sleep 0.3
+        q1=$(ticks "$query_pid") p1=$(pg_ticks)
         cols=$($psql -At -c "SELECT string_agg(quote_ident(name), ', ' ORDER BY position) FROM publisher.release_fields WHERE release = $release")
         t0=$(now)
         $psql -c "\\copy (SELECT $cols FROM $relation ORDER BY row_no) TO '$work/data/query-psql.csv' WITH (FORMAT csv, HEADER)" ||
             die "psql \\copy TO failed"
         t1=$(now)
+        sleep 0.3
+        p2=$(pg_ticks)
         psql_s=$(calc %.3f "$t1 - $t0")
-        echo "$svc $lib $page $search $dl $psql_s" >> "$work/query.results"
+        cpu="$(calc %.2f "($q1 - $q0) / $tck") $(calc %.2f "($p1 - $p0) / $tck") $(calc %.2f "($p2 - $p1) / $tck")"
+        echo "$svc $lib $page $search $dl $psql_s $cpu" >> "$work/query.results"
         say "query round $r: service $svc req/s, libpq $lib req/s; page 1 / 10,000 $page ms; search p50 p95 bad $search; download $dl (s bytes), psql \\copy ${psql_s}s"
     done
     same=$(cmp -s "$work/data/query-download.csv" "$work/data/query-psql.csv" && echo yes || echo no)
@@ -634,6 +642,7 @@ SQL
     med() { awk -v c="$1" '{ print $c }' "$work/query.results" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
     set -- $(med 1) $(med 2) $(med 3) $(med 4) $(med 5) $(med 6) $(med 8) $(med 10) $(med 9)
     svc=$1 lib=$2 p1=$3 p10k=$4 s50=$5 s95=$6 dl_s=$7 psql_s=$8 dl_bytes=$9 qkb=$query_hwm
+    dl_qcpu=$(med 11) dl_pgcpu=$(med 12) psql_pgcpu=$(med 13)
     kill "$query_pid" 2>/dev/null
     rm -f "$work/run/query.pid" "$work/data/query-download.csv" "$work/data/query-psql.csv"
     ratio=$(calc %.3f "$svc / $lib")
@@ -649,6 +658,7 @@ SQL
     # printf, not echo: dash's echo reads the backslash of \copy as an escape.
     printf '%s\n' "$v - query: full CSV download ${dl_s}s ($dl_bytes bytes; same bytes as psql: $same) vs psql \\copy ${psql_s}s: $ratio x (target >= 0.8)" >> "$verdicts"
     echo "info - query: the query service's peak RSS (VmHWM) $(calc %.1f "$qkb / 1024") MiB" >> "$verdicts"
+    printf '%s\n' "info - query: CPU s (medians) during the download: query service $dl_qcpu, PostgreSQL $dl_pgcpu; during psql \\copy: PostgreSQL $psql_pgcpu" >> "$verdicts"
 }
 
 # ---- the comparisons ---------------------------------------------------------------------

@@ -101,6 +101,7 @@ extern const h_case_t t_push_kill_cases[];
 extern const h_case_t t_metrics_cases[];
 extern const h_case_t t_backup_cases[];
 extern const h_case_t t_query_rows_cases[];
+extern const h_case_t t_download_cases[];
 extern const h_case_t t_web_cases[];
 
 #endif
