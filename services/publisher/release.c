@@ -940,6 +940,63 @@ static int s_on_start(odp_db_t *db, void *arg)
                       0, NULL, NULL);
 }
 
+/*  Counting ahead (count_ahead): one version at a time on a connection of the
+    publisher's own besides the loop's, so that a scan of a large version never holds the
+    loop; the timer starts it and collects its result. */
+static odp_db_t *s_count_db = NULL;
+static int64_t s_counting = 0; /* the upload being counted, 0 when none */
+static int64_t s_count_t0 = 0;
+
+static void s_count_ahead(odp_db_t *db)
+{
+    if (s_counting) {
+        PGconn *c = odp_db_conn(s_count_db);
+        if (c && PQconsumeInput(c) && PQisBusy(c))
+            return;
+        bool ok = c != NULL;
+        char msg[200] = "the connection failed";
+        PGresult *r;
+        while (c && (r = PQgetResult(c))) {
+            if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+                ok = false;
+                snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+            }
+            PQclear(r);
+        }
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, s_counting);
+        const char *vals[1] = {id};
+        if (ok) {
+            odp_info("event=release.counted_ahead upload=%" PRId64 " ms=%" PRId64, s_counting,
+                     zclock_mono() - s_count_t0);
+        } else {
+            /*  The release counts everything itself. */
+            odp_warn("event=release.count_ahead_failed upload=%" PRId64 " error=\"%s\"", s_counting,
+                     msg);
+            odp_db_cmd(db, "UPDATE index_ahead SET counted = false WHERE upload = $1", 1, vals,
+                       NULL);
+        }
+        s_counting = 0;
+    }
+    PGresult *r = odp_db_exec(db,
+                              "SELECT upload FROM index_ahead WHERE counted IS NULL ORDER BY "
+                              "queued_at, upload LIMIT 1",
+                              0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
+        PQclear(r);
+        return;
+    }
+    if (!s_count_db)
+        s_count_db = odp_db_new("publisher");
+    PGconn *c = s_count_db ? odp_db_conn(s_count_db) : NULL;
+    const char *vals[1] = {PQgetvalue(r, 0, 0)};
+    if (c && PQsendQueryParams(c, "SELECT count_ahead($1)", 1, NULL, vals, NULL, NULL, 0)) {
+        s_counting = strtoll(vals[0], NULL, 10);
+        s_count_t0 = zclock_mono();
+    }
+    PQclear(r);
+}
+
 /*  The versions whose indexes are being built, followed until they are ready (a few
     milliseconds each: the registrar answers at once); a version rejected meanwhile needs
     none. Gives up after a few failures: a release asks for the indexes again anyway. */
@@ -960,7 +1017,8 @@ static void s_index_ahead(odp_db_t *db)
         const char *vals[1] = {PQgetvalue(r, i, 0)};
         odp_error_t err = {0};
         if (PQgetvalue(r, i, 1)[0] == 't') {
-            odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1", 1, vals, NULL);
+            odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND counted IS NOT NULL", 1,
+                       vals, NULL);
         } else if (s_index(db, upload, true, &err) < 0) {
             odp_warn("event=release.index_ahead_failed upload=%" PRId64 " error=\"%s\"", upload,
                      err.message);
@@ -982,6 +1040,7 @@ static void s_tick(odp_service_t *svc, void *arg)
     if (!odp_db_up(db))
         return;
     s_index_ahead(db);
+    s_count_ahead(db);
     PGresult *r = odp_db_exec(db,
                               "SELECT upload, resource, table_name, version FROM pending WHERE "
                               "queued_at + least(tries, 60) * interval '1 second' <= now() "
@@ -1035,4 +1094,5 @@ odp_consumer_t *release_consumer_start(odp_service_t *svc)
 void release_stop(void)
 {
     odp_client_destroy(&s_registrar);
+    odp_db_destroy(&s_count_db);
 }

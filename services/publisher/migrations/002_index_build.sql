@@ -115,3 +115,135 @@ BEGIN
     END IF;
 END
 $$;
+
+-- A version's row total and facet counts over its whole staging table, counted ahead
+-- while it is reviewed (count_ahead, on a connection of its own): a release then only
+-- corrects them by its row exceptions, so its time does not grow with the version's
+-- rows. field NULL is the total. counted: NULL not yet, false failed (the release counts
+-- everything itself).
+CREATE TABLE counts_ahead (
+    upload bigint NOT NULL,
+    field  text,
+    value  text,
+    count  bigint NOT NULL
+);
+CREATE INDEX counts_ahead_upload ON counts_ahead (upload);
+ALTER TABLE index_ahead ADD COLUMN counted boolean;
+
+-- One pass over source (rows with the columns of upload's staging table) counting rows
+-- and every facet value (GROUPING SETS: the () set is the total, where no field is
+-- grouped), as a query of (field, value, n). Names are quoted (%I), never pasted in.
+CREATE FUNCTION facet_query(p_upload bigint, source text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f record;
+    sets text := '()';
+    field_case text := '';
+    value_case text := '';
+BEGIN
+    FOR f IN SELECT v.name FROM version_fields(p_upload) v WHERE v.facet ORDER BY v.position LOOP
+        sets := sets || format(', (%I)', f.name);
+        field_case := field_case || format(' WHEN grouping(%I) = 0 THEN %L', f.name, f.name);
+        value_case := value_case || format(' WHEN grouping(%I) = 0 THEN %I::text', f.name, f.name);
+    END LOOP;
+    IF sets = '()' THEN
+        RETURN format('SELECT NULL::text AS field, NULL::text AS value, count(*) AS n FROM %s',
+                      source);
+    END IF;
+    RETURN format('SELECT CASE %s END AS field, CASE %s END AS value, count(*) AS n FROM %s '
+                  'GROUP BY GROUPING SETS (%s)', field_case, value_case, source, sets);
+END
+$$;
+
+CREATE FUNCTION count_ahead(p_upload bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    total bigint;
+BEGIN
+    DELETE FROM counts_ahead WHERE upload = p_upload;
+    EXECUTE format('INSERT INTO counts_ahead (upload, field, value, count) SELECT $1, field, '
+                   'value, n FROM (%s) g',
+                   facet_query(p_upload, format('registrar.%I', 'stage_u' || p_upload)))
+        USING p_upload;
+    UPDATE index_ahead SET counted = true WHERE upload = p_upload;
+    SELECT count INTO total FROM counts_ahead WHERE upload = p_upload AND field IS NULL;
+    RETURN total;
+END
+$$;
+
+-- make_view as in 001, counting from counts_ahead when the version was counted ahead:
+-- those counts, less the staged values of the release's exception rows, plus the values
+-- its corrected rows show.
+CREATE OR REPLACE FUNCTION make_view(rel bigint, p_upload bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    view text := 'r' || rel;
+    stage text := 'stage_u' || p_upload;
+    cols text := 's.row_no';
+    fixed text := 's.row_no';
+    f record;
+    has_excl boolean;
+    has_corr boolean;
+    body text;
+    total bigint;
+BEGIN
+    INSERT INTO row_exceptions (release, row_no, action, field, value)
+    SELECT rel, q.row_no, CASE WHEN q.state = 'corrected' THEN 'correct' ELSE 'exclude' END,
+           CASE WHEN q.state = 'corrected' THEN q.field END,
+           CASE WHEN q.state = 'corrected' THEN q.new_value END
+    FROM reviewer.quarantine q
+    WHERE q.upload = p_upload AND (q.state IN ('isolated', 'dropped')
+                                   OR (q.state = 'corrected' AND q.field IS NOT NULL));
+    SELECT bool_or(action = 'exclude'), bool_or(action = 'correct') INTO has_excl, has_corr
+    FROM row_exceptions WHERE release = rel;
+    FOR f IN
+        SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_attribute a
+        WHERE a.attrelid = format('registrar.%I', stage)::regclass AND a.attnum > 0
+          AND NOT a.attisdropped AND a.attname <> 'row_no'
+        ORDER BY a.attnum
+    LOOP
+        cols := cols || format(', s.%I', f.name);
+        fixed := fixed || format(', CASE WHEN c.field = %L THEN c.value::%s ELSE s.%I END AS %I',
+                                 f.name, f.type, f.name, f.name);
+    END LOOP;
+    body := format('SELECT %s FROM registrar.%I s', cols, stage);
+    IF has_excl OR has_corr THEN
+        body := body || format(' WHERE NOT EXISTS (SELECT 1 FROM publisher.row_exceptions e '
+                               'WHERE e.release = %s AND e.row_no = s.row_no)', rel);
+    END IF;
+    IF has_corr THEN
+        body := body || format(' UNION ALL SELECT %s FROM publisher.row_exceptions c JOIN '
+                               'registrar.%I s ON s.row_no = c.row_no WHERE c.release = %s '
+                               'AND c.action = ''correct''', fixed, stage, rel);
+    END IF;
+    EXECUTE format('CREATE VIEW %I AS %s', view, body);
+    UPDATE releases SET relation = 'publisher.' || view WHERE id = rel;
+
+    INSERT INTO release_fields (release, position, name, type, description, indexed, facet)
+    SELECT rel, v.position, v.name, v.type, v.description, v.indexed, v.facet
+    FROM version_fields(p_upload) v;
+    IF EXISTS (SELECT 1 FROM index_ahead WHERE upload = p_upload AND counted) THEN
+        EXECUTE format(
+            'WITH g AS (SELECT field, value, count AS n FROM counts_ahead WHERE upload = $2 '
+            'UNION ALL SELECT field, value, -n FROM (%s) o UNION ALL SELECT field, value, n '
+            'FROM (%s) c), t AS (SELECT field, value, sum(n)::bigint AS n FROM g GROUP BY '
+            'field, value), i AS (INSERT INTO facets (release, field, value, count) SELECT $1, '
+            'field, value, n FROM t WHERE field IS NOT NULL AND n > 0) SELECT n FROM t WHERE '
+            'field IS NULL',
+            facet_query(p_upload, format('registrar.%I s WHERE s.row_no IN (SELECT e.row_no '
+                                         'FROM publisher.row_exceptions e WHERE e.release = '
+                                         '%s)', stage, rel)),
+            facet_query(p_upload, format('publisher.%I v WHERE v.row_no IN (SELECT e.row_no '
+                                         'FROM publisher.row_exceptions e WHERE e.release = %s '
+                                         'AND e.action = ''correct'')', view, rel)))
+            USING rel, p_upload INTO total;
+    ELSE
+        EXECUTE format('WITH g AS (%s), i AS (INSERT INTO facets (release, field, value, count) '
+                       'SELECT $1, field, value, n FROM g WHERE field IS NOT NULL) SELECT n '
+                       'FROM g WHERE field IS NULL', facet_query(p_upload, format('%I', view)))
+            USING rel INTO total;
+    END IF;
+    UPDATE releases SET rows = total WHERE id = rel;
+    RETURN total;
+END
+$$;
