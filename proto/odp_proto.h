@@ -398,7 +398,8 @@ typedef enum {
     F(since, INT, 0, 0, 0, ODP_I64_MAX)                                                            \
     F(resource, STR, 0, 32, 1, 0)
 /*  Registrar, for the publisher only: index columns of a received version's staging table
-    (fields: dictionary field names, or row_no). Idempotent. */
+    (fields: dictionary field names, or row_no). Idempotent. async: answer at once, the
+    reply's ready says whether the builds are done. */
 #define ODP_FIELDS_stage_index(F)                                                                  \
     F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
     F(fields, STRS, 1, 63, 0, 500)                                                                 \
