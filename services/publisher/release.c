@@ -82,11 +82,12 @@ static void s_attempt(odp_db_t *db, const s_job_t *job, const char *outcome, con
         odp_warn("event=release.attempt_not_logged resource=%s", job->resource);
 }
 
-/*  The registrar is asked with a bounded wait (REGISTRAR_TIMEOUT_MS): its stage.index
-    answers at once and builds in the background (async), so a long wait only means it is
-    stopped or stuck. After such a silence the loop's timer leaves it alone for a while
-    (doubling up to 30 s), so a stopped registrar costs the loop one timeout now and then,
-    not one per tick; a request of operations asks it all the same. */
+/*  The registrar is asked with a bounded wait (REGISTRAR_TIMEOUT_MS for a request of
+    operations, REGISTRAR_TICK_TIMEOUT_MS from the timer): its stage.index answers at once
+    and builds in the background (async), so a long wait only means it is stopped, stuck
+    or very busy. After such a silence the loop's timer leaves it alone for a while
+    (doubling up to 30 s), so a stopped registrar costs the loop one short timeout now and
+    then, not one per tick; a request of operations asks it all the same. */
 static int64_t s_quiet_until = 0;
 static int64_t s_quiet_ms = 0;
 
@@ -138,9 +139,11 @@ static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, odp_error_
     }
     if (rc == 0) {
         odp_reply_t rep;
-        if (odp_client_call(s_registrar, &odp_def_stage_index, &m,
-                            (int)odp_config_int("publisher", "REGISTRAR_TIMEOUT_MS", 1000),
-                            &rep) < 0) {
+        if (odp_client_call(
+                s_registrar, &odp_def_stage_index, &m,
+                (int)(from_timer ? odp_config_int("publisher", "REGISTRAR_TICK_TIMEOUT_MS", 1000)
+                                 : odp_config_int("publisher", "REGISTRAR_TIMEOUT_MS", 5000)),
+                &rep) < 0) {
             s_quiet_ms = s_quiet_ms ? (s_quiet_ms * 2 > 30000 ? 30000 : s_quiet_ms * 2) : 1000;
             s_quiet_until = zclock_mono() + s_quiet_ms;
             rc = odp_error_set(err, ODP_E_UNAVAILABLE, "indexes",
@@ -313,21 +316,16 @@ static int s_switch(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_
     snprintf(pubs, sizeof pubs, "%" PRId64, published);
     snprintf(seqs, sizeof seqs, "%" PRId64, seq);
     snprintf(version, sizeof version, "%" PRId64, job->version);
-    const char *rv[2] = {rel, pubs};
-    const char *ev2[2] = {job->resource, seqs};
-    const char *av[5] = {rel, job->resource, job->table, version, job->actor};
-    const char *dv[3] = {job->resource, job->table, version};
+    /*  One statement for the records: the switch's time is mostly round trips. */
+    const char *rv[7] = {rel, pubs, seqs, job->resource, job->table, version, job->actor};
     if (seq < 0 ||
-        odp_db_cmd(db, "UPDATE releases SET event_seq = $2 WHERE id = $1", 2, rv, NULL) < 0 ||
-        odp_db_cmd(db, "UPDATE entries SET modified_seq = $2 WHERE resource = $1", 2, ev2, NULL) <
-            0 ||
         odp_db_cmd(db,
-                   "INSERT INTO attempts (resource, table_name, version, actor, outcome, release) "
-                   "VALUES ($2, $3, $4, $5, 'released', $1)",
-                   5, av, NULL) < 0 ||
-        odp_db_cmd(db,
-                   "DELETE FROM pending WHERE resource = $1 AND table_name = $2 AND version = $3",
-                   3, dv, NULL) < 0) {
+                   "WITH r AS (UPDATE releases SET event_seq = $2 WHERE id = $1), e AS (UPDATE "
+                   "entries SET modified_seq = $3 WHERE resource = $4), a AS (INSERT INTO "
+                   "attempts (resource, table_name, version, actor, outcome, release) VALUES "
+                   "($4, $5, $6, $7, 'released', $1)) DELETE FROM pending WHERE resource = $4 "
+                   "AND table_name = $5 AND version = $6",
+                   7, rv, NULL) < 0) {
         s_db_err(db, err, NULL, "the release record");
         odp_db_rollback(db);
         return -1;
