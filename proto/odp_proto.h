@@ -398,10 +398,12 @@ typedef enum {
     F(since, INT, 0, 0, 0, ODP_I64_MAX)                                                            \
     F(resource, STR, 0, 32, 1, 0)
 /*  Registrar, for the publisher only: index columns of a received version's staging table
-    (fields: dictionary field names, or row_no). Idempotent. */
+    (fields: dictionary field names, or row_no). Idempotent. async: answer at once, the
+    reply's ready says whether the builds are done. */
 #define ODP_FIELDS_stage_index(F)                                                                  \
     F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
-    F(fields, STRS, 1, 63, 0, 500)
+    F(fields, STRS, 1, 63, 0, 500)                                                                 \
+    F(async, BOOL, 0, 0, 0, 0)
 /*  The query service (PROTOCOL.md §13). token: a session token from user.signin; without
     one a request acts as the key bound to an account (user.bind_key), else as anonymous. */
 #define ODP_FIELDS_user_signup(F)                                                                  \
@@ -1245,7 +1247,8 @@ typedef enum {
 #define ODP_FIELDS_rep_stage_index(F)                                                              \
     F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
     F(indexes, STRS, 1, 63, 0, 500)                                                                \
-    F(created, INT, 1, 0, 0, 500)
+    F(created, INT, 1, 0, 0, 500)                                                                  \
+    F(ready, BOOL, 0, 0, 0, 0)
 /*  The query service's replies (PROTOCOL.md §13). */
 #define ODP_FIELDS_rep_session(F)                                                                  \
     F(token, STR, 1, 64, 43, 0)                                                                    \

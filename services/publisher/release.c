@@ -82,9 +82,22 @@ static void s_attempt(odp_db_t *db, const s_job_t *job, const char *outcome, con
         odp_warn("event=release.attempt_not_logged resource=%s", job->resource);
 }
 
-/*  The registrar's stage.index for upload: the version's indexed fields and row_no. */
-static int s_index(odp_db_t *db, int64_t upload, odp_error_t *err)
+/*  The registrar is asked with a bounded wait (REGISTRAR_TIMEOUT_MS for a request of
+    operations, REGISTRAR_TICK_TIMEOUT_MS from the timer): its stage.index answers at once
+    and builds in the background (async), so a long wait only means it is stopped, stuck
+    or very busy. After such a silence the loop's timer leaves it alone for a while
+    (doubling up to 30 s), so a stopped registrar costs the loop one short timeout now and
+    then, not one per tick; a request of operations asks it all the same. */
+static int64_t s_quiet_until = 0;
+static int64_t s_quiet_ms = 0;
+
+/*  Ask the registrar to build (or confirm) the indexes of upload: 1 when they are ready,
+    0 while they are being built, -1 with err set. Never waits for a build. */
+static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, odp_error_t *err)
 {
+    if (from_timer && zclock_mono() < s_quiet_until)
+        return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
+                             "the registrar did not answer lately; asked again later");
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, upload);
     const char *vals[1] = {id};
@@ -112,6 +125,7 @@ static int s_index(odp_db_t *db, int64_t upload, odp_error_t *err)
     odp_stage_index_t m = {0};
     m.upload = odp_v_int(upload);
     m.fields = (odp_val_t){.present = true, .obj = &arr};
+    m.async = odp_v_bool(true);
     int rc = 0;
     if (!s_registrar) {
         char cert[512], why[256] = "";
@@ -125,20 +139,75 @@ static int s_index(odp_db_t *db, int64_t upload, odp_error_t *err)
     }
     if (rc == 0) {
         odp_reply_t rep;
-        if (odp_client_call(s_registrar, &odp_def_stage_index, &m,
-                            (int)odp_config_int("publisher", "INDEX_TIMEOUT_MS", 600000),
-                            &rep) < 0) {
-            rc = odp_error_set(err, ODP_E_UNAVAILABLE, NULL, "the registrar did not index: %.180s",
+        if (odp_client_call(
+                s_registrar, &odp_def_stage_index, &m,
+                (int)(from_timer ? odp_config_int("publisher", "REGISTRAR_TICK_TIMEOUT_MS", 1000)
+                                 : odp_config_int("publisher", "REGISTRAR_TIMEOUT_MS", 5000)),
+                &rep) < 0) {
+            s_quiet_ms = s_quiet_ms ? (s_quiet_ms * 2 > 30000 ? 30000 : s_quiet_ms * 2) : 1000;
+            s_quiet_until = zclock_mono() + s_quiet_ms;
+            rc = odp_error_set(err, ODP_E_UNAVAILABLE, "indexes",
+                               "the registrar did not answer for the indexes: %.180s",
                                odp_client_why(s_registrar));
         } else if (rep.status != 200) {
             char msg[200];
-            rc = odp_error_set(err, rep.status >= 500 ? ODP_E_UNAVAILABLE : ODP_E_INTERNAL, NULL,
-                               "the registrar refused the indexes: %s",
+            s_quiet_ms = 0;
+            rc = odp_error_set(err, rep.status >= 500 ? ODP_E_UNAVAILABLE : ODP_E_INTERNAL,
+                               "indexes", "the registrar refused the indexes: %s",
                                odp_v_cstr(&rep.err.message, msg, sizeof msg));
+        } else {
+            const msgpack_object *ready = odp_map_get(&rep.obj, "ready");
+            s_quiet_ms = 0;
+            /*  A registrar without async builds before it answers. */
+            rc = !ready || (ready->type == MSGPACK_OBJECT_BOOLEAN && ready->via.boolean) ? 1 : 0;
         }
         odp_reply_free(&rep);
     }
     free(items);
+    PQclear(r);
+    return rc;
+}
+
+/*  Where upload's indexes are: 1 ready, 0 being built, -1 with err set (a failure is
+    recorded, and the next try comes later). Asks the registrar only until they are ready. */
+static int s_index(odp_db_t *db, int64_t upload, bool from_timer, odp_error_t *err)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, upload);
+    const char *vals[2] = {id, NULL};
+    PGresult *r = odp_db_exec(db,
+                              "SELECT 1 FROM index_ahead WHERE upload = $1 AND ready_at IS "
+                              "NOT NULL",
+                              1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_db_err(db, err, r, "the index state");
+    bool ready = PQntuples(r) == 1;
+    PQclear(r);
+    if (ready)
+        return 1;
+    int rc = s_index_ask(db, upload, from_timer, err);
+    if (rc < 0) {
+        vals[1] = err->message;
+        odp_db_cmd(db,
+                   "INSERT INTO index_ahead AS a (upload, tries, last_error, next_at) VALUES ($1, "
+                   "1, $2, now() + interval '1 second') ON CONFLICT (upload) DO UPDATE SET "
+                   "tries = a.tries + 1, last_error = $2, next_at = now() + least(power(2, "
+                   "a.tries), 60) * interval '1 second'",
+                   2, vals, NULL);
+        return -1;
+    }
+    r = odp_db_exec(db,
+                    "INSERT INTO index_ahead AS a (upload, started_at, ready_at) VALUES ($1, "
+                    "now(), CASE WHEN $2 THEN now() END) ON CONFLICT (upload) DO UPDATE SET "
+                    "started_at = coalesce(a.started_at, now()), ready_at = CASE WHEN $2 THEN "
+                    "now() END, last_error = NULL RETURNING round(extract(epoch FROM "
+                    "coalesce(ready_at, now()) - started_at) * 1000)",
+                    2, (const char *[]){id, rc ? "true" : "false"}, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+        return s_db_err(db, err, r, "the index state");
+    if (rc == 1)
+        odp_info("event=release.indexes_ready upload=%" PRId64 " build_ms=%s", upload,
+                 PQgetvalue(r, 0, 0));
     PQclear(r);
     return rc;
 }
@@ -247,21 +316,16 @@ static int s_switch(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_
     snprintf(pubs, sizeof pubs, "%" PRId64, published);
     snprintf(seqs, sizeof seqs, "%" PRId64, seq);
     snprintf(version, sizeof version, "%" PRId64, job->version);
-    const char *rv[2] = {rel, pubs};
-    const char *ev2[2] = {job->resource, seqs};
-    const char *av[5] = {rel, job->resource, job->table, version, job->actor};
-    const char *dv[3] = {job->resource, job->table, version};
+    /*  One statement for the records: the switch's time is mostly round trips. */
+    const char *rv[7] = {rel, pubs, seqs, job->resource, job->table, version, job->actor};
     if (seq < 0 ||
-        odp_db_cmd(db, "UPDATE releases SET event_seq = $2 WHERE id = $1", 2, rv, NULL) < 0 ||
-        odp_db_cmd(db, "UPDATE entries SET modified_seq = $2 WHERE resource = $1", 2, ev2, NULL) <
-            0 ||
         odp_db_cmd(db,
-                   "INSERT INTO attempts (resource, table_name, version, actor, outcome, release) "
-                   "VALUES ($2, $3, $4, $5, 'released', $1)",
-                   5, av, NULL) < 0 ||
-        odp_db_cmd(db,
-                   "DELETE FROM pending WHERE resource = $1 AND table_name = $2 AND version = $3",
-                   3, dv, NULL) < 0) {
+                   "WITH r AS (UPDATE releases SET event_seq = $2 WHERE id = $1), e AS (UPDATE "
+                   "entries SET modified_seq = $3 WHERE resource = $4), a AS (INSERT INTO "
+                   "attempts (resource, table_name, version, actor, outcome, release) VALUES "
+                   "($4, $5, $6, $7, 'released', $1)) DELETE FROM pending WHERE resource = $4 "
+                   "AND table_name = $5 AND version = $6",
+                   7, rv, NULL) < 0) {
         s_db_err(db, err, NULL, "the release record");
         odp_db_rollback(db);
         return -1;
@@ -272,8 +336,11 @@ static int s_switch(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_
 }
 
 /*  Release job: resolve the version, refuse a second release of it, index, switch.
-    0 with job->release set, or -1 with err set; every attempt is logged. */
-static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error_t *err)
+    0 with job->release set, or -1 with err set; every attempt is logged. While the
+    version's indexes are being built it waits up to wait_ms for them, then returns 1 (err
+    says so; nothing is logged: the release has not been tried). */
+static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, int64_t wait_ms,
+                     odp_error_t *err)
 {
     const char *vals[2] = {job->resource, job->table};
     PGresult *r =
@@ -325,9 +392,23 @@ static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, odp_error
         return odp_error_set(err, ODP_E_INVALID_STATE, first, "release refused: %s", reasons);
     }
     int64_t t0 = zclock_mono();
-    if (upload > 0 && s_index(db, upload, err) < 0) {
-        s_attempt(db, job, "failed", err->message);
-        return -1;
+    if (upload > 0) {
+        /*  Usually built already: they start with the version's review. */
+        int ready;
+        while ((ready = s_index(db, upload, wait_ms == 0, err)) == 0 &&
+               zclock_mono() - t0 < wait_ms)
+            zclock_sleep(20);
+        if (ready < 0) {
+            s_attempt(db, job, "failed", err->message);
+            return -1;
+        }
+        if (ready == 0) {
+            odp_error_set(err, ODP_E_UNAVAILABLE, "indexes",
+                          "the registrar is still building the indexes of version %" PRId64
+                          "; ask again",
+                          job->version);
+            return 1;
+        }
     }
     int64_t t1 = zclock_mono();
     char version[24];
@@ -534,7 +615,8 @@ static int s_publish(odp_req_t *req)
     const odp_release_publish_t *m = req->msg;
     s_job_t job;
     s_job_from(&job, &m->resource, &m->table, &m->version, req->actor_str);
-    if (s_release(req->db, req->outbox, &job, req->err) < 0)
+    if (s_release(req->db, req->outbox, &job, odp_config_int("publisher", "INDEX_WAIT_MS", 120000),
+                  req->err) != 0)
         return -1;
     return s_show_pack(req, job.release);
 }
@@ -781,18 +863,25 @@ static bool s_topic(const odp_event_t *ev, const char *topic)
     return ev->topic_len == strlen(topic) && memcmp(ev->topic, topic, ev->topic_len) == 0;
 }
 
-/*  review.flagged: the version's checks ran; its indexes can be built while it is decided. */
-static odp_event_rc_t s_on_flagged(odp_event_t *ev)
+/*  review.started (or, from an older reviewer, review.flagged): the version is received
+    and its review runs; its indexes are built meanwhile, on the other core, so that the
+    decision finds them ready. A version rejected in the end needed none: the cost is one
+    build of a version that reached review. */
+static odp_event_rc_t s_on_reviewed(odp_event_t *ev)
 {
-    odp_ev_review_flagged_t m;
+    bool started = s_topic(ev, "review.started");
+    odp_ev_review_started_t st;
+    odp_ev_review_flagged_t fl;
     odp_error_t e;
-    if (odp_decode_fields(&odp_def_ev_review_flagged, ev->body, &m, &e) < 0) {
-        snprintf(ev->why, sizeof ev->why, "review.flagged: %.160s%s%.40s", e.message,
+    if (odp_decode_fields(started ? &odp_def_ev_review_started : &odp_def_ev_review_flagged,
+                          ev->body, started ? (void *)&st : (void *)&fl, &e) < 0) {
+        snprintf(ev->why, sizeof ev->why, "%s: %.160s%s%.40s",
+                 started ? "review.started" : "review.flagged", e.message,
                  e.field[0] ? " field=" : "", e.field);
         return ODP_EVENT_REFUSE;
     }
     char upload[24];
-    snprintf(upload, sizeof upload, "%" PRId64, m.upload.i);
+    snprintf(upload, sizeof upload, "%" PRId64, started ? st.upload.i : fl.upload.i);
     const char *vals[1] = {upload};
     PGresult *r =
         odp_db_exec(ev->db, "INSERT INTO index_ahead (upload) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -808,8 +897,8 @@ static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
     (void)arg;
     if (strcmp(ev->source, "reviewer") != 0)
         return ODP_EVENT_DONE;
-    if (s_topic(ev, "review.flagged"))
-        return s_on_flagged(ev);
+    if (s_topic(ev, "review.started") || s_topic(ev, "review.flagged"))
+        return s_on_reviewed(ev);
     if (!s_topic(ev, "review.approved"))
         return ODP_EVENT_DONE;
     odp_ev_review_approved_t m;
@@ -849,48 +938,107 @@ static int s_on_start(odp_db_t *db, void *arg)
                       0, NULL, NULL);
 }
 
-/*  One version's indexes built ahead; a version rejected meanwhile needs none. Gives up
-    after a few tries: a release asks for the indexes again anyway. */
-static void s_index_ahead(odp_db_t *db)
+/*  Counting ahead (count_ahead): one version at a time on a connection of the
+    publisher's own besides the loop's, so that a scan of a large version never holds the
+    loop; the timer starts it and collects its result. */
+static odp_db_t *s_count_db = NULL;
+static int64_t s_counting = 0; /* the upload being counted, 0 when none */
+static int64_t s_count_t0 = 0;
+
+static void s_count_ahead(odp_db_t *db)
 {
+    if (s_counting) {
+        PGconn *c = odp_db_conn(s_count_db);
+        if (c && PQconsumeInput(c) && PQisBusy(c))
+            return;
+        bool ok = c != NULL;
+        char msg[200] = "the connection failed";
+        PGresult *r;
+        while (c && (r = PQgetResult(c))) {
+            if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+                ok = false;
+                snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+            }
+            PQclear(r);
+        }
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, s_counting);
+        const char *vals[1] = {id};
+        if (ok) {
+            odp_info("event=release.counted_ahead upload=%" PRId64 " ms=%" PRId64, s_counting,
+                     zclock_mono() - s_count_t0);
+        } else {
+            /*  The release counts everything itself. */
+            odp_warn("event=release.count_ahead_failed upload=%" PRId64 " error=\"%s\"", s_counting,
+                     msg);
+            odp_db_cmd(db, "UPDATE index_ahead SET counted = false WHERE upload = $1", 1, vals,
+                       NULL);
+        }
+        s_counting = 0;
+    }
     PGresult *r = odp_db_exec(db,
-                              "SELECT a.upload, coalesce(v.state = 'rejected', false) FROM "
-                              "index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = a.upload "
-                              "WHERE a.queued_at + least(a.tries, 60) * interval '1 second' <= "
-                              "now() ORDER BY a.queued_at, a.upload LIMIT 1",
+                              "SELECT upload FROM index_ahead WHERE counted IS NULL ORDER BY "
+                              "queued_at, upload LIMIT 1",
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
         PQclear(r);
         return;
     }
-    int64_t upload = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    bool rejected = PQgetvalue(r, 0, 1)[0] == 't';
+    if (!s_count_db)
+        s_count_db = odp_db_new("publisher");
+    PGconn *c = s_count_db ? odp_db_conn(s_count_db) : NULL;
     const char *vals[1] = {PQgetvalue(r, 0, 0)};
-    odp_error_t err = {0};
-    int64_t t0 = zclock_mono();
-    if (rejected || s_index(db, upload, &err) == 0) {
-        odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1", 1, vals, NULL);
-        if (!rejected)
-            odp_info("event=release.indexed_ahead upload=%" PRId64 " ms=%" PRId64, upload,
-                     zclock_mono() - t0);
-    } else if (odp_db_cmd(db, "UPDATE index_ahead SET tries = tries + 1 WHERE upload = $1", 1, vals,
-                          NULL) == 0)
-        odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND tries >= 5", 1, vals, NULL);
-    if (err.message[0])
-        odp_warn("event=release.index_ahead_failed upload=%" PRId64 " error=\"%s\"", upload,
-                 err.message);
+    if (c && PQsendQueryParams(c, "SELECT count_ahead($1)", 1, NULL, vals, NULL, NULL, 0)) {
+        s_counting = strtoll(vals[0], NULL, 10);
+        s_count_t0 = zclock_mono();
+    }
     PQclear(r);
 }
 
-/*  One pending version per tick: released, or refused (kept in attempts; operations
-    decide), or left for the next tick when something transient failed. With no release
-    pending, one version's indexes are built ahead. */
+/*  The versions whose indexes are being built, followed until they are ready (a few
+    milliseconds each: the registrar answers at once); a version rejected meanwhile needs
+    none. Gives up after a few failures: a release asks for the indexes again anyway. */
+static void s_index_ahead(odp_db_t *db)
+{
+    PGresult *r = odp_db_exec(db,
+                              "SELECT a.upload, coalesce(v.state = 'rejected', false) FROM "
+                              "index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = a.upload "
+                              "WHERE a.ready_at IS NULL AND a.next_at <= now() ORDER BY "
+                              "a.queued_at, a.upload LIMIT 4",
+                              0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t upload = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        const char *vals[1] = {PQgetvalue(r, i, 0)};
+        odp_error_t err = {0};
+        if (PQgetvalue(r, i, 1)[0] == 't') {
+            odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND counted IS NOT NULL", 1,
+                       vals, NULL);
+        } else if (s_index(db, upload, true, &err) < 0) {
+            odp_warn("event=release.index_ahead_failed upload=%" PRId64 " error=\"%s\"", upload,
+                     err.message);
+            odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND tries >= 5", 1, vals,
+                       NULL);
+            break; /* the registrar is likely down for the others too */
+        }
+    }
+    PQclear(r);
+}
+
+/*  The index builds followed, then one pending version per tick: released, or refused
+    (kept in attempts; operations decide), or left for the next tick while its indexes are
+    built or when something transient failed. */
 static void s_tick(odp_service_t *svc, void *arg)
 {
     (void)arg;
     odp_db_t *db = odp_service_db(svc);
     if (!odp_db_up(db))
         return;
+    s_index_ahead(db);
+    s_count_ahead(db);
     PGresult *r = odp_db_exec(db,
                               "SELECT upload, resource, table_name, version FROM pending WHERE "
                               "queued_at + least(tries, 60) * interval '1 second' <= now() "
@@ -898,7 +1046,6 @@ static void s_tick(odp_service_t *svc, void *arg)
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
         PQclear(r);
-        s_index_ahead(db);
         return;
     }
     s_job_t job = {0};
@@ -909,8 +1056,11 @@ static void s_tick(odp_service_t *svc, void *arg)
     const char *vals[2] = {PQgetvalue(r, 0, 0), NULL};
     odp_error_t err = {0};
     odp_outbox_t *outbox = odp_service_outbox(svc);
-    if (s_release(db, outbox, &job, &err) == 0) {
+    int rc = s_release(db, outbox, &job, 0, &err);
+    if (rc == 0) {
         odp_outbox_flush(outbox);
+    } else if (rc > 0) {
+        /*  Its indexes are being built: the next tick looks again. */
     } else if (err.code == ODP_E_UNAVAILABLE || err.code == ODP_E_INTERNAL) {
         vals[1] = err.message;
         odp_db_cmd(db, "UPDATE pending SET tries = tries + 1, last_error = $2 WHERE upload = $1", 2,
@@ -942,4 +1092,5 @@ odp_consumer_t *release_consumer_start(odp_service_t *svc)
 void release_stop(void)
 {
     odp_client_destroy(&s_registrar);
+    odp_db_destroy(&s_count_db);
 }

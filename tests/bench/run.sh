@@ -279,10 +279,12 @@ bench_push() {
 # and the publisher running (they are stopped again before the push comparisons, which time
 # the registrar alone). Timed: psql \copy of the file (the baseline of this comparison);
 # from the push's end to the review's checks done (target <= 0.5 x the copy), with the
-# reviewer's peak RSS; then from the approval to the release being current (the view, row
-# and facet counts, the switch; the registrar's indexes are built while the version waits
-# for its decision) (target <= 0.5 x the copy), and the switch itself (the transaction that
-# makes the new release current, from the publisher's log; target < 50 ms).
+# reviewer's peak RSS; then from the approval, given as soon as the checks are done, to the
+# release being current (target <= 0.5 x the copy): the view, row and facet counts, the
+# switch, and whatever of the registrar's index builds is left after the decision (they
+# start with the review; their own duration from their start is reported beside, from the
+# publisher's log); and the switch itself (the transaction that makes the new release
+# current, from the publisher's log; target < 50 ms).
 start_service() {
     ODP_LOG_LEVEL=info "$bin/odp-$1" > "$work/log/$1.log" 2>&1 &
     echo $! > "$work/run/$1.pid"
@@ -338,18 +340,9 @@ EOF_DICT
     review_ratio=$(calc %.3f "$review_s / $copy_s")
     reviewer_kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$(cat "$work/run/reviewer.pid")/status")
     findings=$($psql -At -c "SELECT count(*) FROM reviewer.findings WHERE upload = $upload")
-    # The publisher has the registrar index a reviewed version while it waits for its
-    # decision (publisher.index_ahead); the decision comes after that, as it would in practice.
-    i=0
-    until [ "$($psql -At -c "SELECT count(*) FROM publisher.index_ahead")" = 0 ] &&
-        grep -q "event=release.indexed_ahead upload=$upload " "$work/log/publisher.log"; do
-        i=$((i + 1))
-        [ $i -lt 1200 ] || die "the publisher did not index the version ahead in 10 minutes"
-        sleep 0.5
-    done
-    ahead_ms=$(sed -n "s/.*event=release.indexed_ahead upload=$upload ms=\([0-9]*\).*/\1/p" "$work/log/publisher.log")
     isolated=$($psql -At -c "SELECT count(*) FROM reviewer.quarantine WHERE upload = $upload AND state = 'isolated'")
     [ "$isolated" = 0 ] || die "$name has $isolated quarantined rows: nothing to time"
+    # Decided at once: index builds still running then are part of the time measured.
     t0=$(now)
     "$bin/odpctl" review decide --upload "$upload" --approve true >/dev/null ||
         die "review.decide failed"
@@ -357,6 +350,16 @@ EOF_DICT
         > "$work/log/publish.out" 2>&1 || { cat "$work/log/publish.out"; die "release.publish failed"; }
     t1=$(now)
     publish_s=$(calc %.3f "$t1 - $t0")
+    # The index builds, from the publisher's log: how long they took from their start, and
+    # how much of them fell after the decision (an older publisher logs indexed_ahead).
+    iline=$(grep -E "event=release\.(indexes_ready|indexed_ahead) upload=$upload " "$work/log/publisher.log" | tail -1)
+    build_ms=$(printf '%s\n' "$iline" | sed -n 's/.* \(build_ms\|ms\)=\([0-9]*\).*/\2/p')
+    iat=$(printf '%s\n' "$iline" | cut -d' ' -f1)
+    after_s=?
+    if [ -n "$iat" ]; then
+        after_s=$(calc %.3f "$(date -d "$iat" +%s.%N) - $t0")
+        [ "$(calc %d "$after_s < 0")" = 1 ] && after_s=0
+    fi
     ratio=$(calc %.3f "$publish_s / $copy_s")
     line=$(grep 'event=release.published' "$work/log/publisher.log" | tail -1)
     ms() { printf '%s\n' "$line" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
@@ -366,8 +369,9 @@ EOF_DICT
         printf '  %s\n' "psql \\copy ${copy_s}s; push end to checks done ${review_s}s" \
             "($findings findings; reviewer VmHWM $(calc %.1f "$reviewer_kb / 1024") MiB)"
         printf '  %s\n' "approval to published ${publish_s}s" \
-            "(registrar's indexes $(ms index_ms) ms, built ahead in ${ahead_ms:-?} ms;" \
-            "view and counts $(ms prepare_ms) ms; switch ${switch_ms} ms)"
+            "(index builds ${build_ms:-?} ms from their start, ${after_s}s of them after the" \
+            "decision; waited for them $(ms index_ms) ms; view and counts $(ms prepare_ms) ms;" \
+            "switch ${switch_ms} ms)"
         echo
     } >> "$report"
     if [ "$(calc %d "$review_ratio <= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
