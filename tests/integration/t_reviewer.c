@@ -1124,7 +1124,7 @@ static void s_killed_midway(void)
 
 /*  The reviewer's loop answers while a version is being checked: the checks run on a
     thread of their own. A lock the test holds on reviewer.quality_scores (SHARE: readers
-    pass, check_version's writes wait) keeps the check of a 200,000-row version going for as
+    pass, the checks' writes wait) keeps the check of a 200,000-row version going for as
     long as the test needs; health, review.show and review.decide are answered meanwhile,
     and once the lock is gone the check ends with the findings an uninterrupted one has. */
 static void s_answers_while_checking(void)
@@ -1160,7 +1160,7 @@ static void s_answers_while_checking(void)
     odp_client_destroy(&c);
     free(csv);
     const char *waiting = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'odp_reviewer' "
-                          "AND wait_event_type = 'Lock' AND query LIKE 'SELECT check_version%'";
+                          "AND wait_event_type = 'Lock' AND query LIKE 'SELECT check_%'";
     bool checking = false;
     for (int i = 0; st == 200 && i < 600 && !checking; i++) {
         checking = h_pg_int(pg, waiting) == 1;
