@@ -2,13 +2,13 @@
     review.started, once however often the version is announced (data.received through
     the exactly-once consumer, and again at start for versions left waiting). The second
     runs every check set-based over the registrar's staging table
-    (migrations/003_checks_compare_score.sql and 004_fast_checks.sql: check_version) with
+    (migrations/003_checks_compare_score.sql, 004_fast_checks.sql: check_rows, check_version) with
     its findings, quarantine, comparison, score and events; a reviewer stopped in between
     finds the review unchecked at start and checks it from the beginning. Approved versions
     are checked again after standard.set and on a schedule (ODP_REVIEWER_RECHECK_S).
 
     The second transaction, and the re-checks, run on a thread of their own (the checker)
-    with a database connection of its own, so that the service's loop goes on answering
+    with database connections of its own, so that the service's loop goes on answering
     requests (review.show, health, ...) while a large version is checked. The loop tells
     the checker over a zactor pipe when there is work ("CHECK": a review was begun and
     committed; "RECHECK": the standard changed); the checker answers "DONE" after its
