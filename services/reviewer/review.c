@@ -338,7 +338,8 @@ static void s_checker(zsock_t *pipe, void *arg)
     int64_t recheck_at = zclock_mono() + recheck_ms, idle_until = 0;
     for (;;) {
         int64_t now = zclock_mono();
-        int64_t next = recheck_ms > 0 ? recheck_at : now + 1000;
+        /*  At least once a second: a schedule may be weeks away, beyond an int of ms. */
+        int64_t next = recheck_ms > 0 && recheck_at < now + 1000 ? recheck_at : now + 1000;
         if ((check || recheck) && idle_until < next)
             next = idle_until;
         int wait = next > now ? (int)(next - now) : 0;
