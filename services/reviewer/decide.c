@@ -301,11 +301,19 @@ static int s_decide_txn(odp_req_t *req, void *arg)
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, m->upload.i);
     const char *vals[1] = {id};
+    /*  NOWAIT: the reviewer's checker holds the row while it checks the version, and the
+        loop must not wait for that. */
     PGresult *r = odp_db_exec(req->db,
                               "SELECT v.state, (SELECT count(*) FROM quarantine q WHERE "
-                              "q.upload = v.upload AND q.state = 'isolated') FROM reviews v "
-                              "WHERE v.upload = $1 FOR UPDATE",
+                              "q.upload = v.upload AND q.state = 'isolated'), v.checked_at IS "
+                              "NULL FROM reviews v WHERE v.upload = $1 FOR UPDATE NOWAIT",
                               1, vals, NULL);
+    if (r && strcmp(odp_db_state(r), "55P03") == 0) {
+        PQclear(r);
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                            "upload %" PRId64 " is being checked; decide once it is checked",
+                            m->upload.i);
+    }
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the review");
     if (PQntuples(r) == 0) {
@@ -316,10 +324,15 @@ static int s_decide_txn(odp_req_t *req, void *arg)
     char state[17];
     snprintf(state, sizeof state, "%s", PQgetvalue(r, 0, 0));
     int64_t isolated = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    bool unchecked = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
     PQclear(r);
     if (strcmp(state, "in_review") != 0)
         return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
                             "upload %" PRId64 " is %s, not in review", m->upload.i, state);
+    if (unchecked)
+        return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
+                            "upload %" PRId64 " is not checked yet; decide once it is checked",
+                            m->upload.i);
     if (m->approve.b && isolated > 0)
         return odp_req_fail(req, ODP_E_INVALID_STATE, "upload",
                             "upload %" PRId64 " has %" PRId64

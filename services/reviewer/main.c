@@ -11,6 +11,7 @@ int main(void)
     review_routes(svc);
     odp_consumer_t *consumer = review_consumer_start(svc);
     int rc = consumer ? odp_service_run(svc) : -1;
+    review_stop(svc);
     odp_consumer_destroy(&consumer);
     odp_service_destroy(&svc);
     return rc == 0 ? 0 : 1;

@@ -1,32 +1,55 @@
 /*  Reviewing a version, in two transactions. The first begins it: the review row and
     review.started, once however often the version is announced (data.received through
-    the exactly-once consumer, and again at start for versions left waiting). The second,
-    on the loop's next turn, runs every check set-based over the registrar's staging table
-    (migrations/003_checks_compare_score.sql: check_version) with its findings, quarantine,
-    comparison, score and events; a reviewer stopped in between finds the review unchecked
-    at start and checks it from the beginning. Approved versions are checked again after
-    standard.set and on a schedule (ODP_REVIEWER_RECHECK_S). */
+    the exactly-once consumer, and again at start for versions left waiting). The second
+    runs every check set-based over the registrar's staging table
+    (migrations/003_checks_compare_score.sql, 004_fast_checks.sql: check_rows, check_version) with
+    its findings, quarantine, comparison, score and events; a reviewer stopped in between
+    finds the review unchecked at start and checks it from the beginning. Approved versions
+    are checked again after standard.set and on a schedule (ODP_REVIEWER_RECHECK_S).
+
+    The second transaction, and the re-checks, run on a thread of their own (the checker)
+    with database connections of its own, so that the service's loop goes on answering
+    requests (review.show, health, ...) while a large version is checked. The loop tells
+    the checker over a zactor pipe when there is work ("CHECK": a review was begun and
+    committed; "RECHECK": the standard changed); the checker answers "DONE" after its
+    transactions, and the loop then publishes the events they committed (the outbox is read
+    back from its table, whichever connection wrote it). */
 #include "reviewer.h"
 
 #include "common/config.h"
 #include "common/log.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const s_actor = "service:reviewer";
 
-/*  Work the loop does between requests (s_tick): versions begun and not yet checked,
-    and re-checks of approved versions, asked for by standard.set or due by the clock. */
+/*  The loop's side: what to tell the checker on the loop's next turn (s_tick), when the
+    transaction that asked for it has committed. */
 static struct {
-    bool unchecked;     /* a review may wait for its checks */
-    bool recheck;       /* re-check the approved versions */
-    int64_t recheck_at; /* zclock_mono of the next scheduled re-check */
-    int64_t recheck_ms; /* ODP_REVIEWER_RECHECK_S, in ms; 0: no schedule */
-    int64_t idle_until; /* after a failure, no work before this zclock_mono */
-} s_work;
+    bool begun;   /* a review was begun: check it */
+    bool recheck; /* the standard changed: re-check the approved versions */
+    zactor_t *checker;
+} s_loop;
+
+/*  The checker's own connections, the one its transactions run on and a side one for a
+    read-only count beside them, and its outbox (set up by the loop, used by the checker
+    only), and its re-check interval in ms (ODP_REVIEWER_RECHECK_S; 0: none). */
+static struct {
+    odp_db_t *db, *side;
+    odp_outbox_t *outbox;
+    int64_t recheck_ms;
+} s_checker_cfg;
+
+/*  The checker's running statement, cancelled when the service stops (the transaction
+    rolls back; the review is checked again at the next start). */
+static struct {
+    pthread_mutex_t lock;
+    PGcancel *cancel[2]; /* the transaction's connection, the side one */
+} s_running = {PTHREAD_MUTEX_INITIALIZER, {NULL, NULL}};
 
 /*  In an open transaction: begin reviewing upload unless it has been already or is not a
     received dataset: its review row and review.started. The checks come after, in a
@@ -60,15 +83,16 @@ static int s_begin(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
             PQclear(r);
             return -1;
         }
-        s_work.unchecked = true;
+        s_loop.begun = true;
     }
     PQclear(r);
     return 0;
 }
 
-/*  In an open transaction: every check of a begun review (check_version: whatever an
-    interrupted run left is redone), its events, and the threshold of the standard. 0, or
-    -1 with the failed statement in *failed (NULL: the connection's last). */
+/*  In an open transaction: every check of a begun review (check_rows and check_version:
+    whatever an interrupted run left is redone), its events, and the threshold of the
+    standard. 0, or -1 with the failed statement in *failed (NULL: the connection's
+    last). */
 static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult **failed)
 {
     char id[24];
@@ -90,7 +114,26 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     if (n == 0)
         return 0;
     int64_t began = zclock_mono();
-    r = odp_db_exec(db, "SELECT check_version($1)", 1, vals, NULL);
+    /*  The table-wide counts (repeat_tally) on the side connection while this one runs the
+        row-level checks: both only read the staging table, which no longer changes. Without
+        the side connection's answer check_version counts them itself. */
+    PGconn *side = odp_db_conn(s_checker_cfg.side);
+    bool sent = side && PQsendQueryParams(side, "SELECT repeat_tally($1)", 1, NULL, vals, NULL,
+                                          NULL, 0) == 1;
+    r = odp_db_exec(db, "SELECT check_rows($1)", 1, vals, NULL);
+    char *repeats = NULL;
+    for (PGresult *t; sent && (t = PQgetResult(side)) != NULL; PQclear(t))
+        if (PQresultStatus(t) == PGRES_TUPLES_OK && PQntuples(t) == 1 && !PQgetisnull(t, 0, 0))
+            repeats = strdup(PQgetvalue(t, 0, 0));
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        free(repeats);
+        *failed = r;
+        return -1;
+    }
+    PQclear(r);
+    const char *args[2] = {id, repeats};
+    r = odp_db_exec(db, "SELECT check_version($1, $2::bigint[])", 2, args, NULL);
+    free(repeats);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         *failed = r;
         return -1;
@@ -240,37 +283,109 @@ static int s_each(odp_db_t *db, odp_outbox_t *outbox, const char *query, s_step_
 
 void review_recheck_request(void)
 {
-    s_work.recheck = true;
+    s_loop.recheck = true;
 }
 
-/*  The loop's turn: checks of begun reviews, oldest first, then any re-check due. */
-static void s_tick(odp_service_t *svc, void *arg)
+/*  One pass of the checker over the work it was given, each version in its own
+    transaction on the checker's connection, with its running statement cancellable. 0, or
+    -1 when one failed (logged; it is tried again after a pause). */
+static int s_pass(odp_db_t *db, odp_outbox_t *outbox, bool *check, bool *recheck)
 {
-    (void)arg;
-    int64_t now = zclock_mono();
-    if (now < s_work.idle_until)
-        return;
-    if (s_work.recheck_ms > 0 && now >= s_work.recheck_at) {
-        s_work.recheck = true;
-        s_work.recheck_at = now + s_work.recheck_ms;
-    }
+    PGconn *conn = odp_db_conn(db), *side = odp_db_conn(s_checker_cfg.side);
+    if (!conn)
+        return -1;
+    pthread_mutex_lock(&s_running.lock);
+    s_running.cancel[0] = PQgetCancel(conn);
+    s_running.cancel[1] = side ? PQgetCancel(side) : NULL;
+    pthread_mutex_unlock(&s_running.lock);
     int rc = 0;
-    if (s_work.unchecked) {
-        s_work.unchecked = false;
-        rc = s_each(odp_service_db(svc), odp_service_outbox(svc),
+    if (*check) {
+        *check = false;
+        rc = s_each(db, outbox,
                     "SELECT upload FROM reviews WHERE checked_at IS NULL ORDER BY upload", s_check,
                     "check");
-        s_work.unchecked = rc < 0;
+        *check = rc < 0;
     }
-    if (rc == 0 && s_work.recheck) {
-        s_work.recheck = false;
-        rc = s_each(odp_service_db(svc), odp_service_outbox(svc),
+    if (rc == 0 && *recheck) {
+        *recheck = false;
+        rc = s_each(db, outbox,
                     "SELECT upload FROM reviews WHERE state = 'approved' ORDER BY upload",
                     s_recheck, "recheck");
-        s_work.recheck = rc < 0;
+        *recheck = rc < 0;
     }
-    if (rc < 0)
-        s_work.idle_until = now + 2000;
+    pthread_mutex_lock(&s_running.lock);
+    for (int i = 0; i < 2; i++) {
+        PQfreeCancel(s_running.cancel[i]);
+        s_running.cancel[i] = NULL;
+    }
+    pthread_mutex_unlock(&s_running.lock);
+    return rc;
+}
+
+/*  The checker thread (s_checker_cfg): it checks at start whatever was left unchecked,
+    then whatever the loop asks for, and re-checks on the schedule. It ends on $TERM only;
+    a signal to the process is the loop's to handle. */
+static void s_checker(zsock_t *pipe, void *arg)
+{
+    (void)arg;
+    odp_db_t *db = s_checker_cfg.db;
+    odp_outbox_t *outbox = s_checker_cfg.outbox;
+    int64_t recheck_ms = s_checker_cfg.recheck_ms;
+    zpoller_t *poller = zpoller_new(pipe, NULL);
+    zsock_signal(pipe, 0);
+    zpoller_set_nonstop(poller, true);
+    bool check = true, recheck = false;
+    int64_t recheck_at = zclock_mono() + recheck_ms, idle_until = 0;
+    for (;;) {
+        int64_t now = zclock_mono();
+        /*  At least once a second: a schedule may be weeks away, beyond an int of ms. */
+        int64_t next = recheck_ms > 0 && recheck_at < now + 1000 ? recheck_at : now + 1000;
+        if ((check || recheck) && idle_until < next)
+            next = idle_until;
+        int wait = next > now ? (int)(next - now) : 0;
+        if (zpoller_wait(poller, wait) == pipe) {
+            char *cmd = zstr_recv(pipe);
+            bool term = !cmd || streq(cmd, "$TERM");
+            check = check || (cmd && streq(cmd, "CHECK"));
+            recheck = recheck || (cmd && streq(cmd, "RECHECK"));
+            zstr_free(&cmd);
+            if (term)
+                break;
+            continue; /* read everything that waits before working */
+        }
+        now = zclock_mono();
+        if (recheck_ms > 0 && now >= recheck_at) {
+            recheck = true;
+            recheck_at = now + recheck_ms;
+        }
+        if (!(check || recheck) || now < idle_until)
+            continue;
+        if (s_pass(db, outbox, &check, &recheck) < 0)
+            idle_until = now + 2000;
+        zstr_send(pipe, "DONE");
+    }
+    zpoller_destroy(&poller);
+}
+
+/*  The checker committed: publish its events now rather than at the next heartbeat. */
+static void s_on_done(odp_service_t *svc, zsock_t *sock, void *arg)
+{
+    (void)arg;
+    char *msg = zstr_recv(sock);
+    zstr_free(&msg);
+    odp_outbox_flush(odp_service_outbox(svc));
+}
+
+/*  The loop's turn: what was asked for since the last one goes to the checker. The
+    transaction that asked for it (a consumer's page, standard.set) has committed by now. */
+static void s_tick(odp_service_t *svc, void *arg)
+{
+    (void)svc;
+    (void)arg;
+    if (s_loop.begun && zstr_send(s_loop.checker, "CHECK") == 0)
+        s_loop.begun = false;
+    if (s_loop.recheck && zstr_send(s_loop.checker, "RECHECK") == 0)
+        s_loop.recheck = false;
 }
 
 static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
@@ -293,10 +408,10 @@ static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
 
 /*  Versions received while the reviewer was away, or announced before its cursor started,
     are begun; reviews begun and not checked (the reviewer stopped in between) are checked
-    again from the start, on the loop's next turn. */
+    again from the start, by the checker. */
 static int s_on_start(odp_db_t *db, void *arg)
 {
-    s_work.unchecked = true;
+    s_loop.begun = true;
     return s_each(db, odp_service_outbox(arg),
                   "SELECT u.id FROM registrar.uploads u WHERE u.status = 'received' "
                   "AND u.kind = 'dataset' AND u.staging_table IS NOT NULL AND NOT "
@@ -315,23 +430,50 @@ odp_consumer_t *review_consumer_start(odp_service_t *svc)
                   every);
         return NULL;
     }
-    s_work.recheck_ms = seconds * 1000;
-    s_work.recheck_at = zclock_mono() + s_work.recheck_ms;
-    odp_consumer_cfg_t cfg = {.on_event = s_on_event, .on_start = s_on_start, .arg = svc};
-    odp_consumer_t *c = odp_consumer_new_service(svc, &cfg);
-    if (!c)
-        return NULL;
-    if (odp_service_timer(svc, 100, s_tick, NULL) < 0) {
-        odp_error("event=review.timer_failed");
-        odp_consumer_destroy(&c);
+    s_checker_cfg.recheck_ms = seconds * 1000;
+    s_checker_cfg.db = odp_db_new("reviewer");
+    s_checker_cfg.side = odp_db_new("reviewer");
+    s_checker_cfg.outbox = s_checker_cfg.db && s_checker_cfg.side
+                               ? odp_outbox_new(s_checker_cfg.db, "reviewer", NULL)
+                               : NULL;
+    s_loop.checker = s_checker_cfg.outbox ? zactor_new(s_checker, NULL) : NULL;
+    if (!s_loop.checker ||
+        odp_service_reader(svc, zactor_sock(s_loop.checker), s_on_done, NULL) < 0) {
+        odp_error("event=review.checker_failed");
+        review_stop(svc);
         return NULL;
     }
+    odp_consumer_cfg_t cfg = {.on_event = s_on_event, .on_start = s_on_start, .arg = svc};
+    odp_consumer_t *c = odp_consumer_new_service(svc, &cfg);
+    if (c && odp_service_timer(svc, 100, s_tick, NULL) < 0) {
+        odp_error("event=review.timer_failed");
+        odp_consumer_destroy(&c);
+    }
     char err[256];
-    if (odp_consumer_follow(c, "registrar", 1, err, sizeof err) < 0) {
+    if (c && odp_consumer_follow(c, "registrar", 1, err, sizeof err) < 0) {
         odp_error("event=review.follow_failed error=\"%s\"", err);
         odp_consumer_destroy(&c);
     }
+    if (!c)
+        review_stop(svc);
     return c;
+}
+
+void review_stop(odp_service_t *svc)
+{
+    if (s_loop.checker) {
+        odp_service_reader_remove(svc, zactor_sock(s_loop.checker));
+        pthread_mutex_lock(&s_running.lock);
+        char err[256];
+        for (int i = 0; i < 2; i++)
+            if (s_running.cancel[i] && !PQcancel(s_running.cancel[i], err, sizeof err))
+                odp_warn("event=review.cancel_failed error=\"%s\"", err);
+        pthread_mutex_unlock(&s_running.lock);
+        zactor_destroy(&s_loop.checker);
+    }
+    odp_outbox_destroy(&s_checker_cfg.outbox);
+    odp_db_destroy(&s_checker_cfg.db);
+    odp_db_destroy(&s_checker_cfg.side);
 }
 
 /*  {key: count} from two-column rows, as a packed map in buf. */

@@ -11,8 +11,13 @@ extern const odp_migration_t reviewer_migrations[];
 extern const size_t reviewer_nmigrations;
 
 /*  Follow the registrar's data.received and review each received dataset version once;
-    at start, review the versions left waiting. NULL when it cannot start (logged). */
+    at start, review the versions left waiting. The checks run on a thread of their own
+    (review.c). NULL when it cannot start (logged). */
 odp_consumer_t *review_consumer_start(odp_service_t *svc);
+
+/*  Stop the checks' thread, cancelling a check in progress (it is done again at the next
+    start). Before the service is destroyed. */
+void review_stop(odp_service_t *svc);
 
 void review_routes(odp_service_t *svc);
 

@@ -1122,6 +1122,90 @@ static void s_killed_midway(void)
     PQfinish(pg);
 }
 
+/*  The reviewer's loop answers while a version is being checked: the checks run on a
+    thread of their own. A lock the test holds on reviewer.quality_scores (SHARE: readers
+    pass, the checks' writes wait) keeps the check of a 200,000-row version going for as
+    long as the test needs; health, review.show and review.decide are answered meanwhile,
+    and once the lock is gone the check ends with the findings an uninterrupted one has. */
+static void s_answers_while_checking(void)
+{
+    const char *dept = "448100001";
+    CHECK(h_department(dept, "审核测试 检查中部门") == 0, "department.add");
+    char dict[512], resource[33];
+    if (!s_dict_file("reviewer-busy",
+                     json_pack("{s:[{s:s,s:s,s:b,s:b,s:i,s:i},{s:s,s:s,s:s,s:i,s:i},"
+                               "{s:s,s:s,s:i,s:i},{s:s,s:s,s:[s,s]}]}",
+                               "fields", "name", "id", "type", "integer", "required", 1, "unique",
+                               1, "min", 1, "max", 1000000, "name", "code", "type", "text",
+                               "pattern", "[A-Z]+", "length", 3, "min_length", 3, "name", "n",
+                               "type", "integer", "min", 1, "max", 998, "name", "cat", "type",
+                               "text", "enum", "A", "B"),
+                     dict) ||
+        !tp_entry(dept, "审核 检查中", "dataset", dict, true, resource))
+        return;
+    size_t len;
+    char *csv = s_big_csv(&len);
+    CHECK(csv, "out of memory");
+    if (!csv)
+        return;
+    PGconn *lock = h_pg_super(), *pg = h_pg_super();
+    PGresult *r = PQexec(lock, "BEGIN; LOCK TABLE reviewer.quality_scores IN SHARE MODE");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "lock: %s", PQerrorMessage(lock));
+    PQclear(r);
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, len, &res);
+    CHECK(st == 200, "push: %s gave %d %s", res.step, st, res.code);
+    odp_client_destroy(&c);
+    free(csv);
+    const char *waiting = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'odp_reviewer' "
+                          "AND wait_event_type = 'Lock' AND query LIKE 'SELECT check_%'";
+    bool checking = false;
+    for (int i = 0; st == 200 && i < 600 && !checking; i++) {
+        checking = h_pg_int(pg, waiting) == 1;
+        if (!checking)
+            usleep(100 * 1000);
+    }
+    CHECK(checking, "the reviewer never started checking upload %lld", (long long)res.upload);
+    if (checking) {
+        odp_client_t *rc = h_client("reviewer", NULL);
+        odp_reply_t rep;
+        odp_health_t health = {0};
+        st = h_call(rc, &odp_def_health, &health, &rep);
+        CHECK(st == 200, "health while checking: %d", st);
+        odp_reply_free(&rep);
+        odp_review_show_t show = {0};
+        show.upload = odp_v_int(res.upload);
+        st = h_call(rc, &odp_def_review_show, &show, &rep);
+        CHECK(st == 200 && !odp_map_get(&rep.obj, "checked_at"),
+              "review.show while checking: %d, checked %d", st,
+              st == 200 && odp_map_get(&rep.obj, "checked_at") != NULL);
+        odp_reply_free(&rep);
+        odp_review_decide_t decide = {0};
+        decide.upload = odp_v_int(res.upload);
+        decide.approve = odp_v_bool(true);
+        st = h_call(rc, &odp_def_review_decide, &decide, &rep);
+        CHECK(st == 409 && strcmp(h_err_code(&rep), "INVALID_STATE") == 0,
+              "review.decide while checking: %d %s, not 409 INVALID_STATE", st, h_err_code(&rep));
+        odp_reply_free(&rep);
+        odp_client_destroy(&rc);
+        CHECK(h_pg_int(pg, waiting) == 1, "the check did not wait for the test's lock");
+    }
+    r = PQexec(lock, "COMMIT");
+    PQclear(r);
+    PQfinish(lock);
+    if (checking) {
+        odp_reply_t rep;
+        st = s_show(NULL, res.upload, &rep);
+        CHECK(st == 200 && odp_map_get(&rep.obj, "checked_at") && h_int(&rep, "findings") == 1132,
+              "after the lock: %d, %lld findings, not 1132", st,
+              st == 200 ? (long long)h_int(&rep, "findings") : -1LL);
+        odp_reply_free(&rep);
+    }
+    PQfinish(pg);
+}
+
 const h_case_t t_reviewer_cases[] = {
     {"reviewer: the messy GB18030 sample ends at 300 = 292 accepted + 8 quarantined, each with its "
      "reason",
@@ -1150,4 +1234,7 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: killed mid-review and restarted, it finishes with the same findings as an "
      "uninterrupted review, each once",
      s_killed_midway},
+    {"reviewer: answers health, review.show and review.decide while a large version is being "
+     "checked",
+     s_answers_while_checking},
     {NULL, NULL}};

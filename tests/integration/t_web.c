@@ -179,6 +179,9 @@ static bool s_reviewed(int64_t upload)
     for (int i = 0; i < 200 && st != 200; i++) {
         odp_reply_t rep;
         st = h_call(c, &odp_def_review_show, &m, &rep);
+        /*  Checked, not only begun: review.decide refuses a version before its checks. */
+        if (st == 200 && !odp_map_get(&rep.obj, "checked_at"))
+            st = 0;
         odp_reply_free(&rep);
         if (st != 200)
             usleep(100 * 1000);
