@@ -28,6 +28,8 @@ typedef struct {
     const msgpack_object *items;
     uint32_t n;
     uint32_t i;
+    int64_t from;    /* what was asked for */
+    int64_t through; /* where the source says the page ends; 0 when it did not say */
 } s_page_t;
 
 typedef struct {
@@ -48,6 +50,11 @@ typedef struct {
     int64_t asked_from;
     bool has_page;
     s_page_t page;
+    /*  The page after it, asked for while this one is written (service and tool mode
+        alike): the source reads and sends it while we work. Used only when it starts
+        where the cursor then is; otherwise dropped and asked again. */
+    bool has_next;
+    s_page_t next;
     int64_t stall_until; /* no work on this source before then */
     int backoff_ms;
     int64_t heard_at; /* last message on SUB */
@@ -160,13 +167,34 @@ static void s_dealer_reset(s_source_t *src)
     }
 }
 
+static void s_slot_free(s_page_t *p, bool *has)
+{
+    if (!*has)
+        return;
+    zframe_destroy(&p->frame);
+    msgpack_zone_destroy(&p->zone);
+    *has = false;
+}
+
+/*  Both pages: something went wrong, whatever was fetched ahead is asked for again. */
 static void s_page_free(s_source_t *src)
 {
-    if (!src->has_page)
+    s_slot_free(&src->page, &src->has_page);
+    s_slot_free(&src->next, &src->has_next);
+}
+
+/*  The page is worked through: the prefetched one takes its place when it follows on. */
+static void s_page_done(s_source_t *src)
+{
+    s_slot_free(&src->page, &src->has_page);
+    if (!src->has_next)
         return;
-    zframe_destroy(&src->page.frame);
-    msgpack_zone_destroy(&src->page.zone);
-    src->has_page = false;
+    if (src->next.from == src->last + 1 && !src->reload) {
+        src->page = src->next;
+        src->has_page = true;
+        src->has_next = false;
+    } else
+        s_slot_free(&src->next, &src->has_next);
 }
 
 /*  ---- state ------------------------------------------------------------------------------ */
@@ -225,13 +253,14 @@ static void s_handled(s_source_t *src, int64_t seq, bool replayed)
     after two seconds rather than a stalled loop. */
 static int s_begin(odp_consumer_t *c)
 {
-    if (odp_db_begin(c->db) < 0)
+    /*  One round trip (a simple query may hold several statements; no parameters here):
+        a replay page is a handful of them, and on a busy machine each costs a wake-up. */
+    PGconn *conn = odp_db_conn(c->db);
+    if (!conn)
         return -1;
-    PGresult *r = odp_db_exec(c->db,
-                              "SELECT set_config('synchronous_commit', 'off', true), "
-                              "set_config('lock_timeout', '2s', true)",
-                              0, NULL, NULL);
-    int rc = r && PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    PGresult *r = PQexec(conn, "BEGIN; SET LOCAL synchronous_commit = off; "
+                               "SET LOCAL lock_timeout = '2s'");
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
     PQclear(r);
     return rc;
 }
@@ -577,7 +606,7 @@ static int s_batch(s_source_t *src)
                 s_handled(src, evs[k].seq, true);
             p->i += (uint32_t)n;
             if (p->i >= p->n)
-                s_page_free(src);
+                s_page_done(src);
             rc = (int)n;
             goto out;
         }
@@ -599,7 +628,8 @@ out:
 
 /*  ---- replay ------------------------------------------------------------------------------ */
 
-static void s_ask(s_source_t *src)
+/*  Ask for the page from `from` on. */
+static void s_ask(s_source_t *src, int64_t from)
 {
     if (!src->dealer)
         s_dealer_reset(src);
@@ -608,7 +638,7 @@ static void s_ask(s_source_t *src)
         return;
     }
     odp_events_replay_t req = {0};
-    req.from = odp_v_int(src->last + 1);
+    req.from = odp_v_int(from);
     req.limit = odp_v_int(S_PAGE);
     msgpack_sbuffer buf;
     if (odp_encode_buf(&odp_def_events_replay, &req, &buf) < 0)
@@ -621,13 +651,13 @@ static void s_ask(s_source_t *src)
     if (zmsg_send(&m, src->dealer) < 0) {
         zmsg_destroy(&m);
         odp_warn("event=consumer.replay_failed source=%s from=%" PRId64 " msg=\"cannot send\"",
-                 src->name, src->last + 1);
+                 src->name, from);
         s_stall(src);
         return;
     }
     src->inflight = true;
     src->asked_at = zclock_mono();
-    src->asked_from = src->last + 1;
+    src->asked_from = from;
     src->probe = false;
 }
 
@@ -640,10 +670,12 @@ static void s_on_reply(s_source_t *src, zmsg_t *m)
     char *st = zmsg_popstr(m);
     int status = st ? atoi(st) : 0;
     free(st);
-    s_page_t *p = &src->page;
+    /*  While a page is being worked through, this is the next one (s_prefetch). */
+    bool ahead = src->has_page;
+    s_page_t *p = ahead ? &src->next : &src->page;
     p->frame = zmsg_pop(m);
     msgpack_zone_init(&p->zone, 4096);
-    src->has_page = true;
+    *(ahead ? &src->has_next : &src->has_page) = true;
     msgpack_object obj;
     odp_error_t e = {0};
     int rc = odp_body_unpack(zframe_data(p->frame), zframe_size(p->frame), &p->zone, &obj, &e);
@@ -678,9 +710,15 @@ static void s_on_reply(s_source_t *src, zmsg_t *m)
     p->items = r.events.obj->via.array.ptr;
     p->n = r.events.obj->via.array.size;
     p->i = 0;
+    p->from = src->asked_from;
+    p->through = r.through.present ? r.through.i : 0;
     s_raise_target(src, r.last.i);
     if (p->n > 0)
         return;
+    if (ahead) {
+        s_slot_free(&src->next, &src->has_next); /* nothing after the page yet */
+        return;
+    }
     s_page_free(src);
     if (r.last.i > src->last) {
         /*  Numbers that exist but do not come: a source reset under us, or one lying. */
@@ -710,12 +748,23 @@ static void s_caught_up(s_source_t *src)
     src->backlog = false;
 }
 
+/*  While a page is worked through, the source reads and sends the one after it: a replay
+    then costs the slower of the two sides rather than their sum. */
+static void s_prefetch(s_source_t *src)
+{
+    const s_page_t *p = &src->page;
+    if (src->has_page && !src->has_next && !src->inflight && p->through > 0 &&
+        p->through < src->target)
+        s_ask(src, p->through + 1);
+}
+
 /*  Work through pages and ask for the next, until done or deadline (0: no limit). */
 static void s_pump(odp_consumer_t *c, int64_t deadline)
 {
     for (size_t k = 0; k < c->nsources && !c->stopped && !c->fatal; k++) {
         s_source_t *src = &c->sources[k];
         while (src->has_page && !src->reload && !s_stalled(src) && !c->stopped) {
+            s_prefetch(src);
             if (deadline && zclock_mono() >= deadline)
                 return;
             int batched = s_batch(src);
@@ -726,13 +775,13 @@ static void s_pump(odp_consumer_t *c, int64_t deadline)
             if (!s_replay_item(src, &src->page.items[src->page.i]))
                 break;
             if (src->has_page && ++src->page.i >= src->page.n)
-                s_page_free(src);
+                s_page_done(src);
         }
         if (!src->known || src->reload || src->has_page || src->inflight || s_stalled(src) ||
             c->stopped)
             continue;
         if (src->probe || src->last < src->target)
-            s_ask(src);
+            s_ask(src, src->last + 1);
         else
             s_caught_up(src);
     }

@@ -252,6 +252,24 @@ static odp_event_rc_t s_valid(odp_event_t *ev)
     return ODP_EVENT_DONE;
 }
 
+/*  Whether a webhook follows source: only then is an event kept in event_log. A webhook
+    starts at metrics' cursor when it is added (reports.c), so what was handled before it
+    existed is never asked for; without one, writing the CloudEvent would cost most of a
+    replay page for rows the next prune deletes. 1, 0, or -1 when the query failed. */
+static int s_logged(odp_db_t *db, const char *source)
+{
+    const char *vals[1] = {source};
+    PGresult *r = odp_db_exec(db, "SELECT EXISTS (SELECT 1 FROM webhook_cursor WHERE source = $1)",
+                              1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    int yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return yes;
+}
+
 static odp_event_rc_t s_count(odp_event_t *ev, void *arg)
 {
     (void)arg;
@@ -279,6 +297,11 @@ static odp_event_rc_t s_count(odp_event_t *ev, void *arg)
     }
     /*  The webhooks' copy, in the same transaction (design.md: effects outside PostgreSQL
         belong in a table the handler writes, sent later by their own loop). */
+    int logged = s_logged(ev->db, ev->source);
+    if (logged < 0)
+        return odp_event_db_fail(ev, NULL, "the webhooks");
+    if (!logged)
+        return ODP_EVENT_DONE;
     json_t *ce = odp_cloudevent(ev->source, ev->seq, ev->topic, ev->topic_len, ev->body);
     char *text = ce ? json_dumps(ce, JSON_COMPACT) : NULL;
     json_decref(ce);
@@ -442,8 +465,10 @@ static void s_arr_free(s_arr_t *a)
     *a = (s_arr_t){0};
 }
 
-/*  One statement whose parameters are the literals of arrs. 0 / -1. */
-static int s_page_exec(odp_db_t *db, const char *sql, s_arr_t *arrs, int n, const char *first)
+/*  One statement whose parameters are the literals of arrs. 0 / -1; a statement that
+    returns rows gives its first value's truth in *yes (may be NULL otherwise). */
+static int s_page_exec(odp_db_t *db, const char *sql, s_arr_t *arrs, int n, const char *first,
+                       bool *yes)
 {
     const char *vals[S_MAXPARAM + 1];
     int k = 0;
@@ -455,12 +480,20 @@ static int s_page_exec(odp_db_t *db, const char *sql, s_arr_t *arrs, int n, cons
         vals[k++] = arrs[i].buf;
     }
     PGresult *r = odp_db_exec(db, sql, k, vals, NULL);
-    int rc = r && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    int rc = -1;
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK && !yes)
+        rc = 0;
+    else if (r && PQresultStatus(r) == PGRES_TUPLES_OK && yes && PQntuples(r) == 1) {
+        *yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        rc = 0;
+    }
     PQclear(r);
     return rc;
 }
 
-static int s_page_counts(odp_event_t *evs, size_t n)
+/*  The counts, and in the same round trip whether a webhook follows the source (s_logged)
+    into *logged. */
+static int s_page_counts(odp_event_t *evs, size_t n, bool *logged)
 {
     /*  Distinct topics, first seen first; a page has few. */
     size_t *first = malloc(n * sizeof *first);
@@ -495,13 +528,14 @@ static int s_page_counts(odp_event_t *evs, size_t n)
     }
     if (rc == 0)
         rc = s_page_exec(evs[0].db,
-                         "INSERT INTO event_counts (source, topic, count, last_seq) "
+                         "WITH c AS (INSERT INTO event_counts (source, topic, count, last_seq) "
                          "SELECT $1, u.t, u.c::bigint, u.s::bigint "
                          "FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, c, s) "
                          "ON CONFLICT (source, topic) DO UPDATE SET "
                          "count = event_counts.count + excluded.count, "
-                         "last_seq = excluded.last_seq, last_at = now()",
-                         a, 3, evs[0].source);
+                         "last_seq = excluded.last_seq, last_at = now()) "
+                         "SELECT EXISTS (SELECT 1 FROM webhook_cursor WHERE source = $1)",
+                         a, 3, evs[0].source, logged);
     for (int i = 0; i < opened; i++)
         s_arr_free(&a[i]);
     free(first);
@@ -562,7 +596,7 @@ static size_t s_page_run(odp_event_t *evs, size_t i, size_t n, const s_fact_t *f
         }
     }
     if (ok)
-        ok = s_page_exec(evs[i].db, s_page_sqls[f - s_facts], a, np, NULL) == 0;
+        ok = s_page_exec(evs[i].db, s_page_sqls[f - s_facts], a, np, NULL, NULL) == 0;
     for (int x = 0; x < opened; x++)
         s_arr_free(&a[x]);
     if (firsts)
@@ -601,7 +635,7 @@ static int s_page_log(odp_event_t *evs, size_t n)
                          "SELECT $1, u.s::bigint, u.t, u.c "
                          "FROM unnest($2::text[], $3::text[], $4::text[]) AS u(s, t, c) "
                          "ON CONFLICT (source, seq) DO NOTHING",
-                         a, 3, evs[0].source);
+                         a, 3, evs[0].source, NULL);
     for (int i = 0; i < opened; i++)
         s_arr_free(&a[i]);
     return rc;
@@ -613,7 +647,8 @@ static int s_page(odp_event_t *evs, size_t n, void *arg)
     for (size_t i = 0; i < n; i++)
         if (s_valid(&evs[i]) != ODP_EVENT_DONE)
             return -1;
-    if (s_page_counts(evs, n) < 0)
+    bool logged = false;
+    if (s_page_counts(evs, n, &logged) < 0)
         return -1;
     for (size_t i = 0; i < n;) {
         const s_fact_t *f = s_fact_of(&evs[i]);
@@ -626,7 +661,7 @@ static int s_page(odp_event_t *evs, size_t n, void *arg)
             return -1;
         i += took;
     }
-    return s_page_log(evs, n);
+    return logged ? s_page_log(evs, n) : 0;
 }
 
 /*  The counts come from events alone, so per source the counts plus the dead letters
