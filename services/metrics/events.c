@@ -544,15 +544,14 @@ static int s_page_counts(odp_event_t *evs, size_t n, bool *logged)
     return rc;
 }
 
-#define S_KEYS 2048 /* > 2 * the largest page: the run's keys, open addressing */
-
-/*  true when key is in the run's table already; otherwise it is added. */
-static bool s_key_seen(const char **keys, const char *key)
+/*  true when key is in the run's table (open addressing, nkeys slots, at most half of
+    them used) already; otherwise it is added. */
+static bool s_key_seen(const char **keys, size_t nkeys, const char *key)
 {
     uint32_t h = 2166136261u;
     for (const char *p = key; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
-    for (uint32_t i = h % S_KEYS;; i = (i + 1) % S_KEYS) {
+    for (size_t i = h % nkeys;; i = (i + 1) % nkeys) {
         if (!keys[i]) {
             keys[i] = key;
             return false;
@@ -568,10 +567,11 @@ static size_t s_page_run(odp_event_t *evs, size_t i, size_t n, const s_fact_t *f
 {
     int np = s_nparams(f);
     s_arr_t a[S_MAXPARAM];
+    size_t nkeys = 2 * (n - i) + 1;
     char **firsts = calloc(n - i, sizeof *firsts);
-    const char **keys = calloc(S_KEYS, sizeof *keys);
+    const char **keys = calloc(nkeys, sizeof *keys);
     int opened = 0;
-    bool ok = firsts && keys && n - i < S_KEYS / 2;
+    bool ok = firsts && keys;
     for (; opened < np && ok; opened++)
         ok = s_arr_open(&a[opened]) == 0;
     size_t j = i;
@@ -579,7 +579,7 @@ static size_t s_page_run(odp_event_t *evs, size_t i, size_t n, const s_fact_t *f
         char *vals[S_MAXPARAM];
         int k = 0;
         ok = s_fact_values(&evs[j], f, vals, &k) == ODP_EVENT_DONE;
-        if (ok && vals[0] && s_key_seen(keys, vals[0])) {
+        if (ok && vals[0] && s_key_seen(keys, nkeys, vals[0])) {
             for (int x = 0; x < k; x++)
                 free(vals[x]);
             break;
