@@ -28,14 +28,13 @@ typedef union {
 
 /*  ---- facts: which event writes what ----------------------------------------------------
 
-    The one place that maps events to the tables of 002_facts.sql: one row per (source,
-    topic), the statement it runs and the body fields that are its parameters $1, $2 ...
-    in order. A field absent from the body is NULL; text goes as text, whole numbers as
-    text-format numbers, booleans as true/false. Every statement is idempotent for one
-    event (inserts skip existing keys, updates set values), so a source counted again from
-    its first event (s_reconcile) ends with the same facts. A new service's events - the
-    query service's views, queries, downloads and feedback - are one more row each here,
-    nothing else: the statistics already read the access and feedback tables. */
+    The one place that maps events to the tables of 002_facts.sql and 005_query_facts.sql:
+    one row per (source, topic), the statement it runs and the body fields (envelope
+    included) that are its parameters $1, $2 ... in order. A field absent from the body is
+    NULL; text goes as text, whole numbers as text-format numbers, booleans as true/false.
+    Every statement is idempotent for one event (inserts skip existing keys - usage.counted
+    is keyed by its own number, since its counts add up - and updates set values), so a
+    source counted again from its first event (s_reconcile) ends with the same facts. */
 typedef struct {
     const char *source;
     const char *topic;
@@ -141,6 +140,36 @@ static const s_fact_t s_facts[] = {
      "UPDATE releases SET restored_at = $3::timestamptz, withdrawn_at = NULL WHERE resource = "
      "$1 AND version = $2::bigint",
      {"resource", "version", "at"}},
+    {"query",
+     "usage.counted",
+     "INSERT INTO usage_counted (seq, resource, day, views, queries, downloads) VALUES "
+     "($1::bigint, $2, $3::date, $4::bigint, $5::bigint, $6::bigint) ON CONFLICT (seq) DO NOTHING",
+     {"seq", "resource", "day", "views", "queries", "downloads"}},
+    {"query",
+     "application.received",
+     "INSERT INTO applications (id, resource, department, actor, received_at) VALUES "
+     "($1::bigint, $2, $3, $4, $5::timestamptz) ON CONFLICT (id) DO NOTHING",
+     {"id", "resource", "department", "actor", "at"}},
+    {"query",
+     "application.decided",
+     "UPDATE applications SET decided_at = $2::timestamptz, granted = $3::boolean, response_s = "
+     "$4::bigint WHERE id = $1::bigint",
+     {"id", "at", "granted", "response_s"}},
+    {"query",
+     "feedback.received",
+     "INSERT INTO feedback (source, id, resource, kind, opened_at, department, actor) VALUES "
+     "('query', $1, $2, $3, $4::timestamptz, $5, $6) ON CONFLICT (source, id) DO NOTHING",
+     {"id", "resource", "kind", "at", "department", "actor"}},
+    {"query",
+     "feedback.answered",
+     "UPDATE feedback SET answered_at = coalesce(feedback.answered_at, $2::timestamptz) WHERE "
+     "source = 'query' AND id = $1",
+     {"id", "at"}},
+    {"query",
+     "feedback.resolved",
+     "UPDATE feedback SET resolved = true, resolved_at = $2::timestamptz WHERE source = 'query' "
+     "AND id = $1",
+     {"id", "at"}},
 };
 
 /*  The value of key in the map body, or NULL. */
