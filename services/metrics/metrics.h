@@ -23,6 +23,7 @@ typedef struct {
     struct MHD_Daemon *http;              /* /metrics */
     odp_db_t *cond_db;                    /* alerts: conditions() runs here, off the loop */
     bool cond_busy;                       /* a conditions() query is in flight on it */
+    PGresult *cond_pending;               /* conditions not yet compared in full */
     CURLM *curl;                          /* the webhook forwarder's requests */
     int64_t webhook_due_ms;               /* next attempt (backoff after a failure) */
     int webhook_backoff_ms;

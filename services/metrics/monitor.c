@@ -129,35 +129,41 @@ static void s_poll(odp_service_t *svc, void *arg)
     conditions come from conditions() run on a connection of their own without waiting for
     it (s_alerts_ask, s_alerts_poll): over a long history it takes seconds, which the loop
     must not wait for. They are of the moment the query ran, so a condition that ended
-    meanwhile is cleared on the next turn. */
-static void s_alerts_apply(metrics_t *m, PGresult *k)
+    meanwhile is cleared on the next turn. At most S_ALERTS alerts are raised and as many
+    cleared per transaction (each raised or cleared one is an event to append), the rest
+    on the next poll: a history that begins with a hundred thousand late entries holds the
+    loop a slice at a time. 1 when there is more to do, 0 done, -1 failed. */
+#define S_ALERTS "200"
+static int s_alerts_apply(metrics_t *m, PGresult *k)
 {
     odp_service_t *svc = m->svc;
     odp_db_t *db = odp_service_db(svc);
     if (!odp_db_up(db))
-        return;
+        return -1;
     const char *vals[5];
     for (int i = 0; i < 5; i++)
         vals[i] = PQgetvalue(k, 0, i);
     if (odp_db_begin(db) < 0)
-        return;
+        return -1;
     PGresult *r = odp_db_exec(
         db,
         "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
         "$5::text[]) AS k(alert, kind, subject, department, detail)), "
         "raised AS (INSERT INTO alerts (alert, kind, subject, department, detail) SELECT * "
         "FROM k WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert = k.alert) "
-        "ON CONFLICT DO NOTHING RETURNING alert, kind, subject, department, detail), "
-        "cleared AS (DELETE FROM alerts a WHERE NOT EXISTS (SELECT 1 FROM k WHERE k.alert = "
-        "a.alert) RETURNING alert, kind, subject, department, detail) "
+        "LIMIT " S_ALERTS " ON CONFLICT DO NOTHING "
+        "RETURNING alert, kind, subject, department, detail), "
+        "cleared AS (DELETE FROM alerts a WHERE a.alert IN (SELECT b.alert FROM alerts b "
+        "WHERE NOT EXISTS (SELECT 1 FROM k WHERE k.alert = b.alert) LIMIT " S_ALERTS ") "
+        "RETURNING alert, kind, subject, department, detail) "
         "SELECT true, * FROM raised UNION ALL SELECT false, * FROM cleared",
         5, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         odp_db_rollback(db);
-        return;
+        return -1;
     }
-    int rc = 0;
+    int rc = 0, raised = 0, cleared = 0;
     odp_outbox_t *ob = odp_service_outbox(svc);
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         const char *dept = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
@@ -169,6 +175,7 @@ static void s_alerts_apply(metrics_t *m, PGresult *k)
             ev.department = odp_v_str(dept);
             ev.detail = odp_v_str(PQgetvalue(r, i, 5));
             rc = odp_outbox_append(ob, &odp_def_ev_alert_raised, &ev, "service:metrics") < 0;
+            raised++;
         } else {
             odp_ev_alert_cleared_t ev = {0};
             ev.alert = odp_v_str(PQgetvalue(r, i, 1));
@@ -176,13 +183,18 @@ static void s_alerts_apply(metrics_t *m, PGresult *k)
             ev.subject = odp_v_str(PQgetvalue(r, i, 3));
             ev.department = odp_v_str(dept);
             rc = odp_outbox_append(ob, &odp_def_ev_alert_cleared, &ev, "service:metrics") < 0;
+            cleared++;
         }
         odp_info("event=metrics.alert state=%s alert=%s",
                  strcmp(PQgetvalue(r, i, 0), "t") == 0 ? "raised" : "cleared", PQgetvalue(r, i, 1));
     }
     PQclear(r);
-    if (rc || odp_db_commit(db) < 0)
+    if (rc || odp_db_commit(db) < 0) {
         odp_db_rollback(db);
+        return -1;
+    }
+    int limit = atoi(S_ALERTS);
+    return raised == limit || cleared == limit ? 1 : 0;
 }
 
 /*  Every ALERT_MS: send conditions() on the monitor's own connection, unless one is still
@@ -192,7 +204,7 @@ static void s_alerts_ask(odp_service_t *svc, void *arg)
 {
     (void)svc;
     metrics_t *m = arg;
-    PGconn *c = m->cond_busy ? NULL : odp_db_conn(m->cond_db);
+    PGconn *c = m->cond_busy || m->cond_pending ? NULL : odp_db_conn(m->cond_db);
     if (!c)
         return;
     char stuck[32], lag[24];
@@ -217,6 +229,13 @@ static void s_alerts_poll(odp_service_t *svc, void *arg)
 {
     (void)svc;
     metrics_t *m = arg;
+    if (m->cond_pending) {
+        if (s_alerts_apply(m, m->cond_pending) != 1) {
+            PQclear(m->cond_pending);
+            m->cond_pending = NULL;
+        }
+        return;
+    }
     if (!m->cond_busy)
         return;
     PGconn *c = odp_db_conn(m->cond_db);
@@ -240,9 +259,10 @@ static void s_alerts_poll(odp_service_t *svc, void *arg)
         }
     }
     m->cond_busy = false;
-    if (k)
-        s_alerts_apply(m, k);
-    PQclear(k);
+    if (k && s_alerts_apply(m, k) == 1)
+        m->cond_pending = k; /* the rest on the next polls */
+    else
+        PQclear(k);
 }
 
 int metrics_monitor_start(metrics_t *m)
@@ -259,5 +279,7 @@ int metrics_monitor_start(metrics_t *m)
 
 void metrics_monitor_stop(metrics_t *m)
 {
+    PQclear(m->cond_pending);
+    m->cond_pending = NULL;
     odp_db_destroy(&m->cond_db);
 }
