@@ -13,6 +13,8 @@
 
 #define S_MAX_SOURCES 8
 #define S_PAGE        1000 /* the largest page events.replay gives */
+#define S_AHEAD       4    /* pages held: the one worked through and those fetched ahead */
+#define S_BATCH       4000 /* service mode with on_page: events per transaction at most */
 #define S_REPLAY_MS   3000 /* no answer by then: the request socket is replaced */
 #define S_TICK_MS     10   /* service mode: how often the timer paces work */
 #define S_BUDGET_MS   20   /* service mode: work per turn before requests get the loop back */
@@ -28,6 +30,8 @@ typedef struct {
     const msgpack_object *items;
     uint32_t n;
     uint32_t i;
+    int64_t from;    /* what was asked for */
+    int64_t through; /* where the source says the page ends; 0 when it did not say */
 } s_page_t;
 
 typedef struct {
@@ -46,8 +50,12 @@ typedef struct {
     bool inflight;
     int64_t asked_at;
     int64_t asked_from;
-    bool has_page;
-    s_page_t page;
+    /*  pages[0] is worked through; the ones after it were asked for meanwhile (service
+        and tool mode alike), so the source reads and sends while we work. Each starts
+        where the one before it ended; a page that does not follow on is dropped and
+        asked again. */
+    s_page_t pages[S_AHEAD];
+    int npages;
     int64_t stall_until; /* no work on this source before then */
     int backoff_ms;
     int64_t heard_at; /* last message on SUB */
@@ -55,7 +63,8 @@ typedef struct {
     bool warned_behind;
     int64_t gap_from; /* first number of the open gap, 0 when none */
     int64_t gap_replayed;
-    int64_t single_until; /* a page whose batch failed: up to this number, one by one */
+    int64_t single_until; /* a batch of two failed: up to this number, one by one */
+    int batch_max;        /* events per batch now: halved after a failed batch */
 } s_source_t;
 
 struct odp_consumer_t {
@@ -74,6 +83,7 @@ struct odp_consumer_t {
     bool stopped;
     bool fatal;
     odp_consumer_stats_t stats;
+    odp_event_t *evs; /* s_batch's, S_BATCH of them, kept between batches */
 };
 
 const odp_migration_t odp_consumer_migration = {"000_consumer.sql",
@@ -160,13 +170,30 @@ static void s_dealer_reset(s_source_t *src)
     }
 }
 
+static void s_slot_free(s_page_t *p)
+{
+    zframe_destroy(&p->frame);
+    msgpack_zone_destroy(&p->zone);
+}
+
+/*  Every page: something went wrong, whatever was fetched ahead is asked for again. */
 static void s_page_free(s_source_t *src)
 {
-    if (!src->has_page)
-        return;
-    zframe_destroy(&src->page.frame);
-    msgpack_zone_destroy(&src->page.zone);
-    src->has_page = false;
+    for (int k = 0; k < src->npages; k++)
+        s_slot_free(&src->pages[k]);
+    src->npages = 0;
+}
+
+/*  pages[0] is worked through: the next takes its place if it follows on (one that a
+    batch has begun does). */
+static void s_page_done(s_source_t *src)
+{
+    s_slot_free(&src->pages[0]);
+    src->npages--;
+    memmove(&src->pages[0], &src->pages[1], (size_t)src->npages * sizeof src->pages[0]);
+    if (src->npages > 0 && src->pages[0].i == 0 &&
+        (src->pages[0].from != src->last + 1 || src->reload))
+        s_page_free(src);
 }
 
 /*  ---- state ------------------------------------------------------------------------------ */
@@ -185,7 +212,7 @@ static bool s_stalled(const s_source_t *src)
 /*  Nothing in progress: a live event numbered last + 1 may be handled at once. */
 static bool s_idle(const s_source_t *src)
 {
-    return src->known && !src->reload && !src->probe && !src->inflight && !src->has_page &&
+    return src->known && !src->reload && !src->probe && !src->inflight && src->npages == 0 &&
            !s_stalled(src) && src->last >= src->target && !src->owner->stopped;
 }
 
@@ -225,13 +252,14 @@ static void s_handled(s_source_t *src, int64_t seq, bool replayed)
     after two seconds rather than a stalled loop. */
 static int s_begin(odp_consumer_t *c)
 {
-    if (odp_db_begin(c->db) < 0)
+    /*  One round trip (a simple query may hold several statements; no parameters here):
+        a replay page is a handful of them, and on a busy machine each costs a wake-up. */
+    PGconn *conn = odp_db_conn(c->db);
+    if (!conn)
         return -1;
-    PGresult *r = odp_db_exec(c->db,
-                              "SELECT set_config('synchronous_commit', 'off', true), "
-                              "set_config('lock_timeout', '2s', true)",
-                              0, NULL, NULL);
-    int rc = r && PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+    PGresult *r = PQexec(conn, "BEGIN; SET LOCAL synchronous_commit = off; "
+                               "SET LOCAL lock_timeout = '2s'");
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
     PQclear(r);
     return rc;
 }
@@ -503,50 +531,58 @@ static bool s_replay_item(s_source_t *src, const msgpack_object *item)
     return done;
 }
 
-/*  Service mode with on_page: the items of src's page from page.i on, as far as they are
-    usable and numbered last + 1, last + 2 ..., handled in one transaction that moves the
-    cursor once - a page costs a handful of round trips instead of several per event.
-    Items the batch does not take (a bad one, a number out of line) are left to
-    s_replay_item, which logs and stalls as it does for single events. When the batch
-    fails, it is rolled back and its events go one by one (single_until), each with its
-    own DONE, RETRY or REFUSE. >0 items handled, 0 the batch does not apply, -1 stop
-    working on this source for this turn. */
+/*  Service mode with on_page: the items of src's pages from pages[0].i on, as far as they
+    are usable and numbered last + 1, last + 2 ... (at most S_BATCH, across the pages
+    fetched ahead), handled in one transaction that moves the cursor once - a batch costs
+    a handful of round trips instead of several per event. Items the batch does not take
+    (a bad one, a number out of line) are left to s_replay_item, which logs and stalls as
+    it does for single events. When the batch fails, it is rolled back and tried again
+    half as large, down to two events, and then those go one by one (single_until), each
+    with its own DONE, RETRY or REFUSE: one bad event in 4,000 costs a dozen rolled-back
+    batches, not 4,000 transactions; after a success the size doubles again. >0 items
+    handled, 0 the batch does not apply, -1 stop working on this source for this turn. */
 static int s_batch(s_source_t *src)
 {
     odp_consumer_t *c = src->owner;
-    s_page_t *p = &src->page;
-    if (!c->db || !c->cfg.on_page || p->n - p->i < 2 || src->last < src->single_until)
+    if (!c->db || !c->cfg.on_page || src->last < src->single_until)
         return 0;
     PGconn *conn = odp_db_conn(c->db);
     if (!conn || PQbackendPID(conn) != c->backend_pid)
         return 0;
-    odp_event_t *evs = calloc(p->n - p->i, sizeof *evs);
-    if (!evs)
+    if (!c->evs && !(c->evs = malloc(S_BATCH * sizeof *c->evs)))
         return 0;
+    odp_event_t *evs = c->evs;
     msgpack_zone zone; /* bodies that came packed in a bin */
     msgpack_zone_init(&zone, 4096);
     size_t n = 0;
     char why[200];
-    for (uint32_t j = p->i; j < p->n; j++) {
-        const msgpack_object *item = &p->items[j];
-        if (item->type != MSGPACK_OBJECT_ARRAY || item->via.array.size != 2 ||
-            item->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
-            break;
-        const msgpack_object *t = &item->via.array.ptr[0];
-        const msgpack_object *b = &item->via.array.ptr[1];
-        if (b->type == MSGPACK_OBJECT_BIN) {
-            msgpack_object *u = msgpack_zone_malloc(&zone, sizeof *u);
-            odp_error_t e;
-            if (!u || odp_body_unpack(b->via.bin.ptr, b->via.bin.size, &zone, u, &e) < 0)
+    bool more = true;
+    size_t max =
+        src->batch_max >= 2 && src->batch_max <= S_BATCH ? (size_t)src->batch_max : S_BATCH;
+    for (int k = 0; k < src->npages && more; k++) {
+        const s_page_t *p = &src->pages[k];
+        for (uint32_t j = k == 0 ? p->i : 0; j < p->n && more; j++) {
+            const msgpack_object *item = &p->items[j];
+            more = n < max && item->type == MSGPACK_OBJECT_ARRAY && item->via.array.size == 2 &&
+                   item->via.array.ptr[0].type == MSGPACK_OBJECT_STR;
+            if (!more)
                 break;
-            b = u;
+            const msgpack_object *t = &item->via.array.ptr[0];
+            const msgpack_object *b = &item->via.array.ptr[1];
+            if (b->type == MSGPACK_OBJECT_BIN) {
+                msgpack_object *u = msgpack_zone_malloc(&zone, sizeof *u);
+                odp_error_t e;
+                more = u && odp_body_unpack(b->via.bin.ptr, b->via.bin.size, &zone, u, &e) == 0;
+                b = u;
+            }
+            int64_t seq;
+            more = more && s_check_body(src, b, 1, &seq, why, sizeof why) == 0 &&
+                   !s_is_heartbeat(t->via.str.ptr, t->via.str.size) &&
+                   seq == src->last + 1 + (int64_t)n;
+            if (more)
+                evs[n++] = (odp_event_t){src->name, seq,  t->via.str.ptr, t->via.str.size,
+                                         b,         true, c->db,          ""};
         }
-        int64_t seq;
-        if (s_check_body(src, b, 1, &seq, why, sizeof why) < 0 ||
-            s_is_heartbeat(t->via.str.ptr, t->via.str.size) || seq != src->last + 1 + (int64_t)n)
-            break;
-        evs[n] = (odp_event_t){src->name, seq, t->via.str.ptr, t->via.str.size, b, true, c->db, ""};
-        n++;
     }
     int rc = 0;
     if (n < 2)
@@ -575,9 +611,16 @@ static int s_batch(s_source_t *src)
         if (pc && PQtransactionStatus(pc) == PQTRANS_INTRANS && odp_db_commit(c->db) == 0) {
             for (size_t k = 0; k < n; k++)
                 s_handled(src, evs[k].seq, true);
-            p->i += (uint32_t)n;
-            if (p->i >= p->n)
-                s_page_free(src);
+            src->batch_max = (int)(2 * max > S_BATCH ? S_BATCH : 2 * max);
+            /*  The pages the batch took are done; the last may be begun. */
+            for (size_t left = n; left > 0;) {
+                s_page_t *p = &src->pages[0];
+                size_t take = left < p->n - p->i ? left : p->n - p->i;
+                p->i += (uint32_t)take;
+                left -= take;
+                if (p->i >= p->n)
+                    s_page_done(src);
+            }
             rc = (int)n;
             goto out;
         }
@@ -587,19 +630,22 @@ static int s_batch(s_source_t *src)
     odp_db_rollback(c->db);
     odp_info("event=consumer.page_one_by_one source=%s from=%s to=%s state=%s", src->name, from, to,
              state[0] ? state : "-");
-    src->single_until = evs[n - 1].seq;
+    if (n > 2)
+        src->batch_max = (int)(n / 2);
+    else
+        src->single_until = evs[n - 1].seq;
     /*  A failed COMMIT may or may not have committed: the table says which. */
     src->reload = true;
     rc = -1;
 out:
     msgpack_zone_destroy(&zone);
-    free(evs);
     return rc;
 }
 
 /*  ---- replay ------------------------------------------------------------------------------ */
 
-static void s_ask(s_source_t *src)
+/*  Ask for the page from `from` on. */
+static void s_ask(s_source_t *src, int64_t from)
 {
     if (!src->dealer)
         s_dealer_reset(src);
@@ -608,7 +654,7 @@ static void s_ask(s_source_t *src)
         return;
     }
     odp_events_replay_t req = {0};
-    req.from = odp_v_int(src->last + 1);
+    req.from = odp_v_int(from);
     req.limit = odp_v_int(S_PAGE);
     msgpack_sbuffer buf;
     if (odp_encode_buf(&odp_def_events_replay, &req, &buf) < 0)
@@ -621,13 +667,13 @@ static void s_ask(s_source_t *src)
     if (zmsg_send(&m, src->dealer) < 0) {
         zmsg_destroy(&m);
         odp_warn("event=consumer.replay_failed source=%s from=%" PRId64 " msg=\"cannot send\"",
-                 src->name, src->last + 1);
+                 src->name, from);
         s_stall(src);
         return;
     }
     src->inflight = true;
     src->asked_at = zclock_mono();
-    src->asked_from = src->last + 1;
+    src->asked_from = from;
     src->probe = false;
 }
 
@@ -640,10 +686,11 @@ static void s_on_reply(s_source_t *src, zmsg_t *m)
     char *st = zmsg_popstr(m);
     int status = st ? atoi(st) : 0;
     free(st);
-    s_page_t *p = &src->page;
+    /*  While pages are being worked through, this one comes after them (s_prefetch). */
+    bool ahead = src->npages > 0;
+    s_page_t *p = &src->pages[src->npages++];
     p->frame = zmsg_pop(m);
     msgpack_zone_init(&p->zone, 4096);
-    src->has_page = true;
     msgpack_object obj;
     odp_error_t e = {0};
     int rc = odp_body_unpack(zframe_data(p->frame), zframe_size(p->frame), &p->zone, &obj, &e);
@@ -678,9 +725,16 @@ static void s_on_reply(s_source_t *src, zmsg_t *m)
     p->items = r.events.obj->via.array.ptr;
     p->n = r.events.obj->via.array.size;
     p->i = 0;
+    p->from = src->asked_from;
+    p->through = r.through.present ? r.through.i : 0;
     s_raise_target(src, r.last.i);
     if (p->n > 0)
         return;
+    if (ahead) {
+        s_slot_free(p); /* nothing after the pages yet */
+        src->npages--;
+        return;
+    }
     s_page_free(src);
     if (r.last.i > src->last) {
         /*  Numbers that exist but do not come: a source reset under us, or one lying. */
@@ -710,12 +764,24 @@ static void s_caught_up(s_source_t *src)
     src->backlog = false;
 }
 
+/*  While pages are worked through, the source reads and sends the ones after them: a
+    replay then costs the slower of the two sides rather than their sum. */
+static void s_prefetch(s_source_t *src)
+{
+    if (src->npages == 0 || src->npages >= S_AHEAD || src->inflight)
+        return;
+    const s_page_t *p = &src->pages[src->npages - 1];
+    if (p->through > 0 && p->through < src->target)
+        s_ask(src, p->through + 1);
+}
+
 /*  Work through pages and ask for the next, until done or deadline (0: no limit). */
 static void s_pump(odp_consumer_t *c, int64_t deadline)
 {
     for (size_t k = 0; k < c->nsources && !c->stopped && !c->fatal; k++) {
         s_source_t *src = &c->sources[k];
-        while (src->has_page && !src->reload && !s_stalled(src) && !c->stopped) {
+        while (src->npages > 0 && !src->reload && !s_stalled(src) && !c->stopped) {
+            s_prefetch(src);
             if (deadline && zclock_mono() >= deadline)
                 return;
             int batched = s_batch(src);
@@ -723,16 +789,16 @@ static void s_pump(odp_consumer_t *c, int64_t deadline)
                 break;
             if (batched > 0)
                 continue;
-            if (!s_replay_item(src, &src->page.items[src->page.i]))
+            if (!s_replay_item(src, &src->pages[0].items[src->pages[0].i]))
                 break;
-            if (src->has_page && ++src->page.i >= src->page.n)
-                s_page_free(src);
+            if (src->npages > 0 && ++src->pages[0].i >= src->pages[0].n)
+                s_page_done(src);
         }
-        if (!src->known || src->reload || src->has_page || src->inflight || s_stalled(src) ||
+        if (!src->known || src->reload || src->npages > 0 || src->inflight || s_stalled(src) ||
             c->stopped)
             continue;
         if (src->probe || src->last < src->target)
-            s_ask(src);
+            s_ask(src, src->last + 1);
         else
             s_caught_up(src);
     }
@@ -1010,6 +1076,7 @@ void odp_consumer_destroy(odp_consumer_t **self_p)
         zsock_destroy(&src->dealer);
         s_page_free(src);
     }
+    free(c->evs);
     free(c);
     *self_p = NULL;
 }
@@ -1089,7 +1156,7 @@ int odp_consumer_poll(odp_consumer_t *c, int timeout_ms)
                 (zmq_pollitem_t){zsock_resolve(odp_watch_socket(src->watch)), 0, ZMQ_POLLIN, 0};
             owners[n++] = src;
         }
-        work |= src->has_page && !s_stalled(src);
+        work |= src->npages > 0 && !s_stalled(src);
     }
     if (timeout_ms > S_POLL_MAX_MS)
         timeout_ms = S_POLL_MAX_MS;

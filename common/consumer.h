@@ -6,7 +6,8 @@
     consumer keeps `last`, the highest number handled, and whenever an event's number jumps
     past last + 1, a heartbeat is ahead of last, the source has been silent too long, or the
     consumer (re)starts, it asks the source's events.replay for last + 1 onwards, a page
-    of at most 1000 at a time, and handles those in order.
+    of at most 1000 at a time, and handles those in order; while it works through a page
+    it asks for the next ones (up to four held), so the source reads while we write.
 
     Two modes.
     - Service mode (odp_consumer_new_service): the cursor (source, last) lives in the
@@ -62,11 +63,11 @@ typedef struct {
 } odp_event_t;
 
 typedef odp_event_rc_t (*odp_event_fn)(odp_event_t *ev, void *arg);
-/*  Service mode, optional: n consecutive events of one source (a replay page, or what is
-    left of it) in one transaction with one cursor move. 0 when every event is handled
-    (DONE); -1 when not all of them are (one would RETRY or REFUSE, a statement failed):
-    the library rolls the page back and hands its events to on_event one by one, so each
-    gets its own answer and a bad one cannot take the others with it. */
+/*  Service mode, optional: n consecutive events of one source (replayed: up to 4000,
+    across the pages fetched ahead) in one transaction with one cursor move. 0 when every event is
+   handled (DONE); -1 when not all of them are (one would RETRY or REFUSE, a statement failed): the
+   library rolls the page back and hands its events to on_event one by one, so each gets its own
+   answer and a bad one cannot take the others with it. */
 typedef int (*odp_page_fn)(odp_event_t *evs, size_t n, void *arg);
 /*  0, or -1 to be called again after a backoff (no event is handled until it succeeds). */
 typedef int (*odp_reconcile_fn)(odp_db_t *db, void *arg);

@@ -28,14 +28,13 @@ typedef union {
 
 /*  ---- facts: which event writes what ----------------------------------------------------
 
-    The one place that maps events to the tables of 002_facts.sql: one row per (source,
-    topic), the statement it runs and the body fields that are its parameters $1, $2 ...
-    in order. A field absent from the body is NULL; text goes as text, whole numbers as
-    text-format numbers, booleans as true/false. Every statement is idempotent for one
-    event (inserts skip existing keys, updates set values), so a source counted again from
-    its first event (s_reconcile) ends with the same facts. A new service's events - the
-    query service's views, queries, downloads and feedback - are one more row each here,
-    nothing else: the statistics already read the access and feedback tables. */
+    The one place that maps events to the tables of 002_facts.sql and 005_query_facts.sql:
+    one row per (source, topic), the statement it runs and the body fields (envelope
+    included) that are its parameters $1, $2 ... in order. A field absent from the body is
+    NULL; text goes as text, whole numbers as text-format numbers, booleans as true/false.
+    Every statement is idempotent for one event (inserts skip existing keys - usage.counted
+    is keyed by its own number, since its counts add up - and updates set values), so a
+    source counted again from its first event (s_reconcile) ends with the same facts. */
 typedef struct {
     const char *source;
     const char *topic;
@@ -141,6 +140,36 @@ static const s_fact_t s_facts[] = {
      "UPDATE releases SET restored_at = $3::timestamptz, withdrawn_at = NULL WHERE resource = "
      "$1 AND version = $2::bigint",
      {"resource", "version", "at"}},
+    {"query",
+     "usage.counted",
+     "INSERT INTO usage_counted (seq, resource, day, views, queries, downloads) VALUES "
+     "($1::bigint, $2, $3::date, $4::bigint, $5::bigint, $6::bigint) ON CONFLICT (seq) DO NOTHING",
+     {"seq", "resource", "day", "views", "queries", "downloads"}},
+    {"query",
+     "application.received",
+     "INSERT INTO applications (id, resource, department, actor, received_at) VALUES "
+     "($1::bigint, $2, $3, $4, $5::timestamptz) ON CONFLICT (id) DO NOTHING",
+     {"id", "resource", "department", "actor", "at"}},
+    {"query",
+     "application.decided",
+     "UPDATE applications SET decided_at = $2::timestamptz, granted = $3::boolean, response_s = "
+     "$4::bigint WHERE id = $1::bigint",
+     {"id", "at", "granted", "response_s"}},
+    {"query",
+     "feedback.received",
+     "INSERT INTO feedback (source, id, resource, kind, opened_at, department, actor) VALUES "
+     "('query', $1, $2, $3, $4::timestamptz, $5, $6) ON CONFLICT (source, id) DO NOTHING",
+     {"id", "resource", "kind", "at", "department", "actor"}},
+    {"query",
+     "feedback.answered",
+     "UPDATE feedback SET answered_at = coalesce(feedback.answered_at, $2::timestamptz) WHERE "
+     "source = 'query' AND id = $1",
+     {"id", "at"}},
+    {"query",
+     "feedback.resolved",
+     "UPDATE feedback SET resolved = true, resolved_at = $2::timestamptz WHERE source = 'query' "
+     "AND id = $1",
+     {"id", "at"}},
 };
 
 /*  The value of key in the map body, or NULL. */
@@ -252,6 +281,24 @@ static odp_event_rc_t s_valid(odp_event_t *ev)
     return ODP_EVENT_DONE;
 }
 
+/*  Whether a webhook follows source: only then is an event kept in event_log. A webhook
+    starts at metrics' cursor when it is added (reports.c), so what was handled before it
+    existed is never asked for; without one, writing the CloudEvent would cost most of a
+    replay page for rows the next prune deletes. 1, 0, or -1 when the query failed. */
+static int s_logged(odp_db_t *db, const char *source)
+{
+    const char *vals[1] = {source};
+    PGresult *r = odp_db_exec(db, "SELECT EXISTS (SELECT 1 FROM webhook_cursor WHERE source = $1)",
+                              1, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    int yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return yes;
+}
+
 static odp_event_rc_t s_count(odp_event_t *ev, void *arg)
 {
     (void)arg;
@@ -279,6 +326,11 @@ static odp_event_rc_t s_count(odp_event_t *ev, void *arg)
     }
     /*  The webhooks' copy, in the same transaction (design.md: effects outside PostgreSQL
         belong in a table the handler writes, sent later by their own loop). */
+    int logged = s_logged(ev->db, ev->source);
+    if (logged < 0)
+        return odp_event_db_fail(ev, NULL, "the webhooks");
+    if (!logged)
+        return ODP_EVENT_DONE;
     json_t *ce = odp_cloudevent(ev->source, ev->seq, ev->topic, ev->topic_len, ev->body);
     char *text = ce ? json_dumps(ce, JSON_COMPACT) : NULL;
     json_decref(ce);
@@ -442,8 +494,10 @@ static void s_arr_free(s_arr_t *a)
     *a = (s_arr_t){0};
 }
 
-/*  One statement whose parameters are the literals of arrs. 0 / -1. */
-static int s_page_exec(odp_db_t *db, const char *sql, s_arr_t *arrs, int n, const char *first)
+/*  One statement whose parameters are the literals of arrs. 0 / -1; a statement that
+    returns rows gives its first value's truth in *yes (may be NULL otherwise). */
+static int s_page_exec(odp_db_t *db, const char *sql, s_arr_t *arrs, int n, const char *first,
+                       bool *yes)
 {
     const char *vals[S_MAXPARAM + 1];
     int k = 0;
@@ -455,12 +509,20 @@ static int s_page_exec(odp_db_t *db, const char *sql, s_arr_t *arrs, int n, cons
         vals[k++] = arrs[i].buf;
     }
     PGresult *r = odp_db_exec(db, sql, k, vals, NULL);
-    int rc = r && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    int rc = -1;
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK && !yes)
+        rc = 0;
+    else if (r && PQresultStatus(r) == PGRES_TUPLES_OK && yes && PQntuples(r) == 1) {
+        *yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        rc = 0;
+    }
     PQclear(r);
     return rc;
 }
 
-static int s_page_counts(odp_event_t *evs, size_t n)
+/*  The counts, and in the same round trip whether a webhook follows the source (s_logged)
+    into *logged. */
+static int s_page_counts(odp_event_t *evs, size_t n, bool *logged)
 {
     /*  Distinct topics, first seen first; a page has few. */
     size_t *first = malloc(n * sizeof *first);
@@ -495,13 +557,14 @@ static int s_page_counts(odp_event_t *evs, size_t n)
     }
     if (rc == 0)
         rc = s_page_exec(evs[0].db,
-                         "INSERT INTO event_counts (source, topic, count, last_seq) "
+                         "WITH c AS (INSERT INTO event_counts (source, topic, count, last_seq) "
                          "SELECT $1, u.t, u.c::bigint, u.s::bigint "
                          "FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, c, s) "
                          "ON CONFLICT (source, topic) DO UPDATE SET "
                          "count = event_counts.count + excluded.count, "
-                         "last_seq = excluded.last_seq, last_at = now()",
-                         a, 3, evs[0].source);
+                         "last_seq = excluded.last_seq, last_at = now()) "
+                         "SELECT EXISTS (SELECT 1 FROM webhook_cursor WHERE source = $1)",
+                         a, 3, evs[0].source, logged);
     for (int i = 0; i < opened; i++)
         s_arr_free(&a[i]);
     free(first);
@@ -510,15 +573,14 @@ static int s_page_counts(odp_event_t *evs, size_t n)
     return rc;
 }
 
-#define S_KEYS 2048 /* > 2 * the largest page: the run's keys, open addressing */
-
-/*  true when key is in the run's table already; otherwise it is added. */
-static bool s_key_seen(const char **keys, const char *key)
+/*  true when key is in the run's table (open addressing, nkeys slots, at most half of
+    them used) already; otherwise it is added. */
+static bool s_key_seen(const char **keys, size_t nkeys, const char *key)
 {
     uint32_t h = 2166136261u;
     for (const char *p = key; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
-    for (uint32_t i = h % S_KEYS;; i = (i + 1) % S_KEYS) {
+    for (size_t i = h % nkeys;; i = (i + 1) % nkeys) {
         if (!keys[i]) {
             keys[i] = key;
             return false;
@@ -534,10 +596,11 @@ static size_t s_page_run(odp_event_t *evs, size_t i, size_t n, const s_fact_t *f
 {
     int np = s_nparams(f);
     s_arr_t a[S_MAXPARAM];
+    size_t nkeys = 2 * (n - i) + 1;
     char **firsts = calloc(n - i, sizeof *firsts);
-    const char **keys = calloc(S_KEYS, sizeof *keys);
+    const char **keys = calloc(nkeys, sizeof *keys);
     int opened = 0;
-    bool ok = firsts && keys && n - i < S_KEYS / 2;
+    bool ok = firsts && keys;
     for (; opened < np && ok; opened++)
         ok = s_arr_open(&a[opened]) == 0;
     size_t j = i;
@@ -545,7 +608,7 @@ static size_t s_page_run(odp_event_t *evs, size_t i, size_t n, const s_fact_t *f
         char *vals[S_MAXPARAM];
         int k = 0;
         ok = s_fact_values(&evs[j], f, vals, &k) == ODP_EVENT_DONE;
-        if (ok && vals[0] && s_key_seen(keys, vals[0])) {
+        if (ok && vals[0] && s_key_seen(keys, nkeys, vals[0])) {
             for (int x = 0; x < k; x++)
                 free(vals[x]);
             break;
@@ -562,7 +625,7 @@ static size_t s_page_run(odp_event_t *evs, size_t i, size_t n, const s_fact_t *f
         }
     }
     if (ok)
-        ok = s_page_exec(evs[i].db, s_page_sqls[f - s_facts], a, np, NULL) == 0;
+        ok = s_page_exec(evs[i].db, s_page_sqls[f - s_facts], a, np, NULL, NULL) == 0;
     for (int x = 0; x < opened; x++)
         s_arr_free(&a[x]);
     if (firsts)
@@ -601,7 +664,7 @@ static int s_page_log(odp_event_t *evs, size_t n)
                          "SELECT $1, u.s::bigint, u.t, u.c "
                          "FROM unnest($2::text[], $3::text[], $4::text[]) AS u(s, t, c) "
                          "ON CONFLICT (source, seq) DO NOTHING",
-                         a, 3, evs[0].source);
+                         a, 3, evs[0].source, NULL);
     for (int i = 0; i < opened; i++)
         s_arr_free(&a[i]);
     return rc;
@@ -613,7 +676,8 @@ static int s_page(odp_event_t *evs, size_t n, void *arg)
     for (size_t i = 0; i < n; i++)
         if (s_valid(&evs[i]) != ODP_EVENT_DONE)
             return -1;
-    if (s_page_counts(evs, n) < 0)
+    bool logged = false;
+    if (s_page_counts(evs, n, &logged) < 0)
         return -1;
     for (size_t i = 0; i < n;) {
         const s_fact_t *f = s_fact_of(&evs[i]);
@@ -626,7 +690,7 @@ static int s_page(odp_event_t *evs, size_t n, void *arg)
             return -1;
         i += took;
     }
-    return s_page_log(evs, n);
+    return logged ? s_page_log(evs, n) : 0;
 }
 
 /*  The counts come from events alone, so per source the counts plus the dead letters

@@ -26,6 +26,7 @@ int main(void)
         rc = odp_service_run(svc);
     metrics_webhooks_stop(&m);
     metrics_http_stop(&m);
+    metrics_monitor_stop(&m);
     for (int i = 0; i < ODP_NSERVICES; i++)
         odp_client_destroy(&m.clients[i]);
     odp_consumer_destroy(&m.events);

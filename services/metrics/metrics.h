@@ -21,7 +21,10 @@ typedef struct {
     int64_t stuck_after_s;                /* ODP_METRICS_STUCK_S: pushes, reviews */
     int64_t max_lag;                      /* ODP_METRICS_MAX_LAG: events behind a source */
     struct MHD_Daemon *http;              /* /metrics */
-    CURL *curl;                           /* the webhook forwarder's connection */
+    odp_db_t *cond_db;                    /* alerts: conditions() runs here, off the loop */
+    bool cond_busy;                       /* a conditions() query is in flight on it */
+    PGresult *cond_pending;               /* conditions not yet compared in full */
+    CURLM *curl;                          /* the webhook forwarder's requests */
     int64_t webhook_due_ms;               /* next attempt (backoff after a failure) */
     int webhook_backoff_ms;
 } metrics_t;
@@ -36,6 +39,7 @@ int metrics_reports_routes(odp_service_t *svc);
 
 /*  Timers: each service's health (heartbeat, counters), alerts. 0 / -1. */
 int metrics_monitor_start(metrics_t *m);
+void metrics_monitor_stop(metrics_t *m);
 
 /*  /metrics over HTTP (ODP_METRICS_HTTP, host:port; default 127.0.0.1 and the port
     base + 45). 0 / -1 (logged). */

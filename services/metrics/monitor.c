@@ -8,8 +8,9 @@
     than before, what the earlier process had counted moves into `base`, so the totals
     /metrics exports never go back.
 
-    Every ODP_METRICS_ALERT_MS (5000) the conditions of 003_reports.sql are compared with
-    the alerts table: a new condition is inserted and raises alert.raised, a condition
+    Every ODP_METRICS_ALERT_MS (5000) the conditions of 003_reports.sql, computed on a
+    connection of the monitor's own while the loop goes on, are compared with the alerts
+    table: a new condition is inserted and raises alert.raised, a condition
     gone is deleted and raises alert.cleared, both in one transaction with the event - so
     each condition raises one alert however many ticks it lasts, also across restarts. */
 #include "metrics.h"
@@ -124,35 +125,45 @@ static void s_poll(odp_service_t *svc, void *arg)
     odp_reply_free(&rep);
 }
 
-/*  Raise what began, clear what ended: one transaction, events with the rows. */
-static void s_alerts(odp_service_t *svc, void *arg)
+/*  Raise what began, clear what ended: one transaction, events with the rows. The
+    conditions come from conditions() run on a connection of their own without waiting for
+    it (s_alerts_ask, s_alerts_poll): over a long history it takes seconds, which the loop
+    must not wait for. They are of the moment the query ran, so a condition that ended
+    meanwhile is cleared on the next turn. At most S_ALERTS alerts are raised and as many
+    cleared per transaction (each raised or cleared one is an event to append), the rest
+    on the next poll: a history that begins with a hundred thousand late entries holds the
+    loop a slice at a time. 1 when there is more to do, 0 done, -1 failed. */
+#define S_ALERTS "200"
+static int s_alerts_apply(metrics_t *m, PGresult *k)
 {
-    metrics_t *m = arg;
+    odp_service_t *svc = m->svc;
     odp_db_t *db = odp_service_db(svc);
     if (!odp_db_up(db))
-        return;
-    char stuck[32], lag[24];
-    snprintf(stuck, sizeof stuck, "%" PRId64 " seconds", m->stuck_after_s);
-    snprintf(lag, sizeof lag, "%" PRId64, m->max_lag);
-    const char *vals[2] = {stuck, lag};
+        return -1;
+    const char *vals[5];
+    for (int i = 0; i < 5; i++)
+        vals[i] = PQgetvalue(k, 0, i);
     if (odp_db_begin(db) < 0)
-        return;
+        return -1;
     PGresult *r = odp_db_exec(
         db,
-        "WITH k AS (SELECT * FROM conditions($1::interval, $2::bigint)), "
+        "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[]) AS k(alert, kind, subject, department, detail)), "
         "raised AS (INSERT INTO alerts (alert, kind, subject, department, detail) SELECT * "
         "FROM k WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert = k.alert) "
-        "ON CONFLICT DO NOTHING RETURNING alert, kind, subject, department, detail), "
-        "cleared AS (DELETE FROM alerts a WHERE NOT EXISTS (SELECT 1 FROM k WHERE k.alert = "
-        "a.alert) RETURNING alert, kind, subject, department, detail) "
+        "LIMIT " S_ALERTS " ON CONFLICT DO NOTHING "
+        "RETURNING alert, kind, subject, department, detail), "
+        "cleared AS (DELETE FROM alerts a WHERE a.alert IN (SELECT b.alert FROM alerts b "
+        "WHERE NOT EXISTS (SELECT 1 FROM k WHERE k.alert = b.alert) LIMIT " S_ALERTS ") "
+        "RETURNING alert, kind, subject, department, detail) "
         "SELECT true, * FROM raised UNION ALL SELECT false, * FROM cleared",
-        2, vals, NULL);
+        5, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         odp_db_rollback(db);
-        return;
+        return -1;
     }
-    int rc = 0;
+    int rc = 0, raised = 0, cleared = 0;
     odp_outbox_t *ob = odp_service_outbox(svc);
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         const char *dept = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
@@ -164,6 +175,7 @@ static void s_alerts(odp_service_t *svc, void *arg)
             ev.department = odp_v_str(dept);
             ev.detail = odp_v_str(PQgetvalue(r, i, 5));
             rc = odp_outbox_append(ob, &odp_def_ev_alert_raised, &ev, "service:metrics") < 0;
+            raised++;
         } else {
             odp_ev_alert_cleared_t ev = {0};
             ev.alert = odp_v_str(PQgetvalue(r, i, 1));
@@ -171,21 +183,103 @@ static void s_alerts(odp_service_t *svc, void *arg)
             ev.subject = odp_v_str(PQgetvalue(r, i, 3));
             ev.department = odp_v_str(dept);
             rc = odp_outbox_append(ob, &odp_def_ev_alert_cleared, &ev, "service:metrics") < 0;
+            cleared++;
         }
         odp_info("event=metrics.alert state=%s alert=%s",
                  strcmp(PQgetvalue(r, i, 0), "t") == 0 ? "raised" : "cleared", PQgetvalue(r, i, 1));
     }
     PQclear(r);
-    if (rc || odp_db_commit(db) < 0)
+    if (rc || odp_db_commit(db) < 0) {
         odp_db_rollback(db);
+        return -1;
+    }
+    int limit = atoi(S_ALERTS);
+    return raised == limit || cleared == limit ? 1 : 0;
+}
+
+/*  Every ALERT_MS: send conditions() on the monitor's own connection, unless one is still
+    running. Its rows come back as five arrays, the parameters of s_alerts_apply (one
+    aggregation pass, so their elements are in the same order). */
+static void s_alerts_ask(odp_service_t *svc, void *arg)
+{
+    (void)svc;
+    metrics_t *m = arg;
+    PGconn *c = m->cond_busy || m->cond_pending ? NULL : odp_db_conn(m->cond_db);
+    if (!c)
+        return;
+    char stuck[32], lag[24];
+    snprintf(stuck, sizeof stuck, "%" PRId64 " seconds", m->stuck_after_s);
+    snprintf(lag, sizeof lag, "%" PRId64, m->max_lag);
+    const char *vals[2] = {stuck, lag};
+    if (PQsendQueryParams(c,
+                          "SELECT coalesce(array_agg(alert), '{}'), "
+                          "coalesce(array_agg(kind), '{}'), "
+                          "coalesce(array_agg(subject), '{}'), "
+                          "coalesce(array_agg(department), '{}'), "
+                          "coalesce(array_agg(detail), '{}') "
+                          "FROM conditions($1::interval, $2::bigint)",
+                          2, NULL, vals, NULL, NULL, 0) == 1)
+        m->cond_busy = true;
+    else
+        odp_warn("event=metrics.conditions_failed error=\"%s\"", PQerrorMessage(c));
+}
+
+/*  Often: whether the conditions have come, without waiting for them. */
+static void s_alerts_poll(odp_service_t *svc, void *arg)
+{
+    (void)svc;
+    metrics_t *m = arg;
+    if (m->cond_pending) {
+        if (s_alerts_apply(m, m->cond_pending) != 1) {
+            PQclear(m->cond_pending);
+            m->cond_pending = NULL;
+        }
+        return;
+    }
+    if (!m->cond_busy)
+        return;
+    PGconn *c = odp_db_conn(m->cond_db);
+    if (!c) {
+        m->cond_busy = false; /* the connection went; the next turn asks again */
+        return;
+    }
+    if (!PQconsumeInput(c) || PQisBusy(c)) {
+        if (PQstatus(c) != CONNECTION_OK)
+            m->cond_busy = false;
+        return;
+    }
+    PGresult *k = NULL, *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        if (!k && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            k = r;
+        else {
+            if (PQresultStatus(r) != PGRES_TUPLES_OK)
+                odp_warn("event=metrics.conditions_failed error=\"%s\"", PQresultErrorMessage(r));
+            PQclear(r);
+        }
+    }
+    m->cond_busy = false;
+    if (k && s_alerts_apply(m, k) == 1)
+        m->cond_pending = k; /* the rest on the next polls */
+    else
+        PQclear(k);
 }
 
 int metrics_monitor_start(metrics_t *m)
 {
     int poll = (int)odp_config_int("metrics", "POLL_MS", 2000) / ODP_NSERVICES;
     int alert = (int)odp_config_int("metrics", "ALERT_MS", 5000);
-    if (odp_service_timer(m->svc, poll > 0 ? poll : 1, s_poll, m) < 0 ||
-        odp_service_timer(m->svc, alert, s_alerts, m) < 0)
+    m->cond_db = odp_db_new("metrics");
+    if (!m->cond_db || odp_service_timer(m->svc, poll > 0 ? poll : 1, s_poll, m) < 0 ||
+        odp_service_timer(m->svc, alert, s_alerts_ask, m) < 0 ||
+        odp_service_timer(m->svc, 20, s_alerts_poll, m) < 0)
         return -1;
     return 0;
+}
+
+void metrics_monitor_stop(metrics_t *m)
+{
+    PQclear(m->cond_pending);
+    m->cond_pending = NULL;
+    odp_db_destroy(&m->cond_db);
 }
