@@ -546,7 +546,7 @@ bench_web() {
     {
         echo "web: through odp-web vs straight to the query service, concurrency $conc, medians of ${ODP_BENCH_WEB_RUNS:-3}"
         echo "  package_search $sw req/s (direct $sd); datastore_search limit 100 $dw req/s (direct $dd)"
-        echo "  /datastore/dump CSV of $wres: ${dump_s}s, $bytes bytes (same bytes as psql: $same); psql \\copy TO ${psql_s}s"
+        printf '%s\n' "  /datastore/dump CSV of $wres: ${dump_s}s, $bytes bytes (same bytes as psql: $same); psql \\copy TO ${psql_s}s"
         echo
     } >> "$report"
     ratio=$(calc %.3f "$sw / $sd")
@@ -557,7 +557,8 @@ bench_web() {
     echo "$v - web: datastore_search through the gateway $dw req/s vs direct $dd: $ratio x (target >= 0.7)" >> "$verdicts"
     ratio=$(calc %.3f "$psql_s / $dump_s")
     if [ "$(calc %d "$ratio >= 0.7")" = 1 ]; then v=PASS; else v=FAIL; fi
-    echo "$v - web: CSV dump ${dump_s}s vs psql \\copy TO ${psql_s}s: $ratio x (target >= 0.7)" >> "$verdicts"
+    # printf, not echo: dash's echo reads the backslash of \copy as an escape.
+    printf '%s\n' "$v - web: CSV dump ${dump_s}s vs psql \\copy TO ${psql_s}s: $ratio x (target >= 0.7)" >> "$verdicts"
     kill "$(cat "$work/run/web.pid")" 2>/dev/null
     rm -f "$work/run/web.pid"
     stop_service query
