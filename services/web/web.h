@@ -90,5 +90,12 @@ void w_html(odp_buf_t *b, const char *s);
 /*  URL-encode s onto b. */
 void w_urlenc(odp_buf_t *b, const char *s);
 void w_bprintf(odp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*  s[0..n) as a JSON string onto b (quoted; text that is not UTF-8 becomes U+FFFD, as
+    odp_json_from_msgpack makes it). */
+void w_json_str(odp_buf_t *b, const char *s, size_t n);
+/*  A msgpack value as compact JSON text onto b, the same text odp_json_from_msgpack and
+    json_dumps(JSON_COMPACT) make, without building the tree: answers with many rows are
+    written straight from the service's reply. */
+void w_json_msgpack(odp_buf_t *b, const msgpack_object *o);
 
 #endif
