@@ -279,7 +279,7 @@ static void s_headers(w_req_t *r, struct MHD_Response *res, const char *extra)
     while (extra && *extra) {
         const char *nl = strchr(extra, '\n');
         size_t len = nl ? (size_t)(nl - extra) : strlen(extra);
-        char line[512];
+        char line[2048]; /* a Link header names up to four pages */
         snprintf(line, sizeof line, "%.*s", (int)len, extra);
         char *colon = strchr(line, ':');
         if (colon) {
@@ -787,8 +787,9 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     if (strncmp(url, "/datastore/dump/", 16) == 0)
         return w_dump(r);
     size_t ul = strlen(url);
-    if (strcmp(url, "/catalog.jsonld") == 0 || strcmp(url, "/catalog.ttl") == 0 ||
-        (strncmp(url, "/dataset/", 9) == 0 && ul > 16 && strcmp(url + ul - 7, ".jsonld") == 0))
+    if (strcmp(url, "/catalog.jsonld") == 0 || strcmp(url, "/catalog.ttl") == 0)
+        return w_catalog_page(r);
+    if (strncmp(url, "/dataset/", 9) == 0 && ul > 16 && strcmp(url + ul - 7, ".jsonld") == 0)
         return w_catalogue(r);
     return w_portal(r);
 }

@@ -70,7 +70,9 @@ int64_t w_int(const msgpack_object *map, const char *key, int64_t def);
 enum MHD_Result w_api(w_req_t *r);       /* /api/3/action/<name> */
 enum MHD_Result w_dump(w_req_t *r);      /* /datastore/dump/<resource> */
 enum MHD_Result w_catalogue(w_req_t *r); /* /catalog.jsonld, /catalog.ttl, /dataset/<id>.jsonld */
-enum MHD_Result w_portal(w_req_t *r);    /* everything else */
+/*  /catalog.jsonld and /catalog.ttl in pages (catalog.c); w_catalogue serves one dataset. */
+enum MHD_Result w_catalog_page(w_req_t *r);
+enum MHD_Result w_portal(w_req_t *r); /* everything else */
 
 /*  A CKAN-style error answer: {"help", "success": false, "error": {"__type", "message"}};
     field, when not NULL, makes it a Validation Error {field: [message]}. */
