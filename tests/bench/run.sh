@@ -559,8 +559,8 @@ bench_web() {
         # columns: 1-3 search direct (req/s, web ms, query ms), 4-6 search web, 7-9 rows
         # direct, 10-12 rows web, 13-14 dump (s bytes), 15 psql s, 16-17 the ratios
         set -- $s_direct $s_web $d_direct $d_web
-        echo "$s_direct $s_web $d_direct $d_web $dump $psql_s $(calc %.3f "$4 / $1") $(calc %.3f "$10 / $7")" >> "$work/web.results"
-        say "web round $r ($order): package_search $4 req/s (direct $1): $(calc %.3f "$4 / $1") x; datastore_search $10 (direct $7): $(calc %.3f "$10 / $7") x; dump $dump (s bytes), psql \\copy ${psql_s}s"
+        echo "$s_direct $s_web $d_direct $d_web $dump $psql_s $(calc %.3f "$4 / $1") $(calc %.3f "${10} / $7")" >> "$work/web.results"
+        say "web round $r ($order): package_search $4 req/s (direct $1): $(calc %.3f "$4 / $1") x; datastore_search ${10} (direct $7): $(calc %.3f "${10} / $7") x; dump $dump (s bytes), psql \\copy ${psql_s}s"
     done
     same=$(cmp -s "$work/data/web-dump.csv" "$work/data/web-psql.csv" && echo yes || echo no)
     rm -f "$work/data/web-dump.csv" "$work/data/web-psql.csv"
