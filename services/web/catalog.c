@@ -22,9 +22,9 @@ static bool s_has_type(json_t *node, const char *type)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(json_object_get(node, "@type"), i, t) if (json_is_string(t) &&
-                                                                 strcmp(json_string_value(t),
-                                                                        type) == 0) return true;
+    json_array_foreach(json_object_get(node, "@type"), i,
+                       t) if (json_is_string(t) &&
+                              strcmp(json_string_value(t), type) == 0) return true;
     return false;
 }
 
@@ -218,7 +218,8 @@ enum MHD_Result w_catalog_page(w_req_t *r)
     }
     json_t *keep = json_object(), *on_page = json_object();
     for (int64_t k = (page - 1) * limit; k < total && k < page * limit; k++) {
-        const char *id = json_string_value(json_object_get(json_array_get(items, (size_t)k), "@id"));
+        const char *id =
+            json_string_value(json_object_get(json_array_get(items, (size_t)k), "@id"));
         json_object_set_new(keep, id, json_true());
         json_object_set_new(on_page, id, json_true());
     }
@@ -257,13 +258,14 @@ enum MHD_Result w_catalog_page(w_req_t *r)
         odp_buf_reset(u);
         s_page_url(u, base, r->path, target[k], limit, since, limit_given);
         json_object_set_new(hydra, prop[k], s_literal(odp_buf_data(u), "xsd:string"));
-        w_bprintf(links, "%s<%s>; rel=\"%s\"", odp_buf_size(links) > 6 ? ", " : "",
-                  odp_buf_data(u), k == 1 ? "prev" : rel[k]);
+        w_bprintf(links, "%s<%s>; rel=\"%s\"", odp_buf_size(links) > 6 ? ", " : "", odp_buf_data(u),
+                  k == 1 ? "prev" : rel[k]);
     }
     json_array_append_new(paged, hydra);
     json_object_set_new(json_object_get(doc, "@context"), "hydra", json_string(S_HYDRA));
     json_object_set_new(doc, "@graph", paged);
-    snprintf(hdr, sizeof hdr, "X-Odp-Through: %" PRId64 "\nETag: %s\nCache-Control: public, max-age=60\n%.2000s",
+    snprintf(hdr, sizeof hdr,
+             "X-Odp-Through: %" PRId64 "\nETag: %s\nCache-Control: public, max-age=60\n%.2000s",
              through, etag, odp_buf_data(links));
     odp_buf_destroy(&u);
     odp_buf_destroy(&links);
