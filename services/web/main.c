@@ -1,9 +1,9 @@
 /*  odp-web: the HTTP server. libmicrohttpd runs a thread per HTTP connection; a request
     borrows one of the kept connections to the query service for each call, so no socket
-    is shared and none is set up per request. Limits a public endpoint needs are applied here,
-   before any service is asked: the body size (413), a per-client token bucket (429 with
-    Retry-After), an idle connection timeout; answers are gzipped when the client accepts
-    it, and read-only calls carry CORS headers.
+    is shared and none is set up per request. Limits a public endpoint needs are applied
+    here, before any service is asked: the body size (413), a per-client token bucket (429
+    with Retry-After), connections per client address, an idle connection timeout; answers
+    are gzipped when the client accepts it, and read-only calls carry CORS headers.
 
     Keys: towards the query service the gateway is an anonymous CURVE key (ODP_WEB_CERT, or
     a key pair made at start in a private directory and removed at exit); a user's token,
