@@ -1,9 +1,9 @@
-/*  odp-web: the HTTP server. libmicrohttpd runs a pool of threads (ODP_WEB_THREADS); each
-    keeps its own connection to the query service, so requests are sequential per thread
-    and no socket is shared. Limits a public endpoint needs are applied here, before any
-    service is asked: the body size (413), a per-client token bucket (429 with
-    Retry-After), an idle connection timeout; answers are gzipped when the client accepts
-    it, and read-only calls carry CORS headers.
+/*  odp-web: the HTTP server. libmicrohttpd runs a thread per HTTP connection; a request
+    borrows one of the kept connections to the query service for each call, so no socket
+    is shared and none is set up per request. Limits a public endpoint needs are applied
+    here, before any service is asked: the body size (413), a per-client token bucket (429
+    with Retry-After), connections per client address, an idle connection timeout; answers
+    are gzipped when the client accepts it, and read-only calls carry CORS headers.
 
     Keys: towards the query service the gateway is an anonymous CURVE key (ODP_WEB_CERT, or
     a key pair made at start in a private directory and removed at exit); a user's token,
@@ -14,11 +14,13 @@
 
 #include "common/auth.h"
 #include "common/config.h"
+#include "common/json.h"
 #include "common/log.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -82,32 +84,59 @@ static int64_t s_rate_take(const char *ip)
 
 /*  ---- services --------------------------------------------------------------------------- */
 
-/*  Each pool thread's clients, closed when the thread ends (pthread key destructors). */
-static pthread_key_t s_key_query, s_key_publisher;
+/*  Connections to a service, kept between requests: a request borrows one for a call and
+    gives it back, so no request pays for a CURVE handshake and no connection thread owns
+    one (a thread per HTTP connection would otherwise mean a handshake per connection).
+    At most S_POOL_IDLE idle ones are kept; more are made when more calls run at once. */
+#define S_POOL_IDLE 64
+typedef struct {
+    const char *service;
+    pthread_mutex_t lock;
+    odp_client_t *idle[S_POOL_IDLE];
+    size_t n;
+} s_pool_t;
+static s_pool_t s_pool_query = {"query", PTHREAD_MUTEX_INITIALIZER, {0}, 0};
+static s_pool_t s_pool_publisher = {"publisher", PTHREAD_MUTEX_INITIALIZER, {0}, 0};
 
-static void s_client_free(void *c)
+static odp_client_t *s_borrow(s_pool_t *pool)
 {
-    odp_client_t *p = c;
-    odp_client_destroy(&p);
-}
-
-static odp_client_t *s_client(pthread_key_t key, const char *service, const char *ep,
-                              const char *cert)
-{
-    odp_client_t *c = pthread_getspecific(key);
-    if (!c) {
-        char err[256] = "";
-        c = odp_client_new(service, ep, cert, err, sizeof err);
-        if (!c)
-            odp_log(ODP_LOG_ERROR, "%s client: %s", service, err);
-        pthread_setspecific(key, c);
-    }
+    odp_client_t *c = NULL;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->n)
+        c = pool->idle[--pool->n];
+    pthread_mutex_unlock(&pool->lock);
+    if (c)
+        return c;
+    char err[256] = "";
+    bool query = pool == &s_pool_query;
+    c = odp_client_new(pool->service, query ? s_query_ep : NULL,
+                       query ? (s_anon_cert[0] ? s_anon_cert : NULL)
+                             : odp_config("web", "CATALOGUE_CERT", NULL),
+                       err, sizeof err);
+    if (!c)
+        odp_log(ODP_LOG_ERROR, "%s client: %s", pool->service, err);
     return c;
 }
 
-static odp_client_t *s_query_client(void)
+/*  rc: the call's; a client whose call failed is dropped (its socket may hold a late
+    answer), the next borrower makes a fresh one. */
+static void s_give_back(s_pool_t *pool, odp_client_t *c, int rc)
 {
-    return s_client(s_key_query, "query", s_query_ep, s_anon_cert[0] ? s_anon_cert : NULL);
+    if (c && rc >= 0) {
+        pthread_mutex_lock(&pool->lock);
+        if (pool->n < S_POOL_IDLE) {
+            pool->idle[pool->n++] = c;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    odp_client_destroy(&c);
+}
+
+static void s_pool_close(s_pool_t *pool)
+{
+    while (pool->n)
+        odp_client_destroy(&pool->idle[--pool->n]);
 }
 
 odp_client_t *w_query_client_new(void)
@@ -136,38 +165,42 @@ static void s_set_token(w_req_t *r, const odp_msgdef_t *def, void *msg)
 static int s_status(odp_client_t *c, int rc, odp_reply_t *rep)
 {
     if (rc < 0) {
-        odp_log(ODP_LOG_WARN, "%s", c ? odp_client_why(c) : "no query client");
+        odp_log(ODP_LOG_WARN, "%s", c ? odp_client_why(c) : "no service client");
         rep->status = 0;
         return 503;
     }
     return rep->status;
 }
 
-int w_query(w_req_t *r, const odp_msgdef_t *def, void *msg, odp_reply_t *rep)
+/*  One call on a borrowed client: def and msg, or a raw body (def NULL). */
+static int s_pool_call(s_pool_t *pool, const odp_msgdef_t *def, const void *msg, const char *cmd,
+                       const void *body, size_t size, odp_reply_t *rep)
 {
     memset(rep, 0, sizeof *rep);
+    odp_client_t *c = s_borrow(pool);
+    int rc = !c    ? -1
+             : def ? odp_client_call(c, def, msg, s_timeout_ms, rep)
+                   : odp_client_call_raw(c, cmd, body, size, s_timeout_ms, rep);
+    int st = s_status(c, rc, rep);
+    s_give_back(pool, c, rc);
+    return st;
+}
+
+int w_query(w_req_t *r, const odp_msgdef_t *def, void *msg, odp_reply_t *rep)
+{
     s_set_token(r, def, msg);
-    odp_client_t *c = s_query_client();
-    int rc = c ? odp_client_call(c, def, msg, s_timeout_ms, rep) : -1;
-    return s_status(c, rc, rep);
+    return s_pool_call(&s_pool_query, def, msg, NULL, NULL, 0, rep);
 }
 
 int w_query_raw(w_req_t *r, const char *cmd, const void *body, size_t size, odp_reply_t *rep)
 {
     (void)r;
-    memset(rep, 0, sizeof *rep);
-    odp_client_t *c = s_query_client();
-    int rc = c ? odp_client_call_raw(c, cmd, body, size, s_timeout_ms, rep) : -1;
-    return s_status(c, rc, rep);
+    return s_pool_call(&s_pool_query, NULL, NULL, cmd, body, size, rep);
 }
 
 int w_publisher(const odp_msgdef_t *def, void *msg, odp_reply_t *rep)
 {
-    memset(rep, 0, sizeof *rep);
-    odp_client_t *c =
-        s_client(s_key_publisher, "publisher", NULL, odp_config("web", "CATALOGUE_CERT", NULL));
-    int rc = c ? odp_client_call(c, def, msg, s_timeout_ms, rep) : -1;
-    return s_status(c, rc, rep);
+    return s_pool_call(&s_pool_publisher, def, msg, NULL, NULL, 0, rep);
 }
 
 static void s_pack_json(msgpack_packer *pk, json_t *v)
@@ -256,7 +289,7 @@ static void s_headers(w_req_t *r, struct MHD_Response *res, const char *extra)
     while (extra && *extra) {
         const char *nl = strchr(extra, '\n');
         size_t len = nl ? (size_t)(nl - extra) : strlen(extra);
-        char line[512];
+        char line[2048]; /* a Link header names up to four pages */
         snprintf(line, sizeof line, "%.*s", (int)len, extra);
         char *colon = strchr(line, ':');
         if (colon) {
@@ -484,6 +517,127 @@ void w_bprintf(odp_buf_t *b, const char *fmt, ...)
     free(big);
 }
 
+void w_json_str(odp_buf_t *b, const char *s, size_t n)
+{
+    if (!odp_utf8_valid(s, n)) {
+        odp_buf_append(b, "\"\xef\xbf\xbd\"", 5);
+        return;
+    }
+    odp_buf_append(b, "\"", 1);
+    size_t run = 0; /* bytes that go out as they are, not yet appended */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        odp_buf_append(b, s + i - run, run);
+        run = 0;
+        static const char esc[] = {['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
+                                   ['\t'] = 't', ['"'] = '"',  ['\\'] = '\\'};
+        if (c < sizeof esc && esc[c]) {
+            char e[2] = {'\\', esc[c]};
+            odp_buf_append(b, e, 2);
+        } else
+            w_bprintf(b, "\\u%04X", c);
+    }
+    odp_buf_append(b, s + n - run, run);
+    odp_buf_append(b, "\"", 1);
+}
+
+/*  A double as jansson writes it: 17 significant digits, always a '.' or an exponent, the
+    exponent without '+' or leading zeros. JSON has no NaN or infinity: those are null. */
+static void s_json_real(odp_buf_t *b, double d)
+{
+    if (!isfinite(d)) {
+        odp_buf_append(b, "null", 4);
+        return;
+    }
+    char t[48];
+    int n = snprintf(t, sizeof t - 2, "%.17g", d);
+    if (!strchr(t, '.') && !strchr(t, 'e')) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(t, 'e');
+    if (e) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '-')
+            from++, to++;
+        else if (*from == '+')
+            from++;
+        while (*from == '0' && from[1])
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        n = (int)strlen(t);
+    }
+    odp_buf_append(b, t, (size_t)n);
+}
+
+void w_json_msgpack(odp_buf_t *b, const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        odp_buf_append(b, "null", 4);
+        break;
+    case MSGPACK_OBJECT_BOOLEAN:
+        odp_buf_append(b, o->via.boolean ? "true" : "false", o->via.boolean ? 4 : 5);
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        /*  jansson's integers are signed 64-bit: a larger one wraps there too. */
+        w_bprintf(b, "%" PRId64, (int64_t)o->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        w_bprintf(b, "%" PRId64, o->via.i64);
+        break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        s_json_real(b, o->via.f64);
+        break;
+    case MSGPACK_OBJECT_STR:
+        w_json_str(b, o->via.str.ptr, o->via.str.size);
+        break;
+    case MSGPACK_OBJECT_ARRAY:
+        odp_buf_append(b, "[", 1);
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            if (i)
+                odp_buf_append(b, ",", 1);
+            w_json_msgpack(b, &o->via.array.ptr[i]);
+        }
+        odp_buf_append(b, "]", 1);
+        break;
+    case MSGPACK_OBJECT_MAP:
+        odp_buf_append(b, "{", 1);
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            const msgpack_object *k = &o->via.map.ptr[i].key;
+            if (i)
+                odp_buf_append(b, ",", 1);
+            if (k->type == MSGPACK_OBJECT_STR)
+                w_json_str(b, k->via.str.ptr, k->via.str.size);
+            else {
+                /*  A key that is not text is named by its JSON text. */
+                odp_buf_t *kb = odp_buf_new();
+                w_json_msgpack(kb, k);
+                w_json_str(b, odp_buf_data(kb), odp_buf_size(kb));
+                odp_buf_destroy(&kb);
+            }
+            odp_buf_append(b, ":", 1);
+            w_json_msgpack(b, &o->via.map.ptr[i].val);
+        }
+        odp_buf_append(b, "}", 1);
+        break;
+    default: {
+        /*  bin and ext as odp_json_from_msgpack shows them. */
+        json_t *j = odp_json_from_msgpack(o);
+        char *t = json_dumps(j, JSON_COMPACT);
+        if (t)
+            odp_buf_append(b, t, strlen(t));
+        free(t);
+        json_decref(j);
+    }
+    }
+}
+
 void w_html(odp_buf_t *b, const char *s)
 {
     for (; s && *s; s++) {
@@ -643,8 +797,9 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     if (strncmp(url, "/datastore/dump/", 16) == 0)
         return w_dump(r);
     size_t ul = strlen(url);
-    if (strcmp(url, "/catalog.jsonld") == 0 || strcmp(url, "/catalog.ttl") == 0 ||
-        (strncmp(url, "/dataset/", 9) == 0 && ul > 16 && strcmp(url + ul - 7, ".jsonld") == 0))
+    if (strcmp(url, "/catalog.jsonld") == 0 || strcmp(url, "/catalog.ttl") == 0)
+        return w_catalog_page(r);
+    if (strncmp(url, "/dataset/", 9) == 0 && ul > 16 && strcmp(url + ul - 7, ".jsonld") == 0)
         return w_catalogue(r);
     return w_portal(r);
 }
@@ -712,7 +867,6 @@ int main(void)
     zsys_set_logstream(stderr);
     int64_t base = odp_config_int(NULL, "PORT_BASE", 7500);
     int64_t port = odp_config_int("web", "PORT", base + 80);
-    int64_t threads = odp_config_int("web", "THREADS", 4);
     s_timeout_ms = (int)odp_config_int("web", "CALL_TIMEOUT_MS", 10000);
     s_max_body = (size_t)odp_config_int("web", "MAX_BODY", 1 << 20);
     s_rate = (double)odp_config_int("web", "RATE_PER_S", 20);
@@ -728,28 +882,34 @@ int main(void)
         snprintf(s_query_ep, sizeof s_query_ep, "tcp://127.0.0.1:%" PRId64, base + 33);
     if (s_keys() < 0)
         return 1;
-    pthread_key_create(&s_key_query, s_client_free);
-    pthread_key_create(&s_key_publisher, s_client_free);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, s_on_signal);
     signal(SIGINT, s_on_signal);
+    /*  A thread per connection: a request blocks its thread while the service answers,
+        and a pool thread would hold up every other connection it happened to accept (the
+        pool spreads connections by who accepts first, not by load). Connections are
+        bounded in number, per client address and in idle time. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
-        NULL, s_handle, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads < 1 ? 1 : threads),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)odp_config_int("web", "IDLE_TIMEOUT_S", 30),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)odp_config_int("web", "MAX_CONNECTIONS", 1000),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        s_done, NULL, MHD_OPTION_END);
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+            MHD_USE_ERROR_LOG,
+        (uint16_t)port, NULL, NULL, s_handle, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)odp_config_int("web", "IDLE_TIMEOUT_S", 30), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)odp_config_int("web", "MAX_CONNECTIONS", 1000),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)odp_config_int("web", "MAX_CONNECTIONS_PER_CLIENT", 100),
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1 << 20), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, s_done, NULL, MHD_OPTION_END);
     if (!d) {
         odp_log(ODP_LOG_ERROR, "cannot listen on port %" PRId64 ": %s", port, strerror(errno));
         s_keys_remove();
         return 1;
     }
-    odp_log(ODP_LOG_INFO, "listening on port %" PRId64 ", query at %s, %" PRId64 " threads", port,
-            s_query_ep, threads);
+    odp_log(ODP_LOG_INFO, "listening on port %" PRId64 ", query at %s", port, s_query_ep);
     while (!s_stop)
         pause();
     MHD_stop_daemon(d);
+    s_pool_close(&s_pool_query);
+    s_pool_close(&s_pool_publisher);
     s_keys_remove();
     odp_log(ODP_LOG_INFO, "stopped");
     return 0;

@@ -73,7 +73,9 @@ int64_t w_int(const msgpack_object *map, const char *key, int64_t def);
 enum MHD_Result w_api(w_req_t *r);       /* /api/3/action/<name> */
 enum MHD_Result w_dump(w_req_t *r);      /* /datastore/dump/<resource> */
 enum MHD_Result w_catalogue(w_req_t *r); /* /catalog.jsonld, /catalog.ttl, /dataset/<id>.jsonld */
-enum MHD_Result w_portal(w_req_t *r);    /* everything else */
+/*  /catalog.jsonld and /catalog.ttl in pages (catalog.c); w_catalogue serves one dataset. */
+enum MHD_Result w_catalog_page(w_req_t *r);
+enum MHD_Result w_portal(w_req_t *r); /* everything else */
 
 /*  A CKAN-style error answer: {"help", "success": false, "error": {"__type", "message"}};
     field, when not NULL, makes it a Validation Error {field: [message]}. */
@@ -93,5 +95,12 @@ void w_html(odp_buf_t *b, const char *s);
 /*  URL-encode s onto b. */
 void w_urlenc(odp_buf_t *b, const char *s);
 void w_bprintf(odp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*  s[0..n) as a JSON string onto b (quoted; text that is not UTF-8 becomes U+FFFD, as
+    odp_json_from_msgpack makes it). */
+void w_json_str(odp_buf_t *b, const char *s, size_t n);
+/*  A msgpack value as compact JSON text onto b, the same text odp_json_from_msgpack and
+    json_dumps(JSON_COMPACT) make, without building the tree: answers with many rows are
+    written straight from the service's reply. */
+void w_json_msgpack(odp_buf_t *b, const msgpack_object *o);
 
 #endif

@@ -5,6 +5,8 @@
     talking CURVE to the query service's public endpoint as any citizen's client would. */
 #include "pushing.h"
 
+#include "common/json.h"
+
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -17,8 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define S_DEPT "446900001"
-#define S_ROWS 50
+#define S_DEPT     "446900001"
+#define S_DEPT_ESC "448600001"
+#define S_ROWS     50
 
 static char s_open[33], s_cond[33];
 static int s_port, s_port_strict;
@@ -190,22 +193,22 @@ static bool s_reviewed(int64_t upload)
     return st == 200;
 }
 
-/*  A released dataset of S_ROWS rows (id 1.., a Chinese note), open or conditional. */
-static bool s_released(const char *title, bool conditional, char resource[33])
+/*  A released dataset of dept with the dictionary fields (steals it) and the CSV, open or
+    conditional. */
+static bool s_released_csv(const char *dept, const char *title, json_t *fields, const char *csv,
+                           size_t off, bool conditional, char resource[33])
 {
     char dict[512];
     snprintf(dict, sizeof dict, "%s/web.dict.json", h_var());
-    json_t *d = json_pack("{s:[{s:s,s:s,s:b,s:b},{s:s,s:s},{s:s,s:s}]}", "fields", "name", "id",
-                          "type", "integer", "required", 1, "unique", 1, "name", "day", "type",
-                          "date", "name", "note", "type", "text");
+    json_t *d = json_pack("{s:o}", "fields", fields);
     json_dump_file(d, dict, 0);
     json_decref(d);
-    if (!tp_entry(S_DEPT, title, "dataset", dict, true, resource))
+    if (!tp_entry(dept, title, "dataset", dict, true, resource))
         return false;
     odp_reply_t rep;
     int st;
     if (conditional) {
-        odp_client_t *p = h_client("registrar", h_keyfile(S_DEPT));
+        odp_client_t *p = h_client("registrar", h_keyfile(dept));
         odp_catalog_update_t u = {0};
         u.resource = odp_v_str(resource);
         u.open_type = odp_v_str("conditional");
@@ -215,12 +218,7 @@ static bool s_released(const char *title, bool conditional, char resource[33])
         odp_client_destroy(&p);
         CHECK(st == 200, "conditional: %d", st);
     }
-    char csv[8192];
-    size_t off = (size_t)snprintf(csv, sizeof csv, "id,day,note\n");
-    for (int i = 1; i <= S_ROWS; i++)
-        off += (size_t)snprintf(csv + off, sizeof csv - off,
-                                "%d,2026-01-%02d,\"第 %d 行, 含逗号\"\n", i, i % 28 + 1, i);
-    odp_client_t *c = h_client("registrar", h_keyfile(S_DEPT));
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
     tp_opts_t o = {.resource = resource};
     tp_result_t res;
     st = tp_push(c, &o, csv, off, &res);
@@ -246,18 +244,35 @@ static bool s_released(const char *title, bool conditional, char resource[33])
     return st == 200;
 }
 
-static pid_t s_start_web(int port, const char *rate, const char *burst)
+/*  A released dataset of S_ROWS rows (id 1.., a Chinese note), open or conditional. */
+static bool s_released(const char *title, bool conditional, char resource[33])
+{
+    char csv[8192];
+    size_t off = (size_t)snprintf(csv, sizeof csv, "id,day,note\n");
+    for (int i = 1; i <= S_ROWS; i++)
+        off += (size_t)snprintf(csv + off, sizeof csv - off,
+                                "%d,2026-01-%02d,\"第 %d 行, 含逗号\"\n", i, i % 28 + 1, i);
+    json_t *fields = json_pack("[{s:s,s:s,s:b,s:b},{s:s,s:s},{s:s,s:s}]", "name", "id", "type",
+                               "integer", "required", 1, "unique", 1, "name", "day", "type", "date",
+                               "name", "note", "type", "text");
+    return s_released_csv(S_DEPT, title, fields, csv, off, conditional, resource);
+}
+
+/*  A gateway on port; query_port 0 is the query service's public endpoint; extra, extra2:
+    more variables or NULL. */
+static pid_t s_start_web_at(int port, int query_port, const char *rate, const char *burst,
+                            const char *extra, const char *extra2)
 {
     static char env[4][6][128];
     static int n = 0;
     char(*e)[128] = env[n++ % 4];
     snprintf(e[0], 128, "ODP_WEB_PORT=%d", port);
     snprintf(e[1], 128, "ODP_QUERY_PUBLIC_ENDPOINT=tcp://127.0.0.1:%d",
-             atoi(h_env("ODP_PORT_BASE")) + 39);
+             query_port ? query_port : atoi(h_env("ODP_PORT_BASE")) + 39);
     snprintf(e[2], 128, "ODP_WEB_RATE_PER_S=%s", rate);
     snprintf(e[3], 128, "ODP_WEB_RATE_BURST=%s", burst);
     snprintf(e[4], 128, "ODP_WEB_MAX_BODY=65536");
-    const char *envp[] = {e[0], e[1], e[2], e[3], e[4], NULL};
+    const char *envp[] = {e[0], e[1], e[2], e[3], e[4], extra, extra2, NULL};
     char bin[512], log[512];
     snprintf(bin, sizeof bin, "%s/odp-web", h_bin());
     snprintf(log, sizeof log, "%s/log/web-%d.log", h_var(), port);
@@ -273,6 +288,11 @@ static pid_t s_start_web(int port, const char *rate, const char *burst)
     }
     CHECK(false, "odp-web did not listen on %d", port);
     return pid;
+}
+
+static pid_t s_start_web(int port, const char *rate, const char *burst)
+{
+    return s_start_web_at(port, 0, rate, burst, NULL, NULL);
 }
 
 static void s_stop_web(pid_t *pid)
@@ -533,6 +553,72 @@ static void s_datastore(void)
     CHECK(s_http(s_port, "GET", path, hdr, NULL, &h) == 0 && h.status == 304 && h.len == 0,
           "If-None-Match: %d", h.status);
     s_http_free(&h);
+}
+
+/*  The gateway writes datastore_search straight from the query service's reply: the
+    records and fields must be the JSON of exactly what the service answers, text with
+    quotes, backslashes, newlines, tabs and astral characters included, in every format. */
+static void s_rows_equal(void)
+{
+    if (!s_ready)
+        return;
+    static char esc[33];
+    CHECK(h_department(S_DEPT_ESC, "网关转义 测试局") == 0, "department");
+    const char csv[] =
+        "id,note,flag,amount\n"
+        "1,\"say \"\"hi\"\" \\ back\\slash\",true,1.50\n"
+        "2,\"two\nlines\ttab\",false,-0.001\n"
+        "3,\"emoji \xf0\x9f\x98\x80 and 中文 \xe2\x80\xa8 sep\",,12345678901234567890.5\n"
+        "4,,true,0\n";
+    json_t *fields =
+        json_pack("[{s:s,s:s,s:b,s:b},{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "name", "id", "type",
+                  "integer", "required", 1, "unique", 1, "name", "note", "type", "text", "name",
+                  "flag", "type", "boolean", "name", "amount", "type", "numeric");
+    bool released =
+        s_released_csv(S_DEPT_ESC, "网关转义 特殊字符", fields, csv, sizeof csv - 1, false, esc);
+    CHECK(released, "a dataset with text to escape, released");
+    if (!released)
+        return;
+    odp_client_t *q = h_client("query", NULL);
+    static const char *const formats[] = {"objects", "lists", "csv"};
+    for (size_t f = 0; f < 3; f++) {
+        char path[300];
+        snprintf(path, sizeof path,
+                 "/api/3/action/datastore_search?resource_id=%s&records_format=%s", esc,
+                 formats[f]);
+        int st;
+        json_t *j = s_get(path, &st);
+        json_t *r = s_result(formats[f], j, st);
+        odp_datastore_search_t m = {0};
+        m.resource = odp_v_str(esc);
+        m.records_format = odp_v_str(formats[f]);
+        odp_reply_t rep;
+        int dst = h_call(q, &odp_def_datastore_search, &m, &rep);
+        json_t *direct = dst == 200 ? odp_json_from_msgpack(&rep.obj) : NULL;
+        odp_reply_free(&rep);
+        CHECK(dst == 200, "datastore.search straight to the query service: %d", dst);
+        static const char *const same[] = {"records", "fields", "total", "version",
+                                           "records_format"};
+        for (size_t k = 0; direct && k < sizeof same / sizeof same[0]; k++)
+            CHECK(json_equal(json_object_get(r, same[k]), json_object_get(direct, same[k])),
+                  "%s: %s differs from the query service's", formats[f], same[k]);
+        CHECK(json_array_size(json_object_get(r, "records")) == 4 ||
+                  json_is_string(json_object_get(r, "records")),
+              "%s: four rows", formats[f]);
+        if (f == 0) {
+            json_t *recs = json_object_get(r, "records");
+            const char *n1 = json_string_value(json_object_get(json_array_get(recs, 0), "note"));
+            const char *n2 = json_string_value(json_object_get(json_array_get(recs, 1), "note"));
+            CHECK(n1 && strcmp(n1, "say \"hi\" \\ back\\slash") == 0 && n2 &&
+                      strcmp(n2, "two\nlines\ttab") == 0 &&
+                      json_is_true(json_object_get(json_array_get(recs, 0), "flag")) &&
+                      json_is_null(json_object_get(json_array_get(recs, 3), "note")),
+                  "quotes, backslashes, a newline, a tab, booleans and NULL as JSON");
+        }
+        json_decref(direct);
+        json_decref(j);
+    }
+    odp_client_destroy(&q);
 }
 
 /*  The rows of a dump as a set of ids; -1 when a line is not "id,day,note". */
@@ -846,6 +932,187 @@ static void s_catalogue(void)
     s_http_free(&h);
 }
 
+/*  A page of the catalogue as JSON-LD: the @graph, and its nodes of a type. */
+static size_t s_nodes(json_t *doc, const char *type, json_t **first)
+{
+    size_t n = 0, i, k;
+    json_t *node, *t;
+    *first = NULL;
+    json_array_foreach(json_object_get(doc, "@graph"), i, node)
+    {
+        json_array_foreach(json_object_get(node, "@type"), k, t)
+        {
+            if (strcmp(json_string_value(t) ?: "", type) == 0 && !n++)
+                *first = node;
+        }
+    }
+    return n;
+}
+
+/*  The value of a hydra property (a literal) of the page's PagedCollection node. */
+static const char *s_hydra(json_t *doc, const char *prop)
+{
+    json_t *h;
+    s_nodes(doc, "hydra:PagedCollection", &h);
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(h, prop), 0), "@value"));
+}
+
+static void s_catalogue_pages(void)
+{
+    if (!s_ready)
+        return;
+    int st;
+    /*  Everything on one page, then one entry a page, following hydra:nextPage. */
+    json_t *all = s_get("/catalog.jsonld?limit=1000", &st), *node;
+    size_t total = s_nodes(all, "dcat:Dataset", &node);
+    CHECK(st == 200 && total >= 3 &&
+              strtoull(s_hydra(all, "hydra:totalItems") ?: "0", NULL, 10) >= total &&
+              !s_hydra(all, "hydra:nextPage"),
+          "one page of 1000: %d, %zu datasets", st, total);
+    json_t *seen = json_object();
+    char path[600] = "/catalog.jsonld?limit=1";
+    int pages = 0;
+    bool alone = true;
+    while (path[0] && pages < 1000) {
+        json_t *p = s_get(path, &st);
+        if (st != 200)
+            break;
+        pages++;
+        json_t *ds;
+        json_t *cat;
+        size_t items = s_nodes(p, "dcat:Dataset", &ds) + s_nodes(p, "dcat:DataService", &node);
+        s_nodes(p, "dcat:Catalog", &cat);
+        if (ds)
+            json_object_set_new(seen, json_string_value(json_object_get(ds, "@id")), json_true());
+        /*  Self-contained: every reference of the page's dataset is a node of the page. */
+        json_t *ids = json_object();
+        size_t i, k;
+        json_t *n, *v;
+        const char *key;
+        json_array_foreach(json_object_get(p, "@graph"), i, n)
+            json_object_set_new(ids, json_string_value(json_object_get(n, "@id")), json_true());
+        json_object_foreach(ds, key, n)
+        {
+            json_array_foreach(n, k, v)
+            {
+                const char *ref = json_string_value(json_object_get(v, "@id"));
+                if (strcmp(key, "@type") != 0 && ref && !json_object_get(ids, ref))
+                    alone = false;
+            }
+        }
+        CHECK(items == 1 && json_array_size(json_object_get(cat, "dcat:dataset")) +
+                                    json_array_size(json_object_get(cat, "dcat:service")) ==
+                                1,
+              "page %d: one entry, the catalogue lists it alone", pages);
+        json_decref(ids);
+        const char *next = s_hydra(p, "hydra:nextPage");
+        const char *at = next ? strstr(next, "/catalog.jsonld") : NULL;
+        snprintf(path, sizeof path, "%s", at ? at : "");
+        CHECK(!next || strstr(next, "limit=1"), "the next page keeps the limit: %s", next);
+        json_decref(p);
+    }
+    CHECK(alone, "every page holds the nodes its entry refers to");
+    CHECK(st == 200 && (size_t)json_object_size(seen) == total,
+          "following hydra:nextPage with limit 1: %d pages, %zu datasets of %zu", pages,
+          json_object_size(seen), total);
+    json_decref(seen);
+    json_decref(all);
+    /*  Link headers, an ETag, Turtle pages. */
+    s_http_t h;
+    char v[2048], through[32] = "", etag[128] = "", hdr[200];
+    CHECK(s_http(s_port, "GET", "/catalog.ttl?page=2&limit=1", NULL, NULL, &h) == 0 &&
+              h.status == 200 &&
+              strstr(h.body, "@prefix hydra: <http://www.w3.org/ns/hydra/core#>") &&
+              strstr(h.body, "a hydra:PagedCollection") && strstr(h.body, "hydra:previousPage") &&
+              strstr(h.body, "hydra:nextPage") && strstr(h.body, "dcat:Catalog") &&
+              s_header(&h, "Link", v, sizeof v) && strstr(v, "page=1&limit=1>; rel=\"prev\"") &&
+              strstr(v, "page=3&limit=1>; rel=\"next\"") && strstr(v, "rel=\"first\"") &&
+              strstr(v, "rel=\"last\"") && s_header(&h, "X-Odp-Through", through, sizeof through) &&
+              s_header(&h, "ETag", etag, sizeof etag),
+          "catalog.ttl page 2: %d", h.status);
+    {
+        int datasets = 0;
+        for (const char *p = h.body; p && (p = strstr(p, "a dcat:Dataset")); p++)
+            datasets++;
+        CHECK(datasets == 1, "catalog.ttl page 2 of 1: %d datasets", datasets);
+    }
+    s_http_free(&h);
+    snprintf(hdr, sizeof hdr, "If-None-Match: %s\r\n", etag);
+    CHECK(s_http(s_port, "GET", "/catalog.ttl?page=2&limit=1", hdr, NULL, &h) == 0 &&
+              h.status == 304,
+          "If-None-Match on a page: %d", h.status);
+    s_http_free(&h);
+    /*  modified_since rides along in the links; nothing changed since the last answer. */
+    snprintf(path, sizeof path, "/catalog.jsonld?modified_since=%s", through);
+    json_t *j = s_get(path, &st);
+    CHECK(st == 200 && s_nodes(j, "dcat:Dataset", &node) == 0 &&
+              strcmp(s_hydra(j, "hydra:totalItems") ?: "", "0") == 0 &&
+              strstr(s_hydra(j, "hydra:firstPage") ?: "", "modified_since="),
+          "modified_since the last answer: an empty page that says so");
+    json_decref(j);
+    /*  Pages that are not. */
+    static const struct {
+        const char *path;
+        int status;
+    } bad[] = {{"/catalog.jsonld?page=0", 400},
+               {"/catalog.jsonld?page=x", 400},
+               {"/catalog.ttl?limit=1001", 400},
+               {"/catalog.jsonld?limit=0", 400},
+               {"/catalog.jsonld?page=1000000&limit=1000", 404}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = s_get(bad[i].path, &st);
+        CHECK(st == bad[i].status && json_is_false(json_object_get(j, "success")), "%s: %d",
+              bad[i].path, st);
+        json_decref(j);
+    }
+}
+
+/*  Timeouts: an idle connection is closed, and a query service that does not answer is a
+    503 after the call timeout, not a hung request. */
+static void s_timeouts(void)
+{
+    if (!s_ready)
+        return;
+    int port = s_port + 2, silent = atoi(h_env("ODP_PORT_BASE")) + 97;
+    /*  A socket that accepts and never answers: ZeroMQ connects, no reply comes. */
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)silent)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 16) == 0,
+          "a silent listener on %d", silent);
+    pid_t web = s_start_web_at(port, silent, "100000", "100000", "ODP_WEB_IDLE_TIMEOUT_S=1",
+                               "ODP_WEB_CALL_TIMEOUT_MS=1500");
+    int64_t t0 = zclock_mono();
+    s_http_t h;
+    char path[200];
+    snprintf(path, sizeof path, "/api/3/action/datastore_search?resource_id=%s", s_open);
+    CHECK(s_http(port, "GET", path, NULL, NULL, &h) == 0 && h.status == 503 &&
+              strstr(h.body, "Service Unavailable"),
+          "a silent query service: %d", h.status);
+    int64_t took = zclock_mono() - t0;
+    CHECK(took >= 1000 && took < 10000, "the 503 came after %lld ms (timeout 1500)",
+          (long long)took);
+    s_http_free(&h);
+    /*  A connection that sends nothing is closed after the idle timeout (1 s). */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in w = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    w.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CHECK(connect(fd, (struct sockaddr *)&w, sizeof w) == 0, "connect to the gateway");
+    t0 = zclock_mono();
+    char c;
+    ssize_t r = recv(fd, &c, 1, 0);
+    took = zclock_mono() - t0;
+    CHECK(r == 0 && took >= 500 && took < 8000, "idle connection closed after %lld ms (recv %zd)",
+          (long long)took, r);
+    close(fd);
+    s_stop_web(&web);
+    close(ls);
+}
+
 /*  The portal in headless Chromium (tests/browser/portal.mjs, playwright-core driving
     Debian's chromium): its TAP lines are folded into this case; screenshots stay in
     <run>/screenshots. */
@@ -909,7 +1176,12 @@ const h_case_t t_web_cases[] = {
     {"web: users, applications, feedback through the API", s_users},
     {"web: limits (body size, CORS, gzip, 429 with Retry-After)", s_limits},
     {"web: portal pages (search, dataset, preview paging, sign-up, apply)", s_portal},
+    {"web: datastore_search is the query service's rows as JSON (escapes, lists, csv)",
+     s_rows_equal},
     {"web: DCAT-AP catalogue (jsonld, turtle, modified_since, one dataset)", s_catalogue},
+    {"web: DCAT-AP catalogue in pages (hydra, Link, ETag, modified_since carried, bad pages)",
+     s_catalogue_pages},
+    {"web: timeouts (idle connection closed, a silent query service is 503)", s_timeouts},
     {"web: portal in headless Chromium (search, dataset, preview, download, sign-up, apply)",
      s_browser},
     {"web: gateways stop cleanly", s_teardown},
