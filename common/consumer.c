@@ -631,7 +631,7 @@ static int s_batch(s_source_t *src)
     odp_info("event=consumer.page_one_by_one source=%s from=%s to=%s state=%s", src->name, from, to,
              state[0] ? state : "-");
     if (n > 2)
-        src->batch_max = (int)(n / 2);
+        src->batch_max = (int)(n / 2 < 2 ? 2 : n / 2);
     else
         src->single_until = evs[n - 1].seq;
     /*  A failed COMMIT may or may not have committed: the table says which. */
