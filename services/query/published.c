@@ -42,18 +42,18 @@ int q_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int
                            release ? rel : NULL};
     int lens[4] = {(int)resource->len, -1, -1, -1};
     /*  Several tables of one entry may share a version number: the latest release wins. */
-    PGresult *r = odp_db_exec(
-        req->db,
-        "SELECT r.id, r.version, coalesce(r.relation, ''), coalesce(r.rows, 0), "
-        "coalesce(r.bytes, 0), e.department, coalesce(r.sha256, ''), r.kind, e.open_type, "
-        "may_read($3::bigint, e.resource), EXISTS (SELECT 1 FROM applications a WHERE "
-        "a.user_id = $3::bigint AND a.resource = e.resource AND a.state = 'granted') "
-        "FROM publisher.entries e JOIN publisher.releases r ON r.resource = e.resource "
-        "WHERE e.resource = $1 AND e.state = 'published' AND e.open_type <> 'not_open' "
-        "AND r.state IN ('current', 'superseded') AND CASE WHEN $4::bigint IS NOT NULL THEN "
-        "r.id = $4::bigint WHEN $2::int IS NOT NULL THEN r.version = $2::int ELSE r.id = "
-        "e.current_release END ORDER BY r.id DESC LIMIT 1",
-        4, vals, lens);
+    PGresult *r =
+        q_exec(req,
+               "SELECT r.id, r.version, coalesce(r.relation, ''), coalesce(r.rows, 0), "
+               "coalesce(r.bytes, 0), e.department, coalesce(r.sha256, ''), r.kind, e.open_type, "
+               "may_read($3::bigint, e.resource), EXISTS (SELECT 1 FROM applications a WHERE "
+               "a.user_id = $3::bigint AND a.resource = e.resource AND a.state = 'granted') "
+               "FROM publisher.entries e JOIN publisher.releases r ON r.resource = e.resource "
+               "WHERE e.resource = $1 AND e.state = 'published' AND e.open_type <> 'not_open' "
+               "AND r.state IN ('current', 'superseded') AND CASE WHEN $4::bigint IS NOT NULL THEN "
+               "r.id = $4::bigint WHEN $2::int IS NOT NULL THEN r.version = $2::int ELSE r.id = "
+               "e.current_release END ORDER BY r.id DESC LIMIT 1",
+               4, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the release");
     if (PQntuples(r) == 0) {
