@@ -110,7 +110,7 @@ typedef struct {
     int n;
     q_field_t f[];
 } s_fields_t;
-static zhashx_t *s_cache;
+static _Thread_local zhashx_t *s_cache; /* per thread: the loop's, each pool worker's */
 
 static void s_cache_free(void **item)
 {

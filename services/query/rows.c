@@ -617,5 +617,7 @@ done:
 
 void rows_routes(odp_service_t *svc)
 {
-    odp_service_route(svc, &odp_def_datastore_search, ODP_ALLOW_ANY, s_search);
+    /*  Read-only and thread-safe: q_exec and q_fields keep per-thread state, the guard
+        locks. */
+    odp_service_route_pooled(svc, &odp_def_datastore_search, ODP_ALLOW_ANY, s_search);
 }
