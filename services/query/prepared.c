@@ -9,6 +9,7 @@
 #include "query.h"
 
 #include <czmq.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,42 +22,68 @@ typedef struct {
     unsigned next;
 } s_cache_t;
 
-static _Thread_local s_cache_t s_cache;
-
 static void s_free(void **item)
 {
     free(*item);
     *item = NULL;
 }
 
+/*  Each thread's cache hangs on a key whose destructor frees it when a pool worker ends. */
+static pthread_key_t s_key;
+static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+
+static void s_drop(void *p)
+{
+    s_cache_t *c = p;
+    zhashx_destroy(&c->names);
+    free(c);
+}
+
+static void s_make_key(void)
+{
+    pthread_key_create(&s_key, s_drop);
+}
+
+static s_cache_t *s_mine(void)
+{
+    pthread_once(&s_once, s_make_key);
+    s_cache_t *c = pthread_getspecific(s_key);
+    if (!c && (c = calloc(1, sizeof *c)) && pthread_setspecific(s_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
 PGresult *q_exec(odp_req_t *req, const char *sql, int n, const char *const *vals, const int *lens)
 {
     PGconn *c = odp_db_conn(req->db);
-    if (!c)
+    s_cache_t *cache = s_mine();
+    if (!c || !cache)
         return odp_db_exec(req->db, sql, n, vals, lens);
-    if (s_cache.conn != c || !s_cache.names) {
-        zhashx_destroy(&s_cache.names);
-        s_cache.names = zhashx_new();
-        if (!s_cache.names)
+    if (cache->conn != c || !cache->names) {
+        zhashx_destroy(&cache->names);
+        cache->names = zhashx_new();
+        if (!cache->names)
             return odp_db_exec(req->db, sql, n, vals, lens);
-        zhashx_set_destructor(s_cache.names, s_free);
-        s_cache.conn = c;
+        zhashx_set_destructor(cache->names, s_free);
+        cache->conn = c;
     }
-    const char *name = zhashx_lookup(s_cache.names, sql);
+    const char *name = zhashx_lookup(cache->names, sql);
     if (!name) {
-        if (zhashx_size(s_cache.names) >= S_MAX) {
+        if (zhashx_size(cache->names) >= S_MAX) {
             PQclear(PQexec(c, "DEALLOCATE ALL"));
-            zhashx_purge(s_cache.names);
+            zhashx_purge(cache->names);
         }
         char buf[24];
-        snprintf(buf, sizeof buf, "q%u", ++s_cache.next);
+        snprintf(buf, sizeof buf, "q%u", ++cache->next);
         PGresult *p = PQprepare(c, buf, sql, n, NULL);
         bool ok = p && PQresultStatus(p) == PGRES_COMMAND_OK;
         PQclear(p);
         char *copy = ok ? strdup(buf) : NULL;
         if (!copy)
             return odp_db_exec(req->db, sql, n, vals, lens);
-        zhashx_insert(s_cache.names, sql, copy);
+        zhashx_insert(cache->names, sql, copy);
         name = copy;
     }
     /*  Text given with its length is sent as binary text, as odp_db_exec does. */
@@ -80,7 +107,7 @@ PGresult *q_exec(odp_req_t *req, const char *sql, int n, const char *const *vals
     const char *st = odp_db_state(r);
     if (strcmp(st, "26000") == 0 || strcmp(st, "0A000") == 0) {
         PQclear(r);
-        zhashx_delete(s_cache.names, sql);
+        zhashx_delete(cache->names, sql);
         return odp_db_exec(req->db, sql, n, vals, lens);
     }
     return r;
