@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,43 @@ typedef struct {
     const odp_msgdef_t *def;
     int allow;
     odp_handler_fn fn;
+    bool pooled; /* run on the worker pool (odp_service_route_pooled) */
 } s_route_t;
+
+/*  A routed request on its way: checked by the loop, run where its route says (the loop,
+    or a worker of the pool), answered by the loop. */
+typedef struct {
+    zsock_t *router;
+    zmsg_t *envelope; /* routing id and delimiter: where the reply goes */
+    zmsg_t *msg;      /* ["ODP/1", COMMAND, BODY] */
+    const s_route_t *route;
+    odp_actor_t actor;
+    char actor_s[128];
+    int queued;
+    bool probe;
+    int64_t t0;
+    int worker;    /* its worker, while on the pool */
+    char conn[64]; /* the connection's routing id, hex: its pooled requests keep order */
+    int rc;
+    odp_error_t err;
+    msgpack_sbuffer rbuf;
+} s_job_t;
+
+#define S_MAX_WORKERS 16
+
+/*  The pool (opt-in): threads with a database connection each, for read-only commands
+    whose handlers are thread-safe. A job goes to the worker already running its
+    connection's earlier jobs (replies on a connection keep the order of its requests),
+    else to the least busy one. */
+typedef struct {
+    pthread_t thread;
+    zsock_t *pipe;  /* the loop's end: jobs to the worker */
+    zsock_t *wpipe; /* the worker's end */
+    zsock_t *out;   /* the worker's answered jobs, to the loop's one socket for them */
+    odp_db_t *db;
+    void *svc;
+    int busy;
+} s_worker_t;
 
 /*  Big enough for any declared request's decoded struct. */
 typedef union {
@@ -83,9 +120,18 @@ struct odp_service_t {
     int64_t latency_sum_us;
     s_queued_t queue[S_QUEUE_MAX]; /* a ring of qcount from qhead */
     size_t qhead, qcount, qbytes;
+    s_worker_t workers[S_MAX_WORKERS];
+    int nworkers;
+    zhashx_t *on_pool; /* connection (hex routing id) -> its jobs on the pool */
+    zsock_t *done;     /* answered jobs from every worker: one socket for the loop to poll */
 };
 
 static zsock_t *s_events_socket(odp_service_t *self);
+static void s_run_job(odp_service_t *self, s_job_t *job, odp_db_t *db, odp_outbox_t *outbox);
+static void s_finish_job(odp_service_t *self, s_job_t *job);
+static void s_pool_send(odp_service_t *self, s_job_t *job);
+static void s_pool_stop(odp_service_t *self);
+static zframe_t *s_command(zmsg_t *msg);
 static int s_health(odp_req_t *req);
 static int s_whoami(odp_req_t *req);
 static int s_replay(odp_req_t *req);
@@ -218,6 +264,8 @@ void odp_service_destroy(odp_service_t **self_p)
     if (!self_p || !*self_p)
         return;
     odp_service_t *self = *self_p;
+    if (self->nworkers)
+        s_pool_stop(self);
     zpoller_destroy(&self->poller);
     for (size_t i = 0; i < self->qcount; i++)
         zmsg_destroy(&self->queue[(self->qhead + i) % S_QUEUE_MAX].msg);
@@ -286,7 +334,7 @@ int odp_service_route(odp_service_t *self, const odp_msgdef_t *def, int allow, o
 {
     if (self->nroutes >= S_MAX_ROUTES)
         return -1;
-    self->routes[self->nroutes++] = (s_route_t){def, allow, fn};
+    self->routes[self->nroutes++] = (s_route_t){def, allow, fn, false};
     return 0;
 }
 
@@ -426,8 +474,10 @@ static zmsg_t *s_recv_request(zsock_t *router, size_t *extra, size_t *bytes)
     return msg;
 }
 
-static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t extra, int queued)
+/*  Takes the message: the job it becomes keeps it until it is answered. */
+static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t **msg_p, size_t extra, int queued)
 {
+    zmsg_t *msg = *msg_p;
     self->requests++;
     odp_error_t err = {0};
     zmsg_t *envelope = zmsg_new();
@@ -453,7 +503,6 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
     }
     zframe_t *ver = zmsg_first(msg);
     zframe_t *cmd = zmsg_next(msg);
-    zframe_t *body = zmsg_next(msg);
     odp_actor_t actor;
     odp_auth_actor(ver, &actor);
     char actor_s[128];
@@ -501,52 +550,244 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t *msg, size_t e
 
     /*  Another service's health probe (metrics polls every service) is not a request of
         this service's clients: it is left out of the counts and durations it reports. */
-    bool probe = route->fn == s_health && strcmp(actor.kind, "service") == 0;
-    if (probe)
+    s_job_t *job = calloc(1, sizeof *job);
+    if (!job) {
+        odp_error_set(&err, ODP_E_UNAVAILABLE, NULL, "out of memory; retry later");
+        s_send_error(self, router, envelope, &err);
+        return;
+    }
+    job->router = router;
+    job->envelope = envelope;
+    job->route = route;
+    job->actor = actor;
+    snprintf(job->actor_s, sizeof job->actor_s, "%s", actor_s);
+    job->queued = queued;
+    job->probe = route->fn == s_health && strcmp(actor.kind, "service") == 0;
+    if (job->probe)
         self->requests--;
-    int64_t t0 = zclock_usecs();
+    job->t0 = zclock_usecs();
+    msgpack_sbuffer_init(&job->rbuf);
+    job->msg = msg;
+    *msg_p = NULL;
+    if (route->pooled && self->nworkers > 0) {
+        s_pool_send(self, job);
+        return;
+    }
+    s_run_job(self, job, self->db, self->outbox);
+    s_finish_job(self, job);
+}
+
+/*  Decode and run the handler with this database connection; the reply or the error is
+    left in the job. */
+static void s_run_job(odp_service_t *self, s_job_t *job, odp_db_t *db, odp_outbox_t *outbox)
+{
+    zframe_t *body = zmsg_last(job->msg);
     msgpack_zone zone;
     msgpack_zone_init(&zone, 2048);
     s_any_request_t decoded;
-    msgpack_sbuffer rbuf;
-    msgpack_sbuffer_init(&rbuf);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &rbuf, msgpack_sbuffer_write);
-    int rc = odp_decode(route->def, zframe_data(body), zframe_size(body), &zone, &decoded, &err);
+    msgpack_packer_init(&pk, &job->rbuf, msgpack_sbuffer_write);
+    int rc = odp_decode(job->route->def, zframe_data(body), zframe_size(body), &zone, &decoded,
+                        &job->err);
     if (rc == 0) {
-        odp_req_t req = {self,     self->ctx, self->db, self->outbox, &actor, actor_s,
-                         &decoded, &pk,       &err,     &rbuf,        queued};
-        rc = route->fn(&req);
+        odp_req_t req = {self,     self->ctx, db,        outbox,     &job->actor, job->actor_s,
+                         &decoded, &pk,       &job->err, &job->rbuf, job->queued};
+        rc = job->route->fn(&req);
         /*  A handler that failed mid-transaction leaves nothing half-done. */
-        odp_db_rollback(self->db);
-        if (rc < 0 && err.code == ODP_OK)
-            odp_error_set(&err, ODP_E_INTERNAL, NULL, "handler failed without a reason");
+        odp_db_rollback(db);
+        if (rc < 0 && job->err.code == ODP_OK)
+            odp_error_set(&job->err, ODP_E_INTERNAL, NULL, "handler failed without a reason");
     }
-    if (rc == 0) {
-        s_send_reply(envelope, 200, rbuf.data, rbuf.size, router);
-        envelope = NULL;
+    msgpack_zone_destroy(&zone);
+    job->rc = rc;
+}
+
+/*  Send the job's reply, count it, log it, free it. */
+static void s_finish_job(odp_service_t *self, s_job_t *job)
+{
+    if (job->rc == 0) {
+        s_send_reply(job->envelope, 200, job->rbuf.data, job->rbuf.size, job->router);
+        job->envelope = NULL;
     } else {
-        s_send_error(self, router, envelope, &err);
+        s_send_error(self, job->router, job->envelope, &job->err);
     }
     /*  The run log (R6b): every request, one line, at info. */
-    int64_t us = zclock_usecs() - t0;
+    int64_t us = zclock_usecs() - job->t0;
     static const int64_t bounds[] = ODP_LATENCY_BOUNDS_MS;
     size_t b = 0;
     while (b < ODP_LATENCY_NBUCKETS - 1 && us > bounds[b] * 1000)
         b++;
-    if (!probe) {
+    if (!job->probe) {
         self->latency[b]++;
         self->latency_sum_us += us;
     }
-    odp_info("event=request cmd=%s actor=%s status=%d code=%s field=%s ms=%lld.%03lld",
-             route->def->name, actor_s, rc == 0 ? 200 : odp_err_status(err.code),
-             rc == 0 ? "OK" : odp_err_name(err.code), err.field[0] ? err.field : "-",
-             (long long)(us / 1000), (long long)(us % 1000));
-    msgpack_sbuffer_destroy(&rbuf);
-    msgpack_zone_destroy(&zone);
+    odp_info(
+        "event=request cmd=%s actor=%s status=%d code=%s field=%s ms=%lld.%03lld",
+        job->route->def->name, job->actor_s, job->rc == 0 ? 200 : odp_err_status(job->err.code),
+        job->rc == 0 ? "OK" : odp_err_name(job->err.code), job->err.field[0] ? job->err.field : "-",
+        (long long)(us / 1000), (long long)(us % 1000));
+    msgpack_sbuffer_destroy(&job->rbuf);
+    zmsg_destroy(&job->msg);
+    free(job);
     /*  Events committed by this request go out now, after their commit. */
     if (odp_outbox_pending(self->outbox))
         odp_outbox_flush(self->outbox);
+}
+
+/*  ---- the pool ---------------------------------------------------------------------- */
+
+static void *s_worker_main(void *arg)
+{
+    s_worker_t *w = arg;
+    for (;;) {
+        s_job_t *job = NULL;
+        if (zsock_recv(w->wpipe, "p", &job) < 0 || !job)
+            break;
+        s_run_job(w->svc, job, w->db, NULL);
+        zsock_send(w->out, "p", job);
+    }
+    return NULL;
+}
+
+/*  The routing id as text: the key of a connection's jobs on the pool. */
+static void s_conn_key(zmsg_t *envelope, char *buf, size_t size)
+{
+    zframe_t *id = zmsg_first(envelope);
+    size_t n = id ? zframe_size(id) : 0, o = 0;
+    const byte *d = id ? zframe_data(id) : NULL;
+    for (size_t i = 0; i < n && o + 3 < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%02x", d[i]);
+    buf[o] = '\0';
+}
+
+static void s_pool_send(odp_service_t *self, s_job_t *job)
+{
+    s_conn_key(job->envelope, job->conn, sizeof job->conn);
+    s_job_t *last = zhashx_lookup(self->on_pool, job->conn);
+    int w = 0;
+    if (last)
+        w = last->worker;
+    else
+        for (int i = 1; i < self->nworkers; i++)
+            if (self->workers[i].busy < self->workers[w].busy)
+                w = i;
+    job->worker = w;
+    self->workers[w].busy++;
+    /*  The latest job of the connection stands for it until its worker answers. */
+    zhashx_update(self->on_pool, job->conn, job);
+    zsock_send(self->workers[w].pipe, "p", job);
+}
+
+static void s_pool_done(odp_service_t *self)
+{
+    s_job_t *job = NULL;
+    if (zsock_recv(self->done, "p", &job) < 0 || !job)
+        return;
+    self->workers[job->worker].busy--;
+    if (zhashx_lookup(self->on_pool, job->conn) == job)
+        zhashx_delete(self->on_pool, job->conn);
+    s_finish_job(self, job);
+}
+
+/*  Whether a request must wait for its connection's jobs on the pool: one the loop would
+    answer itself would overtake them. */
+static bool s_waits_for_pool(odp_service_t *self, zmsg_t *msg)
+{
+    if (!self->on_pool || zhashx_size(self->on_pool) == 0)
+        return false;
+    zframe_t *cmd = s_command(msg);
+    for (size_t i = 0; cmd && i < self->nroutes; i++) {
+        const char *c = self->routes[i].def->name;
+        if (zframe_size(cmd) == strlen(c) && memcmp(zframe_data(cmd), c, strlen(c)) == 0 &&
+            self->routes[i].pooled)
+            return false;
+    }
+    char key[64];
+    zmsg_t *env = zmsg_new();
+    zframe_t *id = zmsg_first(msg);
+    zframe_t *copy = id ? zframe_dup(id) : NULL;
+    if (copy)
+        zmsg_append(env, &copy);
+    s_conn_key(env, key, sizeof key);
+    zmsg_destroy(&env);
+    return zhashx_lookup(self->on_pool, key) != NULL;
+}
+
+int odp_service_pool(odp_service_t *self, int nworkers)
+{
+    if (nworkers < 1 || nworkers > S_MAX_WORKERS || self->nworkers)
+        return -1;
+    char done_ep[64];
+    snprintf(done_ep, sizeof done_ep, "inproc://odp-pool-%p-done", (void *)self);
+    self->on_pool = zhashx_new();
+    self->done = zsock_new_pull(NULL);
+    if (!self->on_pool || !self->done || zsock_bind(self->done, "%s", done_ep) < 0 ||
+        zpoller_add(self->poller, self->done) < 0) {
+        zhashx_destroy(&self->on_pool);
+        zsock_destroy(&self->done);
+        return -1;
+    }
+    /*  Values are jobs owned elsewhere: the table only points at them. */
+    for (int i = 0; i < nworkers; i++) {
+        s_worker_t *w = &self->workers[i];
+        char ep[64];
+        snprintf(ep, sizeof ep, "inproc://odp-pool-%p-%d", (void *)self, i);
+        w->pipe = zsock_new_pair(NULL);
+        if (w->pipe && zsock_bind(w->pipe, "%s", ep) < 0)
+            zsock_destroy(&w->pipe);
+        w->wpipe = w->pipe ? zsock_new_pair(NULL) : NULL;
+        if (w->wpipe && zsock_connect(w->wpipe, "%s", ep) < 0)
+            zsock_destroy(&w->wpipe);
+        w->out = zsock_new_push(NULL);
+        if (w->out && zsock_connect(w->out, "%s", done_ep) < 0)
+            zsock_destroy(&w->out);
+        w->db = odp_db_new(self->name);
+        w->svc = self;
+        if (!w->pipe || !w->wpipe || !w->out || !w->db ||
+            pthread_create(&w->thread, NULL, s_worker_main, w) != 0) {
+            zsock_destroy(&w->pipe);
+            zsock_destroy(&w->wpipe);
+            zsock_destroy(&w->out);
+            odp_db_destroy(&w->db);
+            return -1;
+        }
+        self->nworkers = i + 1;
+    }
+    odp_info("event=service.pool workers=%d", nworkers);
+    return 0;
+}
+
+int odp_service_route_pooled(odp_service_t *self, const odp_msgdef_t *def, int allow,
+                             odp_handler_fn fn)
+{
+    if (odp_service_route(self, def, allow, fn) < 0)
+        return -1;
+    self->routes[self->nroutes - 1].pooled = true;
+    return 0;
+}
+
+static void s_pool_stop(odp_service_t *self)
+{
+    /*  Each worker finishes the jobs it holds; their replies are answered, then it ends. */
+    int busy = 0;
+    for (int i = 0; i < self->nworkers; i++) {
+        zsock_send(self->workers[i].pipe, "p", NULL);
+        busy += self->workers[i].busy;
+    }
+    for (; busy > 0; busy--)
+        s_pool_done(self);
+    for (int i = 0; i < self->nworkers; i++) {
+        s_worker_t *w = &self->workers[i];
+        pthread_join(w->thread, NULL);
+        zsock_destroy(&w->pipe);
+        zsock_destroy(&w->wpipe);
+        zsock_destroy(&w->out);
+        odp_db_destroy(&w->db);
+    }
+    self->nworkers = 0;
+    zpoller_remove(self->poller, self->done);
+    zsock_destroy(&self->done);
+    zhashx_destroy(&self->on_pool);
 }
 
 static zsock_t *s_events_socket(odp_service_t *self)
@@ -657,18 +898,22 @@ int odp_service_run(odp_service_t *self)
             next_hb = now + self->heartbeat_ms;
         }
         int wait = s_run_timers(self, (int)(next_hb - zclock_mono()));
-        void *which = zpoller_wait(self->poller, self->qcount || wait < 0 ? 0 : wait);
+        bool ready = self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg);
+        void *which = zpoller_wait(self->poller, ready || wait < 0 ? 0 : wait);
         if (!which && zpoller_terminated(self->poller))
             break;
+        /*  Answers of the pool go out first: their requests came before those queued. */
+        while (self->done && (zsock_events(self->done) & ZMQ_POLLIN))
+            s_pool_done(self);
         /*  Everything that has arrived is read before the next request is answered. */
         s_read_ahead(self, self->router);
         s_read_ahead(self, self->public_router);
-        if (self->qcount) {
+        if (self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg)) {
             s_queued_t next = self->queue[self->qhead];
             self->qhead = (self->qhead + 1) % S_QUEUE_MAX;
             self->qcount--;
             self->qbytes -= zmsg_content_size(next.msg);
-            s_handle(self, next.router, next.msg, next.extra, next.queued);
+            s_handle(self, next.router, &next.msg, next.extra, next.queued);
             zmsg_destroy(&next.msg);
             /*  Give a spike back: freed frames return to the system (see mallopt above),
                 and the heap's free top is trimmed. */
@@ -676,7 +921,7 @@ int odp_service_run(odp_service_t *self)
                 malloc_trim(0);
         }
         /*  Another service's events, say: served between requests, not after all of them. */
-        if (which && which != self->router && which != self->public_router) {
+        if (which && which != self->router && which != self->public_router && which != self->done) {
             for (size_t i = 0; i < self->nreaders; i++)
                 if (self->readers[i].sock == which) {
                     self->readers[i].fn(self, which, self->readers[i].arg);
@@ -687,6 +932,10 @@ int odp_service_run(odp_service_t *self)
                 }
         }
     }
+    /*  The pool's jobs in flight are answered, and no handler runs after the loop: the
+        service's state may go once this returns. */
+    if (self->nworkers)
+        s_pool_stop(self);
     odp_info("event=service.stopped requests=%lld errors=%lld", (long long)self->requests,
              (long long)self->errors);
     return 0;

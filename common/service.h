@@ -62,6 +62,16 @@ odp_db_t *odp_service_db(odp_service_t *self);
 
 int odp_service_route(odp_service_t *self, const odp_msgdef_t *def, int allow, odp_handler_fn fn);
 
+/*  Opt-in, for read-only commands: a pool of nworkers threads, each with its own database
+    connection, runs the handlers of the commands routed with odp_service_route_pooled,
+    while the loop goes on reading, checking and answering. Such a handler must be
+    thread-safe (what it shares through req->ctx it locks), gets req->outbox NULL (it
+    writes no events) and req->db its worker's connection. Replies on one connection keep
+    the order of its requests. 0 / -1. */
+int odp_service_pool(odp_service_t *self, int nworkers);
+int odp_service_route_pooled(odp_service_t *self, const odp_msgdef_t *def, int allow,
+                             odp_handler_fn fn);
+
 /*  The service's own state, handed to every handler as req->ctx and to timers and readers. */
 void odp_service_set_ctx(odp_service_t *self, void *ctx);
 void *odp_service_ctx(odp_service_t *self);

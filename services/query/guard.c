@@ -7,6 +7,7 @@
 
 #include <czmq.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ struct q_guard_t {
     double burst; /* bucket size */
     zhashx_t *buckets;
     zhashx_t *counts; /* resource -> s_count_t */
+    /*  Handlers on the service's pool take tokens and count beside the loop's. */
+    pthread_mutex_t lock;
 };
 
 static void s_free(void **item)
@@ -47,6 +50,7 @@ q_guard_t *q_guard_new(odp_service_t *svc)
     if (!self)
         return NULL;
     self->svc = svc;
+    pthread_mutex_init(&self->lock, NULL);
     self->rate = (double)odp_config_int("query", "RATE_PER_S", 20);
     self->burst = (double)odp_config_int("query", "RATE_BURST", 60);
     if (self->rate < 1)
@@ -77,11 +81,22 @@ void q_guard_destroy(q_guard_t **self_p)
         s_flush(self->svc, self);
     zhashx_destroy(&self->buckets);
     zhashx_destroy(&self->counts);
+    pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
 }
 
+static int64_t s_take(q_guard_t *self, const char *actor);
+
 int64_t q_guard_take(q_guard_t *self, const char *actor)
+{
+    pthread_mutex_lock(&self->lock);
+    int64_t wait = s_take(self, actor);
+    pthread_mutex_unlock(&self->lock);
+    return wait;
+}
+
+static int64_t s_take(q_guard_t *self, const char *actor)
 {
     int64_t now = zclock_mono();
     s_bucket_t *b = zhashx_lookup(self->buckets, actor);
@@ -113,17 +128,28 @@ int64_t q_guard_take(q_guard_t *self, const char *actor)
     return wait;
 }
 
-void q_guard_count(q_guard_t *self, const char *resource, const char *department, q_use_t use)
+static void s_add(zhashx_t *counts, const char *resource, const char *department,
+                  const int64_t n[3])
 {
-    s_count_t *c = zhashx_lookup(self->counts, resource);
+    s_count_t *c = zhashx_lookup(counts, resource);
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c)
             return;
         snprintf(c->department, sizeof c->department, "%s", department);
-        zhashx_insert(self->counts, resource, c);
+        zhashx_insert(counts, resource, c);
     }
-    c->n[use]++;
+    for (int i = 0; i < 3; i++)
+        c->n[i] += n[i];
+}
+
+void q_guard_count(q_guard_t *self, const char *resource, const char *department, q_use_t use)
+{
+    int64_t n[3] = {0};
+    n[use] = 1;
+    pthread_mutex_lock(&self->lock);
+    s_add(self->counts, resource, department, n);
+    pthread_mutex_unlock(&self->lock);
 }
 
 /*  One transaction per flush: each counted resource's row added to, and one usage.counted
@@ -132,14 +158,26 @@ void q_guard_count(q_guard_t *self, const char *resource, const char *department
 static void s_flush(odp_service_t *svc, void *arg)
 {
     q_guard_t *self = arg;
-    if (!zhashx_size(self->counts))
+    /*  The counts so far are taken out whole, so that counting goes on while they are
+        written; when writing fails they are added back. */
+    zhashx_t *fresh = zhashx_new();
+    if (!fresh)
         return;
+    zhashx_set_destructor(fresh, s_free);
+    pthread_mutex_lock(&self->lock);
+    zhashx_t *counts = self->counts;
+    bool some = zhashx_size(counts) > 0;
+    if (some)
+        self->counts = fresh;
+    pthread_mutex_unlock(&self->lock);
+    if (!some) {
+        zhashx_destroy(&fresh);
+        return;
+    }
     odp_db_t *db = odp_service_db(svc);
-    if (odp_db_begin(db) < 0)
-        return;
-    int rc = 0;
-    for (s_count_t *c = zhashx_first(self->counts); c && rc == 0; c = zhashx_next(self->counts)) {
-        const char *resource = zhashx_cursor(self->counts);
+    int rc = odp_db_begin(db);
+    for (s_count_t *c = zhashx_first(counts); c && rc == 0; c = zhashx_next(counts)) {
+        const char *resource = zhashx_cursor(counts);
         char n[3][24];
         for (int i = 0; i < 3; i++)
             snprintf(n[i], sizeof n[i], "%" PRId64, c->n[i]);
@@ -170,12 +208,17 @@ static void s_flush(odp_service_t *svc, void *arg)
         PQclear(r);
     }
     if (rc == 0 && odp_db_commit(db) == 0) {
-        zhashx_purge(self->counts);
+        zhashx_destroy(&counts);
         return;
     }
     odp_db_rollback(db);
     odp_warn("event=query.count_flush_failed resources=%zu msg=\"kept for the next flush\"",
-             zhashx_size(self->counts));
+             zhashx_size(counts));
+    pthread_mutex_lock(&self->lock);
+    for (s_count_t *c = zhashx_first(counts); c; c = zhashx_next(counts))
+        s_add(self->counts, zhashx_cursor(counts), c->department, c->n);
+    pthread_mutex_unlock(&self->lock);
+    zhashx_destroy(&counts);
 }
 
 /*  ---- replies ------------------------------------------------------------------------ */

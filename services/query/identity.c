@@ -58,12 +58,12 @@ int q_who(odp_req_t *req, const odp_val_t *token, q_who_t *who)
         const char *vals[1] = {(const char *)h};
         int lens[1] = {32};
         PGresult *r =
-            odp_db_exec(req->db,
-                        "SELECT user_id, " Q_TS(
-                            "expires_at") " FROM sessions "
-                                          "WHERE token_hash = $1::bytea AND revoked_at IS NULL "
-                                          "AND expires_at > now()",
-                        1, vals, lens);
+            q_exec(req,
+                   "SELECT user_id, " Q_TS(
+                       "expires_at") " FROM sessions "
+                                     "WHERE token_hash = $1::bytea AND revoked_at IS NULL "
+                                     "AND expires_at > now()",
+                   1, vals, lens);
         if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
             return odp_req_db_fail(req, r, "the session");
         if (PQntuples(r) == 0) {
@@ -88,8 +88,8 @@ int q_who(odp_req_t *req, const odp_val_t *token, q_who_t *who)
         snprintf(who->via, sizeof who->via, "certificate");
     } else if (strcmp(a->kind, "anonymous") == 0 && a->key[0]) {
         const char *vals[1] = {a->key};
-        PGresult *r = odp_db_exec(req->db, "SELECT user_id FROM user_keys WHERE public_key = $1", 1,
-                                  vals, NULL);
+        PGresult *r =
+            q_exec(req, "SELECT user_id FROM user_keys WHERE public_key = $1", 1, vals, NULL);
         if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
             return odp_req_db_fail(req, r, "the key");
         if (PQntuples(r) == 1) {

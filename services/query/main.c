@@ -17,16 +17,22 @@ int main(void)
     q_ctx_t ctx = {0};
     ctx.session_ttl_s = odp_config_int("query", "SESSION_TTL_S", 86400);
     ctx.guard = q_guard_new(svc);
-    int rc = -1;
+    int rc = ctx.guard ? 0 : -1;
     if (ctx.guard) {
         odp_service_set_ctx(svc, &ctx);
+        /*  Row queries run on a pool of connections (issue #10): the database answers
+            several at once while the loop reads and answers the next. */
+        int workers = (int)odp_config_int("query", "WORKERS", 4);
+        if (workers > 0 && odp_service_pool(svc, workers) < 0)
+            rc = -1;
         identity_routes(svc);
         access_routes(svc);
         feedback_routes(svc);
         search_routes(svc);
         rows_routes(svc);
         download_routes(svc);
-        rc = odp_service_run(svc);
+        if (rc == 0)
+            rc = odp_service_run(svc);
     }
     /*  Before the service: its last flush of the counts needs the database. */
     q_guard_destroy(&ctx.guard);

@@ -6,6 +6,7 @@
 #include "query.h"
 
 #include <czmq.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,18 +58,18 @@ static int s_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resour
                            release ? rel : NULL};
     int lens[4] = {(int)resource->len, -1, -1, -1};
     /*  Several tables of one entry may share a version number: the latest release wins. */
-    PGresult *r = odp_db_exec(
-        req->db,
-        "SELECT r.id, r.version, coalesce(r.relation, ''), coalesce(r.rows, 0), "
-        "coalesce(r.bytes, 0), e.department, coalesce(r.sha256, ''), r.kind, e.open_type, "
-        "may_read($3::bigint, e.resource), EXISTS (SELECT 1 FROM applications a WHERE "
-        "a.user_id = $3::bigint AND a.resource = e.resource AND a.state = 'granted') "
-        "FROM publisher.entries e JOIN publisher.releases r ON r.resource = e.resource "
-        "WHERE e.resource = $1 AND e.state = 'published' AND e.open_type <> 'not_open' "
-        "AND r.state IN ('current', 'superseded') AND CASE WHEN $4::bigint IS NOT NULL THEN "
-        "r.id = $4::bigint WHEN $2::int IS NOT NULL THEN r.version = $2::int ELSE r.id = "
-        "e.current_release END ORDER BY r.id DESC LIMIT 1",
-        4, vals, lens);
+    PGresult *r =
+        q_exec(req,
+               "SELECT r.id, r.version, coalesce(r.relation, ''), coalesce(r.rows, 0), "
+               "coalesce(r.bytes, 0), e.department, coalesce(r.sha256, ''), r.kind, e.open_type, "
+               "may_read($3::bigint, e.resource), EXISTS (SELECT 1 FROM applications a WHERE "
+               "a.user_id = $3::bigint AND a.resource = e.resource AND a.state = 'granted') "
+               "FROM publisher.entries e JOIN publisher.releases r ON r.resource = e.resource "
+               "WHERE e.resource = $1 AND e.state = 'published' AND e.open_type <> 'not_open' "
+               "AND r.state IN ('current', 'superseded') AND CASE WHEN $4::bigint IS NOT NULL THEN "
+               "r.id = $4::bigint WHEN $2::int IS NOT NULL THEN r.version = $2::int ELSE r.id = "
+               "e.current_release END ORDER BY r.id DESC LIMIT 1",
+               4, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the release");
     if (PQntuples(r) == 0) {
@@ -127,12 +128,37 @@ typedef struct {
     int n;
     q_field_t f[];
 } s_fields_t;
-static zhashx_t *s_cache;
-
 static void s_cache_free(void **item)
 {
     free(*item);
     *item = NULL;
+}
+
+/*  Per thread (the loop's, each pool worker's), freed when a worker ends. */
+static pthread_key_t s_key;
+static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+
+static void s_drop(void *p)
+{
+    zhashx_t *h = p;
+    zhashx_destroy(&h);
+}
+
+static void s_make_key(void)
+{
+    pthread_key_create(&s_key, s_drop);
+}
+
+static zhashx_t *s_mine(void)
+{
+    pthread_once(&s_once, s_make_key);
+    zhashx_t *h = pthread_getspecific(s_key);
+    if (!h && (h = zhashx_new())) {
+        zhashx_set_destructor(h, s_cache_free);
+        if (pthread_setspecific(s_key, h) != 0)
+            zhashx_destroy(&h);
+    }
+    return h;
 }
 
 static int s_copy(const s_fields_t *c, q_field_t **out)
@@ -148,9 +174,8 @@ int q_fields(odp_req_t *req, int64_t release, q_field_t **out)
 {
     char rel[24];
     snprintf(rel, sizeof rel, "%" PRId64, release);
-    if (!s_cache && (s_cache = zhashx_new()))
-        zhashx_set_destructor(s_cache, s_cache_free);
-    const s_fields_t *hit = s_cache ? zhashx_lookup(s_cache, rel) : NULL;
+    zhashx_t *cache = s_mine();
+    const s_fields_t *hit = cache ? zhashx_lookup(cache, rel) : NULL;
     if (hit) {
         int n = s_copy(hit, out);
         return n < 0 ? odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory") : n;
@@ -186,12 +211,12 @@ int q_fields(odp_req_t *req, int64_t release, q_field_t **out)
     PQclear(r);
     *out = f;
     s_fields_t *c = n > 0 ? malloc(sizeof *c + (size_t)n * sizeof c->f[0]) : NULL;
-    if (c && s_cache) {
+    if (c && cache) {
         c->n = n;
         memcpy(c->f, f, (size_t)n * sizeof c->f[0]);
-        if (zhashx_size(s_cache) >= S_FIELDS_CACHE)
-            zhashx_purge(s_cache);
-        zhashx_update(s_cache, rel, c);
+        if (zhashx_size(cache) >= S_FIELDS_CACHE)
+            zhashx_purge(cache);
+        zhashx_update(cache, rel, c);
     } else
         free(c);
     return n;

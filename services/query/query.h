@@ -104,6 +104,10 @@ const char *q_sql_type(const char *field_type);
 /*  Who a download belongs to: user:<id>, or the key of an anonymous caller. */
 void q_owner(const odp_req_t *req, const q_who_t *who, char *buf, size_t size);
 
+/*  odp_db_exec through a statement prepared once per connection (prepared.c): for the
+    statements every reader's request runs. Same results and errors. */
+PGresult *q_exec(odp_req_t *req, const char *sql, int n, const char *const *vals, const int *lens);
+
 /*  Pack a C string (NULL: nil). */
 void q_pack_str(msgpack_packer *pk, const char *s);
 

@@ -447,8 +447,15 @@ static int s_search(odp_req_t *req)
         filtered = true;
     }
     size_t where_len = odp_buf_size(b.sql);
-    if (m->next_page.present)
-        s_sql(&b, " AND row_no > %" PRId64, after);
+    if (m->next_page.present) {
+        /*  A parameter, so that every page runs the one prepared statement. */
+        if (b.n >= S_MAX_PARAMS || asprintf(&b.vals[b.n], "%" PRId64, after) < 0) {
+            odp_req_fail(req, ODP_E_INVALID_VALUE, "filters", "too many values");
+            goto done;
+        }
+        b.n++;
+        s_sql(&b, " AND row_no > $%d::bigint", b.n);
+    }
     /*  Sort: _id or indexed fields, then row_no so that pages never overlap. */
     char order[600] = "";
     if (m->sort.present) {
@@ -512,7 +519,7 @@ static int s_search(odp_req_t *req)
         odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
         goto done;
     }
-    PGresult *r = odp_db_exec(req->db, sql, b.n, (const char *const *)b.vals, NULL);
+    PGresult *r = q_exec(req, sql, b.n, (const char *const *)b.vals, NULL);
     free(sql);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         free(from_where);
@@ -610,5 +617,7 @@ done:
 
 void rows_routes(odp_service_t *svc)
 {
-    odp_service_route(svc, &odp_def_datastore_search, ODP_ALLOW_ANY, s_search);
+    /*  Read-only and thread-safe: q_exec and q_fields keep per-thread state, the guard
+        locks. */
+    odp_service_route_pooled(svc, &odp_def_datastore_search, ODP_ALLOW_ANY, s_search);
 }

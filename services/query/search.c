@@ -117,29 +117,26 @@ static int s_fq(odp_req_t *req, const odp_val_t *fq, s_query_t *q)
 static void s_sync(odp_req_t *req)
 {
     /*  A failure leaves the last synced state: the search still answers. */
-    PGresult *r = odp_db_exec(req->db, "SELECT sync_grams()", 0, NULL, NULL);
+    PGresult *r = q_exec(req, "SELECT sync_grams()", 0, NULL, NULL);
     PQclear(r);
 }
 
-#define S_HITS                                                                                     \
+/*  The hits from entry_grams alone (migration 007): the entry visible, the terms' bigrams
+    (an InitPlan, so that the GIN index answers them) and the terms themselves, and the
+    score: twice per term in the title, once per term in the keywords. */
+#define S_MATCH                                                                                    \
     "WITH t AS (SELECT CASE WHEN btrim(coalesce($1::text, '')) = '' THEN NULL ELSE "               \
     "regexp_split_to_array(lower(btrim($1::text)), '[[:space:]]+') END AS terms, "                 \
     "$2::bigint AS page_rows, $3::bigint AS page_start), "                                         \
     "k AS (SELECT (SELECT array_agg(x) FROM unnest(t.terms) u, unnest(grams(u)) x) AS need, "      \
     "(SELECT array_agg('%%' || replace(replace(replace(u, '\\', '\\\\'), '%%', '\\%%'), '_', "     \
     "'\\_') || '%%') FROM unnest(t.terms) u) AS pats FROM t), "                                    \
-    "hits AS MATERIALIZED (SELECT e.resource, e.kind, e.department, e.department_name, "           \
-    "e.title, e.summary, e.keywords, e.domain, e.content_kind, e.delivery_form, e.open_type, "     \
-    "e.update_cycle, coalesce(r.format, '') AS format, r.rows, r.version, e.modified_at, "         \
-    "e.first_released_at, (SELECT count(*) FROM unnest((SELECT pats FROM k)) p WHERE "             \
-    "lower(e.title) LIKE p) * 2 + (SELECT count(*) FROM unnest((SELECT pats FROM k)) p WHERE "     \
-    "lower(array_to_string(e.keywords, ' ')) LIKE p) AS score "                                    \
-    "FROM entry_grams g JOIN publisher.entries e ON e.resource = g.resource "                      \
-    "LEFT JOIN publisher.releases r ON r.id = e.current_release "                                  \
-    "WHERE e.state = 'published' AND e.open_type <> 'not_open'"
+    "m AS (SELECT g.resource, g.title, g.modified_at, g.first_released_at, g.kind, "               \
+    "g.department, g.domain, g.content_kind, g.delivery_form, g.format, g.open_type, "             \
+    "g.update_cycle, (SELECT count(*) FILTER (WHERE g.title_l LIKE p) * 2 + count(*) FILTER "      \
+    "(WHERE g.keywords_l LIKE p) FROM unnest((SELECT pats FROM k)) p) AS score "                   \
+    "FROM entry_grams g WHERE g.visible"
 
-/*  With words to find: the terms' bigrams as one value (an InitPlan), so that the GIN
-    index answers them, then the terms themselves. */
 #define S_TERMS                                                                                    \
     " AND g.grams @> (SELECT coalesce(need, '{}') FROM k) AND g.body LIKE ALL ((SELECT pats "      \
     "FROM k)::text[])"
@@ -198,17 +195,33 @@ static int s_search(odp_req_t *req)
     if (!order[0])
         snprintf(order, sizeof order, "%s",
                  words ? "score DESC, modified_at DESC, " : "modified_at DESC, ");
+    /*  The same order on the page's columns (p.), for the rows joined to the entries. */
+    char order_p[320] = "";
+    for (const char *o = order; *o;) {
+        const char *c = strstr(o, ", ");
+        size_t at = strlen(order_p);
+        snprintf(order_p + at, sizeof order_p - at, "p.%.*s, ", (int)(c - o), o);
+        o = c + 2;
+    }
     s_sync(req);
     char *sql = NULL;
+    /*  One statement: the hits counted (a window over all of them) and ranked, then the
+        page's entries read. */
     if (asprintf(&sql,
-                 S_HITS "%s) SELECT (SELECT count(*) FROM hits), resource, kind, department, "
-                        "department_name, title, summary, array_to_json(keywords)::text, domain, "
-                        "content_kind, delivery_form, open_type, update_cycle, format, rows, "
-                        "version, " Q_TS("modified_at") ", score FROM hits ORDER BY %sresource "
-                                                        "LIMIT $2::bigint OFFSET $3::bigint",
-                 q.where, order) < 0)
+                 S_MATCH "%s), p AS (SELECT m.resource, m.score, m.title, m.modified_at, "
+                         "m.first_released_at, count(*) OVER () AS total FROM m ORDER BY "
+                         "%sresource LIMIT $2::bigint OFFSET $3::bigint) "
+                         "SELECT p.total, e.resource, e.kind, e.department, e.department_name, "
+                         "e.title, e.summary, array_to_json(e.keywords)::text, e.domain, "
+                         "e.content_kind, e.delivery_form, e.open_type, e.update_cycle, "
+                         "coalesce(r.format, ''), r.rows, r.version, " Q_TS(
+                             "e.modified_at") ", p.score FROM p JOIN publisher.entries e ON "
+                                              "e.resource = p.resource LEFT JOIN "
+                                              "publisher.releases r ON r.id = e.current_release "
+                                              "ORDER BY %sp.resource",
+                 q.where, order, order_p) < 0)
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-    PGresult *r = odp_db_exec(req->db, sql, q.n, q.vals, q.lens);
+    PGresult *r = q_exec(req, sql, q.n, q.vals, q.lens);
     free(sql);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the search");
@@ -219,9 +232,9 @@ static int s_search(odp_req_t *req)
     else {
         /*  Past the last page: the count still answers. */
         PQclear(r);
-        if (asprintf(&sql, S_HITS "%s) SELECT count(*) FROM hits", q.where) < 0)
+        if (asprintf(&sql, S_MATCH "%s) SELECT count(*) FROM m", q.where) < 0)
             return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-        r = odp_db_exec(req->db, sql, q.n, q.vals, q.lens);
+        r = q_exec(req, sql, q.n, q.vals, q.lens);
         free(sql);
         if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
             return odp_req_db_fail(req, r, "the search");
@@ -250,15 +263,15 @@ static int s_search(odp_req_t *req)
         snprintf(lim, sizeof lim, "%" PRId64, m->facet_limit.present ? m->facet_limit.i : 50);
         s_param(&q, lim, -1);
         if (asprintf(&sql,
-                     S_HITS "%s) SELECT f, v, c FROM (SELECT f, v, count(*) AS c, row_number() "
-                            "OVER (PARTITION BY f ORDER BY count(*) DESC, v) AS i FROM hits, "
-                            "LATERAL (VALUES %s) x (f, v) GROUP BY f, v) s WHERE i <= $%d::int "
-                            "ORDER BY f, c DESC, v",
+                     S_MATCH "%s) SELECT f, v, c FROM (SELECT f, v, count(*) AS c, row_number() "
+                             "OVER (PARTITION BY f ORDER BY count(*) DESC, v) AS i FROM m, "
+                             "LATERAL (VALUES %s) x (f, v) GROUP BY f, v) s WHERE i <= $%d::int "
+                             "ORDER BY f, c DESC, v",
                      q.where, list, q.n) < 0) {
             PQclear(r);
             return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
         }
-        fr = odp_db_exec(req->db, sql, q.n, q.vals, q.lens);
+        fr = q_exec(req, sql, q.n, q.vals, q.lens);
         free(sql);
         if (!fr || PQresultStatus(fr) != PGRES_TUPLES_OK) {
             PQclear(r);

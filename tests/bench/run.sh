@@ -30,6 +30,9 @@
 # name: release, bench_8, bench_50, query, web, metrics; only it),
 # ODP_BENCH_PG_PORT (55434), ODP_BENCH_PORT_BASE (27500), ODP_BENCH_KEEP=1 keeps the work
 # directory. Fewer rows or repetitions make a quick run, not a figure to quote.
+# ODP_BENCH_WORK=DIR: the work directory is DIR, kept with its cluster stopped (not
+# removed); a later run with the same DIR reuses the cluster, the keys and the version the
+# release comparison released (the query and web comparisons then skip the slow release).
 set -u
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -46,7 +49,14 @@ if command -v flock >/dev/null 2>&1; then
     exec 8>"${TMPDIR:-/tmp}/odp-bench.lock"
     flock 8
 fi
-work=$(mktemp -d /tmp/odp-bench.XXXXXX)
+if [ -n "${ODP_BENCH_WORK:-}" ]; then
+    work=$ODP_BENCH_WORK
+    mkdir -p "$work"
+else
+    work=$(mktemp -d /tmp/odp-bench.XXXXXX)
+fi
+reuse=0
+[ -n "${ODP_BENCH_WORK:-}" ] && [ -s "$work/pub_resource" ] && reuse=1
 pgdir=$work/pg
 pgport=${ODP_BENCH_PG_PORT:-55434}
 report=$work/report # what each comparison found, printed at the end
@@ -61,6 +71,11 @@ cleanup() {
         kill "$pid" 2>/dev/null && sleep 0.2
         kill -9 "$pid" 2>/dev/null
     done
+    if [ -n "${ODP_BENCH_WORK:-}" ]; then
+        bash deploy/pg.sh stop "$pgdir" >/dev/null 2>&1 || true
+        say "kept $work for reuse"
+        return
+    fi
     bash deploy/pg.sh destroy "$pgdir" >/dev/null 2>&1 || true
     if [ "${ODP_BENCH_KEEP:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
 }
@@ -107,16 +122,21 @@ psql="env PGOPTIONS=-cclient_min_messages=warning $ODP_PG_BIN/psql -X -q -v ON_E
 psql="$psql -h $ODP_PG_SOCKET -p $ODP_DB_PORT -U $ODP_PG_SUPERUSER -d odp"
 postmaster=$(head -1 "$pgdir/data/postmaster.pid")
 
-"$bin/odpctl" keygen --kind server --id odp --out "$work/certs/server" >/dev/null
-"$bin/odpctl" keygen --kind operations --id admin --name "Operations administrator" \
-    --out "$work/keys/ops-admin" >/dev/null
-cp "$work/keys/ops-admin" "$work/certs/public/operations-admin.cert"
-# Each service's own identity, as tests/run.sh makes them: the reviewer and the publisher
-# follow the registrar's events with it.
-for s in registrar reviewer publisher query metrics; do
-    "$bin/odpctl" keygen --kind service --id "$s" --out "$work/keys/service-$s" >/dev/null
-    cp "$work/keys/service-$s" "$work/certs/public/service-$s.cert"
-done
+if [ "$reuse" = 0 ]; then
+    "$bin/odpctl" keygen --kind server --id odp --out "$work/certs/server" >/dev/null
+    "$bin/odpctl" keygen --kind operations --id admin --name "Operations administrator" \
+        --out "$work/keys/ops-admin" >/dev/null
+    cp "$work/keys/ops-admin" "$work/certs/public/operations-admin.cert"
+    # Each service's own identity, as tests/run.sh makes them: the reviewer and the
+    # publisher follow the registrar's events with it.
+    for s in registrar reviewer publisher query metrics; do
+        "$bin/odpctl" keygen --kind service --id "$s" --out "$work/keys/service-$s" >/dev/null
+        cp "$work/keys/service-$s" "$work/certs/public/service-$s.cert"
+    done
+else
+    pub_resource=$(cat "$work/pub_resource")
+    say "reusing $work: its cluster, keys and released version $pub_resource"
+fi
 export ODP_SERVICE_KEYS="$work/keys"
 export ODP_CERT_DIR="$work/certs/public"
 export ODP_SERVER_CERT="$work/certs/server"
@@ -383,6 +403,7 @@ EOF_DICT
     stop_service publisher
     stop_service reviewer
     pub_resource=$resource # released: the query comparison reads it
+    [ -z "${ODP_BENCH_WORK:-}" ] || echo "$pub_resource" > "$work/pub_resource"
 }
 
 # ---- metrics: catch-up and the index (issue 11) --------------------------------------------
@@ -631,7 +652,8 @@ SELECT 'bench-' || i, 'dataset', '4417990' || lpad((i % 90 + 10)::text, 2, '0'),
        (ARRAY['economy','health','roads_transport','education_science'])[i % 4 + 1],
        'dataset', 'dataset_file', 'unconditional', 'monthly', '020-00000000', 'bench',
        'published', 1000000000 + i
-  FROM generate_series(1, 100000) i;
+  FROM generate_series(1, 100000) i
+ON CONFLICT DO NOTHING;
 SELECT query.sync_grams();
 SQL
     relation=$($psql -At -c "SELECT relation FROM publisher.releases WHERE resource = '$pub_resource' AND state = 'current'")

@@ -8,6 +8,7 @@
 #include "common/auth.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/config.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -673,6 +674,83 @@ static void s_counted(void)
           (long long)(v / 1000), (long long)(v % 1000));
 }
 
+/*  One connection sends row queries (run on the service's pool of connections) and
+    commands the loop answers itself, all before reading a reply: the replies come back in
+    the order of the requests, each with its own rows. */
+static void s_in_order(void)
+{
+    CHECK(s_ready, "set-up failed");
+    enum { N = 60 };
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    char ep[256], e[256];
+    odp_config_endpoint("query", false, false, ep, sizeof ep);
+    CHECK(odp_auth_client(d, NULL, e, sizeof e) == 0, "curve client: %s", e);
+    zsock_set_sndhwm(d, 0);
+    zsock_set_rcvhwm(d, 0);
+    zsock_set_rcvtimeo(d, 20000);
+    zsock_connect(d, "%s", ep);
+    for (int i = 0; i < N; i++) {
+        msgpack_sbuffer buf, fb;
+        msgpack_sbuffer_init(&fb);
+        const char *cmd = "whoami";
+        if (i % 4 != 3) {
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &fb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, 1);
+            msgpack_pack_str(&pk, 3);
+            msgpack_pack_str_body(&pk, "_id", 3);
+            msgpack_pack_int64(&pk, 1 + i % S_ROWS);
+            odp_datastore_search_t m = {0};
+            m.resource = odp_v_str(s_open);
+            m.filters = odp_v_raw(fb.data, fb.size);
+            odp_encode_buf(&odp_def_datastore_search, &m, &buf);
+            cmd = "datastore.search";
+        } else {
+            odp_whoami_t m = {0};
+            odp_encode_buf(&odp_def_whoami, &m, &buf);
+        }
+        zmsg_t *msg = zmsg_new();
+        zmsg_addstr(msg, ODP_PROTOCOL);
+        zmsg_addstr(msg, cmd);
+        zmsg_addmem(msg, buf.data, buf.size);
+        zmsg_send(&msg, d);
+        msgpack_sbuffer_destroy(&buf);
+        msgpack_sbuffer_destroy(&fb);
+    }
+    int good = 0;
+    for (int i = 0; i < N; i++) {
+        zmsg_t *rep = zmsg_recv(d);
+        CHECK(rep, "reply %d did not come", i);
+        if (!rep)
+            break;
+        char *status = zmsg_popstr(rep);
+        zframe_t *body = zmsg_pop(rep);
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        bool ok = status && strcmp(status, "200") == 0 && body &&
+                  msgpack_unpack_next(&u, (const char *)zframe_data(body), zframe_size(body),
+                                      NULL) == MSGPACK_UNPACK_SUCCESS;
+        if (ok && i % 4 == 3)
+            ok = odp_map_get(&u.data, "actor") && !odp_map_get(&u.data, "records");
+        else if (ok) {
+            const msgpack_object *recs = odp_map_get(&u.data, "records");
+            const msgpack_object *id = recs && recs->via.array.size == 1
+                                           ? odp_map_get(&recs->via.array.ptr[0], "_id")
+                                           : NULL;
+            ok = id && id->via.i64 == 1 + i % S_ROWS;
+        }
+        CHECK(ok, "reply %d (status %s) is not the answer to request %d", i, status ? status : "-",
+              i);
+        good += ok;
+        msgpack_unpacked_destroy(&u);
+        zframe_destroy(&body);
+        zstr_free(&status);
+        zmsg_destroy(&rep);
+    }
+    CHECK(good == N, "%d of %d replies in order", good, N);
+    zsock_destroy(&d);
+}
+
 /*  Anonymous and signed-in users without a grant read open rows and are refused the
     conditional ones; a withdrawn entry is neither found nor served. */
 static void s_who_gets_what(void)
@@ -745,6 +823,9 @@ const h_case_t t_query_rows_cases[] = {
      s_granted},
     {"query rows: odp-user search, query and download; the file has the served hash", s_tool},
     {"query rows: queries and downloads are counted in usage_counts", s_counted},
+    {"query rows: pipelined row queries and other commands on one connection are answered in "
+     "request order",
+     s_in_order},
     {"query rows: anonymous and ungranted users are refused conditional rows; a withdrawn entry "
      "is neither found nor served",
      s_who_gets_what},
