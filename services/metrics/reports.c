@@ -4,6 +4,7 @@
     one of them, which answers JSON, and sends that as the msgpack reply. */
 #include "metrics.h"
 
+#include "common/json.h"
 #include "common/log.h"
 
 #include <jansson.h>
@@ -11,49 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/*  ---- JSON to msgpack -------------------------------------------------------------------- */
-
-static void s_pack_json(msgpack_packer *pk, json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        msgpack_pack_map(pk, json_object_size(v));
-        const char *k;
-        json_t *item;
-        json_object_foreach(v, k, item)
-        {
-            msgpack_pack_str_with_body(pk, k, strlen(k));
-            s_pack_json(pk, item);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        msgpack_pack_array(pk, json_array_size(v));
-        size_t i;
-        json_t *item;
-        json_array_foreach(v, i, item) s_pack_json(pk, item);
-        break;
-    }
-    case JSON_STRING:
-        msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        msgpack_pack_int64(pk, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        msgpack_pack_double(pk, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        msgpack_pack_true(pk);
-        break;
-    case JSON_FALSE:
-        msgpack_pack_false(pk);
-        break;
-    default:
-        msgpack_pack_nil(pk);
-    }
-}
 
 /*  Run sql, whose one row and column is JSON, and reply with it. */
 static int s_reply_sql(odp_req_t *req, const char *what, const char *sql, int n,
@@ -67,7 +25,7 @@ static int s_reply_sql(odp_req_t *req, const char *what, const char *sql, int n,
     PQclear(r);
     if (!v)
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "%s: unreadable result", what);
-    s_pack_json(req->pk, v);
+    odp_json_pack(req->pk, v);
     json_decref(v);
     return 0;
 }
@@ -337,7 +295,7 @@ static int s_webhook_add_txn(odp_req_t *req, void *arg)
     PQclear(r);
     if (!v)
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the webhook: unreadable result");
-    s_pack_json(req->pk, v);
+    odp_json_pack(req->pk, v);
     json_decref(v);
     return 0;
 }

@@ -6,53 +6,12 @@
     and travel as msgpack. */
 #include "reviewer.h"
 
+#include "common/json.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int s_pack_json(msgpack_packer *pk, const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        if (msgpack_pack_map(pk, json_object_size(j)) < 0)
-            return -1;
-        const char *key;
-        json_t *v;
-        json_object_foreach((json_t *)j, key, v)
-        {
-            size_t n = strlen(key);
-            if (msgpack_pack_str(pk, n) < 0 || msgpack_pack_str_body(pk, key, n) < 0 ||
-                s_pack_json(pk, v) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    case JSON_ARRAY:
-        if (msgpack_pack_array(pk, json_array_size(j)) < 0)
-            return -1;
-        for (size_t i = 0; i < json_array_size(j); i++)
-            if (s_pack_json(pk, json_array_get(j, i)) < 0)
-                return -1;
-        return 0;
-    case JSON_STRING: {
-        size_t n = json_string_length(j);
-        return msgpack_pack_str(pk, n) < 0 ? -1
-                                           : msgpack_pack_str_body(pk, json_string_value(j), n);
-    }
-    case JSON_INTEGER:
-        return msgpack_pack_int64(pk, json_integer_value(j));
-    case JSON_REAL:
-        return msgpack_pack_double(pk, json_real_value(j));
-    case JSON_TRUE:
-        return msgpack_pack_true(pk);
-    case JSON_FALSE:
-        return msgpack_pack_false(pk);
-    case JSON_NULL:
-        return msgpack_pack_nil(pk);
-    }
-    return -1;
-}
 
 int review_pack_json_text(const char *text, msgpack_sbuffer *buf)
 {
@@ -61,7 +20,7 @@ int review_pack_json_text(const char *text, msgpack_sbuffer *buf)
         return -1;
     msgpack_packer pk;
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-    int rc = s_pack_json(&pk, j);
+    int rc = odp_json_pack(&pk, j);
     json_decref(j);
     return rc;
 }

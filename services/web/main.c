@@ -203,49 +203,6 @@ int w_publisher(const odp_msgdef_t *def, void *msg, odp_reply_t *rep)
     return s_pool_call(&s_pool_publisher, def, msg, NULL, NULL, 0, rep);
 }
 
-static void s_pack_json(msgpack_packer *pk, json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        msgpack_pack_map(pk, json_object_size(v));
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            msgpack_pack_str(pk, strlen(k));
-            msgpack_pack_str_body(pk, k, strlen(k));
-            s_pack_json(pk, x);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        msgpack_pack_array(pk, json_array_size(v));
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) s_pack_json(pk, x);
-        break;
-    }
-    case JSON_STRING:
-        msgpack_pack_str(pk, json_string_length(v));
-        msgpack_pack_str_body(pk, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        msgpack_pack_int64(pk, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        msgpack_pack_double(pk, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        msgpack_pack_true(pk);
-        break;
-    case JSON_FALSE:
-        msgpack_pack_false(pk);
-        break;
-    default:
-        msgpack_pack_nil(pk);
-    }
-}
-
 int w_call(w_req_t *r, const char *cmd, json_t *body, odp_reply_t *rep)
 {
     if (r->token[0])
@@ -254,7 +211,7 @@ int w_call(w_req_t *r, const char *cmd, json_t *body, odp_reply_t *rep)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    s_pack_json(&pk, body);
+    odp_json_pack(&pk, body);
     json_decref(body);
     int st = w_query_raw(r, cmd, sb.data, sb.size, rep);
     msgpack_sbuffer_destroy(&sb);
