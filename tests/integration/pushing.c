@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*  A whole sample file (the test may hold one; the registrar may not). */
 char *tp_read(const char *name, size_t *len)
@@ -342,4 +343,24 @@ bool tp_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data,
     zmsg_addmem(msg, buf.data, buf.size);
     msgpack_sbuffer_destroy(&buf);
     return zmsg_send(&msg, s) == 0;
+}
+
+bool tp_checked(int64_t upload)
+{
+    odp_client_t *c = h_client("reviewer", NULL);
+    odp_review_show_t m = {0};
+    m.upload = odp_v_int(upload);
+    int st = 0;
+    for (int i = 0; i < 200 && st != 200; i++) {
+        odp_reply_t rep;
+        st = h_call(c, &odp_def_review_show, &m, &rep);
+        if (st == 200 && !odp_map_get(&rep.obj, "checked_at"))
+            st = 0;
+        odp_reply_free(&rep);
+        if (st != 200)
+            usleep(100 * 1000);
+    }
+    odp_client_destroy(&c);
+    CHECK(st == 200, "upload %lld was not checked in 20 s", (long long)upload);
+    return st == 200;
 }

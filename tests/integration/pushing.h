@@ -64,4 +64,7 @@ int tp_push(odp_client_t *c, const tp_opts_t *o, const char *data, size_t len, t
 zsock_t *tp_dealer(const char *dept);
 /*  push.chunk on a tp_dealer socket, not waiting for the reply. */
 bool tp_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data, size_t len);
+/*  Wait up to 20 s for the reviewer to have checked upload (review.show with checked_at:
+    review.decide refuses a version before its checks). */
+bool tp_checked(int64_t upload);
 #endif

@@ -25,24 +25,6 @@ static char s_file_sha[65];
 static unsigned char *s_file_bytes;
 static bool s_ready = false;
 
-static bool s_reviewed(int64_t upload)
-{
-    odp_client_t *c = h_client("reviewer", NULL);
-    odp_review_show_t m = {0};
-    m.upload = odp_v_int(upload);
-    int st = 0;
-    for (int i = 0; i < 200 && st != 200; i++) {
-        odp_reply_t rep;
-        st = h_call(c, &odp_def_review_show, &m, &rep);
-        odp_reply_free(&rep);
-        if (st != 200)
-            usleep(100 * 1000);
-    }
-    odp_client_destroy(&c);
-    CHECK(st == 200, "upload %lld was not reviewed in 20 s", (long long)upload);
-    return st == 200;
-}
-
 /*  Push data to resource, approve it when it is a dataset, release it: the release or 0. */
 static int64_t s_publish(const char *resource, const char *data, size_t len, bool file)
 {
@@ -61,7 +43,7 @@ static int64_t s_publish(const char *resource, const char *data, size_t len, boo
         return 0;
     odp_reply_t rep;
     if (!file) {
-        if (!s_reviewed(res.upload))
+        if (!tp_checked(res.upload))
             return 0;
         c = h_client("reviewer", NULL);
         odp_review_decide_t d = {0};

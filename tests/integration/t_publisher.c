@@ -13,28 +13,6 @@
 
 /*  ---- steps -------------------------------------------------------------------------------- */
 
-/*  Wait up to 20 s for the reviewer to have reviewed upload. */
-static bool s_reviewed(int64_t upload)
-{
-    odp_client_t *c = h_client("reviewer", NULL);
-    odp_review_show_t m = {0};
-    m.upload = odp_v_int(upload);
-    int st = 0;
-    /*  review.show answers once the review has started; checked_at says the checks are done. */
-    for (int i = 0; i < 200 && st != 200; i++) {
-        odp_reply_t rep;
-        st = h_call(c, &odp_def_review_show, &m, &rep);
-        if (st == 200 && !odp_map_get(&rep.obj, "checked_at"))
-            st = 0;
-        odp_reply_free(&rep);
-        if (st != 200)
-            usleep(100 * 1000);
-    }
-    odp_client_destroy(&c);
-    CHECK(st == 200, "upload %lld was not reviewed in 20 s", (long long)upload);
-    return st == 200;
-}
-
 static int s_approve(int64_t upload)
 {
     odp_client_t *c = h_client("reviewer", NULL);
@@ -126,7 +104,7 @@ static bool s_entry_with(const char *dept, const char *title, int rows, char res
     char *csv = s_csv("v1", rows, &len);
     int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
     free(csv);
-    return upload && s_reviewed(upload) && s_approve(upload) == 200 && s_release(resource, 1) > 0;
+    return upload && tp_checked(upload) && s_approve(upload) == 200 && s_release(resource, 1) > 0;
 }
 
 /*  A single-value query as role (query: odp_query); -1 on error, with the SQLSTATE. */
@@ -166,7 +144,7 @@ static void s_samples(void)
         }
         int64_t upload = s_push(dept, resource, data, len, NULL, NULL);
         free(data);
-        if (!upload || !s_reviewed(upload) || s_approve(upload) != 200)
+        if (!upload || !tp_checked(upload) || s_approve(upload) != 200)
             continue;
         int64_t rel = s_release(resource, 0);
         if (!rel)
@@ -241,7 +219,7 @@ static void s_messy(void)
     odp_client_destroy(&c);
     free(data);
     CHECK(st == 200, "push: %d %s", st, res.code);
-    if (st != 200 || !s_reviewed(res.upload))
+    if (st != 200 || !tp_checked(res.upload))
         return;
     int64_t upload = res.upload;
     /*  Before anything is handled: refused, naming the quarantine and the sign-off. */
@@ -377,7 +355,7 @@ static void s_refusals(void)
     char *csv = s_csv("v1", 10, &len);
     int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
     free(csv);
-    if (!upload || !s_reviewed(upload) || s_approve(upload) != 200)
+    if (!upload || !tp_checked(upload) || s_approve(upload) != 200)
         return;
     odp_reply_t rep;
     int st = s_publish(h_keyfile(dept), resource, 1, &rep);
@@ -472,7 +450,7 @@ static void s_switch(void)
     int64_t rel = 0;
     /*  Reviewed, not decided yet: the publisher has the registrar index it already (row_no,
         the unique id, the enumerated ver, the date). */
-    if (upload && s_reviewed(upload)) {
+    if (upload && tp_checked(upload)) {
         PGconn *pg = h_pg_super();
         char sql[200];
         snprintf(sql, sizeof sql,
@@ -595,7 +573,7 @@ static void s_killed(void)
     char *csv = s_csv("v2", 120, &len);
     int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
     free(csv);
-    if (!upload || !s_reviewed(upload) || s_approve(upload) != 200)
+    if (!upload || !tp_checked(upload) || s_approve(upload) != 200)
         return;
     h_service_stop("publisher");
     const char *slow[] = {"ODP_PUBLISHER_RELEASE_PAUSE_MS=4000", NULL};
@@ -650,7 +628,7 @@ static void s_automatic(void)
     char *csv = s_csv("v1", 30, &len);
     int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
     free(csv);
-    if (!upload || !s_reviewed(upload) || s_approve(upload) != 200)
+    if (!upload || !tp_checked(upload) || s_approve(upload) != 200)
         return;
     PGconn *pg = h_pg_super();
     char sql[300];
@@ -796,7 +774,7 @@ static void s_catalogue(void)
     char *csv = s_csv("v2", 25, &len);
     int64_t upload = s_push(dept, ds, csv, len, NULL, NULL);
     free(csv);
-    if (!upload || !s_reviewed(upload) || s_approve(upload) != 200 || !s_release(ds, 2))
+    if (!upload || !tp_checked(upload) || s_approve(upload) != 200 || !s_release(ds, 2))
         return;
     char other[33];
     if (!s_entry_with(dept, "目录 新数据集", 5, other))
@@ -968,7 +946,7 @@ static void s_registrar_stopped(void)
     char *csv = s_csv("v1", 40, &len);
     int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
     free(csv);
-    if (!upload || !s_reviewed(upload) || s_approve(upload) != 200)
+    if (!upload || !tp_checked(upload) || s_approve(upload) != 200)
         return;
     PGconn *pg = h_pg_super();
     char sql[300];

@@ -26,27 +26,6 @@ static char s_cond[33]; /* conditional, released */
 static char s_other[33];
 static bool s_ready = false;
 
-static bool s_reviewed(int64_t upload)
-{
-    odp_client_t *c = h_client("reviewer", NULL);
-    odp_review_show_t m = {0};
-    m.upload = odp_v_int(upload);
-    int st = 0;
-    for (int i = 0; i < 200 && st != 200; i++) {
-        odp_reply_t rep;
-        st = h_call(c, &odp_def_review_show, &m, &rep);
-        /*  Checked, not only begun: review.decide refuses a version before its checks. */
-        if (st == 200 && !odp_map_get(&rep.obj, "checked_at"))
-            st = 0;
-        odp_reply_free(&rep);
-        if (st != 200)
-            usleep(100 * 1000);
-    }
-    odp_client_destroy(&c);
-    CHECK(st == 200, "upload %lld was not reviewed in 20 s", (long long)upload);
-    return st == 200;
-}
-
 /*  Push csv to resource as dept, approve it and release it: the release number or 0. */
 static int64_t s_publish(const char *dept, const char *resource, const char *csv, size_t len)
 {
@@ -56,7 +35,7 @@ static int64_t s_publish(const char *dept, const char *resource, const char *csv
     int st = tp_push(c, &o, csv, len, &res);
     odp_client_destroy(&c);
     CHECK(st == 200, "push to %s: %s gave %d %s %s", resource, res.step, st, res.code, res.message);
-    if (st != 200 || !s_reviewed(res.upload))
+    if (st != 200 || !tp_checked(res.upload))
         return 0;
     c = h_client("reviewer", NULL);
     odp_review_decide_t d = {0};

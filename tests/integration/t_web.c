@@ -171,28 +171,6 @@ static json_t *s_result(const char *what, json_t *j, int st)
     return json_object_get(j, "result");
 }
 
-/*  ---- the platform side ------------------------------------------------------------------- */
-
-static bool s_reviewed(int64_t upload)
-{
-    odp_client_t *c = h_client("reviewer", NULL);
-    odp_review_show_t m = {0};
-    m.upload = odp_v_int(upload);
-    int st = 0;
-    for (int i = 0; i < 200 && st != 200; i++) {
-        odp_reply_t rep;
-        st = h_call(c, &odp_def_review_show, &m, &rep);
-        /*  Checked, not only begun: review.decide refuses a version before its checks. */
-        if (st == 200 && !odp_map_get(&rep.obj, "checked_at"))
-            st = 0;
-        odp_reply_free(&rep);
-        if (st != 200)
-            usleep(100 * 1000);
-    }
-    odp_client_destroy(&c);
-    return st == 200;
-}
-
 /*  A released dataset of dept with the dictionary fields (steals it) and the CSV, open or
     conditional. */
 static bool s_released_csv(const char *dept, const char *title, json_t *fields, const char *csv,
@@ -224,7 +202,7 @@ static bool s_released_csv(const char *dept, const char *title, json_t *fields, 
     st = tp_push(c, &o, csv, off, &res);
     odp_client_destroy(&c);
     CHECK(st == 200, "push: %s %d %s", res.step, st, res.code);
-    if (st != 200 || !s_reviewed(res.upload))
+    if (st != 200 || !tp_checked(res.upload))
         return false;
     odp_client_t *rv = h_client("reviewer", NULL);
     odp_review_decide_t dm = {0};
