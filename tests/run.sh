@@ -57,6 +57,18 @@ rm -f "$root/var/unit-$$.log"
 
 # ---- integration ---------------------------------------------------------------------------
 echo "# integration: PostgreSQL cluster under $var"
+# Services a failed or killed run left behind (their environment names this run's var
+# directory) would hold this port set's ports and answer in the new services' place.
+stray() {
+    for p in /proc/[0-9]*; do
+        case "$(readlink "$p/exe" 2>/dev/null)" in "$root/$BUILD/bin/"*) ;; *) continue ;; esac
+        if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "ODP_TEST_VAR=$var"; then
+            echo "# stopping ${p#/proc/} ($(readlink "$p/exe")), left from a case that failed"
+            kill -9 "${p#/proc/}" 2>/dev/null
+        fi
+    done
+}
+stray
 rm -rf "$var/log" "$var/keys" "$var/certs" "$var"/events-* "$var"/catalogue*
 mkdir -p "$var/log" "$var/keys" "$var/certs/public" "$root/var"
 # A fresh database every run: the tests count rows and events from zero.
@@ -101,6 +113,7 @@ export ODP_LOG_LEVEL=info
 echo "# integration: services and tools from $BUILD/bin"
 "$BUILD/tests/itest" ${ODP_ITEST_FILTER:+"$ODP_ITEST_FILTER"} > "$var/itest.tap" 2> "$var/log/itest.err"
 rc=$?
+stray
 cat "$var/itest.tap"
 count_tap "$var/itest.tap"
 if [ "$rc" -ne 0 ] && ! grep -q '^not ok' "$var/itest.tap"; then
