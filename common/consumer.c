@@ -184,16 +184,27 @@ static void s_page_free(s_source_t *src)
     src->npages = 0;
 }
 
-/*  pages[0] is worked through: the next takes its place if it follows on (one that a
-    batch has begun does). */
-static void s_page_done(s_source_t *src)
+/*  pages[0] is worked through: the next takes its place. */
+static void s_page_shift(s_source_t *src)
 {
     s_slot_free(&src->pages[0]);
     src->npages--;
     memmove(&src->pages[0], &src->pages[1], (size_t)src->npages * sizeof src->pages[0]);
+}
+
+/*  The page now first is kept if it follows on from the cursor (one that a batch has begun
+    does); otherwise every page fetched ahead is asked for again. */
+static void s_page_check(s_source_t *src)
+{
     if (src->npages > 0 && src->pages[0].i == 0 &&
         (src->pages[0].from != src->last + 1 || src->reload))
         s_page_free(src);
+}
+
+static void s_page_done(s_source_t *src)
+{
+    s_page_shift(src);
+    s_page_check(src);
 }
 
 /*  ---- state ------------------------------------------------------------------------------ */
@@ -612,15 +623,18 @@ static int s_batch(s_source_t *src)
             for (size_t k = 0; k < n; k++)
                 s_handled(src, evs[k].seq, true);
             src->batch_max = (int)(2 * max > S_BATCH ? S_BATCH : 2 * max);
-            /*  The pages the batch took are done; the last may be begun. */
-            for (size_t left = n; left > 0;) {
+            /*  The pages the batch took are done; the last may be begun. Whether the page
+                after them follows on is asked once, at the end: the cursor is already past
+                the whole batch, so a page the batch went through would not seem to. */
+            for (size_t left = n; left > 0 && src->npages > 0;) {
                 s_page_t *p = &src->pages[0];
                 size_t take = left < p->n - p->i ? left : p->n - p->i;
                 p->i += (uint32_t)take;
                 left -= take;
                 if (p->i >= p->n)
-                    s_page_done(src);
+                    s_page_shift(src);
             }
+            s_page_check(src);
             rc = (int)n;
             goto out;
         }
