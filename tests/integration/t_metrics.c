@@ -1038,6 +1038,12 @@ static void s_query_facts(void)
     int64_t fid = st == 200 ? h_int(&rep, "id") : -1;
     CHECK(st == 200, "feedback: %d %s", st, h_err_code(&rep));
     odp_reply_free(&rep);
+    /*  And an error report (纠错), which quality.report counts for the department. */
+    f.kind = odp_v_str("report");
+    f.text = odp_v_str("第 5 行的日期不存在");
+    st = h_call(ua, &odp_def_feedback_submit, &f, &rep);
+    CHECK(st == 200, "error report: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
     zclock_sleep(1100); /* response times in whole seconds: one that is not 0 */
     odp_feedback_reply_t r = {0};
     r.id = odp_v_int(fid);
@@ -1102,6 +1108,15 @@ static void s_query_facts(void)
         double ap = s_num(s_path(&rep.obj, "efficiency", "application_response_s"));
         CHECK(ap >= 0 && ap < 60, "application response time %.3f s", ap);
     }
+    odp_reply_free(&rep);
+    odp_quality_report_t qr = {0};
+    qr.department = odp_v_str(S_D3);
+    st = s_metrics_call(&odp_def_quality_report, &qr, NULL, &rep);
+    CHECK(st == 200, "quality.report: %d %s", st, h_err_code(&rep));
+    if (st == 200)
+        NEAR(s_num(s_path(s_find(odp_map_get(&rep.obj, "items"), "department", S_D3),
+                          "error_reports", NULL)),
+             1, "the user's error report in the department's quality report");
     odp_reply_free(&rep);
     /*  The facts, exactly once: one usage row per usage.counted event of the query service. */
     CHECK(h_pg_int(pg, "SELECT count(*) FROM metrics.usage_counted") ==
