@@ -496,17 +496,24 @@ INSERT INTO metrics.releases (resource, version, rows, sha256, published_at)
 ANALYZE;
 SQL
     year=$(date -u +%Y)
-    t0=$(now)
-    "$bin/odpctl" --timeout-ms 120000 --json index --period "$year" > "$work/log/index.json" ||
-        die "index.get failed"
-    t1=$(now)
-    index_s=$(calc %.3f "$t1 - $t0")
+    # Three computations (each is kept in the index history, as operations' would be); the
+    # verdict is the median wall time through odpctl, its start and handshake included.
+    : > "$work/index.times"
+    for r in 1 2 3; do
+        t0=$(now)
+        "$bin/odpctl" --timeout-ms 120000 --json index --period "$year" > "$work/log/index.json" ||
+            die "index.get failed"
+        t1=$(now)
+        echo "$(calc %.3f "$t1 - $t0")" >> "$work/index.times"
+    done
+    set -- $(sort -g "$work/index.times")
+    index_s=$2
     ndept=$(grep -o '"department"' "$work/log/index.json" | wc -l)
-    say "metrics: index.get for $ndept departments in ${index_s}s"
+    say "metrics: index.get for $ndept departments: $1 / $2 / $3 s (min / median / max of 3)"
     if [ "$(calc %d "$rate >= 50000")" = 1 ]; then v=PASS; else v=FAIL; fi
     echo "$v - metrics catch-up: $last events in ${catch_s}s, $rate events/s (target >= 50,000/s)" >> "$verdicts"
     if [ "$(calc %d "$index_s <= 2")" = 1 ]; then v=PASS; else v=FAIL; fi
-    echo "$v - metrics index: $ndept departments, 100,000 entries in ${index_s}s (target <= 2 s)" >> "$verdicts"
+    echo "$v - metrics index: $ndept departments, 100,000 entries in ${index_s}s, the median of 3 (target <= 2 s)" >> "$verdicts"
 }
 # ---- comparison: the HTTP gateway (issue 13) ---------------------------------------------
 # With the release comparison's 1M x 8 version released: package_search and
