@@ -76,27 +76,6 @@ static void s_cell_csv(odp_buf_t *b, const char *s, size_t len, char sep)
         odp_buf_extend(b, csv_write(dst, 2 * len + 2, s, len));
 }
 
-static void s_xml(odp_buf_t *b, const char *s)
-{
-    for (; *s; s++)
-        switch (*s) {
-        case '<':
-            odp_buf_append(b, "&lt;", 4);
-            break;
-        case '>':
-            odp_buf_append(b, "&gt;", 4);
-            break;
-        case '&':
-            odp_buf_append(b, "&amp;", 5);
-            break;
-        case '"':
-            odp_buf_append(b, "&quot;", 6);
-            break;
-        default:
-            odp_buf_append(b, s, 1);
-        }
-}
-
 /*  A value as text: strings as they are, numbers and booleans as JSON writes them. */
 static char *s_text(json_t *v)
 {
@@ -154,7 +133,7 @@ static void s_rows(s_dump_t *d, json_t *records)
                     json_string_value(json_object_get(json_array_get(d->fields, c), "id"));
                 char *t = s_text(json_array_get(row, c));
                 w_bprintf(d->out, "<%s>", id);
-                s_xml(d->out, t);
+                w_html(d->out, t);
                 w_bprintf(d->out, "</%s>", id);
                 free(t);
             }
