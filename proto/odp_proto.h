@@ -872,6 +872,14 @@ typedef enum {
     F(views, INT, 1, 0, 0, ODP_I64_MAX)                                                            \
     F(queries, INT, 1, 0, 0, ODP_I64_MAX)                                                          \
     F(downloads, INT, 1, 0, 0, ODP_I64_MAX)
+/*  Query: a signed-in user used (viewed, queried, downloaded) a resource for the first time
+    on a day (UTC), at the flush after; for metrics' distinct users. No department: the
+    department's own replay does not learn who read its data. */
+#define ODP_FIELDS_ev_usage_user_counted(F)                                                        \
+    ODP_EVENT_ENVELOPE(F)                                                                          \
+    F(resource, STR, 1, 32, 1, 0)                                                                  \
+    F(day, STR, 1, 10, 10, 0)                                                                      \
+    F(user, STR, 1, 40, 6, 0)
 /*  Metrics: a monitored condition began (raised) or ended (cleared); each once per
     condition. alert names the condition (kind:subject), e.g. "stuck_push:42". */
 #define ODP_FIELDS_ev_alert_raised(F)                                                              \
@@ -930,6 +938,7 @@ typedef enum {
     M(ev_feedback_answered, "feedback.answered")                                                   \
     M(ev_feedback_resolved, "feedback.resolved")                                                   \
     M(ev_usage_counted, "usage.counted")                                                           \
+    M(ev_usage_user_counted, "usage.user_counted")                                                 \
     M(ev_review_rechecked, "review.rechecked")                                                     \
     M(ev_alert_raised, "alert.raised")                                                             \
     M(ev_alert_cleared, "alert.cleared")                                                           \

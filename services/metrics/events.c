@@ -146,6 +146,11 @@ static const s_fact_t s_facts[] = {
      "($1::bigint, $2, $3::date, $4::bigint, $5::bigint, $6::bigint) ON CONFLICT (seq) DO NOTHING",
      {"seq", "resource", "day", "views", "queries", "downloads"}},
     {"query",
+     "usage.user_counted",
+     "INSERT INTO usage_users (resource, day, actor) VALUES ($1, $2::date, $3) ON CONFLICT "
+     "(resource, day, actor) DO NOTHING",
+     {"resource", "day", "user"}},
+    {"query",
      "application.received",
      "INSERT INTO applications (id, resource, department, actor, received_at) VALUES "
      "($1::bigint, $2, $3, $4, $5::timestamptz) ON CONFLICT (id) DO NOTHING",

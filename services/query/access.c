@@ -308,8 +308,8 @@ static int s_check(odp_req_t *req)
     if (rc < 0)
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the reply did not encode");
     char res[33];
-    q_guard_count(((q_ctx_t *)req->ctx)->guard, odp_v_cstr(&m->resource, res, sizeof res), dept,
-                  Q_VIEW);
+    q_guard_count(((q_ctx_t *)req->ctx)->guard, &who, odp_v_cstr(&m->resource, res, sizeof res),
+                  dept, Q_VIEW);
     return 0;
 }
 

@@ -151,7 +151,7 @@ static int s_begin(odp_req_t *req)
     PQclear(r);
     if (rc < 0)
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the reply did not encode");
-    q_guard_count(((q_ctx_t *)req->ctx)->guard, rel.resource, rel.department, Q_DOWNLOAD);
+    q_guard_count(((q_ctx_t *)req->ctx)->guard, &who, rel.resource, rel.department, Q_DOWNLOAD);
     return 0;
 }
 

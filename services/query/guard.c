@@ -1,5 +1,7 @@
 /*  Protection and counting (OWASP API4; R6c): a token bucket per actor, and views,
-    queries and downloads counted in memory and added to usage_counts on a timer. */
+    queries and downloads counted in memory and added to usage_counts on a timer, with the
+    signed-in users who made them (usage_users: who used a resource on a day, for the
+    distinct users of the statistics). */
 #include "query.h"
 
 #include "common/config.h"
@@ -32,6 +34,7 @@ struct q_guard_t {
     double burst; /* bucket size */
     zhashx_t *buckets;
     zhashx_t *counts; /* resource -> s_count_t */
+    zhashx_t *users;  /* "resource user:<id>" -> itself, the users seen since the last flush */
     /*  Handlers on the service's pool take tokens and count beside the loop's. */
     pthread_mutex_t lock;
 };
@@ -59,13 +62,16 @@ q_guard_t *q_guard_new(odp_service_t *svc)
         self->burst = 1;
     self->buckets = zhashx_new();
     self->counts = zhashx_new();
+    self->users = zhashx_new();
     int flush_ms = (int)odp_config_int("query", "COUNT_FLUSH_MS", 5000);
-    if (!self->buckets || !self->counts || odp_service_timer(svc, flush_ms, s_flush, self) < 0) {
+    if (!self->buckets || !self->counts || !self->users ||
+        odp_service_timer(svc, flush_ms, s_flush, self) < 0) {
         q_guard_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->buckets, s_free);
     zhashx_set_destructor(self->counts, s_free);
+    zhashx_set_destructor(self->users, s_free);
     odp_info("event=query.guard rate_per_s=%.0f burst=%.0f count_flush_ms=%d", self->rate,
              self->burst, flush_ms);
     return self;
@@ -81,6 +87,7 @@ void q_guard_destroy(q_guard_t **self_p)
         s_flush(self->svc, self);
     zhashx_destroy(&self->buckets);
     zhashx_destroy(&self->counts);
+    zhashx_destroy(&self->users);
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
@@ -143,35 +150,86 @@ static void s_add(zhashx_t *counts, const char *resource, const char *department
         c->n[i] += n[i];
 }
 
-void q_guard_count(q_guard_t *self, const char *resource, const char *department, q_use_t use)
+void q_guard_count(q_guard_t *self, const q_who_t *who, const char *resource,
+                   const char *department, q_use_t use)
 {
     int64_t n[3] = {0};
     n[use] = 1;
+    char user[120] = "";
+    if (who && who->kind == Q_USER)
+        snprintf(user, sizeof user, "%s %s", resource, who->str);
     pthread_mutex_lock(&self->lock);
     s_add(self->counts, resource, department, n);
+    if (*user && !zhashx_lookup(self->users, user)) {
+        char *key = strdup(user);
+        if (key && zhashx_insert(self->users, key, key) != 0)
+            free(key);
+    }
     pthread_mutex_unlock(&self->lock);
 }
 
+/*  One user's first use of a resource today: a row of usage_users, and for a new row one
+    usage.user_counted event. 0, or -1 when the statement failed. */
+static int s_flush_user(odp_service_t *svc, const char *key)
+{
+    const char *space = strchr(key, ' ');
+    if (!space)
+        return 0;
+    char resource[40];
+    snprintf(resource, sizeof resource, "%.*s", (int)(space - key), key);
+    const char *vals[2] = {resource, space + 1};
+    PGresult *r = odp_db_exec(odp_service_db(svc),
+                              "INSERT INTO usage_users (day, resource, user_id) VALUES "
+                              "((now() AT TIME ZONE 'UTC')::date, $1, $2) ON CONFLICT DO NOTHING "
+                              "RETURNING day::text",
+                              2, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return -1;
+    }
+    int rc = 0;
+    if (PQntuples(r) == 1) {
+        odp_ev_usage_user_counted_t ev = {0};
+        ev.resource = odp_v_str(resource);
+        ev.day = odp_v_str(PQgetvalue(r, 0, 0));
+        ev.user = odp_v_str(space + 1);
+        if (odp_outbox_append(odp_service_outbox(svc), &odp_def_ev_usage_user_counted, &ev,
+                              "service:query") < 0)
+            rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
 /*  One transaction per flush: each counted resource's row added to, and one usage.counted
-    event per resource carrying its department, for metrics. When it fails the counts stay
-    in memory for the next flush. */
+    event per resource carrying its department, for metrics; then the users seen. When it
+    fails the counts and users stay in memory for the next flush. */
 static void s_flush(odp_service_t *svc, void *arg)
 {
     q_guard_t *self = arg;
     /*  The counts so far are taken out whole, so that counting goes on while they are
         written; when writing fails they are added back. */
     zhashx_t *fresh = zhashx_new();
-    if (!fresh)
+    zhashx_t *fresh_users = zhashx_new();
+    if (!fresh || !fresh_users) {
+        zhashx_destroy(&fresh);
+        zhashx_destroy(&fresh_users);
         return;
+    }
     zhashx_set_destructor(fresh, s_free);
+    zhashx_set_destructor(fresh_users, s_free);
     pthread_mutex_lock(&self->lock);
     zhashx_t *counts = self->counts;
+    zhashx_t *users = self->users;
     bool some = zhashx_size(counts) > 0;
-    if (some)
+    if (some) {
         self->counts = fresh;
+        self->users = fresh_users;
+    }
     pthread_mutex_unlock(&self->lock);
     if (!some) {
         zhashx_destroy(&fresh);
+        zhashx_destroy(&fresh_users);
         return;
     }
     odp_db_t *db = odp_service_db(svc);
@@ -207,18 +265,29 @@ static void s_flush(odp_service_t *svc, void *arg)
             rc = -1;
         PQclear(r);
     }
+    for (const char *k = zhashx_first(users); k && rc == 0; k = zhashx_next(users))
+        rc = s_flush_user(svc, k);
     if (rc == 0 && odp_db_commit(db) == 0) {
         zhashx_destroy(&counts);
+        zhashx_destroy(&users);
         return;
     }
     odp_db_rollback(db);
-    odp_warn("event=query.count_flush_failed resources=%zu msg=\"kept for the next flush\"",
-             zhashx_size(counts));
+    odp_warn("event=query.count_flush_failed resources=%zu users=%zu msg=\"kept for the next "
+             "flush\"",
+             zhashx_size(counts), zhashx_size(users));
     pthread_mutex_lock(&self->lock);
     for (s_count_t *c = zhashx_first(counts); c; c = zhashx_next(counts))
         s_add(self->counts, zhashx_cursor(counts), c->department, c->n);
+    for (const char *k = zhashx_first(users); k; k = zhashx_next(users))
+        if (!zhashx_lookup(self->users, k)) {
+            char *key = strdup(k);
+            if (key && zhashx_insert(self->users, key, key) != 0)
+                free(key);
+        }
     pthread_mutex_unlock(&self->lock);
     zhashx_destroy(&counts);
+    zhashx_destroy(&users);
 }
 
 /*  ---- replies ------------------------------------------------------------------------ */

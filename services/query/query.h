@@ -48,9 +48,11 @@ q_guard_t *q_guard_new(odp_service_t *svc);
 void q_guard_destroy(q_guard_t **self_p);
 /*  Spend one token of actor's bucket: 0, or the milliseconds until one is there. */
 int64_t q_guard_take(q_guard_t *self, const char *actor);
-/*  Count one view, query or download of a resource; added to usage_counts on a timer. */
 typedef enum { Q_VIEW, Q_QUERY, Q_DOWNLOAD } q_use_t;
-void q_guard_count(q_guard_t *self, const char *resource, const char *department, q_use_t use);
+/*  Count one view, query or download of a resource by who (a signed-in user is kept as one
+    of the resource's users that day); added to usage_counts and usage_users on a timer. */
+void q_guard_count(q_guard_t *self, const q_who_t *who, const char *resource,
+                   const char *department, q_use_t use);
 
 /*  Shared helpers for replies. */
 odp_val_t q_col(PGresult *r, int row, int col);

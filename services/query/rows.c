@@ -608,7 +608,7 @@ static int s_search(odp_req_t *req)
         q_pack_str(pk, cur);
     }
     PQclear(r);
-    q_guard_count(((q_ctx_t *)req->ctx)->guard, rel.resource, rel.department, Q_QUERY);
+    q_guard_count(((q_ctx_t *)req->ctx)->guard, &who, rel.resource, rel.department, Q_QUERY);
     rc = 0;
 done:
     s_build_free(&b);

@@ -497,8 +497,8 @@ static int s_show(odp_req_t *req)
     PQclear(r);
     PQclear(fr);
     PQclear(vr);
-    q_guard_count(((q_ctx_t *)req->ctx)->guard, odp_v_cstr(&m->resource, res, sizeof res), dept,
-                  Q_VIEW);
+    q_guard_count(((q_ctx_t *)req->ctx)->guard, &who, odp_v_cstr(&m->resource, res, sizeof res),
+                  dept, Q_VIEW);
     return 0;
 }
 

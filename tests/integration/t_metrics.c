@@ -1012,12 +1012,22 @@ static void s_query_facts(void)
     odp_reply_free(&rep);
     odp_client_destroy(&reg);
 
-    char ta[65], tb[65];
+    char ta[65], tb[65], tc[65];
     odp_client_t *ua = s_user(endpoint, "metrics-alice", ta);
     odp_client_t *ub = s_user(endpoint, "metrics-bob", tb);
+    odp_client_t *uc = s_user(endpoint, "metrics-carol", tc);
     odp_client_t *dept = h_client("query", h_keyfile(S_D3));
-    if (!ua || !ub || !dept)
+    if (!ua || !ub || !uc || !dept)
         goto done;
+    /*  Carol only reads: two views of the open entry, signed in. She is one user of it. */
+    for (int i = 0; i < 2; i++) {
+        odp_access_check_t m = {0};
+        m.resource = odp_v_str(open);
+        m.token = odp_v_str(tc);
+        st = h_call(uc, &odp_def_access_check, &m, &rep);
+        CHECK(st == 200, "carol's access.check %d: %d %s", i, st, h_err_code(&rep));
+        odp_reply_free(&rep);
+    }
     /*  Views: access.check of the open entry, by a user and anonymously. */
     for (int i = 0; i < 5; i++) {
         odp_access_check_t m = {0};
@@ -1102,7 +1112,9 @@ static void s_query_facts(void)
              "views as the query service has them");
         NEAR(s_num(s_path(acc, "queries", NULL)), (double)q_queries, "queries");
         NEAR(s_num(s_path(acc, "downloads", NULL)), (double)q_downloads, "downloads");
-        NEAR(s_num(s_path(acc, "distinct_users", NULL)), 2, "distinct users (alice, bob)");
+        /*  alice viewed and gave feedback, bob applied, carol only viewed (twice);
+            the anonymous views are nobody's. */
+        NEAR(s_num(s_path(acc, "distinct_users", NULL)), 3, "distinct users (alice, bob, carol)");
         double fb = s_num(s_path(&rep.obj, "efficiency", "feedback_response_s"));
         CHECK(fb >= 1 && fb < 60, "feedback response time %.3f s", fb);
         double ap = s_num(s_path(&rep.obj, "efficiency", "application_response_s"));
@@ -1122,6 +1134,18 @@ static void s_query_facts(void)
     CHECK(h_pg_int(pg, "SELECT count(*) FROM metrics.usage_counted") ==
               h_pg_int(pg, "SELECT count(*) FROM query.outbox WHERE topic = 'usage.counted'"),
           "one usage row per usage.counted event");
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM query.usage_users WHERE resource = '%s' AND user_id IN "
+             "(SELECT 'user:' || id FROM query.users WHERE login = 'metrics-carol')",
+             open);
+    CHECK(h_pg_int(pg, sql) == 1, "carol's two views are one row of usage_users");
+    CHECK(h_pg_int(pg, "SELECT count(*) FROM metrics.usage_users") ==
+                  h_pg_int(
+                      pg, "SELECT count(*) FROM query.outbox WHERE topic = 'usage.user_counted'") &&
+              h_pg_int(pg, "SELECT count(*) FROM metrics.usage_users") ==
+                  h_pg_int(pg, "SELECT count(*) FROM query.usage_users"),
+          "one metrics usage_users row per usage.user_counted event and per query row");
     CHECK(h_pg_int(pg, "SELECT count(*) FROM metrics.feedback WHERE resolved AND answered_at IS "
                        "NOT NULL AND actor LIKE 'user:%'") >= 1,
           "the feedback answered and resolved, with its user");
@@ -1129,6 +1153,7 @@ static void s_query_facts(void)
 done:
     odp_client_destroy(&ua);
     odp_client_destroy(&ub);
+    odp_client_destroy(&uc);
     odp_client_destroy(&dept);
 restore:
     h_service_stop("query");
