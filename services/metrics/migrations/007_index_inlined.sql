@@ -10,13 +10,33 @@
 --   PostgreSQL, each group an allocated numeric state: 100,000 of them for 100,000 entries.
 --   The same figures are summed as double precision (whole numbers far below 2^53, exact)
 --   and authenticity is the sum of its points over three times the count; metadata
---   completeness divides by 4 as double precision. Same definitions (docs/assessment.md).
+--   completeness divides by 4 as double precision; slot_index reads the calendar with
+--   date_part (double precision) rather than extract (numeric since PostgreSQL 14). Same
+--   definitions (docs/assessment.md).
 CREATE OR REPLACE FUNCTION metadata_completeness(keywords text[], released_on date, updated_on date,
                                                  open_type text, access_conditions text)
     RETURNS double precision LANGUAGE sql IMMUTABLE AS $$
     SELECT ((coalesce(cardinality(keywords), 0) > 0)::int + (released_on IS NOT NULL)::int
             + (updated_on IS NOT NULL)::int
             + (open_type <> 'conditional' OR access_conditions IS NOT NULL)::int) / 4.0::float8
+$$;
+
+CREATE OR REPLACE FUNCTION slot_index(w_from timestamptz, t timestamptz, update_cycle text)
+    RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN update_cycle IN ('daily', 'weekly') THEN
+            floor(date_part('epoch', t - w_from)
+                  / date_part('epoch', cycle_period(update_cycle)))::bigint
+        ELSE (((date_part('year', t) - date_part('year', w_from)) * 12
+               + date_part('month', t) - date_part('month', w_from))::bigint
+              - CASE WHEN w_from + make_interval(months => ((date_part('year', t)
+                                                             - date_part('year', w_from)) * 12
+                                                            + date_part('month', t)
+                                                            - date_part('month', w_from))::int)
+                          > t THEN 1 ELSE 0 END)
+             / CASE update_cycle WHEN 'monthly' THEN 1 WHEN 'quarterly' THEN 3
+                                 WHEN 'half_yearly' THEN 6 ELSE 12 END
+    END
 $$;
 
 CREATE OR REPLACE FUNCTION index_components(p_from timestamptz, p_to timestamptz, p_dept text,
