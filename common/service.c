@@ -689,6 +689,18 @@ static void s_pool_done(odp_service_t *self)
     s_finish_job(self, job);
 }
 
+/*  Whether a request goes to the pool. */
+static bool s_pooled(odp_service_t *self, zmsg_t *msg)
+{
+    zframe_t *cmd = self->nworkers > 0 ? s_command(msg) : NULL;
+    for (size_t i = 0; cmd && i < self->nroutes; i++) {
+        const char *c = self->routes[i].def->name;
+        if (zframe_size(cmd) == strlen(c) && memcmp(zframe_data(cmd), c, strlen(c)) == 0)
+            return self->routes[i].pooled;
+    }
+    return false;
+}
+
 /*  Whether a request must wait for its connection's jobs on the pool: one the loop would
     answer itself would overtake them. */
 static bool s_waits_for_pool(odp_service_t *self, zmsg_t *msg)
@@ -908,8 +920,12 @@ int odp_service_run(odp_service_t *self)
         /*  Everything that has arrived is read before the next request is answered. */
         s_read_ahead(self, self->router);
         s_read_ahead(self, self->public_router);
-        if (self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg)) {
+        /*  A request for the pool only passes through the loop: those queued go on one
+            after another without a poll between them (issue #10); one run here ends the
+            turn, so that events and timers are served between such requests. */
+        while (self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg)) {
             s_queued_t next = self->queue[self->qhead];
+            bool pooled = s_pooled(self, next.msg);
             self->qhead = (self->qhead + 1) % S_QUEUE_MAX;
             self->qcount--;
             self->qbytes -= zmsg_content_size(next.msg);
@@ -919,6 +935,8 @@ int odp_service_run(odp_service_t *self)
                 and the heap's free top is trimmed. */
             if (next.bytes > self->max_body / 2)
                 malloc_trim(0);
+            if (!pooled)
+                break;
         }
         /*  Another service's events, say: served between requests, not after all of them. */
         if (which && which != self->router && which != self->public_router && which != self->done) {

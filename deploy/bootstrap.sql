@@ -89,11 +89,15 @@ ALTER SCHEMA query     OWNER TO odp_query;
 ALTER SCHEMA metrics   OWNER TO odp_metrics;
 
 -- Remove any CREATE (or other) right a non-owner may have been given on a service schema.
-SELECT format('REVOKE ALL ON SCHEMA %I FROM %s', n.nspname,
+-- USAGE held by another service's role stays: the owning service's migrations grant it
+-- (the query service reads the publisher's views), and they run once, so a second run of
+-- this script on a live database must not take it away.
+SELECT format('REVOKE %s ON SCHEMA %I FROM %s', a.privilege_type, n.nspname,
               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END)
 FROM pg_namespace n
 CROSS JOIN LATERAL aclexplode(n.nspacl) a
 WHERE n.nspname IN ('registrar', 'reviewer', 'publisher', 'query', 'metrics')
   AND a.grantee <> n.nspowner
-GROUP BY n.nspname, a.grantee
+  AND NOT (a.privilege_type = 'USAGE' AND a.grantee <> 0 AND pg_get_userbyid(a.grantee) IN
+           ('odp_registrar', 'odp_reviewer', 'odp_publisher', 'odp_query', 'odp_metrics'))
 \gexec

@@ -31,6 +31,23 @@ void q_owner(const odp_req_t *req, const q_who_t *who, char *buf, size_t size)
         snprintf(buf, size, "%s", who->kind == Q_ANONYMOUS ? req->actor_str : who->str);
 }
 
+void q_release_sql(char *buf, size_t size, int p)
+{
+    /*  Several tables of one entry may share a version number: the latest release wins. */
+    snprintf(buf, size,
+             "SELECT r.id, r.version, coalesce(r.relation, '') AS relation, coalesce(r.rows, 0) "
+             "AS rows, coalesce(r.bytes, 0) AS bytes, e.department, coalesce(r.sha256, '') AS "
+             "sha256, r.kind, e.open_type, may_read($%d::bigint, e.resource) AS may_read, EXISTS "
+             "(SELECT 1 FROM applications a WHERE a.user_id = $%d::bigint AND a.resource = "
+             "e.resource AND a.state = 'granted') AS had_grant "
+             "FROM publisher.entries e JOIN publisher.releases r ON r.resource = e.resource "
+             "WHERE e.resource = $%d AND e.state = 'published' AND e.open_type <> 'not_open' "
+             "AND r.state IN ('current', 'superseded') AND CASE WHEN $%d::bigint IS NOT NULL THEN "
+             "r.id = $%d::bigint WHEN $%d::int IS NOT NULL THEN r.version = $%d::int ELSE r.id = "
+             "e.current_release END ORDER BY r.id DESC LIMIT 1",
+             p + 2, p + 2, p, p + 3, p + 3, p + 1, p + 1);
+}
+
 static int s_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int64_t version,
                      int64_t release, bool files, q_release_t *out);
 
@@ -57,19 +74,9 @@ static int s_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resour
     const char *vals[4] = {resource->str, version ? ver : NULL, who->kind == Q_USER ? uid : NULL,
                            release ? rel : NULL};
     int lens[4] = {(int)resource->len, -1, -1, -1};
-    /*  Several tables of one entry may share a version number: the latest release wins. */
-    PGresult *r =
-        q_exec(req,
-               "SELECT r.id, r.version, coalesce(r.relation, ''), coalesce(r.rows, 0), "
-               "coalesce(r.bytes, 0), e.department, coalesce(r.sha256, ''), r.kind, e.open_type, "
-               "may_read($3::bigint, e.resource), EXISTS (SELECT 1 FROM applications a WHERE "
-               "a.user_id = $3::bigint AND a.resource = e.resource AND a.state = 'granted') "
-               "FROM publisher.entries e JOIN publisher.releases r ON r.resource = e.resource "
-               "WHERE e.resource = $1 AND e.state = 'published' AND e.open_type <> 'not_open' "
-               "AND r.state IN ('current', 'superseded') AND CASE WHEN $4::bigint IS NOT NULL THEN "
-               "r.id = $4::bigint WHEN $2::int IS NOT NULL THEN r.version = $2::int ELSE r.id = "
-               "e.current_release END ORDER BY r.id DESC LIMIT 1",
-               4, vals, lens);
+    char sql[2048];
+    q_release_sql(sql, sizeof sql, 1);
+    PGresult *r = q_exec(req, sql, 4, vals, lens);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
         return odp_req_db_fail(req, r, "the release");
     if (PQntuples(r) == 0) {

@@ -81,6 +81,11 @@ typedef struct {
     bool had_grant; /* a grant that has expired */
 } q_release_t;
 
+/*  The SELECT q_release runs, its parameters numbered from p: resource, version (NULL:
+    not asked), user (NULL: not a user), release (NULL: not pinned); one row, columns id,
+    version, relation, rows, bytes, department, sha256, kind, open_type, may_read,
+    had_grant. rows.c runs it in the same statement as the rows it guards. */
+void q_release_sql(char *buf, size_t size, int p);
 /*  0, or -1 with req->err set: 404 when nothing published matches, 403 (naming why) when
     who may not read it, 409 INVALID_STATE when it has no rows to serve. */
 int q_release(odp_req_t *req, const q_who_t *who, const odp_val_t *resource, int64_t version,

@@ -10,6 +10,8 @@
 #include "common/config.h"
 
 #include <csv.h>
+#include <czmq.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -341,54 +343,130 @@ static void s_pack_value(msgpack_packer *pk, PGresult *r, int i, int c, const ch
     }
 }
 
-static int s_search(odp_req_t *req)
+/*  The release a request (entry, version, next_page's pin) was last answered from, per
+    thread (issue #10): with it the release's checks and the rows are one statement, not
+    two. It is a hint, never trusted: the statement checks the release as q_release does
+    (published, current or superseded, who may read it) and reads rows only when the
+    release it finds is the hinted one, so a new version, a withdrawal or a grant given or
+    ended answers at once. Anything else than rows from the hinted release (S_STALE) drops
+    the hint and the request runs the checked way: q_release first, then the rows. */
+#define S_HINTS 1000
+#define S_STALE 1
+
+static pthread_key_t s_hint_key;
+static pthread_once_t s_hint_once = PTHREAD_ONCE_INIT;
+
+static void s_hint_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void s_hint_drop_all(void *p)
+{
+    zhashx_t *h = p;
+    zhashx_destroy(&h);
+}
+
+static void s_hint_make_key(void)
+{
+    pthread_key_create(&s_hint_key, s_hint_drop_all);
+}
+
+static zhashx_t *s_hints(void)
+{
+    pthread_once(&s_hint_once, s_hint_make_key);
+    zhashx_t *h = pthread_getspecific(s_hint_key);
+    if (!h && (h = zhashx_new())) {
+        zhashx_set_destructor(h, s_hint_free);
+        if (pthread_setspecific(s_hint_key, h) != 0)
+            zhashx_destroy(&h);
+    }
+    return h;
+}
+
+/*  The hint's key, or false for an entry code no hint is kept for. */
+static bool s_hint_key_of(const odp_val_t *resource, int64_t version, int64_t pin, char *key,
+                          size_t size)
+{
+    if (resource->len == 0 || resource->len > 64 || memchr(resource->str, '\0', resource->len))
+        return false;
+    snprintf(key, size, "%.*s/%" PRId64 "/%" PRId64, (int)resource->len, resource->str, version,
+             pin);
+    return true;
+}
+
+static int64_t s_hint_get(const char *key)
+{
+    zhashx_t *h = s_hints();
+    const int64_t *v = h ? zhashx_lookup(h, key) : NULL;
+    return v ? *v : 0;
+}
+
+static void s_hint_put(const char *key, int64_t release)
+{
+    zhashx_t *h = s_hints();
+    int64_t *v = h ? malloc(sizeof *v) : NULL;
+    if (!v)
+        return;
+    *v = release;
+    if (zhashx_size(h) >= S_HINTS)
+        zhashx_purge(h);
+    zhashx_update(h, key, v);
+}
+
+static void s_hint_drop(const char *key)
+{
+    zhashx_t *h = s_hints();
+    if (h)
+        zhashx_delete(h, key);
+}
+
+/*  The checked statement's parameters: the rows' (text), then q_release_sql's. */
+static PGresult *s_exec_checked(odp_req_t *req, const q_who_t *who, const char *sql,
+                                const s_build_t *b, int64_t pin)
 {
     const odp_datastore_search_t *m = req->msg;
-    q_who_t who;
-    if (q_who(req, &m->token, &who) < 0)
-        return -1;
-    /*  next_page: "<release>.<last row number>", pinned to the release it started on, so a
-        new version released meanwhile does not shift the pages. */
-    int64_t pin = 0, after = 0;
-    if (m->next_page.present) {
-        char cur[201];
-        odp_v_cstr(&m->next_page, cur, sizeof cur);
-        char *end;
-        errno = 0;
-        pin = strtoll(cur, &end, 10);
-        if (*end == '.')
-            after = strtoll(end + 1, &end, 10);
-        if (errno || *end || pin <= 0 || after < 0 || !strchr(cur, '.'))
-            return odp_req_fail(req, ODP_E_INVALID_VALUE, "next_page",
-                                "next_page is the value a previous reply gave");
-        if (m->offset.present && m->offset.i)
-            return odp_req_fail(req, ODP_E_INVALID_VALUE, "offset",
-                                "next_page and offset do not combine");
-        if (m->sort.present)
-            return odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
-                                "next_page pages in _id order: no sort with it");
+    int n = b->n + 4;
+    const char **vals = calloc((size_t)n, sizeof *vals);
+    int *lens = calloc((size_t)n, sizeof *lens);
+    PGresult *r = NULL;
+    if (vals && lens) {
+        char uid[24], ver[24], rel[24];
+        snprintf(uid, sizeof uid, "%" PRId64, who->user);
+        snprintf(ver, sizeof ver, "%" PRId64, m->version.present ? m->version.i : 0);
+        snprintf(rel, sizeof rel, "%" PRId64, pin);
+        for (int i = 0; i < n; i++)
+            lens[i] = -1;
+        for (int i = 0; i < b->n; i++)
+            vals[i] = b->vals[i];
+        vals[b->n] = m->resource.str;
+        lens[b->n] = (int)m->resource.len;
+        vals[b->n + 1] = m->version.present && m->version.i ? ver : NULL;
+        vals[b->n + 2] = who->kind == Q_USER ? uid : NULL;
+        vals[b->n + 3] = pin ? rel : NULL;
+        r = q_exec(req, sql, n, vals, lens);
     }
-    const char *format = "objects";
-    if (m->records_format.present) {
-        if (odp_v_eq(&m->records_format, "objects"))
-            format = "objects";
-        else if (odp_v_eq(&m->records_format, "lists"))
-            format = "lists";
-        else if (odp_v_eq(&m->records_format, "csv"))
-            format = "csv";
-        else
-            return odp_req_fail(req, ODP_E_INVALID_VALUE, "records_format",
-                                "records_format is objects, lists or csv");
-    }
-    q_release_t rel;
-    if (q_release(req, &who, &m->resource, m->version.present ? m->version.i : 0, pin, &rel) < 0)
-        return -1;
+    free(vals);
+    free(lens);
+    return r;
+}
+
+/*  The rows of release, checked (q_release's answer) or hinted (checked NULL: the
+    statement checks it). 0, -1 with req->err set, or S_STALE (hinted only). */
+static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_t pin,
+                  int64_t after, int64_t release, const q_release_t *checked)
+{
+    const odp_datastore_search_t *m = req->msg;
+    /*  Before the statement, a failure on a hinted release is S_STALE: it may come from
+        the hint (another version's fields), so the checked path decides it. */
+    const int fail = checked ? -1 : S_STALE;
     s_build_t b = {.req = req};
-    b.nfields = q_fields(req, rel.release, &b.fields);
+    b.nfields = q_fields(req, release, &b.fields);
     if (b.nfields < 0)
-        return -1;
+        return fail;
     b.sql = odp_buf_new();
-    int rc = -1;
+    int rc = fail;
     /*  The columns: _id, then the requested fields (all by default), each once. */
     const q_field_t *cols[501];
     int ncols = 0;
@@ -412,7 +490,7 @@ static int s_search(odp_req_t *req)
     } else
         for (int i = 0; i < b.nfields && ncols < 501; i++)
             cols[ncols++] = &b.fields[i];
-    s_sql(&b, "FROM %s WHERE ", rel.relation);
+    s_sql(&b, "FROM publisher.r%" PRId64 " WHERE ", release);
     bool filtered = false;
     if (m->filters.present) {
         if (s_filter(&b, m->filters.obj, 0) < 0)
@@ -511,21 +589,65 @@ static int s_search(odp_req_t *req)
         odp_buf_append(sel, i ? ", " : "", i ? 2 : 0);
         odp_buf_append(sel, cols[i]->ident, strlen(cols[i]->ident));
     }
-    int as = asprintf(&sql, "SELECT %s %s ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64,
+    int as;
+    if (checked)
+        as = asprintf(&sql, "SELECT %s %s ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64,
                       odp_buf_data(sel), odp_buf_data(b.sql), order, limit, offset);
+    else {
+        /*  The release's checks and its rows in one statement: the rows are read only when
+            the release found is the hinted one and who may read it. A lateral subquery is
+            joined by a nested loop, one release row outside, so the rows keep its order. */
+        char check[2048];
+        q_release_sql(check, sizeof check, b.n + 1);
+        as = asprintf(&sql,
+                      "SELECT v.id, v.version, v.relation, v.rows, v.department, v.may_read, x.* "
+                      "FROM (%s) v LEFT JOIN LATERAL (SELECT %s %s AND v.may_read AND v.id = "
+                      "%" PRId64 " ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64
+                      ") x ON true",
+                      check, odp_buf_data(sel), odp_buf_data(b.sql), release, order, limit, offset);
+    }
     odp_buf_destroy(&sel);
     if (as < 0 || !from_where) {
         free(from_where);
         odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
         goto done;
     }
-    PGresult *r = q_exec(req, sql, b.n, (const char *const *)b.vals, NULL);
+    PGresult *r;
+    q_release_t rel;
+    int off = 0; /* columns before the rows' */
+    if (checked) {
+        rel = *checked;
+        r = q_exec(req, sql, b.n, (const char *const *)b.vals, NULL);
+    } else
+        r = s_exec_checked(req, who, sql, &b, pin);
     free(sql);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         free(from_where);
-        odp_req_db_fail(req, r, "the rows");
+        if (checked)
+            odp_req_db_fail(req, r, "the rows");
+        else
+            PQclear(r);
         goto done;
     }
+    if (!checked) {
+        off = 6;
+        char expect[40];
+        snprintf(expect, sizeof expect, "publisher.r%" PRId64, release);
+        if (PQntuples(r) == 0 || strtoll(PQgetvalue(r, 0, 0), NULL, 10) != release ||
+            PQgetvalue(r, 0, 5)[0] != 't' || strcmp(PQgetvalue(r, 0, 2), expect) != 0) {
+            free(from_where);
+            PQclear(r);
+            goto done;
+        }
+        memset(&rel, 0, sizeof rel);
+        rel.release = release;
+        rel.version = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        rel.rows = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+        snprintf(rel.department, sizeof rel.department, "%s", PQgetvalue(r, 0, 4));
+        odp_v_cstr(&m->resource, rel.resource, sizeof rel.resource);
+    }
+    /*  From here on the release is checked: failures are the request's own. */
+    rc = -1;
     int64_t total = rel.rows;
     bool estimated = false;
     bool with_total = !m->include_total.present || m->include_total.b;
@@ -535,7 +657,8 @@ static int s_search(odp_req_t *req)
         goto done;
     }
     free(from_where);
-    int n = PQntuples(r);
+    /*  No row matched: the release's row alone, its row columns NULL (row_no never is). */
+    int n = off && PQgetisnull(r, 0, off) ? 0 : PQntuples(r);
     bool more = n == limit && limit > 0 && !m->sort.present;
     msgpack_packer *pk = req->pk;
     msgpack_pack_map(pk, 8 + (with_total ? 2 : 0) + (more ? 1 : 0));
@@ -564,11 +687,12 @@ static int s_search(odp_req_t *req)
             for (int c = 0; c < ncols; c++) {
                 if (c)
                     odp_buf_append(out, ",", 1);
-                if (!PQgetisnull(r, i, c)) {
-                    size_t len = (size_t)PQgetlength(r, i, c);
+                if (!PQgetisnull(r, i, c + off)) {
+                    size_t len = (size_t)PQgetlength(r, i, c + off);
                     char *dst = odp_buf_reserve(out, 2 * len + 2);
                     if (dst)
-                        odp_buf_extend(out, csv_write(dst, 2 * len + 2, PQgetvalue(r, i, c), len));
+                        odp_buf_extend(out,
+                                       csv_write(dst, 2 * len + 2, PQgetvalue(r, i, c + off), len));
                 }
                 if (c == ncols - 1)
                     odp_buf_append(out, "\r\n", 2);
@@ -587,7 +711,7 @@ static int s_search(odp_req_t *req)
             for (int c = 0; c < ncols; c++) {
                 if (objects)
                     q_pack_str(pk, cols[c]->name);
-                s_pack_value(pk, r, i, c, cols[c]->type);
+                s_pack_value(pk, r, i, c + off, cols[c]->type);
             }
         }
     }
@@ -603,7 +727,7 @@ static int s_search(odp_req_t *req)
     }
     if (more) {
         char cur[64];
-        snprintf(cur, sizeof cur, "%" PRId64 ".%s", rel.release, PQgetvalue(r, n - 1, 0));
+        snprintf(cur, sizeof cur, "%" PRId64 ".%s", rel.release, PQgetvalue(r, n - 1, off));
         q_pack_str(pk, "next_page");
         q_pack_str(pk, cur);
     }
@@ -613,6 +737,64 @@ static int s_search(odp_req_t *req)
 done:
     s_build_free(&b);
     return rc;
+}
+
+static int s_search(odp_req_t *req)
+{
+    const odp_datastore_search_t *m = req->msg;
+    q_who_t who;
+    if (q_who(req, &m->token, &who) < 0)
+        return -1;
+    /*  next_page: "<release>.<last row number>", pinned to the release it started on, so a
+        new version released meanwhile does not shift the pages. */
+    int64_t pin = 0, after = 0;
+    if (m->next_page.present) {
+        char cur[201];
+        odp_v_cstr(&m->next_page, cur, sizeof cur);
+        char *end;
+        errno = 0;
+        pin = strtoll(cur, &end, 10);
+        if (*end == '.')
+            after = strtoll(end + 1, &end, 10);
+        if (errno || *end || pin <= 0 || after < 0 || !strchr(cur, '.'))
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "next_page",
+                                "next_page is the value a previous reply gave");
+        if (m->offset.present && m->offset.i)
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "offset",
+                                "next_page and offset do not combine");
+        if (m->sort.present)
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
+                                "next_page pages in _id order: no sort with it");
+    }
+    const char *format = "objects";
+    if (m->records_format.present) {
+        if (odp_v_eq(&m->records_format, "objects"))
+            format = "objects";
+        else if (odp_v_eq(&m->records_format, "lists"))
+            format = "lists";
+        else if (odp_v_eq(&m->records_format, "csv"))
+            format = "csv";
+        else
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "records_format",
+                                "records_format is objects, lists or csv");
+    }
+    char key[128];
+    bool hinted =
+        s_hint_key_of(&m->resource, m->version.present ? m->version.i : 0, pin, key, sizeof key);
+    int64_t hint = hinted ? s_hint_get(key) : 0;
+    if (hint > 0) {
+        int rc = s_rows(req, &who, format, pin, after, hint, NULL);
+        if (rc != S_STALE)
+            return rc;
+        s_hint_drop(key);
+        memset(req->err, 0, sizeof *req->err);
+    }
+    q_release_t rel;
+    if (q_release(req, &who, &m->resource, m->version.present ? m->version.i : 0, pin, &rel) < 0)
+        return -1;
+    if (hinted)
+        s_hint_put(key, rel.release);
+    return s_rows(req, &who, format, pin, after, rel.release, &rel);
 }
 
 void rows_routes(odp_service_t *svc)

@@ -18,6 +18,7 @@
 
 #define S_DEPT1 "446800001"
 #define S_DEPT2 "446800002"
+#define S_DEPT3 "448700001"
 #define S_ROWS  300
 
 static char s_public[64];
@@ -785,6 +786,124 @@ static void s_who_gets_what(void)
     odp_client_destroy(&c);
 }
 
+/*  The version of a reply and its first record's ver. */
+static bool s_answer(odp_reply_t *rep, int64_t version, const char *ver)
+{
+    const msgpack_object *recs = odp_map_get(&rep->obj, "records");
+    const msgpack_object *v =
+        recs && recs->via.array.size ? odp_map_get(&recs->via.array.ptr[0], "ver") : NULL;
+    return h_int(rep, "version") == version && v && v->type == MSGPACK_OBJECT_STR &&
+           v->via.str.size == strlen(ver) && memcmp(v->via.str.ptr, ver, v->via.str.size) == 0;
+}
+
+/*  A row query runs on a hint of the release it was last answered from (rows.c); the hint
+    decides nothing. On one connection (so one worker, its hint warm from the answers
+    before), a new version, the entry made conditional, a grant given and ended, and a
+    withdrawal each change the very next answer. */
+static void s_hint(void)
+{
+    CHECK(s_ready, "set-up failed");
+    char res[33] = "";
+    bool ok = h_department(S_DEPT3, "行查询测试 部门三") == 0 &&
+              tp_entry(S_DEPT3, "行查询 版本提示", "dataset", s_dict(), true, res);
+    size_t len;
+    char *csv = s_csv("v1", 20, &len);
+    ok = ok && s_publish(S_DEPT3, res, csv, len) > 0;
+    free(csv);
+    CHECK(ok, "entry and its v1");
+    odp_client_t *c = s_anon("hinted");
+    char token[65];
+    s_signin(c, "rows-hinted", token);
+    odp_reply_t rep;
+    int st;
+    for (int i = 0; i < 3; i++) {
+        st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
+        CHECK(st == 200 && s_answer(&rep, 1, "v1"), "v1, query %d: %d %s", i, st, h_err_code(&rep));
+        odp_reply_free(&rep);
+    }
+    csv = s_csv("v2", 20, &len);
+    CHECK(s_publish(S_DEPT3, res, csv, len) > 0, "release v2");
+    free(csv);
+    st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
+    CHECK(st == 200 && s_answer(&rep, 2, "v2"), "after v2's release: %d v%lld", st,
+          (long long)h_int(&rep, "version"));
+    odp_reply_free(&rep);
+    /*  Made conditional: refused at once, then read with a grant until it ends. */
+    odp_client_t *p = h_client("registrar", h_keyfile(S_DEPT3));
+    odp_catalog_update_t u = {0};
+    u.resource = odp_v_str(res);
+    u.open_type = odp_v_str("conditional");
+    u.access_conditions = odp_v_str("用于科研");
+    st = h_call(p, &odp_def_catalog_update, &u, &rep);
+    CHECK(st == 200, "conditional: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&p);
+    st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
+    CHECK(st == 403 && strcmp(h_err_code(&rep), "FORBIDDEN") == 0, "made conditional: %d %s", st,
+          h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_application_submit_t a = {0};
+    a.token = odp_v_str(token);
+    a.resource = odp_v_str(res);
+    a.purpose = odp_v_str("研究");
+    a.scope = odp_v_str("全部");
+    a.period_from = odp_v_str("2026-01-01");
+    a.period_to = odp_v_str("2026-12-31");
+    st = h_call(c, &odp_def_application_submit, &a, &rep);
+    int64_t app = h_int(&rep, "id");
+    CHECK(st == 200 && app > 0, "apply: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_t *dept = h_client("query", h_keyfile(S_DEPT3));
+    odp_application_decide_t d = {0};
+    d.id = odp_v_int(app);
+    d.grant = odp_v_bool(true);
+    d.expires_at = odp_v_str("2099-01-01T00:00:00Z");
+    st = h_call(dept, &odp_def_application_decide, &d, &rep);
+    CHECK(st == 200, "grant: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&dept);
+    for (int i = 0; i < 2; i++) {
+        st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
+        CHECK(st == 200 && s_answer(&rep, 2, "v2"), "granted, query %d: %d %s", i, st,
+              h_err_code(&rep));
+        odp_reply_free(&rep);
+    }
+    PGconn *pg = h_pg_super();
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE query.applications SET expires_at = now() - interval '1 second' WHERE id = "
+             "%lld",
+             (long long)app);
+    PQclear(PQexec(pg, sql));
+    PQfinish(pg);
+    st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
+    CHECK(st == 403, "the grant ended: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    /*  Readable again by the public, then withdrawn: not served. */
+    p = h_client("registrar", h_keyfile(S_DEPT3));
+    u.open_type = odp_v_str("unconditional");
+    u.access_conditions = (odp_val_t){0};
+    st = h_call(p, &odp_def_catalog_update, &u, &rep);
+    CHECK(st == 200, "unconditional: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&p);
+    st = s_rows(c, NULL, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
+    CHECK(st == 200 && s_answer(&rep, 2, "v2"), "open again: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_t *pub = h_client("publisher", NULL);
+    odp_release_withdraw_t w = {0};
+    w.resource = odp_v_str(res);
+    w.reason = odp_v_str("行查询测试：提示");
+    st = h_call(pub, &odp_def_release_withdraw, &w, &rep);
+    CHECK(st == 200, "withdraw: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&pub);
+    st = s_rows(c, NULL, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
+    CHECK(st == 404, "withdrawn: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    odp_client_destroy(&c);
+}
+
 const h_case_t t_query_rows_cases[] = {
     {"query rows: set-up (open, conditional and another department's entries released)", s_setup},
     {"query rows: Chinese keyword search finds by title, every term must hold, facets count "
@@ -808,4 +927,7 @@ const h_case_t t_query_rows_cases[] = {
     {"query rows: anonymous and ungranted users are refused conditional rows; a withdrawn entry "
      "is neither found nor served",
      s_who_gets_what},
+    {"query rows: the release hint decides nothing: a new version, the entry made conditional, a "
+     "grant given and ended, and a withdrawal change the very next answer",
+     s_hint},
     {NULL, NULL}};
