@@ -732,7 +732,7 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
         q_pack_str(pk, cur);
     }
     PQclear(r);
-    q_guard_count(((q_ctx_t *)req->ctx)->guard, &who, rel.resource, rel.department, Q_QUERY);
+    q_guard_count(((q_ctx_t *)req->ctx)->guard, who, rel.resource, rel.department, Q_QUERY);
     rc = 0;
 done:
     s_build_free(&b);
