@@ -248,7 +248,8 @@ static int s_begin_resume(odp_req_t *req, const odp_push_begin_t *m, const s_beg
 }
 
 /*  The staging table's columns from the table's dictionary, in position order, as
-    `, "<field>" <type> ...` in b->columns (the caller frees it), and the dictionary's
+    `, "<field>" <type> ...` in b->columns (the caller frees it; text in the collation
+    code_point, migrations/031_code_point_collation.sql), and the dictionary's
     digest - computed as migration 006 computes it for older uploads. 404 without one. */
 static int s_begin_dictionary(odp_req_t *req, s_begin_t *b)
 {
@@ -282,7 +283,8 @@ static int s_begin_dictionary(odp_req_t *req, s_begin_t *b)
                               "reserve (" REGISTRAR_RESERVED_COLUMNS "): rename it",
                               name);
         else if (ident && type)
-            fprintf(f, ", %s %s", ident, type);
+            fprintf(f, ", %s %s%s", ident, type,
+                    strcmp(type, "text") == 0 ? " COLLATE code_point" : "");
         else
             rc = odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot build the staging table");
         PQfreemem(ident);

@@ -12,7 +12,12 @@
     each with memory to sort in, and the loop's timer follows them; ANALYZE comes last (it
     conflicts with CREATE INDEX), once, because the table never changes after. With async
     the command answers at once (ready false while a build runs; ask again); without it,
-    it answers when the builds are done, as it always did. */
+    it answers when the builds are done, as it always did.
+
+    Builds asked for in the background (ahead of a release, while the version's review
+    runs its checks on the same cores) take one connection, so that the review keeps the
+    rest; the next request without background (the release itself) gives the running job
+    its usual connections. */
 #include "registrar.h"
 
 #include "common/config.h"
@@ -44,6 +49,7 @@ typedef struct {
     bool failed; /* kept until the next stage.index of the upload reports it */
     char error[256];
     int64_t started;
+    char setup[160]; /* each connection's settings */
 } s_job_t;
 
 /*  A service is one thread: a file-scope table is safe. */
@@ -140,8 +146,41 @@ static void s_job_advance(s_job_t *job)
     }
 }
 
-/*  Start building the n statements of ddl (taken over) for upload. */
-static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int n, odp_error_t *err)
+/*  The connections a job has, up to want (no more than statements are left to send):
+    false when one could not be opened (the job failed). */
+static bool s_job_grow(s_job_t *job, int want)
+{
+    if (want > S_CONNS)
+        want = S_CONNS;
+    if (want > job->nconns + (job->n - job->sent))
+        want = job->nconns + (job->n - job->sent);
+    while (!job->analyzing && job->nconns < want) {
+        s_conn_t *k = &job->conns[job->nconns];
+        k->db = odp_db_new("registrar");
+        job->nconns++;
+        PGconn *c = k->db ? odp_db_conn(k->db) : NULL;
+        PGresult *r = c ? PQexec(c, job->setup) : NULL;
+        bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) {
+            s_job_fail(job, "the index connection", c ? PQerrorMessage(c) : "cannot connect");
+            return false;
+        }
+    }
+    return true;
+}
+
+/*  ODP_REGISTRAR_INDEX_CONNECTIONS, within 1 .. S_CONNS. */
+static int s_connections(void)
+{
+    int64_t want = odp_config_int("registrar", "INDEX_CONNECTIONS", 3);
+    return (int)(want < 1 ? 1 : want > S_CONNS ? S_CONNS : want);
+}
+
+/*  Start building the n statements of ddl (taken over) for upload, on one connection in
+    the background, else on INDEX_CONNECTIONS. */
+static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int n,
+                       bool background, odp_error_t *err)
 {
     s_job_t *job = NULL;
     for (int i = 0; i < S_JOBS && !job; i++)
@@ -157,30 +196,19 @@ static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int 
     job->ddl = ddl;
     job->n = n;
     job->started = zclock_mono();
-    int64_t want = odp_config_int("registrar", "INDEX_CONNECTIONS", 3);
-    job->nconns = (int)(want < 1 ? 1 : want > S_CONNS ? S_CONNS : want);
-    if (job->nconns > n)
-        job->nconns = n;
+    int want = s_connections();
     /*  In-memory sorts: a million-row text index spills to disk at the default 64 MB.
-        The job's own workers (nconns) are the parallelism: a statement's parallel workers
-        would compete with them for the same cores. */
-    char setup[160];
-    snprintf(setup, sizeof setup,
+        The job's own workers (its connections) are the parallelism: a statement's parallel
+        workers would compete with them for the same cores, and in the background with
+        the review. */
+    snprintf(job->setup, sizeof job->setup,
              "SET maintenance_work_mem = '%dMB'; SET max_parallel_maintenance_workers = %d",
              (int)odp_config_int("registrar", "INDEX_MEMORY_MB", 256),
-             job->nconns > 1 ? 0 : (int)odp_config_int("registrar", "INDEX_WORKERS", 1));
-    for (int i = 0; i < job->nconns; i++) {
-        job->conns[i].db = odp_db_new("registrar");
-        PGconn *c = job->conns[i].db ? odp_db_conn(job->conns[i].db) : NULL;
-        PGresult *r = c ? PQexec(c, setup) : NULL;
-        bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-        if (!ok) {
-            s_job_fail(job, "the index connection", c ? PQerrorMessage(c) : "cannot connect");
-            s_job_free(job);
-            return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
-                                 "no database connection for the indexes");
-        }
+             want > 1 || background ? 0 : (int)odp_config_int("registrar", "INDEX_WORKERS", 1));
+    if (!s_job_grow(job, background ? 1 : want)) {
+        s_job_free(job);
+        return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
+                             "no database connection for the indexes");
     }
     s_job_advance(job);
     return 0;
@@ -287,6 +315,7 @@ static int s_stage_index(odp_req_t *req)
     if (!publisher && odp_auth_secure())
         return odp_req_fail(req, ODP_E_FORBIDDEN, NULL, "only the publisher asks for indexes");
     bool async = m->async.present && m->async.b;
+    bool background = m->background.present && m->background.b;
     int64_t upload = m->upload.i;
     s_job_t *job = s_job_find(upload);
     if (job && job->failed) {
@@ -309,9 +338,13 @@ static int s_stage_index(odp_req_t *req)
     int created = 0;
     if (rc == 0 && !job && q->missing > 0) {
         /*  A build in progress is not visible to the catalogue yet: the job says it is. */
-        rc = s_job_start(upload, q->stage, q->ddl, q->missing, req->err);
+        rc = s_job_start(upload, q->stage, q->ddl, q->missing, background, req->err);
         q->ddl = NULL;
         created = rc == 0 ? q->missing : 0;
+    } else if (rc == 0 && job && !background) {
+        /*  Someone waits for this build now: it gets its usual connections. */
+        if (s_job_grow(job, s_connections()))
+            s_job_advance(job);
     }
     if (rc == 0 && !async) {
         s_job_wait(upload);
