@@ -138,9 +138,11 @@ static void s_job_advance(s_job_t *job)
         }
     }
     if (!job->failed && !job->analyzing && job->done == job->n) {
-        /*  Statistics once, with the indexes: the table never changes after. */
-        char analyze[64];
-        snprintf(analyze, sizeof analyze, "ANALYZE %s", job->stage);
+        /*  Statistics once, with the indexes: the table never changes after. Autovacuum,
+            off since the push (push.c), may now set its visibility map. */
+        char analyze[128];
+        snprintf(analyze, sizeof analyze, "ALTER TABLE %s RESET (autovacuum_enabled); ANALYZE %s",
+                 job->stage, job->stage);
         job->analyzing = true;
         s_send(job, 0, analyze);
     }
