@@ -95,8 +95,7 @@ static int64_t s_quiet_ms = 0;
     0 while they are being built, -1 with err set. Never waits for a build. Ahead of a
     release the builds run in the background (one connection: the version's review runs
     its checks meanwhile); a release gives them the registrar's usual connections. */
-static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead,
-                       odp_error_t *err)
+static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, odp_error_t *err)
 {
     if (from_timer && zclock_mono() < s_quiet_until)
         return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,

@@ -9,8 +9,11 @@
     The builds are what makes a release of a large version slow, and they would hold the
     registrar's loop (pushes) for as long. So they run on connections of their own, several
     at once (CREATE INDEX statements on one table take SHARE locks, which do not conflict),
-    each with memory to sort in, and the loop's timer follows them; ANALYZE comes last (it
-    conflicts with CREATE INDEX), once, because the table never changes after. With async
+    each with memory to sort in, and the loop's timer follows them. ANALYZE comes first,
+    once, because the table never changes after (it conflicts with CREATE INDEX: the builds
+    wait for it); started ahead of a release, its time then falls before the decision, not
+    after. Last, autovacuum, off on a staging table since its push, is turned back on. With
+    async
     the command answers at once (ready false while a build runs; ask again); without it,
     it answers when the builds are done, as it always did.
 
@@ -41,12 +44,12 @@ typedef struct {
 typedef struct {
     int64_t upload; /* 0: a free slot */
     char stage[40];
-    char (*ddl)[256]; /* the CREATE INDEX statements still to build */
-    int n, sent, done;
+    char (*ddl)[256];  /* ANALYZE and the CREATE INDEX statements */
+    int n, sent, done; /* statements: ANALYZE, then one CREATE INDEX per index */
     s_conn_t conns[S_CONNS];
     int nconns;
-    bool analyzing;
-    bool failed; /* kept until the next stage.index of the upload reports it */
+    bool finishing; /* autovacuum back on, the last statement */
+    bool failed;    /* kept until the next stage.index of the upload reports it */
     char error[256];
     int64_t started;
     char setup[160]; /* each connection's settings */
@@ -119,13 +122,13 @@ static void s_job_advance(s_job_t *job)
             }
             k->conn = NULL;
             if (!ok) {
-                s_job_fail(job, job->analyzing ? "ANALYZE" : "CREATE INDEX", msg);
+                s_job_fail(job, job->finishing ? "ALTER TABLE" : "the index build", msg);
                 return;
             }
-            if (job->analyzing) {
+            if (job->finishing) {
                 odp_info("event=stage.indexed upload=%" PRId64 " created=%d connections=%d "
                          "ms=%" PRId64,
-                         job->upload, job->n, job->nconns, zclock_mono() - job->started);
+                         job->upload, job->n - 1, job->nconns, zclock_mono() - job->started);
                 s_job_free(job);
                 return;
             }
@@ -137,14 +140,12 @@ static void s_job_advance(s_job_t *job)
             job->sent++;
         }
     }
-    if (!job->failed && !job->analyzing && job->done == job->n) {
-        /*  Statistics once, with the indexes: the table never changes after. Autovacuum,
-            off since the push (push.c), may now set its visibility map. */
-        char analyze[128];
-        snprintf(analyze, sizeof analyze, "ALTER TABLE %s RESET (autovacuum_enabled); ANALYZE %s",
-                 job->stage, job->stage);
-        job->analyzing = true;
-        s_send(job, 0, analyze);
+    if (!job->failed && !job->finishing && job->done == job->n) {
+        /*  Autovacuum, off since the push (push.c), may now set the visibility map. */
+        char sql[96];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s RESET (autovacuum_enabled)", job->stage);
+        job->finishing = true;
+        s_send(job, 0, sql);
     }
 }
 
@@ -156,7 +157,7 @@ static bool s_job_grow(s_job_t *job, int want)
         want = S_CONNS;
     if (want > job->nconns + (job->n - job->sent))
         want = job->nconns + (job->n - job->sent);
-    while (!job->analyzing && job->nconns < want) {
+    while (!job->finishing && job->nconns < want) {
         s_conn_t *k = &job->conns[job->nconns];
         k->db = odp_db_new("registrar");
         job->nconns++;
@@ -181,8 +182,8 @@ static int s_connections(void)
 
 /*  Start building the n statements of ddl (taken over) for upload, on one connection in
     the background, else on INDEX_CONNECTIONS. */
-static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int n,
-                       bool background, odp_error_t *err)
+static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int n, bool background,
+                       odp_error_t *err)
 {
     s_job_t *job = NULL;
     for (int i = 0; i < S_JOBS && !job; i++)
@@ -245,7 +246,7 @@ typedef struct {
     char stage[40];
     char names[S_MAX_FIELDS][64]; /* index names, for the reply */
     int n;
-    char (*ddl)[256]; /* the missing ones */
+    char (*ddl)[256]; /* ANALYZE, then the missing ones */
     int missing;
 } s_index_req_t;
 
@@ -296,13 +297,14 @@ static int s_index_txn(odp_req_t *req, void *arg)
             char *col = PQescapeIdentifier(odp_db_conn(req->db), f->ptr, f->size);
             if (!col)
                 return odp_req_fail(req, ODP_E_INTERNAL, "fields", "cannot quote a column name");
-            snprintf(q->ddl[q->missing], sizeof q->ddl[0],
+            snprintf(q->ddl[q->missing + 1], sizeof q->ddl[0],
                      "CREATE INDEX IF NOT EXISTS %s ON %s (%s)", q->names[q->n], q->stage, col);
             PQfreemem(col);
             q->missing++;
         }
         q->n++;
     }
+    snprintf(q->ddl[0], sizeof q->ddl[0], "ANALYZE %s", q->stage);
     return 0;
 }
 
@@ -328,7 +330,7 @@ static int s_stage_index(odp_req_t *req)
     }
     s_index_req_t *q = calloc(1, sizeof *q);
     if (q)
-        q->ddl = calloc(S_MAX_FIELDS, sizeof *q->ddl);
+        q->ddl = calloc(S_MAX_FIELDS + 1, sizeof *q->ddl);
     if (!q || !q->ddl) {
         if (q)
             free(q);
@@ -340,7 +342,7 @@ static int s_stage_index(odp_req_t *req)
     int created = 0;
     if (rc == 0 && !job && q->missing > 0) {
         /*  A build in progress is not visible to the catalogue yet: the job says it is. */
-        rc = s_job_start(upload, q->stage, q->ddl, q->missing, background, req->err);
+        rc = s_job_start(upload, q->stage, q->ddl, q->missing + 1, background, req->err);
         q->ddl = NULL;
         created = rc == 0 ? q->missing : 0;
     } else if (rc == 0 && job && !background) {

@@ -246,9 +246,9 @@ static void s_pattern_classes(void)
     CHECK(h_department(dept, "审核测试 字符类部门") == 0, "department.add");
     char dict[512];
     snprintf(dict, sizeof dict, "%s/reviewer-classes.dict.json", h_var());
-    json_t *d = json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "fields", "name", "名称", "type",
-                          "text", "pattern", "[[:alpha:]]+", "name", "代码", "type", "text",
-                          "pattern", "\\w{2,}");
+    json_t *d =
+        json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "fields", "name", "名称", "type", "text",
+                  "pattern", "[[:alpha:]]+", "name", "代码", "type", "text", "pattern", "\\w{2,}");
     CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
     json_decref(d);
     char resource[33];
