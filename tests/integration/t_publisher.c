@@ -1067,6 +1067,15 @@ static void s_code_point(void)
     CHECK(ok && strcmp(PQgetvalue(r, 0, 1), want) == 0,
           "ORDER BY name in the database's collation: %s", ok ? PQgetvalue(r, 0, 1) : "-");
     PQclear(r);
+    /*  Case folding is the database's too (LC_CTYPE C.UTF-8): ILIKE, which the query
+        service's full-text q uses, finds éclair and Ω in upper case; under "C" it would
+        fold ASCII only. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM publisher.r%lld WHERE name ILIKE '%%ÉCLAIR%%' OR name "
+             "ILIKE 'ω' OR name ILIKE 'Ｚ'",
+             (long long)rel);
+    CHECK(h_pg_int(pg, sql) == 3, "ILIKE folds the case of %lld of éclair, Ω, ｚ, not 3",
+          (long long)h_pg_int(pg, sql));
     /*  The query service sorts the same way. */
     odp_client_t *qc = h_client("query", NULL);
     odp_datastore_search_t m = {0};
