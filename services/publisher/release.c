@@ -92,9 +92,9 @@ static int64_t s_quiet_until = 0;
 static int64_t s_quiet_ms = 0;
 
 /*  Ask the registrar to build (or confirm) the indexes of upload: 1 when they are ready,
-    0 while they are being built, -1 with err set. Never waits for a build. Ahead of a
-    release the builds run in the background (one connection: the version's review runs
-    its checks meanwhile); a release gives them the registrar's usual connections. */
+    0 while they are being built, -1 with err set. Never waits for a build. Ahead, while
+    the version's review runs its checks, the builds run in the background (one
+    connection); after the checks, or for a release, on the registrar's usual connections. */
 static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, odp_error_t *err)
 {
     if (from_timer && zclock_mono() < s_quiet_until)
@@ -174,7 +174,7 @@ static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead
 
 /*  Where upload's indexes are: 1 ready, 0 being built, -1 with err set (a failure is
     recorded, and the next try comes later). Asks the registrar only until they are ready;
-    ahead: for no release yet (s_index_ask). */
+    ahead: while the version's review runs its checks (s_index_ask). */
 static int s_index(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, odp_error_t *err)
 {
     char id[24];
@@ -1002,13 +1002,16 @@ static void s_count_ahead(odp_db_t *db)
 
 /*  The versions whose indexes are being built, followed until they are ready (a few
     milliseconds each: the registrar answers at once); a version rejected meanwhile needs
-    none. Gives up after a few failures: a release asks for the indexes again anyway. */
+    none. While the review runs its checks the builds stay in the background (one
+    connection); once they are done the next ask gives them their usual connections. Gives
+    up after a few failures: a release asks for the indexes again anyway. */
 static void s_index_ahead(odp_db_t *db)
 {
     PGresult *r = odp_db_exec(db,
-                              "SELECT a.upload, coalesce(v.state = 'rejected', false) FROM "
-                              "index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = a.upload "
-                              "WHERE a.ready_at IS NULL AND a.next_at <= now() ORDER BY "
+                              "SELECT a.upload, coalesce(v.state = 'rejected', false), "
+                              "coalesce(v.state = 'in_review' AND v.checked_at IS NULL, false) "
+                              "FROM index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = "
+                              "a.upload WHERE a.ready_at IS NULL AND a.next_at <= now() ORDER BY "
                               "a.queued_at, a.upload LIMIT 4",
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -1022,7 +1025,7 @@ static void s_index_ahead(odp_db_t *db)
         if (PQgetvalue(r, i, 1)[0] == 't') {
             odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND counted IS NOT NULL", 1,
                        vals, NULL);
-        } else if (s_index(db, upload, true, true, &err) < 0) {
+        } else if (s_index(db, upload, true, PQgetvalue(r, i, 2)[0] == 't', &err) < 0) {
             odp_warn("event=release.index_ahead_failed upload=%" PRId64 " error=\"%s\"", upload,
                      err.message);
             odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND tries >= 5", 1, vals,
