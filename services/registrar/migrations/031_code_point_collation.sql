@@ -16,7 +16,8 @@ BEGIN
     SELECT * INTO d FROM pg_database WHERE datname = current_database();
     EXECUTE format('CREATE COLLATION %I.code_point (provider = libc, lc_collate = %L, '
                    'lc_ctype = %L)', current_schema(),
-                   CASE WHEN d.datcollate IN ('C', 'POSIX') OR upper(d.datcollate) IN ('C.UTF-8', 'C.UTF8')
+                   CASE WHEN d.datcollate IN ('C', 'POSIX')
+                             OR upper(d.datcollate) IN ('C.UTF-8', 'C.UTF8')
                         THEN 'C' ELSE d.datcollate END, d.datctype);
 END
 $$;
