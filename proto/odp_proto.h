@@ -399,11 +399,13 @@ typedef enum {
     F(resource, STR, 0, 32, 1, 0)
 /*  Registrar, for the publisher only: index columns of a received version's staging table
     (fields: dictionary field names, or row_no). Idempotent. async: answer at once, the
-    reply's ready says whether the builds are done. */
+    reply's ready says whether the builds are done. background: build on one connection;
+    a later request without it gives the build its usual connections. */
 #define ODP_FIELDS_stage_index(F)                                                                  \
     F(upload, INT, 1, 0, 1, ODP_I64_MAX)                                                           \
     F(fields, STRS, 1, 63, 0, 500)                                                                 \
-    F(async, BOOL, 0, 0, 0, 0)
+    F(async, BOOL, 0, 0, 0, 0)                                                                     \
+    F(background, BOOL, 0, 0, 0, 0)
 /*  The query service (PROTOCOL.md §13). token: a session token from user.signin; without
     one a request acts as the key bound to an account (user.bind_key), else as anonymous. */
 #define ODP_FIELDS_user_signup(F)                                                                  \

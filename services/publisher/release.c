@@ -92,8 +92,10 @@ static int64_t s_quiet_until = 0;
 static int64_t s_quiet_ms = 0;
 
 /*  Ask the registrar to build (or confirm) the indexes of upload: 1 when they are ready,
-    0 while they are being built, -1 with err set. Never waits for a build. */
-static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, odp_error_t *err)
+    0 while they are being built, -1 with err set. Never waits for a build. Ahead, while
+    the version's review runs its checks, the builds run in the background (one
+    connection); after the checks, or for a release, on the registrar's usual connections. */
+static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, odp_error_t *err)
 {
     if (from_timer && zclock_mono() < s_quiet_until)
         return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
@@ -126,6 +128,8 @@ static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, odp_error_
     m.upload = odp_v_int(upload);
     m.fields = (odp_val_t){.present = true, .obj = &arr};
     m.async = odp_v_bool(true);
+    if (ahead)
+        m.background = odp_v_bool(true);
     int rc = 0;
     if (!s_registrar) {
         char cert[512], why[256] = "";
@@ -169,8 +173,9 @@ static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, odp_error_
 }
 
 /*  Where upload's indexes are: 1 ready, 0 being built, -1 with err set (a failure is
-    recorded, and the next try comes later). Asks the registrar only until they are ready. */
-static int s_index(odp_db_t *db, int64_t upload, bool from_timer, odp_error_t *err)
+    recorded, and the next try comes later). Asks the registrar only until they are ready;
+    ahead: while the version's review runs its checks (s_index_ask). */
+static int s_index(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, odp_error_t *err)
 {
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, upload);
@@ -185,7 +190,7 @@ static int s_index(odp_db_t *db, int64_t upload, bool from_timer, odp_error_t *e
     PQclear(r);
     if (ready)
         return 1;
-    int rc = s_index_ask(db, upload, from_timer, err);
+    int rc = s_index_ask(db, upload, from_timer, ahead, err);
     if (rc < 0) {
         vals[1] = err->message;
         odp_db_cmd(db,
@@ -395,7 +400,7 @@ static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, int64_t w
     if (upload > 0) {
         /*  Usually built already: they start with the version's review. */
         int ready;
-        while ((ready = s_index(db, upload, wait_ms == 0, err)) == 0 &&
+        while ((ready = s_index(db, upload, wait_ms == 0, false, err)) == 0 &&
                zclock_mono() - t0 < wait_ms)
             zclock_sleep(20);
         if (ready < 0) {
@@ -997,13 +1002,16 @@ static void s_count_ahead(odp_db_t *db)
 
 /*  The versions whose indexes are being built, followed until they are ready (a few
     milliseconds each: the registrar answers at once); a version rejected meanwhile needs
-    none. Gives up after a few failures: a release asks for the indexes again anyway. */
+    none. While the review runs its checks the builds stay in the background (one
+    connection); once they are done the next ask gives them their usual connections. Gives
+    up after a few failures: a release asks for the indexes again anyway. */
 static void s_index_ahead(odp_db_t *db)
 {
     PGresult *r = odp_db_exec(db,
-                              "SELECT a.upload, coalesce(v.state = 'rejected', false) FROM "
-                              "index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = a.upload "
-                              "WHERE a.ready_at IS NULL AND a.next_at <= now() ORDER BY "
+                              "SELECT a.upload, coalesce(v.state = 'rejected', false), "
+                              "coalesce(v.state = 'in_review' AND v.checked_at IS NULL, false) "
+                              "FROM index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = "
+                              "a.upload WHERE a.ready_at IS NULL AND a.next_at <= now() ORDER BY "
                               "a.queued_at, a.upload LIMIT 4",
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -1017,7 +1025,7 @@ static void s_index_ahead(odp_db_t *db)
         if (PQgetvalue(r, i, 1)[0] == 't') {
             odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND counted IS NOT NULL", 1,
                        vals, NULL);
-        } else if (s_index(db, upload, true, &err) < 0) {
+        } else if (s_index(db, upload, true, PQgetvalue(r, i, 2)[0] == 't', &err) < 0) {
             odp_warn("event=release.index_ahead_failed upload=%" PRId64 " error=\"%s\"", upload,
                      err.message);
             odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND tries >= 5", 1, vals,

@@ -248,7 +248,8 @@ static int s_begin_resume(odp_req_t *req, const odp_push_begin_t *m, const s_beg
 }
 
 /*  The staging table's columns from the table's dictionary, in position order, as
-    `, "<field>" <type> ...` in b->columns (the caller frees it), and the dictionary's
+    `, "<field>" <type> ...` in b->columns (the caller frees it; text in the collation
+    code_point, migrations/031_code_point_collation.sql), and the dictionary's
     digest - computed as migration 006 computes it for older uploads. 404 without one. */
 static int s_begin_dictionary(odp_req_t *req, s_begin_t *b)
 {
@@ -282,7 +283,8 @@ static int s_begin_dictionary(odp_req_t *req, s_begin_t *b)
                               "reserve (" REGISTRAR_RESERVED_COLUMNS "): rename it",
                               name);
         else if (ident && type)
-            fprintf(f, ", %s %s", ident, type);
+            fprintf(f, ", %s %s%s", ident, type,
+                    strcmp(type, "text") == 0 ? " COLLATE code_point" : "");
         else
             rc = odp_req_fail(req, ODP_E_INTERNAL, NULL, "cannot build the staging table");
         PQfreemem(ident);
@@ -346,9 +348,14 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
     int64_t id = push_int(r, 0, 0);
     PQclear(r);
     if (b->dataset) {
+        /*  Without autovacuum until its indexes are built (stage.index turns it back on):
+            a million freshly loaded rows would draw a vacuum and an analyze right when the
+            review reads the table on the same cores, and the index job analyzes it anyway. */
         char *ddl = NULL;
-        if (asprintf(&ddl, "CREATE TABLE stage_u%" PRId64 " (row_no bigint NOT NULL%s)", id,
-                     b->columns) < 0)
+        if (asprintf(&ddl,
+                     "CREATE TABLE stage_u%" PRId64
+                     " (row_no bigint NOT NULL%s) WITH (autovacuum_enabled = false)",
+                     id, b->columns) < 0)
             return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
         r = odp_db_exec(req->db, ddl, 0, NULL, NULL);
         free(ddl);

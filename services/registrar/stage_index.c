@@ -9,10 +9,18 @@
     The builds are what makes a release of a large version slow, and they would hold the
     registrar's loop (pushes) for as long. So they run on connections of their own, several
     at once (CREATE INDEX statements on one table take SHARE locks, which do not conflict),
-    each with memory to sort in, and the loop's timer follows them; ANALYZE comes last (it
-    conflicts with CREATE INDEX), once, because the table never changes after. With async
+    each with memory to sort in, and the loop's timer follows them. ANALYZE comes first,
+    once, because the table never changes after (it conflicts with CREATE INDEX: the builds
+    wait for it); started ahead of a release, its time then falls before the decision, not
+    after. Last, autovacuum, off on a staging table since its push, is turned back on. With
+    async
     the command answers at once (ready false while a build runs; ask again); without it,
-    it answers when the builds are done, as it always did. */
+    it answers when the builds are done, as it always did.
+
+    Builds asked for in the background (ahead of a release, while the version's review
+    runs its checks on the same cores) take one connection, so that the review keeps the
+    rest; the next request without background (the release itself) gives the running job
+    its usual connections. */
 #include "registrar.h"
 
 #include "common/config.h"
@@ -36,14 +44,15 @@ typedef struct {
 typedef struct {
     int64_t upload; /* 0: a free slot */
     char stage[40];
-    char (*ddl)[256]; /* the CREATE INDEX statements still to build */
-    int n, sent, done;
+    char (*ddl)[256];  /* ANALYZE and the CREATE INDEX statements */
+    int n, sent, done; /* statements: ANALYZE, then one CREATE INDEX per index */
     s_conn_t conns[S_CONNS];
     int nconns;
-    bool analyzing;
-    bool failed; /* kept until the next stage.index of the upload reports it */
+    bool finishing; /* autovacuum back on, the last statement */
+    bool failed;    /* kept until the next stage.index of the upload reports it */
     char error[256];
     int64_t started;
+    char setup[160]; /* each connection's settings */
 } s_job_t;
 
 /*  A service is one thread: a file-scope table is safe. */
@@ -113,13 +122,13 @@ static void s_job_advance(s_job_t *job)
             }
             k->conn = NULL;
             if (!ok) {
-                s_job_fail(job, job->analyzing ? "ANALYZE" : "CREATE INDEX", msg);
+                s_job_fail(job, job->finishing ? "ALTER TABLE" : "the index build", msg);
                 return;
             }
-            if (job->analyzing) {
+            if (job->finishing) {
                 odp_info("event=stage.indexed upload=%" PRId64 " created=%d connections=%d "
                          "ms=%" PRId64,
-                         job->upload, job->n, job->nconns, zclock_mono() - job->started);
+                         job->upload, job->n - 1, job->nconns, zclock_mono() - job->started);
                 s_job_free(job);
                 return;
             }
@@ -131,17 +140,50 @@ static void s_job_advance(s_job_t *job)
             job->sent++;
         }
     }
-    if (!job->failed && !job->analyzing && job->done == job->n) {
-        /*  Statistics once, with the indexes: the table never changes after. */
-        char analyze[64];
-        snprintf(analyze, sizeof analyze, "ANALYZE %s", job->stage);
-        job->analyzing = true;
-        s_send(job, 0, analyze);
+    if (!job->failed && !job->finishing && job->done == job->n) {
+        /*  Autovacuum, off since the push (push.c), may now set the visibility map. */
+        char sql[96];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s RESET (autovacuum_enabled)", job->stage);
+        job->finishing = true;
+        s_send(job, 0, sql);
     }
 }
 
-/*  Start building the n statements of ddl (taken over) for upload. */
-static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int n, odp_error_t *err)
+/*  The connections a job has, up to want (no more than statements are left to send):
+    false when one could not be opened (the job failed). */
+static bool s_job_grow(s_job_t *job, int want)
+{
+    if (want > S_CONNS)
+        want = S_CONNS;
+    if (want > job->nconns + (job->n - job->sent))
+        want = job->nconns + (job->n - job->sent);
+    while (!job->finishing && job->nconns < want) {
+        s_conn_t *k = &job->conns[job->nconns];
+        k->db = odp_db_new("registrar");
+        job->nconns++;
+        PGconn *c = k->db ? odp_db_conn(k->db) : NULL;
+        PGresult *r = c ? PQexec(c, job->setup) : NULL;
+        bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) {
+            s_job_fail(job, "the index connection", c ? PQerrorMessage(c) : "cannot connect");
+            return false;
+        }
+    }
+    return true;
+}
+
+/*  ODP_REGISTRAR_INDEX_CONNECTIONS, within 1 .. S_CONNS. */
+static int s_connections(void)
+{
+    int64_t want = odp_config_int("registrar", "INDEX_CONNECTIONS", 3);
+    return (int)(want < 1 ? 1 : want > S_CONNS ? S_CONNS : want);
+}
+
+/*  Start building the n statements of ddl (taken over) for upload, on one connection in
+    the background, else on INDEX_CONNECTIONS. */
+static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int n, bool background,
+                       odp_error_t *err)
 {
     s_job_t *job = NULL;
     for (int i = 0; i < S_JOBS && !job; i++)
@@ -157,30 +199,19 @@ static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int 
     job->ddl = ddl;
     job->n = n;
     job->started = zclock_mono();
-    int64_t want = odp_config_int("registrar", "INDEX_CONNECTIONS", 3);
-    job->nconns = (int)(want < 1 ? 1 : want > S_CONNS ? S_CONNS : want);
-    if (job->nconns > n)
-        job->nconns = n;
+    int want = s_connections();
     /*  In-memory sorts: a million-row text index spills to disk at the default 64 MB.
-        The job's own workers (nconns) are the parallelism: a statement's parallel workers
-        would compete with them for the same cores. */
-    char setup[160];
-    snprintf(setup, sizeof setup,
+        The job's own workers (its connections) are the parallelism: a statement's parallel
+        workers would compete with them for the same cores, and in the background with
+        the review. */
+    snprintf(job->setup, sizeof job->setup,
              "SET maintenance_work_mem = '%dMB'; SET max_parallel_maintenance_workers = %d",
              (int)odp_config_int("registrar", "INDEX_MEMORY_MB", 256),
-             job->nconns > 1 ? 0 : (int)odp_config_int("registrar", "INDEX_WORKERS", 1));
-    for (int i = 0; i < job->nconns; i++) {
-        job->conns[i].db = odp_db_new("registrar");
-        PGconn *c = job->conns[i].db ? odp_db_conn(job->conns[i].db) : NULL;
-        PGresult *r = c ? PQexec(c, setup) : NULL;
-        bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-        if (!ok) {
-            s_job_fail(job, "the index connection", c ? PQerrorMessage(c) : "cannot connect");
-            s_job_free(job);
-            return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
-                                 "no database connection for the indexes");
-        }
+             want > 1 || background ? 0 : (int)odp_config_int("registrar", "INDEX_WORKERS", 1));
+    if (!s_job_grow(job, background ? 1 : want)) {
+        s_job_free(job);
+        return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
+                             "no database connection for the indexes");
     }
     s_job_advance(job);
     return 0;
@@ -215,7 +246,7 @@ typedef struct {
     char stage[40];
     char names[S_MAX_FIELDS][64]; /* index names, for the reply */
     int n;
-    char (*ddl)[256]; /* the missing ones */
+    char (*ddl)[256]; /* ANALYZE, then the missing ones */
     int missing;
 } s_index_req_t;
 
@@ -266,13 +297,14 @@ static int s_index_txn(odp_req_t *req, void *arg)
             char *col = PQescapeIdentifier(odp_db_conn(req->db), f->ptr, f->size);
             if (!col)
                 return odp_req_fail(req, ODP_E_INTERNAL, "fields", "cannot quote a column name");
-            snprintf(q->ddl[q->missing], sizeof q->ddl[0],
+            snprintf(q->ddl[q->missing + 1], sizeof q->ddl[0],
                      "CREATE INDEX IF NOT EXISTS %s ON %s (%s)", q->names[q->n], q->stage, col);
             PQfreemem(col);
             q->missing++;
         }
         q->n++;
     }
+    snprintf(q->ddl[0], sizeof q->ddl[0], "ANALYZE %s", q->stage);
     return 0;
 }
 
@@ -287,6 +319,7 @@ static int s_stage_index(odp_req_t *req)
     if (!publisher && odp_auth_secure())
         return odp_req_fail(req, ODP_E_FORBIDDEN, NULL, "only the publisher asks for indexes");
     bool async = m->async.present && m->async.b;
+    bool background = m->background.present && m->background.b;
     int64_t upload = m->upload.i;
     s_job_t *job = s_job_find(upload);
     if (job && job->failed) {
@@ -297,7 +330,7 @@ static int s_stage_index(odp_req_t *req)
     }
     s_index_req_t *q = calloc(1, sizeof *q);
     if (q)
-        q->ddl = calloc(S_MAX_FIELDS, sizeof *q->ddl);
+        q->ddl = calloc(S_MAX_FIELDS + 1, sizeof *q->ddl);
     if (!q || !q->ddl) {
         if (q)
             free(q);
@@ -309,9 +342,13 @@ static int s_stage_index(odp_req_t *req)
     int created = 0;
     if (rc == 0 && !job && q->missing > 0) {
         /*  A build in progress is not visible to the catalogue yet: the job says it is. */
-        rc = s_job_start(upload, q->stage, q->ddl, q->missing, req->err);
+        rc = s_job_start(upload, q->stage, q->ddl, q->missing + 1, background, req->err);
         q->ddl = NULL;
         created = rc == 0 ? q->missing : 0;
+    } else if (rc == 0 && job && !background) {
+        /*  Someone waits for this build now: it gets its usual connections. */
+        if (s_job_grow(job, s_connections()))
+            s_job_advance(job);
     }
     if (rc == 0 && !async) {
         s_job_wait(upload);

@@ -236,6 +236,58 @@ static void s_every_check(void)
     PQfinish(pg);
 }
 
+/*  A pattern with character classes keeps its meaning for Chinese on a staging table in
+    the collation code_point: its LC_CTYPE is the database's (C.UTF-8), so [[:alpha:]] and
+    \w take Chinese characters as letters, as before; under the collation "C" they would
+    not (checked below, so that this case can tell the two apart). */
+static void s_pattern_classes(void)
+{
+    const char *dept = "448900002";
+    CHECK(h_department(dept, "审核测试 字符类部门") == 0, "department.add");
+    char dict[512];
+    snprintf(dict, sizeof dict, "%s/reviewer-classes.dict.json", h_var());
+    json_t *d =
+        json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "fields", "name", "名称", "type", "text",
+                  "pattern", "[[:alpha:]]+", "name", "代码", "type", "text", "pattern", "\\w{2,}");
+    CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
+    json_decref(d);
+    char resource[33];
+    if (!tp_entry(dept, "审核 字符类", "dataset", dict, true, resource))
+        return;
+    static const char csv[] = "名称,代码\n"
+                              "广州市,中文ab\n"
+                              "深圳,汕头_1\n"
+                              "A1,中-文\n";
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, sizeof csv - 1, &res);
+    CHECK(st == 200 && res.rows_rejected == 0, "push: %s gave %d %s %s", res.step, st, res.code,
+          res.message);
+    odp_client_destroy(&c);
+    if (st != 200 || !tp_checked(res.upload))
+        return;
+    PGconn *pg = h_pg_super();
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND check_name = "
+             "'pattern' AND row_no = 3",
+             (long long)res.upload);
+    CHECK(h_pg_int(pg, sql) == 2, "row 3 (A1, 中-文) does not break both patterns: %lld findings",
+          (long long)h_pg_int(pg, sql));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.findings WHERE upload = %lld",
+             (long long)res.upload);
+    CHECK(h_pg_int(pg, sql) == 2, "%lld findings, not 2: Chinese does not match a class",
+          (long long)h_pg_int(pg, sql));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM registrar.stage_u%lld WHERE \"名称\" ~ '^[[:alpha:]]+$' AND "
+             "NOT \"名称\" COLLATE \"C\" ~ '^[[:alpha:]]+$'",
+             (long long)res.upload);
+    CHECK(h_pg_int(pg, sql) == 2, "the collation \"C\" would read the classes as the staging "
+                                  "table's collation does: this case proves nothing");
+    PQfinish(pg);
+}
+
 /*  ---- quarantine, decision, standard -------------------------------------------------------- */
 
 /*  The messy sample pushed by a new department dept: its upload, 0 when a step failed. */
@@ -1213,6 +1265,9 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: every clean sample passes with 0 findings", s_clean},
     {"reviewer: each check catches a row built to break it and passes rows at its boundaries",
      s_every_check},
+    {"reviewer: a pattern's character classes ([[:alpha:]], \\w) match Chinese on a staging "
+     "table in the collation code_point, as before",
+     s_pattern_classes},
     {"reviewer: each handling outcome keeps received = accepted + quarantined + dropped; a "
      "provider may not handle; approval waits for every case",
      s_handling},
