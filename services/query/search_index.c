@@ -556,8 +556,7 @@ static bool s_has(const char *hay, size_t hlen, const char *needle)
 }
 
 /*  The entries holding every bigram of the terms, ascending (*all when no term has one). */
-static int s_candidates(si_index_t *self, const si_query_t *q, uint32_t **out, size_t *n,
-                        bool *all)
+static int s_candidates(si_index_t *self, const si_query_t *q, uint32_t **out, size_t *n, bool *all)
 {
     uint64_t *g = NULL;
     size_t ng = 0, cap = 0;
@@ -622,8 +621,8 @@ int si_search(si_index_t *self, const si_query_t *q, si_result_t *out)
     for (size_t i = 0; i < q->nfq; i++) {
         const s_dict_t *d = &self->facets[q->fq_col[i]];
         s_key_t k = {.s = q->fq_val[i], .len = q->fq_len[i], .dict = d};
-        uint32_t *slot = d->table.cap ? s_slot(&d->table, s_hash_str(k.s, k.len), s_match_value, &k)
-                                      : NULL;
+        uint32_t *slot =
+            d->table.cap ? s_slot(&d->table, s_hash_str(k.s, k.len), s_match_value, &k) : NULL;
         none = none || !slot || !*slot;
         fq[i] = slot && *slot ? *slot - 1 : 0;
     }
