@@ -186,9 +186,11 @@ static int s_refresh(odp_req_t *req, const odp_val_t *q, json_t **terms)
         if (n < S_CHUNK)
             break;
     }
-    if (first)
+    if (first) {
+        si_trim(s_index);
         odp_info("event=search.loaded entries=%zu bytes=%zu ms=%" PRId64, si_size(s_index),
                  si_bytes(s_index), zclock_mono() - t0);
+    }
     return 0;
 }
 

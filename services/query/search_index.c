@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*  An entry: its strings in one block (resource, title, title_l, keywords_l, body, each
-    NUL-terminated), the rest as numbers. */
+/*  An entry: its strings in one block of size bytes (resource, title and body, each
+    NUL-terminated, and title_l and keywords_l, which may lie in title or body), the rest as
+    numbers. */
 typedef struct {
     char *text;
+    uint32_t size;
     uint32_t title, title_l, keywords_l, body; /* offsets in text */
     uint32_t title_l_len, keywords_l_len, body_len;
     int64_t seq, modified, created;
@@ -376,25 +378,42 @@ int si_put(si_index_t *self, const si_row_t *row)
     self->last_seq = row->seq;
     if (e && e->seq >= row->seq)
         return 0;
-    const char *parts[5] = {row->resource, row->title, row->title_l, row->keywords_l, row->body};
+    /*  resource, title and body, then title_l and keywords_l unless they are already there:
+        the lowered title is most often the title itself (Chinese has no case) or the start
+        of the body, the keywords its end. */
+    const char *parts[5] = {row->resource, row->title, row->body, row->title_l, row->keywords_l};
     size_t lens[5], total = 0;
     for (int i = 0; i < 5; i++)
-        total += (lens[i] = strlen(parts[i])) + 1;
+        lens[i] = strlen(parts[i]);
+    uint32_t off[5];
+    bool own[5] = {true, true, true, true, true};
+    for (int i = 0; i < 3; i++)
+        total += lens[i] + 1;
+    off[0] = 0;
+    off[1] = (uint32_t)lens[0] + 1;
+    off[2] = off[1] + (uint32_t)lens[1] + 1;
+    if (lens[3] <= lens[1] && memcmp(row->title_l, row->title, lens[3]) == 0)
+        own[3] = false, off[3] = off[1];
+    else if (lens[3] <= lens[2] && memcmp(row->title_l, row->body, lens[3]) == 0)
+        own[3] = false, off[3] = off[2];
+    if (lens[4] <= lens[2] && memcmp(row->keywords_l, row->body + lens[2] - lens[4], lens[4]) == 0)
+        own[4] = false, off[4] = off[2] + (uint32_t)(lens[2] - lens[4]);
+    for (int i = 3; i < 5; i++)
+        if (own[i])
+            off[i] = (uint32_t)total, total += lens[i] + 1;
     char *text = malloc(total);
     if (!text)
         return -1;
-    uint32_t off[5];
-    for (size_t i = 0, o = 0; i < 5; o += lens[i++] + 1) {
-        off[i] = (uint32_t)o;
-        memcpy(text + o, parts[i], lens[i] + 1);
-    }
+    for (int i = 0; i < 5; i++)
+        if (own[i])
+            memcpy(text + off[i], parts[i], lens[i] + 1);
     /*  The postings change by the bigrams the text lost and gained. */
     uint64_t *g = NULL;
     size_t nold = 0, n = 0, cap = 0;
     int rc = e ? s_grams(e->text + e->body, e->body_len, &g, &n, &cap) : 0;
     nold = n;
     if (rc == 0)
-        rc = s_grams(row->body, lens[4], &g, &n, &cap);
+        rc = s_grams(row->body, lens[2], &g, &n, &cap);
     if (rc == 0 && !e && self->n == self->cap) {
         size_t nc = self->cap ? self->cap * 2 : 1024;
         s_entry_t *es = realloc(self->entries, nc * sizeof *es);
@@ -429,18 +448,17 @@ int si_put(si_index_t *self, const si_row_t *row)
             i++, j++;
     }
     free(g);
-    if (e->text)
-        self->bytes -= e->body + e->body_len + 1;
+    self->bytes += total - e->size;
     free(e->text);
     e->text = text;
-    self->bytes += total;
+    e->size = (uint32_t)total;
     e->title = off[1];
-    e->title_l = off[2];
-    e->keywords_l = off[3];
-    e->body = off[4];
-    e->title_l_len = (uint32_t)lens[2];
-    e->keywords_l_len = (uint32_t)lens[3];
-    e->body_len = (uint32_t)lens[4];
+    e->body = off[2];
+    e->title_l = off[3];
+    e->keywords_l = off[4];
+    e->body_len = (uint32_t)lens[2];
+    e->title_l_len = (uint32_t)lens[3];
+    e->keywords_l_len = (uint32_t)lens[4];
     e->seq = row->seq;
     e->visible = row->visible;
     e->modified = row->modified_us;
@@ -448,6 +466,19 @@ int si_put(si_index_t *self, const si_row_t *row)
     for (int f = 0; rc == 0 && f < SI_NFACETS; f++)
         rc = s_value(self, f, row->facet[f], &e->facet[f]);
     return rc;
+}
+
+void si_trim(si_index_t *self)
+{
+    for (size_t i = 0; i < self->ngrams; i++) {
+        s_posting_t *p = &self->postings[i];
+        uint32_t *ids = p->n && p->n < p->cap ? realloc(p->ids, p->n * sizeof *ids) : NULL;
+        if (ids) {
+            self->bytes -= (p->cap - p->n) * sizeof *ids;
+            p->ids = ids;
+            p->cap = p->n;
+        }
+    }
 }
 
 int64_t si_last_seq(const si_index_t *self)

@@ -84,6 +84,8 @@ int si_collation(si_index_t *self, const char *collate, const char *provider);
 /*  Add or replace an entry (a row older than the one held is ignored). 0, or -1 when out
     of memory (the index is then unusable: destroy it). */
 int si_put(si_index_t *self, const si_row_t *row);
+/*  Give back the room the postings grew into (after a load). */
+void si_trim(si_index_t *self);
 /*  The key of the last row put: where the next refresh starts. */
 int64_t si_last_seq(const si_index_t *self);
 const char *si_last_resource(const si_index_t *self);

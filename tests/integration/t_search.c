@@ -137,8 +137,8 @@ static bool s_service(odp_client_t *c, const s_ask_t *a, char *out, size_t size)
 /*  The same line from SQL over publisher.entries: the search as it was before the index
     (migrations 005 and 007: visible, every term in the lowered text by LIKE, twice per
     term in the title and once in the keywords, the facets most frequent first). */
-static bool s_oracle(PGconn *pg, const s_ask_t *a, const char *where, const char *order,
-                     char *out, size_t size)
+static bool s_oracle(PGconn *pg, const s_ask_t *a, const char *where, const char *order, char *out,
+                     size_t size)
 {
     char *sql = NULL;
     int words = 0;
@@ -193,8 +193,8 @@ static void s_same(void)
     PGconn *pg = h_pg_super();
     odp_client_t *c = h_client("query", NULL);
     static const char *const qs[] = {
-        "潮汐", "潮汐 观测", "海港", "TIDE ab", "a_b%", "a%b", "测试", "推送 测试", "鲸", "潮",
-        "",     NULL,        "  ",   "\t潮汐",  "潮汐 无此词",
+        "潮汐", "潮汐 观测", "海港", "TIDE ab", "a_b%", "a%b",    "测试",        "推送 测试",
+        "鲸",   "潮",        "",     NULL,      "  ",   "\t潮汐", "潮汐 无此词",
     };
     /*  CKAN sort, the same in SQL (the SQL search's own, before its resource tie-break). */
     static const char *const sorts[][2] = {
