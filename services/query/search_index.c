@@ -316,6 +316,9 @@ void si_destroy(si_index_t **self_p)
 
 int si_collation(si_index_t *self, const char *collate, const char *provider)
 {
+    /*  PostgreSQL 17's builtin provider knows C and C.UTF-8 only: both sort as bytes. */
+    if (provider && strcmp(provider, "b") == 0)
+        return 0;
     if (provider && strcmp(provider, "c") != 0)
         return -1;
     if (strcmp(collate, "C") == 0 || strcmp(collate, "POSIX") == 0 ||

@@ -77,9 +77,9 @@ typedef struct {
 si_index_t *si_new(void);
 void si_destroy(si_index_t **self_p);
 /*  Compare strings as the database's default collation (pg_database.datcollate and, from
-    PostgreSQL 15, datlocprovider): bytes for C, POSIX and C.UTF-8, else strcoll_l in that
-    locale with ties broken by bytes, as PostgreSQL does. -1 when this process cannot (an ICU
-    collation, or a locale it lacks). */
+    PostgreSQL 15, datlocprovider): bytes for C, POSIX and C.UTF-8 and for the builtin
+    provider, else strcoll_l in that locale with ties broken by bytes, as PostgreSQL does.
+    -1 when this process cannot (an ICU collation, or a locale it lacks). */
 int si_collation(si_index_t *self, const char *collate, const char *provider);
 /*  Add or replace an entry (a row older than the one held is ignored). 0, or -1 when out
     of memory (the index is then unusable: destroy it). */
