@@ -115,83 +115,130 @@ static si_index_t *s_index;
     "array_to_json(regexp_split_to_array(lower(btrim($1::text)), '[[:space:]]+'))::text END, "     \
     "c.* FROM (SELECT 1) o LEFT JOIN search_changes($2::bigint, $3::text, $4::integer) c ON true"
 
+/*  A new index comparing strings as the database does, into s_index. 0, or -1 (logged). */
+static int s_open(odp_db_t *db)
+{
+    PGresult *r = odp_db_exec(db,
+                              "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM "
+                              "pg_database d WHERE datname = current_database()",
+                              0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    s_index = si_new();
+    const char *coll = PQgetvalue(r, 0, 0);
+    if (!s_index ||
+        si_collation(s_index, coll, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1)) < 0) {
+        odp_error("event=search.collation collate=%s: this process cannot compare text as the "
+                  "database does",
+                  coll);
+        si_destroy(&s_index);
+    }
+    PQclear(r);
+    return s_index ? 0 : -1;
+}
+
+/*  One call of S_REFRESH (through the request's prepared statements when there is one):
+    check it with s_ok. */
+static PGresult *s_changes(odp_req_t *req, odp_db_t *db, const odp_val_t *q)
+{
+    char seq[24], lim[24];
+    snprintf(seq, sizeof seq, "%" PRId64, si_last_seq(s_index));
+    snprintf(lim, sizeof lim, "%d", S_CHUNK);
+    const char *vals[4] = {q && q->present ? q->str : NULL, seq, si_last_resource(s_index), lim};
+    int lens[4] = {q ? (int)q->len : 0, -1, -1, -1};
+    return req ? q_exec(req, S_REFRESH, 4, vals, lens) : odp_db_exec(db, S_REFRESH, 4, vals, lens);
+}
+
+static bool s_ok(const PGresult *r)
+{
+    return r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+}
+
+/*  The changed entries of r into the index: how many, or -1 when out of memory (the index
+    is then dropped: half applied, it is loaded again whole). */
+static int s_apply(PGresult *r)
+{
+    int n = PQgetisnull(r, 0, 1) ? 0 : PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        si_row_t row = {
+            .resource = PQgetvalue(r, i, 1),
+            .seq = strtoll(PQgetvalue(r, i, 2), NULL, 10),
+            .visible = PQgetvalue(r, i, 3)[0] == 't',
+            .title = PQgetvalue(r, i, 4),
+            .title_l = PQgetvalue(r, i, 5),
+            .keywords_l = PQgetvalue(r, i, 6),
+            .body = PQgetvalue(r, i, 7),
+            .modified_us = strtoll(PQgetvalue(r, i, 8), NULL, 10),
+            .created_us = strtoll(PQgetvalue(r, i, 9), NULL, 10),
+        };
+        for (int f = 0; f < SI_NFACETS; f++)
+            row.facet[f] = PQgetvalue(r, i, 10 + f);
+        if (si_put(s_index, &row) < 0) {
+            si_destroy(&s_index);
+            return -1;
+        }
+    }
+    return n;
+}
+
 /*  The index brought up to date, and the terms of q (a JSON array, or NULL when q has none)
     into *terms. 0, or -1 with req->err set. */
 static int s_refresh(odp_req_t *req, const odp_val_t *q, json_t **terms)
 {
     *terms = NULL;
-    bool first = !s_index;
-    int64_t t0 = zclock_mono();
-    if (first) {
-        PGresult *r = odp_db_exec(req->db,
-                                  "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM "
-                                  "pg_database d WHERE datname = current_database()",
-                                  0, NULL, NULL);
-        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-            return odp_req_db_fail(req, r, "the database's collation");
-        s_index = si_new();
-        const char *coll = PQgetvalue(r, 0, 0);
-        int rc =
-            s_index ? si_collation(s_index, coll, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1))
-                    : -1;
-        if (rc < 0) {
-            odp_error("event=search.collation collate=%s: this process cannot compare as the "
-                      "database does",
-                      coll);
-            PQclear(r);
-            si_destroy(&s_index);
-            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the search cannot start");
-        }
-        PQclear(r);
-    }
+    if (!s_index && s_open(req->db) < 0)
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the search cannot start");
     for (;;) {
-        char seq[24], lim[24];
-        snprintf(seq, sizeof seq, "%" PRId64, si_last_seq(s_index));
-        snprintf(lim, sizeof lim, "%d", S_CHUNK);
-        const char *vals[4] = {q->present ? q->str : NULL, seq, si_last_resource(s_index), lim};
-        int lens[4] = {(int)q->len, -1, -1, -1};
-        PGresult *r = q_exec(req, S_REFRESH, 4, vals, lens);
-        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1) {
+        PGresult *r = s_changes(req, req->db, q);
+        if (!s_ok(r)) {
             json_decref(*terms);
             *terms = NULL;
             return odp_req_db_fail(req, r, "the search");
         }
         if (!*terms && !PQgetisnull(r, 0, 0))
             *terms = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-        int n = PQgetisnull(r, 0, 1) ? 0 : PQntuples(r);
-        for (int i = 0; i < n; i++) {
-            si_row_t row = {
-                .resource = PQgetvalue(r, i, 1),
-                .seq = strtoll(PQgetvalue(r, i, 2), NULL, 10),
-                .visible = PQgetvalue(r, i, 3)[0] == 't',
-                .title = PQgetvalue(r, i, 4),
-                .title_l = PQgetvalue(r, i, 5),
-                .keywords_l = PQgetvalue(r, i, 6),
-                .body = PQgetvalue(r, i, 7),
-                .modified_us = strtoll(PQgetvalue(r, i, 8), NULL, 10),
-                .created_us = strtoll(PQgetvalue(r, i, 9), NULL, 10),
-            };
-            for (int f = 0; f < SI_NFACETS; f++)
-                row.facet[f] = PQgetvalue(r, i, 10 + f);
-            if (si_put(s_index, &row) < 0) {
-                /*  Half applied: the next search loads it all again. */
-                PQclear(r);
-                si_destroy(&s_index);
-                json_decref(*terms);
-                *terms = NULL;
-                return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-            }
-        }
+        int n = s_apply(r);
         PQclear(r);
+        if (n < 0) {
+            json_decref(*terms);
+            *terms = NULL;
+            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        }
         if (n < S_CHUNK)
-            break;
+            return 0;
     }
-    if (first) {
+}
+
+/*  Between requests, the loop keeps the index near the catalogue, one chunk a tick: the
+    first search after a start, or after many entries changed at once, does not wait for
+    the whole load (100,000 entries take about a second). */
+#define S_TICK_MS 200
+
+static void s_tick(odp_service_t *svc, void *arg)
+{
+    (void)arg;
+    static bool loaded = false, failed = false;
+    static int64_t since = 0;
+    odp_db_t *db = odp_service_db(svc);
+    if (failed || !odp_db_up(db) || (!s_index && s_open(db) < 0)) {
+        failed = failed || (odp_db_up(db) && !s_index);
+        return;
+    }
+    if (!since)
+        since = zclock_mono();
+    PGresult *r = s_changes(NULL, db, NULL);
+    int n = s_ok(r) ? s_apply(r) : 0;
+    if (r && !s_ok(r))
+        odp_warn("event=search.refresh error=\"%s\"", PQresultErrorMessage(r));
+    PQclear(r);
+    if (!loaded && s_index && n < S_CHUNK) {
+        loaded = true;
         si_trim(s_index);
         odp_info("event=search.loaded entries=%zu bytes=%zu ms=%" PRId64, si_size(s_index),
-                 si_bytes(s_index), zclock_mono() - t0);
+                 si_bytes(s_index), zclock_mono() - since);
     }
-    return 0;
 }
 
 /*  The page's entries as shown, in the order given (a JSON array of their codes). */
@@ -522,6 +569,9 @@ static int s_show(odp_req_t *req)
 
 void search_routes(odp_service_t *svc)
 {
+    /*  Not pooled: the index is the loop thread's, as is its timer. */
     odp_service_route(svc, &odp_def_catalogue_search, ODP_ALLOW_ANY, s_search);
+    if (odp_service_timer(svc, S_TICK_MS, s_tick, NULL) < 0)
+        odp_error("event=search.timer: the index is kept in step by searches alone");
     odp_service_route(svc, &odp_def_entry_show, ODP_ALLOW_ANY, s_show);
 }
