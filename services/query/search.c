@@ -100,8 +100,9 @@ static int s_fq(odp_req_t *req, const odp_val_t *fq, si_query_t *q)
     return 0;
 }
 
-/*  The index: the loop thread's own (catalogue.search is not a pooled route), loaded at
-    the first search and brought up to date at every one. */
+/*  The index: the loop thread's own (catalogue.search is not a pooled route, s_tick is the
+    loop's timer), loaded by the timer or the first search, brought up to date at every
+    search. */
 static si_index_t *s_index;
 
 /*  Rows of query.search_changes per call: the first load is a series of them. */
@@ -115,7 +116,8 @@ static si_index_t *s_index;
     "array_to_json(regexp_split_to_array(lower(btrim($1::text)), '[[:space:]]+'))::text END, "     \
     "c.* FROM (SELECT 1) o LEFT JOIN search_changes($2::bigint, $3::text, $4::integer) c ON true"
 
-/*  A new index comparing strings as the database does, into s_index. 0, or -1 (logged). */
+/*  A new index comparing strings as the database does, into s_index. 0, -1 when the
+    database did not answer, -2 when this process cannot compare as it does (logged). */
 static int s_open(odp_db_t *db)
 {
     PGresult *r = odp_db_exec(db,
@@ -136,7 +138,7 @@ static int s_open(odp_db_t *db)
         si_destroy(&s_index);
     }
     PQclear(r);
-    return s_index ? 0 : -1;
+    return s_index ? 0 : -2;
 }
 
 /*  One call of S_REFRESH (through the request's prepared statements when there is one):
@@ -219,13 +221,16 @@ static int s_refresh(odp_req_t *req, const odp_val_t *q, json_t **terms)
 static void s_tick(odp_service_t *svc, void *arg)
 {
     (void)arg;
-    static bool loaded = false, failed = false;
+    static bool loaded = false, unusable = false;
     static int64_t since = 0;
     odp_db_t *db = odp_service_db(svc);
-    if (failed || !odp_db_up(db) || (!s_index && s_open(db) < 0)) {
-        failed = failed || (odp_db_up(db) && !s_index);
+    if (unusable || !odp_db_up(db))
         return;
-    }
+    /*  A collation this process cannot reproduce is said once; searches answer INTERNAL. */
+    int rc = s_index ? 0 : s_open(db);
+    unusable = rc == -2;
+    if (rc < 0)
+        return;
     if (!since)
         since = zclock_mono();
     PGresult *r = s_changes(NULL, db, NULL);
