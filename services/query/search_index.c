@@ -194,7 +194,8 @@ static int s_grams(const char *s, size_t len, uint64_t **out, size_t *n, size_t 
         prev = c;
         i += step;
     }
-    qsort(*out + first, *n - first, sizeof **out, s_cmp_u64);
+    if (*n - first > 1)
+        qsort(*out + first, *n - first, sizeof **out, s_cmp_u64);
     size_t w = first;
     for (size_t i = first; i < *n; i++)
         if (w == first || (*out)[w - 1] != (*out)[i])
