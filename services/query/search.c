@@ -1,78 +1,64 @@
 /*  Find and locate (R5.8a): catalogue search over the published entries with CKAN's
     package_search semantics (q, fq, sort, rows, start, facet.field; count, results,
-    search_facets), Chinese included (bigrams: migration 005), and an entry's detail with
+    search_facets), Chinese included (character bigrams), and an entry's detail with
     whether the caller may read it and how to obtain it. Withdrawn and not_open entries are
-    never found. */
+    never found. The search runs over an index in memory (search_index.c, issue #10). */
 #include "query.h"
+#include "search_index.h"
 
 #include "common/codelist.h"
+#include "common/log.h"
 
+#include <czmq.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*  The fields fq filters on and facets count: CKAN name, the column in the hits. */
+/*  The fields fq filters on and facets count: CKAN name, and the code list whose labels
+    stand for codes. Their order is the index's (and query.search_changes') facet columns. */
 static const struct {
     const char *name;
-    const char *col;
     const odp_codelist_t *codes;
-} s_facets[] = {
-    {"domain", "domain", &odp_cl_domain},
-    {"department", "department", NULL},
-    {"content_kind", "content_kind", &odp_cl_content_kind},
-    {"delivery_form", "delivery_form", &odp_cl_delivery_form},
-    {"format", "format", NULL},
-    {"open_type", "open_type", &odp_cl_open_type},
-    {"update_cycle", "update_cycle", &odp_cl_update_cycle},
-    {"kind", "kind", NULL},
+} s_facets[SI_NFACETS] = {
+    {"domain", &odp_cl_domain},
+    {"department", NULL},
+    {"content_kind", &odp_cl_content_kind},
+    {"delivery_form", &odp_cl_delivery_form},
+    {"format", NULL},
+    {"open_type", &odp_cl_open_type},
+    {"update_cycle", &odp_cl_update_cycle},
+    {"kind", NULL},
 };
-#define S_NFACETS (sizeof s_facets / sizeof s_facets[0])
 
 static int s_facet(const char *name, size_t len)
 {
-    for (size_t i = 0; i < S_NFACETS; i++)
+    for (size_t i = 0; i < SI_NFACETS; i++)
         if (strlen(s_facets[i].name) == len && memcmp(s_facets[i].name, name, len) == 0)
             return (int)i;
     return -1;
 }
 
-/*  Sorts: CKAN name, SQL. Ties are broken by the entry's code, so paging is stable. */
+/*  Sorts: CKAN name, key. Ties are broken by the entry's code, so paging is stable. */
 static const struct {
     const char *name;
-    const char *sql;
+    si_key_t key;
 } s_sorts[] = {
-    {"score desc", "score DESC"},
-    {"title asc", "title ASC"},
-    {"title desc", "title DESC"},
-    {"name asc", "resource ASC"},
-    {"name desc", "resource DESC"},
-    {"metadata_modified desc", "modified_at DESC"},
-    {"metadata_modified asc", "modified_at ASC"},
-    {"metadata_created desc", "first_released_at DESC"},
-    {"metadata_created asc", "first_released_at ASC"},
+    {"score desc", SI_SCORE_DESC},
+    {"title asc", SI_TITLE_ASC},
+    {"title desc", SI_TITLE_DESC},
+    {"name asc", SI_RESOURCE_ASC},
+    {"name desc", SI_RESOURCE_DESC},
+    {"metadata_modified desc", SI_MODIFIED_DESC},
+    {"metadata_modified asc", SI_MODIFIED_ASC},
+    {"metadata_created desc", SI_CREATED_DESC},
+    {"metadata_created asc", SI_CREATED_ASC},
 };
-
-#define S_MAXP 40
-
-typedef struct {
-    const char *vals[S_MAXP];
-    int lens[S_MAXP];
-    int n;
-    char where[4096];
-} s_query_t;
-
-static int s_param(s_query_t *q, const char *v, int len)
-{
-    q->vals[q->n] = v;
-    q->lens[q->n] = len;
-    return ++q->n;
-}
 
 /*  fq: space-separated field:value or field:"value with spaces", every one must hold
     (Solr's default AND, as CKAN sends it). */
-static int s_fq(odp_req_t *req, const odp_val_t *fq, s_query_t *q)
+static int s_fq(odp_req_t *req, const odp_val_t *fq, si_query_t *q)
 {
     const char *p = fq->str, *end = fq->str + fq->len;
     while (p < end) {
@@ -102,44 +88,172 @@ static int s_fq(odp_req_t *req, const odp_val_t *fq, s_query_t *q)
                 ve++;
             p = ve;
         }
-        if (q->n >= S_MAXP - 4)
+        if (q->nfq == SI_MAXFQ)
             return odp_req_fail(req, ODP_E_INVALID_VALUE, "fq", "too many fq terms");
         /*  A code list's label (有条件开放) stands for its code, as everywhere else. */
         const char *code =
             s_facets[f].codes ? odp_code_find(s_facets[f].codes, v, (size_t)(ve - v)) : NULL;
-        int n = code ? s_param(q, code, -1) : s_param(q, v, (int)(ve - v));
-        size_t o = strlen(q->where);
-        snprintf(q->where + o, sizeof q->where - o, " AND %s = $%d::text", s_facets[f].col, n);
+        q->fq_col[q->nfq] = f;
+        q->fq_val[q->nfq] = code ? code : v;
+        q->fq_len[q->nfq++] = code ? strlen(code) : (size_t)(ve - v);
     }
     return 0;
 }
 
-static void s_sync(odp_req_t *req)
+/*  The index: the loop thread's own (catalogue.search is not a pooled route, s_tick is the
+    loop's timer), loaded by the timer or the first search, brought up to date at every
+    search. */
+static si_index_t *s_index;
+
+/*  Rows of query.search_changes per call: the first load is a series of them. */
+#define S_CHUNK 5000
+
+/*  The query's terms, lowered and split by the database (its lower() and its idea of a
+    space are the ones the index's texts were made with), and the changes to the catalogue
+    since the last row the index holds. */
+#define S_REFRESH                                                                                  \
+    "SELECT CASE WHEN btrim(coalesce($1::text, '')) = '' THEN NULL ELSE "                          \
+    "array_to_json(regexp_split_to_array(lower(btrim($1::text)), '[[:space:]]+'))::text END, "     \
+    "c.* FROM (SELECT 1) o LEFT JOIN search_changes($2::bigint, $3::text, $4::integer) c ON true"
+
+/*  A new index comparing strings as the database does, into s_index. 0, -1 when the
+    database did not answer, -2 when this process cannot compare as it does (logged). */
+static int s_open(odp_db_t *db)
 {
-    /*  A failure leaves the last synced state: the search still answers. */
-    PGresult *r = q_exec(req, "SELECT sync_grams()", 0, NULL, NULL);
+    PGresult *r = odp_db_exec(db,
+                              "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM "
+                              "pg_database d WHERE datname = current_database()",
+                              0, NULL, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    s_index = si_new();
+    const char *coll = PQgetvalue(r, 0, 0);
+    if (!s_index ||
+        si_collation(s_index, coll, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1)) < 0) {
+        odp_error("event=search.collation collate=%s: this process cannot compare text as the "
+                  "database does",
+                  coll);
+        si_destroy(&s_index);
+    }
     PQclear(r);
+    return s_index ? 0 : -2;
 }
 
-/*  The hits from entry_grams alone (migration 007): the entry visible, the terms' bigrams
-    (an InitPlan, so that the GIN index answers them) and the terms themselves, and the
-    score: twice per term in the title, once per term in the keywords. */
-#define S_MATCH                                                                                    \
-    "WITH t AS (SELECT CASE WHEN btrim(coalesce($1::text, '')) = '' THEN NULL ELSE "               \
-    "regexp_split_to_array(lower(btrim($1::text)), '[[:space:]]+') END AS terms, "                 \
-    "$2::bigint AS page_rows, $3::bigint AS page_start), "                                         \
-    "k AS (SELECT (SELECT array_agg(x) FROM unnest(t.terms) u, unnest(grams(u)) x) AS need, "      \
-    "(SELECT array_agg('%%' || replace(replace(replace(u, '\\', '\\\\'), '%%', '\\%%'), '_', "     \
-    "'\\_') || '%%') FROM unnest(t.terms) u) AS pats FROM t), "                                    \
-    "m AS (SELECT g.resource, g.title, g.modified_at, g.first_released_at, g.kind, "               \
-    "g.department, g.domain, g.content_kind, g.delivery_form, g.format, g.open_type, "             \
-    "g.update_cycle, (SELECT count(*) FILTER (WHERE g.title_l LIKE p) * 2 + count(*) FILTER "      \
-    "(WHERE g.keywords_l LIKE p) FROM unnest((SELECT pats FROM k)) p) AS score "                   \
-    "FROM entry_grams g WHERE g.visible"
+/*  One call of S_REFRESH (through the request's prepared statements when there is one):
+    check it with s_ok. */
+static PGresult *s_changes(odp_req_t *req, odp_db_t *db, const odp_val_t *q)
+{
+    char seq[24], lim[24];
+    snprintf(seq, sizeof seq, "%" PRId64, si_last_seq(s_index));
+    snprintf(lim, sizeof lim, "%d", S_CHUNK);
+    const char *vals[4] = {q && q->present ? q->str : NULL, seq, si_last_resource(s_index), lim};
+    int lens[4] = {q ? (int)q->len : 0, -1, -1, -1};
+    return req ? q_exec(req, S_REFRESH, 4, vals, lens) : odp_db_exec(db, S_REFRESH, 4, vals, lens);
+}
 
-#define S_TERMS                                                                                    \
-    " AND g.grams @> (SELECT coalesce(need, '{}') FROM k) AND g.body LIKE ALL ((SELECT pats "      \
-    "FROM k)::text[])"
+static bool s_ok(const PGresult *r)
+{
+    return r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+}
+
+/*  The changed entries of r into the index: how many, or -1 when out of memory (the index
+    is then dropped: half applied, it is loaded again whole). */
+static int s_apply(PGresult *r)
+{
+    int n = PQgetisnull(r, 0, 1) ? 0 : PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        si_row_t row = {
+            .resource = PQgetvalue(r, i, 1),
+            .seq = strtoll(PQgetvalue(r, i, 2), NULL, 10),
+            .visible = PQgetvalue(r, i, 3)[0] == 't',
+            .title = PQgetvalue(r, i, 4),
+            .title_l = PQgetvalue(r, i, 5),
+            .keywords_l = PQgetvalue(r, i, 6),
+            .body = PQgetvalue(r, i, 7),
+            .modified_us = strtoll(PQgetvalue(r, i, 8), NULL, 10),
+            .created_us = strtoll(PQgetvalue(r, i, 9), NULL, 10),
+        };
+        for (int f = 0; f < SI_NFACETS; f++)
+            row.facet[f] = PQgetvalue(r, i, 10 + f);
+        if (si_put(s_index, &row) < 0) {
+            si_destroy(&s_index);
+            return -1;
+        }
+    }
+    return n;
+}
+
+/*  The index brought up to date, and the terms of q (a JSON array, or NULL when q has none)
+    into *terms. 0, or -1 with req->err set. */
+static int s_refresh(odp_req_t *req, const odp_val_t *q, json_t **terms)
+{
+    *terms = NULL;
+    if (!s_index && s_open(req->db) < 0)
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "the search cannot start");
+    for (;;) {
+        PGresult *r = s_changes(req, req->db, q);
+        if (!s_ok(r)) {
+            json_decref(*terms);
+            *terms = NULL;
+            return odp_req_db_fail(req, r, "the search");
+        }
+        if (!*terms && !PQgetisnull(r, 0, 0))
+            *terms = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+        int n = s_apply(r);
+        PQclear(r);
+        if (n < 0) {
+            json_decref(*terms);
+            *terms = NULL;
+            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        }
+        if (n < S_CHUNK)
+            return 0;
+    }
+}
+
+/*  Between requests, the loop keeps the index near the catalogue, one chunk a tick: the
+    first search after a start, or after many entries changed at once, does not wait for
+    the whole load (100,000 entries take about a second). */
+#define S_TICK_MS 200
+
+static void s_tick(odp_service_t *svc, void *arg)
+{
+    (void)arg;
+    static bool loaded = false, unusable = false;
+    static int64_t since = 0;
+    odp_db_t *db = odp_service_db(svc);
+    if (unusable || !odp_db_up(db))
+        return;
+    /*  A collation this process cannot reproduce is said once; searches answer INTERNAL. */
+    int rc = s_index ? 0 : s_open(db);
+    unusable = rc == -2;
+    if (rc < 0)
+        return;
+    if (!since)
+        since = zclock_mono();
+    PGresult *r = s_changes(NULL, db, NULL);
+    int n = s_ok(r) ? s_apply(r) : 0;
+    if (r && !s_ok(r))
+        odp_warn("event=search.refresh error=\"%s\"", PQresultErrorMessage(r));
+    PQclear(r);
+    if (!loaded && s_index && n < S_CHUNK) {
+        loaded = true;
+        si_trim(s_index);
+        odp_info("event=search.loaded entries=%zu bytes=%zu ms=%" PRId64, si_size(s_index),
+                 si_bytes(s_index), zclock_mono() - since);
+    }
+}
+
+/*  The page's entries as shown, in the order given (a JSON array of their codes). */
+#define S_PAGE                                                                                     \
+    "SELECT p.i, e.resource, e.kind, e.department, e.department_name, e.title, e.summary, "        \
+    "array_to_json(e.keywords)::text, e.domain, e.content_kind, e.delivery_form, e.open_type, "    \
+    "e.update_cycle, coalesce(r.format, ''), r.rows, r.version, " Q_TS(                            \
+        "e.modified_at") " FROM json_array_elements_text($1::json) WITH ORDINALITY AS p "          \
+                         "(resource, i) JOIN publisher.entries e ON e.resource = p.resource LEFT " \
+                         "JOIN publisher.releases r ON r.id = e.current_release ORDER BY p.i"
 
 static int s_search(odp_req_t *req)
 {
@@ -147,21 +261,15 @@ static int s_search(odp_req_t *req)
     q_who_t who;
     if (q_who(req, &m->token, &who) < 0)
         return -1;
-    s_query_t q = {0};
-    s_param(&q, m->q.present ? m->q.str : NULL, (int)m->q.len);
-    char rows[24], start[24];
-    snprintf(rows, sizeof rows, "%" PRId64, m->rows.present ? m->rows.i : 10);
-    snprintf(start, sizeof start, "%" PRId64, m->start.present ? m->start.i : 0);
-    s_param(&q, rows, -1);
-    s_param(&q, start, -1);
+    si_query_t q = {0};
+    q.rows = m->rows.present ? m->rows.i : 10;
+    q.start = m->start.present ? m->start.i : 0;
     bool words = false;
     for (size_t i = 0; m->q.present && i < m->q.len && !words; i++)
         words = !strchr(" \t\r\n\f\v", m->q.str[i]);
-    if (words)
-        snprintf(q.where, sizeof q.where, "%s", S_TERMS);
+    q.filter = words;
     if (m->fq.present && s_fq(req, &m->fq, &q) < 0)
         return -1;
-    char order[256] = "";
     if (m->sort.present) {
         const char *p = m->sort.str, *end = m->sort.str + m->sort.len;
         while (p < end) {
@@ -182,107 +290,65 @@ static int s_search(odp_req_t *req)
                 if (strlen(s_sorts[k].name) == (size_t)(te - p) &&
                     memcmp(s_sorts[k].name, p, (size_t)(te - p)) == 0)
                     break;
-            if (k == sizeof s_sorts / sizeof s_sorts[0] || strlen(order) > 150)
+            if (k == sizeof s_sorts / sizeof s_sorts[0] || q.nkeys == SI_MAXKEYS)
                 return odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
                                     "sort is up to a few of: score desc, title asc|desc, name "
                                     "asc|desc, metadata_modified asc|desc, metadata_created "
                                     "asc|desc");
-            size_t o = strlen(order);
-            snprintf(order + o, sizeof order - o, "%s, ", s_sorts[k].sql);
+            q.keys[q.nkeys++] = s_sorts[k].key;
             p = ce;
         }
     }
-    if (!order[0])
-        snprintf(order, sizeof order, "%s",
-                 words ? "score DESC, modified_at DESC, " : "modified_at DESC, ");
-    /*  The same order on the page's columns (p.), for the rows joined to the entries. */
-    char order_p[320] = "";
-    for (const char *o = order; *o;) {
-        const char *c = strstr(o, ", ");
-        size_t at = strlen(order_p);
-        snprintf(order_p + at, sizeof order_p - at, "p.%.*s, ", (int)(c - o), o);
-        o = c + 2;
+    if (!q.nkeys) {
+        if (words)
+            q.keys[q.nkeys++] = SI_SCORE_DESC;
+        q.keys[q.nkeys++] = SI_MODIFIED_DESC;
     }
-    s_sync(req);
-    char *sql = NULL;
-    /*  One statement: the hits counted (a window over all of them) and ranked, then the
-        page's entries read. */
-    if (asprintf(&sql,
-                 S_MATCH "%s), p AS (SELECT m.resource, m.score, m.title, m.modified_at, "
-                         "m.first_released_at, count(*) OVER () AS total FROM m ORDER BY "
-                         "%sresource LIMIT $2::bigint OFFSET $3::bigint) "
-                         "SELECT p.total, e.resource, e.kind, e.department, e.department_name, "
-                         "e.title, e.summary, array_to_json(e.keywords)::text, e.domain, "
-                         "e.content_kind, e.delivery_form, e.open_type, e.update_cycle, "
-                         "coalesce(r.format, ''), r.rows, r.version, " Q_TS(
-                             "e.modified_at") ", p.score FROM p JOIN publisher.entries e ON "
-                                              "e.resource = p.resource LEFT JOIN "
-                                              "publisher.releases r ON r.id = e.current_release "
-                                              "ORDER BY %sp.resource",
-                 q.where, order, order_p) < 0)
-        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-    PGresult *r = q_exec(req, sql, q.n, q.vals, q.lens);
-    free(sql);
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
-        return odp_req_db_fail(req, r, "the search");
-    int n = PQntuples(r);
-    int64_t count = 0;
-    if (n > 0)
-        count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    else {
-        /*  Past the last page: the count still answers. */
-        PQclear(r);
-        if (asprintf(&sql, S_MATCH "%s) SELECT count(*) FROM m", q.where) < 0)
-            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-        r = q_exec(req, sql, q.n, q.vals, q.lens);
-        free(sql);
-        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+    q.keys[q.nkeys++] = SI_RESOURCE_ASC;
+    const msgpack_object_array *fa = m->facet_field.present && m->facet_field.obj->via.array.size
+                                         ? &m->facet_field.obj->via.array
+                                         : NULL;
+    for (uint32_t i = 0; fa && i < fa->size; i++)
+        if (s_facet(fa->ptr[i].via.str.ptr, fa->ptr[i].via.str.size) < 0)
+            return odp_req_fail(req, ODP_E_INVALID_VALUE, "facet_field",
+                                "facets are domain, department, content_kind, delivery_form, "
+                                "format, open_type, update_cycle and kind");
+    json_t *terms;
+    if (s_refresh(req, &m->q, &terms) < 0)
+        return -1;
+    q.nterms = json_array_size(terms);
+    const char **tv = malloc((q.nterms ? q.nterms : 1) * sizeof *tv);
+    for (size_t i = 0; tv && i < q.nterms; i++)
+        tv[i] = json_string_value(json_array_get(terms, i));
+    q.terms = tv;
+    si_result_t res = {0};
+    int rc = tv ? si_search(s_index, &q, &res) : -1;
+    free(tv);
+    PGresult *r = NULL;
+    if (rc == 0 && res.npage) {
+        json_t *page = json_array();
+        for (size_t i = 0; i < res.npage; i++)
+            json_array_append_new(page, json_string(si_resource(s_index, res.page[i].entry)));
+        char *pj = json_dumps(page, JSON_COMPACT);
+        json_decref(page);
+        const char *vals[1] = {pj};
+        r = pj ? q_exec(req, S_PAGE, 1, vals, NULL) : NULL;
+        free(pj);
+        if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+            json_decref(terms);
+            si_result_free(&res);
             return odp_req_db_fail(req, r, "the search");
-        count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        r = NULL;
-    }
-    /*  Facets over every hit, not only this page. */
-    PGresult *fr = NULL;
-    if (m->facet_field.present && m->facet_field.obj->via.array.size) {
-        char list[256] = "";
-        const msgpack_object_array *a = &m->facet_field.obj->via.array;
-        for (uint32_t i = 0; i < a->size; i++) {
-            int f = s_facet(a->ptr[i].via.str.ptr, a->ptr[i].via.str.size);
-            if (f < 0) {
-                PQclear(r);
-                return odp_req_fail(req, ODP_E_INVALID_VALUE, "facet_field",
-                                    "facets are domain, department, content_kind, delivery_form, "
-                                    "format, open_type, update_cycle and kind");
-            }
-            size_t o = strlen(list);
-            snprintf(list + o, sizeof list - o, "%s('%s', %s)", i ? ", " : "", s_facets[f].name,
-                     s_facets[f].col);
-        }
-        char lim[24];
-        snprintf(lim, sizeof lim, "%" PRId64, m->facet_limit.present ? m->facet_limit.i : 50);
-        s_param(&q, lim, -1);
-        if (asprintf(&sql,
-                     S_MATCH "%s) SELECT f, v, c FROM (SELECT f, v, count(*) AS c, row_number() "
-                             "OVER (PARTITION BY f ORDER BY count(*) DESC, v) AS i FROM m, "
-                             "LATERAL (VALUES %s) x (f, v) GROUP BY f, v) s WHERE i <= $%d::int "
-                             "ORDER BY f, c DESC, v",
-                     q.where, list, q.n) < 0) {
-            PQclear(r);
-            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
-        }
-        fr = q_exec(req, sql, q.n, q.vals, q.lens);
-        free(sql);
-        if (!fr || PQresultStatus(fr) != PGRES_TUPLES_OK) {
-            PQclear(r);
-            return odp_req_db_fail(req, fr, "the facets");
         }
     }
+    json_decref(terms);
+    if (rc < 0)
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
     msgpack_packer *pk = req->pk;
     msgpack_pack_map(pk, 3);
     q_pack_str(pk, "count");
-    msgpack_pack_int64(pk, count);
+    msgpack_pack_int64(pk, (int64_t)res.count);
     q_pack_str(pk, "results");
+    int n = r ? PQntuples(r) : 0;
     msgpack_pack_array(pk, (size_t)n);
     static const char *const keys[] = {
         NULL,           "resource", "kind",   "department",   "department_name", "title",
@@ -290,7 +356,7 @@ static int s_search(odp_req_t *req)
         "update_cycle", "format",   "rows",   "version",      "modified_at",     "score"};
     for (int i = 0; i < n; i++) {
         msgpack_pack_map(pk, 17);
-        for (int c = 1; c <= 17; c++) {
+        for (int c = 1; c <= 16; c++) {
             q_pack_str(pk, keys[c]);
             const char *v = PQgetvalue(r, i, c);
             if (PQgetisnull(r, i, c))
@@ -302,32 +368,35 @@ static int s_search(odp_req_t *req)
                 for (size_t k = 0; k < json_array_size(j); k++)
                     q_pack_str(pk, json_string_value(json_array_get(j, k)));
                 json_decref(j);
-            } else if (c == 14 || c == 15 || c == 17)
+            } else if (c == 14 || c == 15)
                 msgpack_pack_int64(pk, strtoll(v, NULL, 10));
             else
                 q_pack_str(pk, v);
         }
+        q_pack_str(pk, keys[17]);
+        msgpack_pack_int64(pk, res.page[strtoll(PQgetvalue(r, i, 0), NULL, 10) - 1].score);
     }
     PQclear(r);
+    /*  Facets over every hit, not only this page. A field asked for twice is counted twice
+        over, as the SQL search before the index did. */
     q_pack_str(pk, "search_facets");
-    int nf = fr ? PQntuples(fr) : 0;
-    const msgpack_object_array *fa = m->facet_field.present ? &m->facet_field.obj->via.array : NULL;
     msgpack_pack_map(pk, fa ? fa->size : 0);
+    int64_t limit = m->facet_limit.present ? m->facet_limit.i : 50;
     for (uint32_t i = 0; fa && i < fa->size; i++) {
         int f = s_facet(fa->ptr[i].via.str.ptr, fa->ptr[i].via.str.size);
+        int64_t times = 0;
+        for (uint32_t k = 0; k < fa->size; k++)
+            times += s_facet(fa->ptr[k].via.str.ptr, fa->ptr[k].via.str.size) == f;
+        si_facet_item_t *items;
+        int ni = si_facet(s_index, &res, f, limit, &items);
         q_pack_str(pk, s_facets[f].name);
         msgpack_pack_map(pk, 2);
         q_pack_str(pk, "title");
         q_pack_str(pk, s_facets[f].name);
         q_pack_str(pk, "items");
-        size_t items = 0;
-        for (int k = 0; k < nf; k++)
-            items += strcmp(PQgetvalue(fr, k, 0), s_facets[f].name) == 0;
-        msgpack_pack_array(pk, items);
-        for (int k = 0; k < nf; k++) {
-            if (strcmp(PQgetvalue(fr, k, 0), s_facets[f].name) != 0)
-                continue;
-            const char *v = PQgetvalue(fr, k, 1);
+        msgpack_pack_array(pk, ni > 0 ? (size_t)ni : 0);
+        for (int k = 0; k < ni; k++) {
+            const char *v = items[k].value;
             const char *label = NULL;
             for (size_t c = 0; s_facets[f].codes && c < s_facets[f].codes->n; c++)
                 if (strcmp(s_facets[f].codes->codes[c].code, v) == 0)
@@ -338,10 +407,11 @@ static int s_search(odp_req_t *req)
             q_pack_str(pk, "display_name");
             q_pack_str(pk, label ? label : v);
             q_pack_str(pk, "count");
-            msgpack_pack_int64(pk, strtoll(PQgetvalue(fr, k, 2), NULL, 10));
+            msgpack_pack_int64(pk, items[k].count * times);
         }
+        free(items);
     }
-    PQclear(fr);
+    si_result_free(&res);
     return 0;
 }
 
@@ -504,6 +574,9 @@ static int s_show(odp_req_t *req)
 
 void search_routes(odp_service_t *svc)
 {
+    /*  Not pooled: the index is the loop thread's, as is its timer. */
     odp_service_route(svc, &odp_def_catalogue_search, ODP_ALLOW_ANY, s_search);
+    if (odp_service_timer(svc, S_TICK_MS, s_tick, NULL) < 0)
+        odp_error("event=search.timer: the index is kept in step by searches alone");
     odp_service_route(svc, &odp_def_entry_show, ODP_ALLOW_ANY, s_show);
 }

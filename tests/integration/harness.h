@@ -98,6 +98,7 @@ extern const h_case_t t_reviewer_cases[];
 extern const h_case_t t_publisher_cases[];
 extern const h_case_t t_query_cases[];
 extern const h_case_t t_push_kill_cases[];
+extern const h_case_t t_search_cases[];
 extern const h_case_t t_metrics_cases[];
 extern const h_case_t t_backup_cases[];
 extern const h_case_t t_query_rows_cases[];

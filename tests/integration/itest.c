@@ -10,10 +10,11 @@
     on it (the publisher's index requests) take time to come back, and the cases after it
     would measure that instead of what they test. */
 static const h_case_t *const s_groups[] = {
-    t_registry_cases, t_events_cases,     t_robust_cases,    t_security_cases, t_catalogue_cases,
-    t_push_cases,     t_odp_push_cases,   t_access_cases,    t_grants_cases,   t_consumer_cases,
-    t_tools_cases,    t_reviewer_cases,   t_publisher_cases, t_query_cases,    t_metrics_cases,
-    t_backup_cases,   t_query_rows_cases, t_download_cases,  t_web_cases,      t_push_kill_cases,
+    t_registry_cases,  t_events_cases,     t_robust_cases,    t_security_cases, t_catalogue_cases,
+    t_push_cases,      t_odp_push_cases,   t_access_cases,    t_grants_cases,   t_consumer_cases,
+    t_tools_cases,     t_reviewer_cases,   t_publisher_cases, t_query_cases,    t_metrics_cases,
+    t_backup_cases,    t_query_rows_cases, t_download_cases,  t_web_cases,      t_search_cases,
+    t_push_kill_cases,
 };
 
 int main(int argc, char **argv)
