@@ -27,38 +27,6 @@ static char s_cond[33]; /* conditional, released */
 static char s_other[33];
 static bool s_ready = false;
 
-/*  Push csv to resource as dept, approve it and release it: the release number or 0. */
-static int64_t s_publish(const char *dept, const char *resource, const char *csv, size_t len)
-{
-    odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    tp_opts_t o = {.resource = resource};
-    tp_result_t res;
-    int st = tp_push(c, &o, csv, len, &res);
-    odp_client_destroy(&c);
-    CHECK(st == 200, "push to %s: %s gave %d %s %s", resource, res.step, st, res.code, res.message);
-    if (st != 200 || !tp_checked(res.upload))
-        return 0;
-    c = h_client("reviewer", NULL);
-    odp_review_decide_t d = {0};
-    d.upload = odp_v_int(res.upload);
-    d.approve = odp_v_bool(true);
-    odp_reply_t rep;
-    st = h_call(c, &odp_def_review_decide, &d, &rep);
-    odp_reply_free(&rep);
-    odp_client_destroy(&c);
-    CHECK(st == 200, "approve %lld: %d", (long long)res.upload, st);
-    c = h_client("publisher", NULL);
-    odp_release_publish_t p = {0};
-    p.resource = odp_v_str(resource);
-    p.version = odp_v_int(res.version);
-    st = h_call(c, &odp_def_release_publish, &p, &rep);
-    int64_t rel = st == 200 ? h_int(&rep, "release") : 0;
-    CHECK(st == 200, "release %s: %d %s", resource, st, h_err_code(&rep));
-    odp_reply_free(&rep);
-    odp_client_destroy(&c);
-    return rel;
-}
-
 /*  id integer unique, ver enum, day date, note text, amt numeric, ok boolean. */
 static const char *s_dict(void)
 {
@@ -130,8 +98,8 @@ static void s_setup(void)
     odp_client_destroy(&p);
     size_t len;
     char *csv = s_csv("v1", S_ROWS, &len);
-    ok = ok && s_publish(S_DEPT1, s_open, csv, len) > 0 &&
-         s_publish(S_DEPT1, s_cond, csv, len) > 0 && s_publish(S_DEPT2, s_other, csv, len) > 0;
+    ok = ok && tp_publish(S_DEPT1, s_open, csv, len) > 0 &&
+         tp_publish(S_DEPT1, s_cond, csv, len) > 0 && tp_publish(S_DEPT2, s_other, csv, len) > 0;
     free(csv);
     s_ready = ok && h_case_failures == 0;
 }
@@ -377,7 +345,7 @@ static void s_paging(void)
         if (!released && pages == 2) {
             size_t len;
             char *csv = s_csv("v2", S_ROWS, &len);
-            released = s_publish(S_DEPT1, s_open, csv, len) > 0;
+            released = tp_publish(S_DEPT1, s_open, csv, len) > 0;
             free(csv);
         }
         if (!next[0] || pages > 20)
@@ -808,7 +776,7 @@ static void s_hint(void)
               tp_entry(S_DEPT3, "行查询 版本提示", "dataset", s_dict(), true, res);
     size_t len;
     char *csv = s_csv("v1", 20, &len);
-    ok = ok && s_publish(S_DEPT3, res, csv, len) > 0;
+    ok = ok && tp_publish(S_DEPT3, res, csv, len) > 0;
     free(csv);
     CHECK(ok, "entry and its v1");
     odp_client_t *c = s_anon("hinted");
@@ -822,7 +790,7 @@ static void s_hint(void)
         odp_reply_free(&rep);
     }
     csv = s_csv("v2", 20, &len);
-    CHECK(s_publish(S_DEPT3, res, csv, len) > 0, "release v2");
+    CHECK(tp_publish(S_DEPT3, res, csv, len) > 0, "release v2");
     free(csv);
     st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
     CHECK(st == 200 && s_answer(&rep, 2, "v2"), "after v2's release: %d v%lld", st,
