@@ -497,15 +497,12 @@ static int s_begin(odp_client_t *c, const char *token, const char *resource)
 
 /*  A granted user reads conditional rows until the grant expires; a department reads
     another department's conditional rows no more than the public does. */
-static void s_granted(void)
+/*  The signed-in user of token applies for resource: the application's id (CHECKed). */
+static int64_t s_apply(odp_client_t *c, const char *token, const char *resource)
 {
-    CHECK(s_ready, "set-up failed");
-    odp_client_t *c = s_anon("grantee");
-    char token[65];
-    s_signin(c, "rows-grantee", token);
     odp_application_submit_t a = {0};
     a.token = odp_v_str(token);
-    a.resource = odp_v_str(s_cond);
+    a.resource = odp_v_str(resource);
     a.purpose = odp_v_str("研究");
     a.scope = odp_v_str("全部");
     a.period_from = odp_v_str("2026-01-01");
@@ -515,18 +512,36 @@ static void s_granted(void)
     int64_t app = h_int(&rep, "id");
     CHECK(st == 200 && app > 0, "apply: %d %s", st, h_err_code(&rep));
     odp_reply_free(&rep);
-    st = s_rows(c, token, s_cond, NULL, NULL, NULL, 5, &rep);
-    CHECK(st == 403, "applied, not granted: %d", st);
-    odp_reply_free(&rep);
-    odp_client_t *dept = h_client("query", h_keyfile(S_DEPT1));
+    return app;
+}
+
+/*  dept grants application app until 2099. */
+static void s_grant(const char *dept, int64_t app)
+{
+    odp_client_t *c = h_client("query", h_keyfile(dept));
     odp_application_decide_t d = {0};
     d.id = odp_v_int(app);
     d.grant = odp_v_bool(true);
     d.expires_at = odp_v_str("2099-01-01T00:00:00Z");
-    st = h_call(dept, &odp_def_application_decide, &d, &rep);
+    odp_reply_t rep;
+    int st = h_call(c, &odp_def_application_decide, &d, &rep);
     CHECK(st == 200, "grant: %d %s", st, h_err_code(&rep));
     odp_reply_free(&rep);
-    odp_client_destroy(&dept);
+    odp_client_destroy(&c);
+}
+
+static void s_granted(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *c = s_anon("grantee");
+    char token[65];
+    s_signin(c, "rows-grantee", token);
+    int64_t app = s_apply(c, token, s_cond);
+    odp_reply_t rep;
+    int st = s_rows(c, token, s_cond, NULL, NULL, NULL, 5, &rep);
+    CHECK(st == 403, "applied, not granted: %d", st);
+    odp_reply_free(&rep);
+    s_grant(S_DEPT1, app);
     st = s_rows(c, token, s_cond, "{\"id\": {\"lte\": 5}}", NULL, NULL, 10, &rep);
     CHECK(st == 200 && h_int(&rep, "total") == 5, "granted: %d %s total %lld", st, h_err_code(&rep),
           (long long)h_int(&rep, "total"));
@@ -810,26 +825,8 @@ static void s_hint(void)
     CHECK(st == 403 && strcmp(h_err_code(&rep), "FORBIDDEN") == 0, "made conditional: %d %s", st,
           h_err_code(&rep));
     odp_reply_free(&rep);
-    odp_application_submit_t a = {0};
-    a.token = odp_v_str(token);
-    a.resource = odp_v_str(res);
-    a.purpose = odp_v_str("研究");
-    a.scope = odp_v_str("全部");
-    a.period_from = odp_v_str("2026-01-01");
-    a.period_to = odp_v_str("2026-12-31");
-    st = h_call(c, &odp_def_application_submit, &a, &rep);
-    int64_t app = h_int(&rep, "id");
-    CHECK(st == 200 && app > 0, "apply: %d %s", st, h_err_code(&rep));
-    odp_reply_free(&rep);
-    odp_client_t *dept = h_client("query", h_keyfile(S_DEPT3));
-    odp_application_decide_t d = {0};
-    d.id = odp_v_int(app);
-    d.grant = odp_v_bool(true);
-    d.expires_at = odp_v_str("2099-01-01T00:00:00Z");
-    st = h_call(dept, &odp_def_application_decide, &d, &rep);
-    CHECK(st == 200, "grant: %d %s", st, h_err_code(&rep));
-    odp_reply_free(&rep);
-    odp_client_destroy(&dept);
+    int64_t app = s_apply(c, token, res);
+    s_grant(S_DEPT3, app);
     for (int i = 0; i < 2; i++) {
         st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
         CHECK(st == 200 && s_answer(&rep, 2, "v2"), "granted, query %d: %d %s", i, st,
