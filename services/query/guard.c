@@ -150,6 +150,16 @@ static void s_add(zhashx_t *counts, const char *resource, const char *department
         c->n[i] += n[i];
 }
 
+/*  key ("resource user:<id>") into the set users, once. */
+static void s_add_user(zhashx_t *users, const char *key)
+{
+    if (zhashx_lookup(users, key))
+        return;
+    char *item = strdup(key);
+    if (item && zhashx_insert(users, item, item) != 0)
+        free(item);
+}
+
 void q_guard_count(q_guard_t *self, const q_who_t *who, const char *resource,
                    const char *department, q_use_t use)
 {
@@ -160,11 +170,8 @@ void q_guard_count(q_guard_t *self, const q_who_t *who, const char *resource,
         snprintf(user, sizeof user, "%s %s", resource, who->str);
     pthread_mutex_lock(&self->lock);
     s_add(self->counts, resource, department, n);
-    if (*user && !zhashx_lookup(self->users, user)) {
-        char *key = strdup(user);
-        if (key && zhashx_insert(self->users, key, key) != 0)
-            free(key);
-    }
+    if (*user)
+        s_add_user(self->users, user);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -280,11 +287,7 @@ static void s_flush(odp_service_t *svc, void *arg)
     for (s_count_t *c = zhashx_first(counts); c; c = zhashx_next(counts))
         s_add(self->counts, zhashx_cursor(counts), c->department, c->n);
     for (const char *k = zhashx_first(users); k; k = zhashx_next(users))
-        if (!zhashx_lookup(self->users, k)) {
-            char *key = strdup(k);
-            if (key && zhashx_insert(self->users, key, key) != 0)
-                free(key);
-        }
+        s_add_user(self->users, k);
     pthread_mutex_unlock(&self->lock);
     zhashx_destroy(&counts);
     zhashx_destroy(&users);

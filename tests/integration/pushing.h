@@ -67,7 +67,8 @@ bool tp_send_chunk(zsock_t *s, int64_t upload, int64_t offset, const char *data,
 /*  Wait up to 20 s for the reviewer to have checked upload (review.show with checked_at:
     review.decide refuses a version before its checks). */
 bool tp_checked(int64_t upload);
-/*  Push csv to resource as dept, approve it once checked and release it: the release's
-    number, or 0 (each failed step CHECKed). */
-int64_t tp_publish(const char *dept, const char *resource, const char *csv, size_t len);
+/*  Push data as dept with o (o->resource), approve it once checked unless it is a file
+    (o->format "file": files are not reviewed), and release it: the release's number, or 0
+    (each failed step CHECKed). */
+int64_t tp_publish(const char *dept, const tp_opts_t *o, const char *data, size_t len);
 #endif

@@ -28,42 +28,13 @@ static bool s_ready = false;
 /*  Push data to resource, approve it when it is a dataset, release it: the release or 0. */
 static int64_t s_publish(const char *resource, const char *data, size_t len, bool file)
 {
-    odp_client_t *c = h_client("registrar", h_keyfile(S_DEPT));
     tp_opts_t o = {.resource = resource};
     if (file) {
         o.format = "file";
         o.media_type = "application/octet-stream";
         o.chunk = 50000;
     }
-    tp_result_t res;
-    int st = tp_push(c, &o, data, len, &res);
-    odp_client_destroy(&c);
-    CHECK(st == 200, "push to %s: %s gave %d %s %s", resource, res.step, st, res.code, res.message);
-    if (st != 200)
-        return 0;
-    odp_reply_t rep;
-    if (!file) {
-        if (!tp_checked(res.upload))
-            return 0;
-        c = h_client("reviewer", NULL);
-        odp_review_decide_t d = {0};
-        d.upload = odp_v_int(res.upload);
-        d.approve = odp_v_bool(true);
-        st = h_call(c, &odp_def_review_decide, &d, &rep);
-        odp_reply_free(&rep);
-        odp_client_destroy(&c);
-        CHECK(st == 200, "approve %lld: %d", (long long)res.upload, st);
-    }
-    c = h_client("publisher", NULL);
-    odp_release_publish_t p = {0};
-    p.resource = odp_v_str(resource);
-    p.version = odp_v_int(res.version);
-    st = h_call(c, &odp_def_release_publish, &p, &rep);
-    int64_t rel = st == 200 ? h_int(&rep, "release") : 0;
-    CHECK(st == 200, "release %s: %d %s", resource, st, h_err_code(&rep));
-    odp_reply_free(&rep);
-    odp_client_destroy(&c);
-    return rel;
+    return tp_publish(S_DEPT, &o, data, len);
 }
 
 /*  id integer, note text (commas, quotes, line breaks, Chinese, empty as NULL), day date,

@@ -98,8 +98,9 @@ static void s_setup(void)
     odp_client_destroy(&p);
     size_t len;
     char *csv = s_csv("v1", S_ROWS, &len);
-    ok = ok && tp_publish(S_DEPT1, s_open, csv, len) > 0 &&
-         tp_publish(S_DEPT1, s_cond, csv, len) > 0 && tp_publish(S_DEPT2, s_other, csv, len) > 0;
+    ok = ok && tp_publish(S_DEPT1, &(tp_opts_t){.resource = s_open}, csv, len) > 0 &&
+         tp_publish(S_DEPT1, &(tp_opts_t){.resource = s_cond}, csv, len) > 0 &&
+         tp_publish(S_DEPT2, &(tp_opts_t){.resource = s_other}, csv, len) > 0;
     free(csv);
     s_ready = ok && h_case_failures == 0;
 }
@@ -345,7 +346,7 @@ static void s_paging(void)
         if (!released && pages == 2) {
             size_t len;
             char *csv = s_csv("v2", S_ROWS, &len);
-            released = tp_publish(S_DEPT1, s_open, csv, len) > 0;
+            released = tp_publish(S_DEPT1, &(tp_opts_t){.resource = s_open}, csv, len) > 0;
             free(csv);
         }
         if (!next[0] || pages > 20)
@@ -791,7 +792,7 @@ static void s_hint(void)
               tp_entry(S_DEPT3, "行查询 版本提示", "dataset", s_dict(), true, res);
     size_t len;
     char *csv = s_csv("v1", 20, &len);
-    ok = ok && tp_publish(S_DEPT3, res, csv, len) > 0;
+    ok = ok && tp_publish(S_DEPT3, &(tp_opts_t){.resource = res}, csv, len) > 0;
     free(csv);
     CHECK(ok, "entry and its v1");
     odp_client_t *c = s_anon("hinted");
@@ -805,7 +806,7 @@ static void s_hint(void)
         odp_reply_free(&rep);
     }
     csv = s_csv("v2", 20, &len);
-    CHECK(tp_publish(S_DEPT3, res, csv, len) > 0, "release v2");
+    CHECK(tp_publish(S_DEPT3, &(tp_opts_t){.resource = res}, csv, len) > 0, "release v2");
     free(csv);
     st = s_rows(c, token, res, "{\"id\": 7}", NULL, NULL, 5, &rep);
     CHECK(st == 200 && s_answer(&rep, 2, "v2"), "after v2's release: %d v%lld", st,

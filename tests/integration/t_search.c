@@ -25,7 +25,7 @@ static bool s_publish(const char *dept, const char *resource, int rows)
     size_t len = (size_t)snprintf(csv, sizeof csv, "id\n");
     for (int i = 1; i <= rows; i++)
         len += (size_t)snprintf(csv + len, sizeof csv - len, "%d\n", i);
-    return tp_publish(dept, resource, csv, len) > 0;
+    return tp_publish(dept, &(tp_opts_t){.resource = resource}, csv, len) > 0;
 }
 
 static void s_setup(void)
