@@ -271,7 +271,8 @@ BEGIN
         END IF;
         IF f.min_length IS NOT NULL AND f.type = 'text' THEN
             bad := bad || format('(%s <> '''' AND octet_length(%s) < %s AND char_length(%s) < %s)',
-                                 col, col, f.min_length * char_bytes, col, f.min_length);
+                                 col, col, f.min_length::bigint * char_bytes, col,
+                                 f.min_length);
             rest := rest || format('%L, left(%s, 200), ''constraint-error'', ''minLength'', %L',
                                    f.name, col,
                                    'the value is shorter than ' || f.min_length || ' characters');
