@@ -36,10 +36,11 @@ static struct {
     zactor_t *checker;
 } s_loop;
 
-/*  The checker's own connection, its outbox (set up by the loop, used by the checker
+/*  The checker's own connections, the one its transactions run on and a side one for a
+    read-only count beside them, and its outbox (set up by the loop, used by the checker
     only), and its re-check interval in ms (ODP_REVIEWER_RECHECK_S; 0: none). */
 static struct {
-    odp_db_t *db;
+    odp_db_t *db, *side;
     odp_outbox_t *outbox;
     int64_t recheck_ms;
 } s_checker_cfg;
@@ -48,8 +49,8 @@ static struct {
     rolls back; the review is checked again at the next start). */
 static struct {
     pthread_mutex_t lock;
-    PGcancel *cancel;
-} s_running = {PTHREAD_MUTEX_INITIALIZER, NULL};
+    PGcancel *cancel[2]; /* the transaction's connection, the side one */
+} s_running = {PTHREAD_MUTEX_INITIALIZER, {NULL, NULL}};
 
 /*  In an open transaction: begin reviewing upload unless it has been already or is not a
     received dataset: its review row and review.started. The checks come after, in a
@@ -114,17 +115,26 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     if (n == 0)
         return 0;
     int64_t began = zclock_mono();
-    /*  The row-level checks, which count the table-wide repeats in the same scan and return
-        them for check_version (NULL: nothing to count). */
+    /*  The table-wide counts (repeat_tally) on the side connection while this one runs the
+        row-level checks: both only read the staging table, which no longer changes. Without
+        the side connection's answer check_version counts them itself. */
+    PGconn *side = odp_db_conn(s_checker_cfg.side);
+    bool sent = side && PQsendQueryParams(side, "SELECT repeat_tally($1)", 1, NULL, vals, NULL,
+                                          NULL, 0) == 1;
     r = odp_db_exec(db, "SELECT check_rows($1)", 1, vals, NULL);
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+    char *repeats = NULL;
+    for (PGresult *t; sent && (t = PQgetResult(side)) != NULL; PQclear(t))
+        if (PQresultStatus(t) == PGRES_TUPLES_OK && PQntuples(t) == 1 && !PQgetisnull(t, 0, 0))
+            repeats = strdup(PQgetvalue(t, 0, 0));
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        free(repeats);
         *failed = r;
         return -1;
     }
-    const char *args[2] = {id, PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0)};
-    PGresult *rows = r;
+    PQclear(r);
+    const char *args[2] = {id, repeats};
     r = odp_db_exec(db, "SELECT check_version($1, $2::bigint[])", 2, args, NULL);
-    PQclear(rows);
+    free(repeats);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         *failed = r;
         return -1;
@@ -282,11 +292,12 @@ void review_recheck_request(void)
     -1 when one failed (logged; it is tried again after a pause). */
 static int s_pass(odp_db_t *db, odp_outbox_t *outbox, bool *check, bool *recheck)
 {
-    PGconn *conn = odp_db_conn(db);
+    PGconn *conn = odp_db_conn(db), *side = odp_db_conn(s_checker_cfg.side);
     if (!conn)
         return -1;
     pthread_mutex_lock(&s_running.lock);
-    s_running.cancel = PQgetCancel(conn);
+    s_running.cancel[0] = PQgetCancel(conn);
+    s_running.cancel[1] = side ? PQgetCancel(side) : NULL;
     pthread_mutex_unlock(&s_running.lock);
     int rc = 0;
     if (*check) {
@@ -304,8 +315,10 @@ static int s_pass(odp_db_t *db, odp_outbox_t *outbox, bool *check, bool *recheck
         *recheck = rc < 0;
     }
     pthread_mutex_lock(&s_running.lock);
-    PQfreeCancel(s_running.cancel);
-    s_running.cancel = NULL;
+    for (int i = 0; i < 2; i++) {
+        PQfreeCancel(s_running.cancel[i]);
+        s_running.cancel[i] = NULL;
+    }
     pthread_mutex_unlock(&s_running.lock);
     return rc;
 }
@@ -420,8 +433,10 @@ odp_consumer_t *review_consumer_start(odp_service_t *svc)
     }
     s_checker_cfg.recheck_ms = seconds * 1000;
     s_checker_cfg.db = odp_db_new("reviewer");
-    s_checker_cfg.outbox =
-        s_checker_cfg.db ? odp_outbox_new(s_checker_cfg.db, "reviewer", NULL) : NULL;
+    s_checker_cfg.side = odp_db_new("reviewer");
+    s_checker_cfg.outbox = s_checker_cfg.db && s_checker_cfg.side
+                               ? odp_outbox_new(s_checker_cfg.db, "reviewer", NULL)
+                               : NULL;
     s_loop.checker = s_checker_cfg.outbox ? zactor_new(s_checker, NULL) : NULL;
     if (!s_loop.checker ||
         odp_service_reader(svc, zactor_sock(s_loop.checker), s_on_done, NULL) < 0) {
@@ -451,13 +466,15 @@ void review_stop(odp_service_t *svc)
         odp_service_reader_remove(svc, zactor_sock(s_loop.checker));
         pthread_mutex_lock(&s_running.lock);
         char err[256];
-        if (s_running.cancel && !PQcancel(s_running.cancel, err, sizeof err))
-            odp_warn("event=review.cancel_failed error=\"%s\"", err);
+        for (int i = 0; i < 2; i++)
+            if (s_running.cancel[i] && !PQcancel(s_running.cancel[i], err, sizeof err))
+                odp_warn("event=review.cancel_failed error=\"%s\"", err);
         pthread_mutex_unlock(&s_running.lock);
         zactor_destroy(&s_loop.checker);
     }
     odp_outbox_destroy(&s_checker_cfg.outbox);
     odp_db_destroy(&s_checker_cfg.db);
+    odp_db_destroy(&s_checker_cfg.side);
 }
 
 /*  {key: count} from two-column rows, as a packed map in buf. */

@@ -1,14 +1,6 @@
 -- The reviewer's own work on a version, cheaper again (issue 8, round 4): the same findings
--- as 004_fast_checks.sql's, row for row, from one scan instead of two, cheaper expressions
--- and catalogue look-ups.
+-- as 004_fast_checks.sql's, row for row, from cheaper expressions and catalogue look-ups.
 --
--- 0. The row-level checks and repeat_plan's tally (unique fields, primary key, duplicate
---    rows, by hash) are counted in one aggregate over the staging table, on the checker's
---    one connection, instead of a parallel aggregate for the first and a second scan on a
---    second connection for the other. The tally's count DISTINCT keeps the aggregate
---    serial, but a scan of a freshly loaded 1M-row table costs about as much CPU as all the
---    parallel workers save in time, and the machine's other core is left to the other
---    services' work after a push (figures in docs/scaling.md, "Review checks, round 4").
 -- 1. A pattern check costs a regular expression per value (about 0.5 us: the value converted
 --    to wide characters, a matcher set up and its states built for each call). For a
 --    pattern of a common shape - a literal prefix of ASCII letters, digits and '-', then
@@ -24,8 +16,8 @@
 -- 2. minLength counts characters only of a value short enough in bytes to have fewer than
 --    the minimum (a character takes at most pg_encoding_max_length bytes).
 -- 3. The staging table's columns are read from pg_attribute, not information_schema.columns
---    (a view over the whole catalogue; repeat_plan ran three such queries for each call),
---    with the same visibility rule.
+--    (a view over the whole catalogue; repeat_plan ran three such queries for each call,
+--    and it is called three times per review), with the same visibility rule.
 
 -- The columns of a staging table as information_schema.columns names them (column_name,
 -- data_type, ordinal_position), for the columns the current user may use; none when there
@@ -100,16 +92,12 @@ BEGIN
 END
 $$;
 
--- As in 004_fast_checks.sql, with the staging table's columns from stage_columns, and the
--- tally's select list (tally_counts, an ARRAY[...] of the counts) for collect_row_findings
--- to count in its own scan.
-DROP FUNCTION repeat_plan(bigint, integer);
-CREATE FUNCTION repeat_plan(u bigint, rev integer, OUT u_cols text[], OUT u_names text[],
+-- As in 004_fast_checks.sql, with the staging table's columns from stage_columns.
+CREATE OR REPLACE FUNCTION repeat_plan(u bigint, rev integer, OUT u_cols text[], OUT u_names text[],
                             OUT u_parts text[], OUT u_hashes text[], OUT pk_cols text,
                             OUT pk_part text, OUT pk_names text, OUT all_cols text,
                             OUT all_part text, OUT blank text, OUT tally text,
-                            OUT pk_i integer, OUT dup_i integer, OUT u_null_i integer,
-                            OUT tally_counts text)
+                            OUT pk_i integer, OUT dup_i integer, OUT u_null_i integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     stage text := 'stage_u' || u;
@@ -178,19 +166,16 @@ BEGIN
         u_null_i := cardinality(parts);
     END IF;
     IF cardinality(parts) > 0 THEN
-        tally_counts := format('ARRAY[%s]', array_to_string(parts, ', '));
-        tally := format('SELECT %s FROM registrar.%I s', tally_counts, stage);
+        tally := format('SELECT ARRAY[%s] FROM registrar.%I s', array_to_string(parts, ', '),
+                        stage);
     END IF;
 END
 $$;
 
--- As in 004_fast_checks.sql, with the pattern's short cut and the cheaper minLength, the
--- staging table's columns from stage_columns, and repeat_plan's tally counted in the same
--- scan as the row-level checks; it returns the tally (NULL: nothing to count, or no
--- staging table) for collect_repeat_findings.
-DROP FUNCTION collect_row_findings(bigint, integer, boolean);
-CREATE FUNCTION collect_row_findings(u bigint, rev integer, is_recheck boolean)
-RETURNS bigint[] LANGUAGE plpgsql SET work_mem = '256MB' SET jit = off AS $$
+-- As in 004_fast_checks.sql, with the pattern's short cut and the cheaper minLength, and the
+-- staging table's columns from stage_columns.
+CREATE OR REPLACE FUNCTION collect_row_findings(u bigint, rev integer, is_recheck boolean)
+RETURNS void LANGUAGE plpgsql SET work_mem = '256MB' SET jit = off AS $$
 DECLARE
     stage text := 'stage_u' || u;
     f record;
@@ -200,8 +185,6 @@ DECLARE
     bad text[] := '{}';
     rest text[] := '{}';
     counts bigint[];
-    repeats bigint[];
-    plan record;
     failing_bad text[] := '{}';
     failing_rows text[] := '{}';
     blank text;
@@ -210,7 +193,7 @@ DECLARE
     char_bytes integer := pg_encoding_max_length(pg_char_to_encoding(getdatabaseencoding()));
 BEGIN
     IF to_regclass('registrar.' || quote_ident(stage)) IS NULL THEN
-        RETURN NULL;
+        RETURN;
     END IF;
     INSERT INTO findings (upload, row_no, field, value, type, check_name, message, recheck)
     SELECT j.upload, j.row_no, NULL, left(j.raw, 200),
@@ -298,26 +281,22 @@ BEGIN
     END LOOP;
 
     -- A blank row: every column of the version empty.
-    plan := repeat_plan(u, rev);
-    blank := plan.blank;
+    blank := (repeat_plan(u, rev)).blank;
     IF blank IS NOT NULL THEN
         bad := bad || ('(' || blank || ')');
         rest := rest || 'NULL::text, NULL::text, ''blank-row'', ''blank-row'', '
                         '''every cell of the row is empty'''::text;
     END IF;
-    IF cardinality(bad) = 0 AND plan.tally_counts IS NULL THEN
-        RETURN NULL;
+    IF cardinality(bad) = 0 THEN
+        RETURN;
     END IF;
 
-    -- Each check counted in one aggregate, with the tally, in one scan of the staging
-    -- table; then only the checks that failed evaluated again into findings. (Its count
-    -- DISTINCT keeps the aggregate serial; a parallel one beside a second scan for the
-    -- tally cost more CPU in all, see docs/scaling.md.)
-    EXECUTE format('SELECT ARRAY[%s]::bigint[], %s FROM registrar.%I s',
+    -- Each check counted in one aggregate (a parallel query where the planner finds it
+    -- worth it), then only those that failed evaluated again into findings.
+    EXECUTE format('SELECT ARRAY[%s] FROM registrar.%I s',
                    (SELECT string_agg(format('count(*) FILTER (WHERE %s)', b), ', ')
-                      FROM unnest(bad) b),
-                   coalesce(plan.tally_counts, 'NULL::bigint[]'), stage)
-        INTO counts, repeats;
+                      FROM unnest(bad) b), stage)
+        INTO counts;
     FOR i IN 1 .. cardinality(bad) LOOP
         IF counts[i] > 0 THEN
             failing_bad := failing_bad || bad[i];
@@ -335,36 +314,5 @@ BEGIN
                        array_to_string(failing_rows, ', '))
             USING u, is_recheck;
     END IF;
-    RETURN repeats;
-END
-$$;
-
--- The row-level checks and the tally in one scan: repeat_tally's second connection goes.
-DROP FUNCTION repeat_tally(bigint);
-
-CREATE OR REPLACE FUNCTION collect_findings(u bigint, rev integer, is_recheck boolean)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM collect_repeat_findings(u, rev, is_recheck,
-                                    collect_row_findings(u, rev, is_recheck));
-END
-$$;
-
--- As in 004_fast_checks.sql; it returns the tally of collect_row_findings for
--- check_version.
-DROP FUNCTION check_rows(bigint);
-CREATE FUNCTION check_rows(u bigint) RETURNS bigint[] LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM quarantine WHERE upload = u;
-    DELETE FROM quality_scores WHERE upload = u;
-    DELETE FROM findings WHERE upload = u;
-    RETURN collect_row_findings(u, (SELECT dictionary_revision FROM registrar.uploads
-                                     WHERE id = u), false);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION check_version(u bigint) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM check_version(u, check_rows(u));
 END
 $$;
