@@ -93,10 +93,10 @@ END
 $$;
 
 -- As in 004_fast_checks.sql, with the staging table's columns from stage_columns.
-CREATE OR REPLACE FUNCTION repeat_plan(u bigint, rev integer, OUT u_cols text[], OUT u_names text[],
-                            OUT u_parts text[], OUT u_hashes text[], OUT pk_cols text,
-                            OUT pk_part text, OUT pk_names text, OUT all_cols text,
-                            OUT all_part text, OUT blank text, OUT tally text,
+CREATE OR REPLACE FUNCTION repeat_plan(u bigint, rev integer, OUT u_cols text[],
+                            OUT u_names text[], OUT u_parts text[], OUT u_hashes text[],
+                            OUT pk_cols text, OUT pk_part text, OUT pk_names text,
+                            OUT all_cols text, OUT all_part text, OUT blank text, OUT tally text,
                             OUT pk_i integer, OUT dup_i integer, OUT u_null_i integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
