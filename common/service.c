@@ -165,6 +165,7 @@ struct odp_service_t {
     int nworkers;
     zhashx_t *on_pool;  /* connection (hex routing id) -> its jobs on the pool */
     zsock_t *done;      /* answered jobs from every worker: one socket for the loop to poll */
+    int pool_jobs;      /* on the pool: the loop polls for answers only while there are */
     zhashx_t *in_order; /* connection (hex routing id) -> s_order_t of its pooled jobs */
     s_pipe_t pipes[S_MAX_PIPES];
     int npipes;
@@ -733,6 +734,7 @@ static void s_pool_send(odp_service_t *self, s_job_t *job)
                 w = i;
     job->worker = w;
     self->workers[w].busy++;
+    self->pool_jobs++;
     /*  The latest job of the connection stands for it until its worker answers. */
     zhashx_update(self->on_pool, job->conn, job);
     zsock_send(self->workers[w].pipe, "p", job);
@@ -744,6 +746,7 @@ static void s_pool_done(odp_service_t *self)
     if (zsock_recv(self->done, "p", &job) < 0 || !job)
         return;
     self->workers[job->worker].busy--;
+    self->pool_jobs--;
     if (zhashx_lookup(self->on_pool, job->conn) == job)
         zhashx_delete(self->on_pool, job->conn);
     s_job_ready(self, job);
@@ -1296,12 +1299,14 @@ static bool s_same_stream(zmsg_t *a, zmsg_t *b)
     return ca && cb && zframe_eq(ca, cb);
 }
 
-/*  Read what has arrived, without waiting, into the queue: each request with the count of
-    its connection's requests of the same command queued before it, plus one. */
+/*  Read what has arrived (the poll found it readable), without waiting, into the queue: each
+   request with the count of its connection's requests of the same command queued before it, plus
+   one. */
 static void s_read_ahead(odp_service_t *self, zsock_t *router)
 {
-    while (router && self->qcount < S_QUEUE_MAX && self->qbytes < S_QUEUE_BYTES &&
-           (zsock_events(router) & ZMQ_POLLIN)) {
+    /*  The poll said one is there: the first is read without asking again. */
+    bool more = true;
+    while (more && self->qcount < S_QUEUE_MAX && self->qbytes < S_QUEUE_BYTES) {
         size_t extra, bytes;
         zmsg_t *msg = s_recv_request(router, &extra, &bytes);
         int queued = 1;
@@ -1313,6 +1318,7 @@ static void s_read_ahead(odp_service_t *self, zsock_t *router)
             (s_queued_t){msg, router, extra, bytes, queued};
         self->qcount++;
         self->qbytes += zmsg_content_size(msg);
+        more = (zsock_events(router) & ZMQ_POLLIN) != 0;
     }
 }
 
@@ -1334,12 +1340,19 @@ int odp_service_run(odp_service_t *self)
         /*  The sockets, then the readers', then the fast path's database connections. */
         zmq_pollitem_t items[3 + S_MAX_READERS + S_MAX_PIPES];
         s_pipe_t *polled[S_MAX_PIPES];
-        int n = 0, npolled = 0;
+        /*  Each ZeroMQ socket polled costs system calls (libzmq checks its command mailbox):
+            the pool's answers are polled for only while it has jobs, and a socket is read
+            only when the poll said so (issue #10). */
+        int n = 0, npolled = 0, i_public = -1, i_done = -1;
         items[n++] = (zmq_pollitem_t){zsock_resolve(self->router), 0, ZMQ_POLLIN, 0};
-        if (self->public_router)
+        if (self->public_router) {
+            i_public = n;
             items[n++] = (zmq_pollitem_t){zsock_resolve(self->public_router), 0, ZMQ_POLLIN, 0};
-        if (self->done)
+        }
+        if (self->done && self->pool_jobs > 0) {
+            i_done = n;
             items[n++] = (zmq_pollitem_t){zsock_resolve(self->done), 0, ZMQ_POLLIN, 0};
+        }
         int first_reader = n;
         for (size_t i = 0; i < self->nreaders; i++)
             items[n++] = (zmq_pollitem_t){zsock_resolve(self->readers[i].sock), 0, ZMQ_POLLIN, 0};
@@ -1357,14 +1370,19 @@ int odp_service_run(odp_service_t *self)
             break;
         /*  Answers of the pool and the fast path go out first: their requests came before
             those queued. */
-        while (self->done && (zsock_events(self->done) & ZMQ_POLLIN))
+        if (i_done >= 0 && items[i_done].revents) {
             s_pool_done(self);
+            while (self->pool_jobs > 0 && (zsock_events(self->done) & ZMQ_POLLIN))
+                s_pool_done(self);
+        }
         for (int i = 0; i < npolled; i++)
             if (items[first_pipe + i].revents)
                 s_pipe_read(self, polled[i]);
         /*  Everything that has arrived is read before the next request is answered. */
-        s_read_ahead(self, self->router);
-        s_read_ahead(self, self->public_router);
+        if (items[0].revents)
+            s_read_ahead(self, self->router);
+        if (i_public >= 0 && items[i_public].revents)
+            s_read_ahead(self, self->public_router);
         /*  A request for the pool only passes through the loop: those queued go on one
             after another without a poll between them (issue #10); one run here ends the
             turn, so that events and timers are served between such requests. */
