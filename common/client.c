@@ -339,28 +339,32 @@ const char *odp_client_why(const odp_client_t *self)
 }
 
 /*  Wait for the reply, reading the watch's news meanwhile. 0 when the socket is readable,
-    -1 on timeout or when the watch says none can come. */
+    -1 on timeout or when the watch says none can come. A reply usually comes within
+    S_QUICK_MS: until then the socket is polled alone, as each ZeroMQ socket polled costs
+    system calls (issue #10); the watch's news wait in its socket meanwhile. */
+#define S_QUICK_MS 50
 static int s_wait(odp_client_t *self, int timeout_ms)
 {
-    zpoller_t *p = zpoller_new(self->sock, NULL);
-    if (self->watch)
-        zpoller_add(p, odp_watch_socket(self->watch));
+    zmq_pollitem_t items[2] = {
+        {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0},
+        {self->watch ? zsock_resolve(odp_watch_socket(self->watch)) : NULL, 0, ZMQ_POLLIN, 0}};
     int64_t until = zclock_mono() + timeout_ms;
     int rc = -1;
-    for (;;) {
+    int quick = timeout_ms < S_QUICK_MS ? timeout_ms : S_QUICK_MS;
+    if (quick > 0 && zmq_poll(items, 1, quick) > 0)
+        rc = 0;
+    for (int n = self->watch ? 2 : 1; rc < 0;) {
         int64_t left = until - zclock_mono();
-        void *which = left > 0 ? zpoller_wait(p, (int)left) : NULL;
-        if (which == self->sock) {
+        if (left <= 0 || zmq_poll(items, n, (long)left) <= 0)
+            break;
+        if (items[0].revents) {
             rc = 0;
             break;
         }
-        if (!which)
-            break;
         odp_watch_read(self->watch);
         if (odp_watch_hopeless(self->watch))
             break;
     }
-    zpoller_destroy(&p);
     if (rc < 0 && self->watch) {
         /*  Events already queued may say more than the state at the deadline. */
         while (zsock_events(odp_watch_socket(self->watch)) & ZMQ_POLLIN)

@@ -118,6 +118,15 @@ PGconn *odp_db_conn(odp_db_t *self)
     return self->conn;
 }
 
+void odp_db_drop(odp_db_t *self)
+{
+    if (self->conn) {
+        odp_warn("event=db.lost");
+        self->was_up = false;
+        s_mark_down(self);
+    }
+}
+
 bool odp_db_up(odp_db_t *self)
 {
     return odp_db_conn(self) != NULL;

@@ -27,6 +27,9 @@ void odp_db_destroy(odp_db_t **self_p);
 /*  The live connection, connecting or reconnecting if due; NULL while unavailable. */
 PGconn *odp_db_conn(odp_db_t *self);
 bool odp_db_up(odp_db_t *self);
+/*  Close the connection as lost (one whose pipeline broke, say): the next odp_db_conn
+    reconnects after the backoff. */
+void odp_db_drop(odp_db_t *self);
 
 /*  Run parameterised SQL. With lens NULL every value is a NUL-terminated text parameter;
     otherwise lens[i] >= 0 sends value i as lens[i] bytes in binary format, which for a

@@ -48,12 +48,21 @@ typedef struct {
     const odp_msgdef_t *def;
     int allow;
     odp_handler_fn fn;
-    bool pooled; /* run on the worker pool (odp_service_route_pooled) */
+    bool pooled;        /* run on the worker pool (odp_service_route_pooled) */
+    odp_start_fn start; /* its fast path on the loop (odp_service_route_async) */
+    odp_finish_fn finish;
 } s_route_t;
+
+/*  Big enough for any declared request's decoded struct. */
+typedef union {
+#define S_MEMBER(ident, cmd) odp_##ident##_t ident;
+    ODP_REQUESTS(S_MEMBER)
+#undef S_MEMBER
+} s_any_request_t;
 
 /*  A routed request on its way: checked by the loop, run where its route says (the loop,
     or a worker of the pool), answered by the loop. */
-typedef struct {
+typedef struct s_job_t {
     zsock_t *router;
     zmsg_t *envelope; /* routing id and delimiter: where the reply goes */
     zmsg_t *msg;      /* ["ODP/1", COMMAND, BODY] */
@@ -68,8 +77,48 @@ typedef struct {
     int rc;
     odp_error_t err;
     msgpack_sbuffer rbuf;
+    struct s_job_t *next_in_order; /* the connection's next pooled job */
+    bool ready;                    /* answered: its reply goes once those before it went */
+    void *resume;                  /* for the handler on the pool (odp_req_t.resume) */
+    /*  On the fast path: the request decoded once for start and finish, start's state,
+        and the statement's result. */
+    bool decoded_ok;
+    msgpack_zone zone;
+    s_any_request_t decoded;
+    msgpack_packer pk;
+    void *state;
+    PGresult *result;
 } s_job_t;
 
+/*  A connection's pooled jobs in request order (pool and fast path alike): a reply goes
+    out when those before it have gone. */
+typedef struct {
+    s_job_t *head, *tail;
+} s_order_t;
+
+/*  One of the loop's connections for the fast paths, in pipeline mode: what it waits for,
+    in the order the results come (a statement's preparation, a job's statement, a sync
+    point ending one turn's statements). */
+#define S_PIPE_ITEMS 1024
+#define S_PIPE_NAMES 200
+#define S_MAX_PIPES  8
+typedef enum { S_ITEM_PREPARE, S_ITEM_QUERY, S_ITEM_SYNC } s_item_kind_t;
+typedef struct {
+    s_item_kind_t kind;
+    s_job_t *job; /* S_ITEM_QUERY */
+    char *sql;    /* S_ITEM_PREPARE: the text whose name it made */
+} s_item_t;
+typedef struct {
+    odp_db_t *db;
+    PGconn *conn;    /* as set up for the pipeline; another one from odp_db_conn is new */
+    zhashx_t *names; /* SQL text -> prepared statement name on conn */
+    unsigned next_name;
+    s_item_t items[S_PIPE_ITEMS]; /* a ring of nitems from head */
+    size_t head, nitems;
+    int jobs;      /* statements in the pipeline */
+    bool unsynced; /* statements sent since the last sync point */
+    bool writing;  /* output libpq could not write yet */
+} s_pipe_t;
 #define S_MAX_WORKERS 16
 
 /*  The pool (opt-in): threads with a database connection each, for read-only commands
@@ -86,13 +135,6 @@ typedef struct {
     int busy;
 } s_worker_t;
 
-/*  Big enough for any declared request's decoded struct. */
-typedef union {
-#define S_MEMBER(ident, cmd) odp_##ident##_t ident;
-    ODP_REQUESTS(S_MEMBER)
-#undef S_MEMBER
-} s_any_request_t;
-
 struct odp_service_t {
     char name[16];
     void *ctx;
@@ -101,7 +143,6 @@ struct odp_service_t {
     zsock_t *pub;
     char events_ep[256];
     uint64_t key_generation; /* of the key directory when the PUB socket was bound */
-    zpoller_t *poller;
     s_timer_t timers[S_MAX_TIMERS];
     size_t ntimers;
     s_reader_t readers[S_MAX_READERS];
@@ -122,8 +163,12 @@ struct odp_service_t {
     size_t qhead, qcount, qbytes;
     s_worker_t workers[S_MAX_WORKERS];
     int nworkers;
-    zhashx_t *on_pool; /* connection (hex routing id) -> its jobs on the pool */
-    zsock_t *done;     /* answered jobs from every worker: one socket for the loop to poll */
+    zhashx_t *on_pool;  /* connection (hex routing id) -> its jobs on the pool */
+    zsock_t *done;      /* answered jobs from every worker: one socket for the loop to poll */
+    int pool_jobs;      /* on the pool: the loop polls for answers only while there are */
+    zhashx_t *in_order; /* connection (hex routing id) -> s_order_t of its pooled jobs */
+    s_pipe_t pipes[S_MAX_PIPES];
+    int npipes;
 };
 
 static zsock_t *s_events_socket(odp_service_t *self);
@@ -131,6 +176,10 @@ static void s_run_job(odp_service_t *self, s_job_t *job, odp_db_t *db, odp_outbo
 static void s_finish_job(odp_service_t *self, s_job_t *job);
 static void s_pool_send(odp_service_t *self, s_job_t *job);
 static void s_pool_stop(odp_service_t *self);
+static int s_order_add(odp_service_t *self, s_job_t *job);
+static void s_free_item(void **item);
+static void s_job_ready(odp_service_t *self, s_job_t *job);
+static void s_async_start(odp_service_t *self, s_job_t *job);
 static zframe_t *s_command(zmsg_t *msg);
 static int s_health(odp_req_t *req);
 static int s_whoami(odp_req_t *req);
@@ -247,9 +296,10 @@ odp_service_t *odp_service_new(const char *name, const odp_migration_t *migs, si
     odp_service_route(self, &odp_def_health, ODP_ALLOW_ANY, s_health);
     odp_service_route(self, &odp_def_whoami, ODP_ALLOW_ANY, s_whoami);
     odp_service_route(self, &odp_def_events_replay, ODP_ALLOW_ANY, s_replay);
-    self->poller = zpoller_new(self->router, self->public_router, NULL);
-    if (!self->poller)
+    self->in_order = zhashx_new();
+    if (!self->in_order)
         goto fail;
+    zhashx_set_destructor(self->in_order, s_free_item);
     odp_info("event=service.started requests=%s public=%s events=%s seq=%lld secure=%s", ep,
              public_ep ? public_ep : "-", eev, (long long)odp_outbox_last(self->outbox),
              odp_auth_secure() ? "curve" : "OFF");
@@ -266,7 +316,11 @@ void odp_service_destroy(odp_service_t **self_p)
     odp_service_t *self = *self_p;
     if (self->nworkers)
         s_pool_stop(self);
-    zpoller_destroy(&self->poller);
+    for (int i = 0; i < self->npipes; i++) {
+        odp_db_destroy(&self->pipes[i].db);
+        zhashx_destroy(&self->pipes[i].names);
+    }
+    zhashx_destroy(&self->in_order);
     for (size_t i = 0; i < self->qcount; i++)
         zmsg_destroy(&self->queue[(self->qhead + i) % S_QUEUE_MAX].msg);
     odp_outbox_destroy(&self->outbox);
@@ -314,7 +368,7 @@ int odp_service_timer(odp_service_t *self, int interval_ms, odp_timer_fn fn, voi
 
 int odp_service_reader(odp_service_t *self, zsock_t *sock, odp_reader_fn fn, void *arg)
 {
-    if (self->nreaders >= S_MAX_READERS || zpoller_add(self->poller, sock) < 0)
+    if (self->nreaders >= S_MAX_READERS)
         return -1;
     self->readers[self->nreaders++] = (s_reader_t){sock, fn, arg};
     return 0;
@@ -324,7 +378,6 @@ void odp_service_reader_remove(odp_service_t *self, zsock_t *sock)
 {
     for (size_t i = 0; i < self->nreaders; i++)
         if (self->readers[i].sock == sock) {
-            zpoller_remove(self->poller, sock);
             self->readers[i] = self->readers[--self->nreaders];
             return;
         }
@@ -334,7 +387,7 @@ int odp_service_route(odp_service_t *self, const odp_msgdef_t *def, int allow, o
 {
     if (self->nroutes >= S_MAX_ROUTES)
         return -1;
-    self->routes[self->nroutes++] = (s_route_t){def, allow, fn, false};
+    self->routes[self->nroutes++] = (s_route_t){def, allow, fn, false, NULL, NULL};
     return 0;
 }
 
@@ -570,7 +623,14 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t **msg_p, size_
     job->msg = msg;
     *msg_p = NULL;
     if (route->pooled && self->nworkers > 0) {
-        s_pool_send(self, job);
+        if (s_order_add(self, job) < 0) {
+            odp_error_set(&job->err, ODP_E_UNAVAILABLE, NULL, "out of memory; retry later");
+            job->rc = -1;
+            s_finish_job(self, job);
+        } else if (route->start && self->npipes > 0)
+            s_async_start(self, job);
+        else
+            s_pool_send(self, job);
         return;
     }
     s_run_job(self, job, self->db, self->outbox);
@@ -591,7 +651,8 @@ static void s_run_job(odp_service_t *self, s_job_t *job, odp_db_t *db, odp_outbo
                         &job->err);
     if (rc == 0) {
         odp_req_t req = {self,     self->ctx, db,        outbox,     &job->actor, job->actor_s,
-                         &decoded, &pk,       &job->err, &job->rbuf, job->queued};
+                         &decoded, &pk,       &job->err, &job->rbuf, job->queued, job->resume};
+        job->resume = NULL;
         rc = job->route->fn(&req);
         /*  A handler that failed mid-transaction leaves nothing half-done. */
         odp_db_rollback(db);
@@ -673,6 +734,7 @@ static void s_pool_send(odp_service_t *self, s_job_t *job)
                 w = i;
     job->worker = w;
     self->workers[w].busy++;
+    self->pool_jobs++;
     /*  The latest job of the connection stands for it until its worker answers. */
     zhashx_update(self->on_pool, job->conn, job);
     zsock_send(self->workers[w].pipe, "p", job);
@@ -684,9 +746,10 @@ static void s_pool_done(odp_service_t *self)
     if (zsock_recv(self->done, "p", &job) < 0 || !job)
         return;
     self->workers[job->worker].busy--;
+    self->pool_jobs--;
     if (zhashx_lookup(self->on_pool, job->conn) == job)
         zhashx_delete(self->on_pool, job->conn);
-    s_finish_job(self, job);
+    s_job_ready(self, job);
 }
 
 /*  Whether a request goes to the pool. */
@@ -701,11 +764,11 @@ static bool s_pooled(odp_service_t *self, zmsg_t *msg)
     return false;
 }
 
-/*  Whether a request must wait for its connection's jobs on the pool: one the loop would
-    answer itself would overtake them. */
+/*  Whether a request must wait for its connection's pooled jobs (on the pool or the fast
+    path): one the loop would answer itself would overtake them. */
 static bool s_waits_for_pool(odp_service_t *self, zmsg_t *msg)
 {
-    if (!self->on_pool || zhashx_size(self->on_pool) == 0)
+    if (zhashx_size(self->in_order) == 0)
         return false;
     zframe_t *cmd = s_command(msg);
     for (size_t i = 0; cmd && i < self->nroutes; i++) {
@@ -722,7 +785,7 @@ static bool s_waits_for_pool(odp_service_t *self, zmsg_t *msg)
         zmsg_append(env, &copy);
     s_conn_key(env, key, sizeof key);
     zmsg_destroy(&env);
-    return zhashx_lookup(self->on_pool, key) != NULL;
+    return zhashx_lookup(self->in_order, key) != NULL;
 }
 
 int odp_service_pool(odp_service_t *self, int nworkers)
@@ -733,8 +796,7 @@ int odp_service_pool(odp_service_t *self, int nworkers)
     snprintf(done_ep, sizeof done_ep, "inproc://odp-pool-%p-done", (void *)self);
     self->on_pool = zhashx_new();
     self->done = zsock_new_pull(NULL);
-    if (!self->on_pool || !self->done || zsock_bind(self->done, "%s", done_ep) < 0 ||
-        zpoller_add(self->poller, self->done) < 0) {
+    if (!self->on_pool || !self->done || zsock_bind(self->done, "%s", done_ep) < 0) {
         zhashx_destroy(&self->on_pool);
         zsock_destroy(&self->done);
         return -1;
@@ -797,9 +859,370 @@ static void s_pool_stop(odp_service_t *self)
         odp_db_destroy(&w->db);
     }
     self->nworkers = 0;
-    zpoller_remove(self->poller, self->done);
     zsock_destroy(&self->done);
     zhashx_destroy(&self->on_pool);
+}
+
+/*  ---- reply order -------------------------------------------------------------------- */
+
+static void s_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static int s_order_add(odp_service_t *self, s_job_t *job)
+{
+    s_conn_key(job->envelope, job->conn, sizeof job->conn);
+    s_order_t *o = zhashx_lookup(self->in_order, job->conn);
+    if (!o) {
+        o = calloc(1, sizeof *o);
+        if (!o)
+            return -1;
+        zhashx_insert(self->in_order, job->conn, o);
+    }
+    if (o->tail)
+        o->tail->next_in_order = job;
+    else
+        o->head = job;
+    o->tail = job;
+    return 0;
+}
+
+/*  The job is answered: its reply goes, and those after it that were answered first. */
+static void s_job_ready(odp_service_t *self, s_job_t *job)
+{
+    job->ready = true;
+    char key[64];
+    snprintf(key, sizeof key, "%s", job->conn);
+    s_order_t *o = zhashx_lookup(self->in_order, key);
+    if (!o) {
+        s_finish_job(self, job);
+        return;
+    }
+    while (o->head && o->head->ready) {
+        s_job_t *next = o->head->next_in_order;
+        s_finish_job(self, o->head);
+        o->head = next;
+    }
+    if (!o->head)
+        zhashx_delete(self->in_order, key);
+}
+
+/*  ---- the fast path: statements the loop sends itself (issue #10) ------------------- */
+
+static odp_req_t s_async_req(odp_service_t *self, s_job_t *job)
+{
+    return (odp_req_t){self,          self->ctx, self->db,  NULL,       &job->actor, job->actor_s,
+                       &job->decoded, &job->pk,  &job->err, &job->rbuf, job->queued, NULL};
+}
+
+/*  What start or finish decided: the answer, or the pool. */
+static void s_async_after(odp_service_t *self, s_job_t *job, odp_req_t *req, int rc)
+{
+    odp_db_rollback(self->db);
+    if (job->decoded_ok) {
+        msgpack_zone_destroy(&job->zone);
+        job->decoded_ok = false;
+    }
+    if (rc == ODP_ASYNC_POOL) {
+        job->resume = req->resume;
+        job->rbuf.size = 0;
+        job->err = (odp_error_t){0};
+        s_pool_send(self, job);
+        return;
+    }
+    if (rc < 0 && job->err.code == ODP_OK)
+        odp_error_set(&job->err, ODP_E_INTERNAL, NULL, "handler failed without a reason");
+    job->rc = rc < 0 ? -1 : 0;
+    s_job_ready(self, job);
+}
+
+static void s_async_finish(odp_service_t *self, s_job_t *job)
+{
+    odp_req_t req = s_async_req(self, job);
+    PGresult *r = job->result;
+    job->result = NULL;
+    int rc = job->route->finish(&req, r, job->state);
+    job->state = NULL;
+    s_async_after(self, job, &req, rc);
+}
+
+static void s_pipe_pop(s_pipe_t *p)
+{
+    p->head = (p->head + 1) % S_PIPE_ITEMS;
+    p->nitems--;
+}
+
+static int s_pipe_push(s_pipe_t *p, s_item_kind_t kind, s_job_t *job, char *sql)
+{
+    if (p->nitems >= S_PIPE_ITEMS)
+        return -1;
+    p->items[(p->head + p->nitems++) % S_PIPE_ITEMS] = (s_item_t){kind, job, sql};
+    return 0;
+}
+
+/*  The connection is gone or out of step: what waited on it is answered by the pool,
+    which reports a database that is really away as every handler does. */
+static void s_pipe_fail(odp_service_t *self, s_pipe_t *p)
+{
+    s_job_t *jobs[S_PIPE_ITEMS];
+    size_t njobs = 0;
+    while (p->nitems) {
+        s_item_t *it = &p->items[p->head];
+        if (it->kind == S_ITEM_QUERY)
+            jobs[njobs++] = it->job;
+        free(it->sql);
+        s_pipe_pop(p);
+    }
+    p->jobs = 0;
+    p->unsynced = p->writing = false;
+    zhashx_purge(p->names);
+    odp_db_drop(p->db);
+    p->conn = NULL;
+    for (size_t i = 0; i < njobs; i++) {
+        PQclear(jobs[i]->result);
+        jobs[i]->result = NULL;
+        s_async_finish(self, jobs[i]);
+    }
+}
+
+/*  The pipe's connection, set up for pipelining when it is a new one; NULL while down. */
+static PGconn *s_pipe_conn(s_pipe_t *p)
+{
+    PGconn *c = odp_db_conn(p->db);
+    if (!c) {
+        p->conn = NULL;
+        return NULL;
+    }
+    if (c != p->conn || PQpipelineStatus(c) == PQ_PIPELINE_OFF) {
+        if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
+            odp_db_drop(p->db);
+            p->conn = NULL;
+            return NULL;
+        }
+        zhashx_purge(p->names);
+        p->conn = c;
+    }
+    return c;
+}
+
+/*  Prepared statements are kept per connection as q_exec keeps them; past S_PIPE_NAMES,
+    or when one failed as gone or changed shape, all are deallocated. */
+static bool s_pipe_deallocate(s_pipe_t *p, PGconn *c)
+{
+    zhashx_purge(p->names);
+    if (PQsendQueryParams(c, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0) != 1)
+        return false;
+    s_pipe_push(p, S_ITEM_PREPARE, NULL, NULL);
+    return true;
+}
+
+/*  Queue the job's statement on the least busy pipe; the sync point that sends the turn's
+    statements comes at the end of the turn (s_pipes_sync). -1: none could take it. */
+static int s_pipe_send(odp_service_t *self, s_job_t *job, const odp_stmt_t *st)
+{
+    s_pipe_t *p = NULL;
+    PGconn *c = NULL;
+    for (int i = 0; i < self->npipes; i++) {
+        s_pipe_t *q = &self->pipes[i];
+        /*  Room for a deallocation, a preparation, the statement and the sync point. */
+        if (q->nitems + 4 > S_PIPE_ITEMS || (p && q->jobs >= p->jobs))
+            continue;
+        PGconn *qc = s_pipe_conn(q);
+        if (qc) {
+            p = q;
+            c = qc;
+        }
+    }
+    if (!p)
+        return -1;
+    const char *name = zhashx_lookup(p->names, st->sql);
+    bool ok = true;
+    if (!name) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "a%u", ++p->next_name);
+        if (zhashx_size(p->names) >= S_PIPE_NAMES)
+            ok = s_pipe_deallocate(p, c);
+        char *copy = ok ? strdup(buf) : NULL;
+        ok = copy && PQsendPrepare(c, buf, st->sql, st->n, NULL) == 1;
+        if (ok) {
+            zhashx_insert(p->names, st->sql, copy);
+            s_pipe_push(p, S_ITEM_PREPARE, NULL, strdup(st->sql));
+            name = copy;
+        } else
+            free(copy);
+    }
+    /*  Text given with its length is sent as binary text, as odp_db_exec does. */
+    int small[32] = {0}, *fmts = NULL;
+    if (ok && st->lens && st->n > 0) {
+        fmts = st->n <= 32 ? small : calloc((size_t)st->n, sizeof *fmts);
+        ok = fmts != NULL;
+        for (int i = 0; ok && i < st->n; i++)
+            fmts[i] = st->lens[i] >= 0;
+    }
+    ok = ok && PQsendQueryPrepared(c, name, st->n, st->vals, st->lens, fmts, 0) == 1;
+    if (fmts != small)
+        free(fmts);
+    if (!ok) {
+        s_pipe_fail(self, p);
+        return -1;
+    }
+    s_pipe_push(p, S_ITEM_QUERY, job, NULL);
+    p->jobs++;
+    p->unsynced = true;
+    return 0;
+}
+
+/*  One sync point per pipe per turn: the statements the turn queued go in one write, and
+    the backend runs them one after another without waiting for a wake-up each. A failing
+    statement aborts the rest of its turn's on that pipe; they go to the pool. */
+static void s_pipes_sync(odp_service_t *self)
+{
+    for (int i = 0; i < self->npipes; i++) {
+        s_pipe_t *p = &self->pipes[i];
+        if (!p->unsynced)
+            continue;
+        p->unsynced = false;
+        if (PQpipelineSync(p->conn) != 1 || s_pipe_push(p, S_ITEM_SYNC, NULL, NULL) < 0) {
+            s_pipe_fail(self, p);
+            continue;
+        }
+        int f = PQflush(p->conn);
+        if (f < 0)
+            s_pipe_fail(self, p);
+        else
+            p->writing = f == 1;
+    }
+}
+
+/*  Read what the pipe's connection has: each statement's result goes to its job's finish. */
+static void s_pipe_read(odp_service_t *self, s_pipe_t *p)
+{
+    PGconn *c = p->conn;
+    if (!c)
+        return;
+    if (PQconsumeInput(c) != 1) {
+        s_pipe_fail(self, p);
+        return;
+    }
+    if (p->writing) {
+        int f = PQflush(c);
+        if (f < 0) {
+            s_pipe_fail(self, p);
+            return;
+        }
+        p->writing = f == 1;
+    }
+    while (p->nitems && !PQisBusy(c)) {
+        s_item_t *it = &p->items[p->head];
+        PGresult *r = PQgetResult(c);
+        if (it->kind == S_ITEM_SYNC) {
+            bool sync = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+            PQclear(r);
+            if (!sync) {
+                /*  Out of step with the connection: nothing it says can be matched. */
+                s_pipe_fail(self, p);
+                return;
+            }
+            s_pipe_pop(p);
+            continue;
+        }
+        if (r) {
+            if (it->kind == S_ITEM_QUERY && !it->job->result)
+                it->job->result = r;
+            else {
+                if (it->sql && PQresultStatus(r) != PGRES_COMMAND_OK)
+                    zhashx_delete(p->names, it->sql);
+                PQclear(r);
+            }
+            continue;
+        }
+        /*  NULL: the item's results are complete. */
+        s_item_t done = *it;
+        s_pipe_pop(p);
+        free(done.sql);
+        if (done.kind != S_ITEM_QUERY)
+            continue;
+        p->jobs--;
+        const char *state = done.job->result ? odp_db_state(done.job->result) : "";
+        if ((strcmp(state, "26000") == 0 || strcmp(state, "0A000") == 0) &&
+            !s_pipe_deallocate(p, c)) {
+            s_async_finish(self, done.job);
+            s_pipe_fail(self, p);
+            return;
+        }
+        s_async_finish(self, done.job);
+    }
+}
+
+static void s_async_start(odp_service_t *self, s_job_t *job)
+{
+    zframe_t *body = zmsg_last(job->msg);
+    msgpack_zone_init(&job->zone, 2048);
+    job->decoded_ok = true;
+    msgpack_packer_init(&job->pk, &job->rbuf, msgpack_sbuffer_write);
+    odp_req_t req = s_async_req(self, job);
+    if (odp_decode(job->route->def, zframe_data(body), zframe_size(body), &job->zone, &job->decoded,
+                   &job->err) < 0) {
+        s_async_after(self, job, &req, -1);
+        return;
+    }
+    odp_stmt_t st = {0};
+    int rc = job->route->start(&req, &st, &job->state);
+    if (rc == ODP_ASYNC_SEND) {
+        if (s_pipe_send(self, job, &st) == 0)
+            return;
+        rc = job->route->finish(&req, NULL, job->state);
+        job->state = NULL;
+    }
+    s_async_after(self, job, &req, rc);
+}
+
+/*  At the stop: what is in the pipelines is answered before the pool stops. */
+static void s_pipes_drain(odp_service_t *self)
+{
+    for (int i = 0; i < self->npipes; i++) {
+        s_pipe_t *p = &self->pipes[i];
+        for (int tries = 0; p->nitems && p->conn && tries < 50; tries++) {
+            zmq_pollitem_t it = {NULL, PQsocket(p->conn),
+                                 (short)(ZMQ_POLLIN | (p->writing ? ZMQ_POLLOUT : 0)), 0};
+            zmq_poll(&it, 1, 100);
+            s_pipe_read(self, p);
+        }
+        if (p->nitems)
+            s_pipe_fail(self, p);
+    }
+}
+
+int odp_service_route_async(odp_service_t *self, const odp_msgdef_t *def, int allow,
+                            odp_handler_fn fn, odp_start_fn start, odp_finish_fn finish)
+{
+    if (odp_service_route_pooled(self, def, allow, fn) < 0)
+        return -1;
+    self->routes[self->nroutes - 1].start = start;
+    self->routes[self->nroutes - 1].finish = finish;
+    return 0;
+}
+
+int odp_service_pipelines(odp_service_t *self, int nconns)
+{
+    if (nconns < 0 || nconns > S_MAX_PIPES || self->npipes)
+        return -1;
+    for (int i = 0; i < nconns; i++) {
+        s_pipe_t *p = &self->pipes[i];
+        p->db = odp_db_new(self->name);
+        p->names = zhashx_new();
+        if (!p->db || !p->names) {
+            odp_db_destroy(&p->db);
+            zhashx_destroy(&p->names);
+            return -1;
+        }
+        zhashx_set_destructor(p->names, s_free_item);
+        self->npipes = i + 1;
+    }
+    odp_info("event=service.pipelines connections=%d", nconns);
+    return 0;
 }
 
 static zsock_t *s_events_socket(odp_service_t *self)
@@ -876,12 +1299,14 @@ static bool s_same_stream(zmsg_t *a, zmsg_t *b)
     return ca && cb && zframe_eq(ca, cb);
 }
 
-/*  Read what has arrived, without waiting, into the queue: each request with the count of
-    its connection's requests of the same command queued before it, plus one. */
+/*  Read what has arrived (the poll found it readable), without waiting, into the queue: each
+   request with the count of its connection's requests of the same command queued before it, plus
+   one. */
 static void s_read_ahead(odp_service_t *self, zsock_t *router)
 {
-    while (router && self->qcount < S_QUEUE_MAX && self->qbytes < S_QUEUE_BYTES &&
-           (zsock_events(router) & ZMQ_POLLIN)) {
+    /*  The poll said one is there: the first is read without asking again. */
+    bool more = true;
+    while (more && self->qcount < S_QUEUE_MAX && self->qbytes < S_QUEUE_BYTES) {
         size_t extra, bytes;
         zmsg_t *msg = s_recv_request(router, &extra, &bytes);
         int queued = 1;
@@ -893,6 +1318,7 @@ static void s_read_ahead(odp_service_t *self, zsock_t *router)
             (s_queued_t){msg, router, extra, bytes, queued};
         self->qcount++;
         self->qbytes += zmsg_content_size(msg);
+        more = (zsock_events(router) & ZMQ_POLLIN) != 0;
     }
 }
 
@@ -911,15 +1337,52 @@ int odp_service_run(odp_service_t *self)
         }
         int wait = s_run_timers(self, (int)(next_hb - zclock_mono()));
         bool ready = self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg);
-        void *which = zpoller_wait(self->poller, ready || wait < 0 ? 0 : wait);
-        if (!which && zpoller_terminated(self->poller))
+        /*  The sockets, then the readers', then the fast path's database connections. */
+        zmq_pollitem_t items[3 + S_MAX_READERS + S_MAX_PIPES];
+        s_pipe_t *polled[S_MAX_PIPES];
+        /*  Each ZeroMQ socket polled costs system calls (libzmq checks its command mailbox):
+            the pool's answers are polled for only while it has jobs, and a socket is read
+            only when the poll said so (issue #10). */
+        int n = 0, npolled = 0, i_public = -1, i_done = -1;
+        items[n++] = (zmq_pollitem_t){zsock_resolve(self->router), 0, ZMQ_POLLIN, 0};
+        if (self->public_router) {
+            i_public = n;
+            items[n++] = (zmq_pollitem_t){zsock_resolve(self->public_router), 0, ZMQ_POLLIN, 0};
+        }
+        if (self->done && self->pool_jobs > 0) {
+            i_done = n;
+            items[n++] = (zmq_pollitem_t){zsock_resolve(self->done), 0, ZMQ_POLLIN, 0};
+        }
+        int first_reader = n;
+        for (size_t i = 0; i < self->nreaders; i++)
+            items[n++] = (zmq_pollitem_t){zsock_resolve(self->readers[i].sock), 0, ZMQ_POLLIN, 0};
+        int first_pipe = n;
+        for (int i = 0; i < self->npipes; i++) {
+            s_pipe_t *p = &self->pipes[i];
+            if (p->conn && (p->nitems || p->writing)) {
+                polled[npolled++] = p;
+                items[n++] =
+                    (zmq_pollitem_t){NULL, PQsocket(p->conn),
+                                     (short)(ZMQ_POLLIN | (p->writing ? ZMQ_POLLOUT : 0)), 0};
+            }
+        }
+        if (zmq_poll(items, n, ready || wait < 0 ? 0 : wait) < 0 && zmq_errno() == ETERM)
             break;
-        /*  Answers of the pool go out first: their requests came before those queued. */
-        while (self->done && (zsock_events(self->done) & ZMQ_POLLIN))
+        /*  Answers of the pool and the fast path go out first: their requests came before
+            those queued. */
+        if (i_done >= 0 && items[i_done].revents) {
             s_pool_done(self);
+            while (self->pool_jobs > 0 && (zsock_events(self->done) & ZMQ_POLLIN))
+                s_pool_done(self);
+        }
+        for (int i = 0; i < npolled; i++)
+            if (items[first_pipe + i].revents)
+                s_pipe_read(self, polled[i]);
         /*  Everything that has arrived is read before the next request is answered. */
-        s_read_ahead(self, self->router);
-        s_read_ahead(self, self->public_router);
+        if (items[0].revents)
+            s_read_ahead(self, self->router);
+        if (i_public >= 0 && items[i_public].revents)
+            s_read_ahead(self, self->public_router);
         /*  A request for the pool only passes through the loop: those queued go on one
             after another without a poll between them (issue #10); one run here ends the
             turn, so that events and timers are served between such requests. */
@@ -938,11 +1401,14 @@ int odp_service_run(odp_service_t *self)
             if (!pooled)
                 break;
         }
+        s_pipes_sync(self);
         /*  Another service's events, say: served between requests, not after all of them. */
-        if (which && which != self->router && which != self->public_router && which != self->done) {
+        for (int k = first_reader; k < first_pipe; k++) {
+            if (!(items[k].revents & ZMQ_POLLIN))
+                continue;
             for (size_t i = 0; i < self->nreaders; i++)
-                if (self->readers[i].sock == which) {
-                    self->readers[i].fn(self, which, self->readers[i].arg);
+                if (zsock_resolve(self->readers[i].sock) == items[k].socket) {
+                    self->readers[i].fn(self, self->readers[i].sock, self->readers[i].arg);
                     odp_db_rollback(self->db);
                     if (odp_outbox_pending(self->outbox))
                         odp_outbox_flush(self->outbox);
@@ -950,8 +1416,9 @@ int odp_service_run(odp_service_t *self)
                 }
         }
     }
-    /*  The pool's jobs in flight are answered, and no handler runs after the loop: the
-        service's state may go once this returns. */
+    /*  The fast path's and the pool's jobs in flight are answered, and no handler runs
+        after the loop: the service's state may go once this returns. */
+    s_pipes_drain(self);
     if (self->nworkers)
         s_pool_stop(self);
     odp_info("event=service.stopped requests=%lld errors=%lld", (long long)self->requests,

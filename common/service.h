@@ -49,6 +49,9 @@ typedef struct {
     int queued;            /* requests with this command from this connection that had been
                               read and not answered when this one was read, itself
                               included: what the client had in flight at least */
+    void *resume;          /* what a route's fast path left for its handler when it fell
+                              back to the pool (odp_service_route_async); the handler
+                              frees it */
 } odp_req_t;
 
 typedef int (*odp_handler_fn)(odp_req_t *req);
@@ -71,6 +74,33 @@ int odp_service_route(odp_service_t *self, const odp_msgdef_t *def, int allow, o
 int odp_service_pool(odp_service_t *self, int nworkers);
 int odp_service_route_pooled(odp_service_t *self, const odp_msgdef_t *def, int allow,
                              odp_handler_fn fn);
+
+/*  A pooled route's fast path on the loop (issue #10): start checks the request and either
+    answers it (0, or -1 with req->err set), or hands back one read-only statement in *stmt
+    (ODP_ASYNC_SEND), or sends the request to the pool (ODP_ASYNC_POOL). A statement is
+    sent by the loop itself on one of its own connections in pipeline mode (prepared once
+    per connection; the requests read in one turn go in one write), with no thread
+    hand-off; finish then gets its result (NULL when it could not run: a lost connection)
+    and answers, or sends the request to the pool. start may keep its own state in *state
+    (what stmt points into); finish is called exactly once after ODP_ASYNC_SEND and frees
+    it. When either sends the request to the pool, what it leaves in req->resume goes to
+    the route's handler there. Both run on the loop: req->db is the loop's connection,
+    req->outbox NULL. Replies on a connection keep the order of its requests. Effective
+    only with odp_service_pool and odp_service_pipelines. */
+typedef struct {
+    const char *sql;
+    int n;
+    const char *const *vals;
+    const int *lens; /* as odp_db_exec */
+} odp_stmt_t;
+#define ODP_ASYNC_SEND 1
+#define ODP_ASYNC_POOL 2
+typedef int (*odp_start_fn)(odp_req_t *req, odp_stmt_t *stmt, void **state);
+typedef int (*odp_finish_fn)(odp_req_t *req, PGresult *r, void *state);
+int odp_service_route_async(odp_service_t *self, const odp_msgdef_t *def, int allow,
+                            odp_handler_fn fn, odp_start_fn start, odp_finish_fn finish);
+/*  The loop's own connections for the fast paths: nconns of them. 0 / -1. */
+int odp_service_pipelines(odp_service_t *self, int nconns);
 
 /*  The service's own state, handed to every handler as req->ctx and to timers and readers. */
 void odp_service_set_ctx(odp_service_t *self, void *ctx);

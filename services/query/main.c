@@ -25,6 +25,11 @@ int main(void)
         int workers = (int)odp_config_int("query", "WORKERS", 4);
         if (workers > 0 && odp_service_pool(svc, workers) < 0)
             rc = -1;
+        /*  And the fast path of a hinted row query: the loop sends its statement itself
+            on its own pipelined connections, no thread hand-off (issue #10). */
+        int pipelines = (int)odp_config_int("query", "PIPELINES", 2);
+        if (rc == 0 && workers > 0 && pipelines > 0 && odp_service_pipelines(svc, pipelines) < 0)
+            rc = -1;
         identity_routes(svc);
         access_routes(svc);
         feedback_routes(svc);

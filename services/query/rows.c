@@ -343,18 +343,18 @@ static void s_pack_value(msgpack_packer *pk, PGresult *r, int i, int c, const ch
     }
 }
 
-/*  The release a request (entry, version, next_page's pin) was last answered from, per
-    thread (issue #10): with it the release's checks and the rows are one statement, not
-    two. It is a hint, never trusted: the statement checks the release as q_release does
-    (published, current or superseded, who may read it) and reads rows only when the
+/*  The release a request (entry, version, next_page's pin) was last answered from, shared
+    by the loop and the pool under a lock (issue #10): with it the release's checks and the rows are
+   one statement, not two. It is a hint, never trusted: the statement checks the release as
+   q_release does (published, current or superseded, who may read it) and reads rows only when the
     release it finds is the hinted one, so a new version, a withdrawal or a grant given or
     ended answers at once. Anything else than rows from the hinted release (S_STALE) drops
     the hint and the request runs the checked way: q_release first, then the rows. */
 #define S_HINTS 1000
 #define S_STALE 1
 
-static pthread_key_t s_hint_key;
-static pthread_once_t s_hint_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t s_hint_lock = PTHREAD_MUTEX_INITIALIZER;
+static zhashx_t *s_hint_table; /* key -> release (int64_t), made at first use */
 
 static void s_hint_free(void **item)
 {
@@ -362,27 +362,12 @@ static void s_hint_free(void **item)
     *item = NULL;
 }
 
-static void s_hint_drop_all(void *p)
-{
-    zhashx_t *h = p;
-    zhashx_destroy(&h);
-}
-
-static void s_hint_make_key(void)
-{
-    pthread_key_create(&s_hint_key, s_hint_drop_all);
-}
-
+/*  The table; called with the lock held. */
 static zhashx_t *s_hints(void)
 {
-    pthread_once(&s_hint_once, s_hint_make_key);
-    zhashx_t *h = pthread_getspecific(s_hint_key);
-    if (!h && (h = zhashx_new())) {
-        zhashx_set_destructor(h, s_hint_free);
-        if (pthread_setspecific(s_hint_key, h) != 0)
-            zhashx_destroy(&h);
-    }
-    return h;
+    if (!s_hint_table && (s_hint_table = zhashx_new()))
+        zhashx_set_destructor(s_hint_table, s_hint_free);
+    return s_hint_table;
 }
 
 /*  The hint's key, or false for an entry code no hint is kept for. */
@@ -398,83 +383,127 @@ static bool s_hint_key_of(const odp_val_t *resource, int64_t version, int64_t pi
 
 static int64_t s_hint_get(const char *key)
 {
+    pthread_mutex_lock(&s_hint_lock);
     zhashx_t *h = s_hints();
     const int64_t *v = h ? zhashx_lookup(h, key) : NULL;
-    return v ? *v : 0;
+    int64_t release = v ? *v : 0;
+    pthread_mutex_unlock(&s_hint_lock);
+    return release;
 }
 
 static void s_hint_put(const char *key, int64_t release)
 {
-    zhashx_t *h = s_hints();
-    int64_t *v = h ? malloc(sizeof *v) : NULL;
+    int64_t *v = malloc(sizeof *v);
     if (!v)
         return;
     *v = release;
-    if (zhashx_size(h) >= S_HINTS)
-        zhashx_purge(h);
-    zhashx_update(h, key, v);
+    pthread_mutex_lock(&s_hint_lock);
+    zhashx_t *h = s_hints();
+    if (h) {
+        if (zhashx_size(h) >= S_HINTS)
+            zhashx_purge(h);
+        zhashx_update(h, key, v);
+    } else
+        free(v);
+    pthread_mutex_unlock(&s_hint_lock);
 }
 
 static void s_hint_drop(const char *key)
 {
+    pthread_mutex_lock(&s_hint_lock);
     zhashx_t *h = s_hints();
     if (h)
         zhashx_delete(h, key);
+    pthread_mutex_unlock(&s_hint_lock);
 }
 
-/*  The checked statement's parameters: the rows' (text), then q_release_sql's. */
-static PGresult *s_exec_checked(odp_req_t *req, const q_who_t *who, const char *sql,
-                                const s_build_t *b, int64_t pin)
+/*  A row query on its way: built (s_rows_build), run here or by the loop (the fast path),
+    answered from its result (s_rows_reply). */
+typedef struct {
+    s_build_t b;
+    const q_field_t *cols[501];
+    int ncols;
+    char *sql;
+    char *from_where; /* for the total */
+    bool filtered;
+    int64_t limit, offset;
+    int64_t release;
+    bool checked; /* rel is q_release's answer; else the statement checks the release */
+    q_release_t rel;
+    q_who_t who;
+    const char *format;
+    char key[128]; /* the hint's, when hinted */
+    /*  The hinted statement's parameters: the rows' (text), then q_release_sql's. */
+    const char **vals;
+    int *lens;
+    int nvals;
+    char uid[24], ver[24], pin[24];
+} s_rows_t;
+
+static void s_rows_free(s_rows_t *q)
+{
+    if (!q)
+        return;
+    s_build_free(&q->b);
+    free(q->sql);
+    free(q->from_where);
+    free(q->vals);
+    free(q->lens);
+    free(q);
+}
+
+static int s_rows_params(odp_req_t *req, s_rows_t *q, int64_t pin)
 {
     const odp_datastore_search_t *m = req->msg;
+    const s_build_t *b = &q->b;
     int n = b->n + 4;
-    const char **vals = calloc((size_t)n, sizeof *vals);
-    int *lens = calloc((size_t)n, sizeof *lens);
-    PGresult *r = NULL;
-    if (vals && lens) {
-        char uid[24], ver[24], rel[24];
-        snprintf(uid, sizeof uid, "%" PRId64, who->user);
-        snprintf(ver, sizeof ver, "%" PRId64, m->version.present ? m->version.i : 0);
-        snprintf(rel, sizeof rel, "%" PRId64, pin);
-        for (int i = 0; i < n; i++)
-            lens[i] = -1;
-        for (int i = 0; i < b->n; i++)
-            vals[i] = b->vals[i];
-        vals[b->n] = m->resource.str;
-        lens[b->n] = (int)m->resource.len;
-        vals[b->n + 1] = m->version.present && m->version.i ? ver : NULL;
-        vals[b->n + 2] = who->kind == Q_USER ? uid : NULL;
-        vals[b->n + 3] = pin ? rel : NULL;
-        r = q_exec(req, sql, n, vals, lens);
-    }
-    free(vals);
-    free(lens);
-    return r;
+    q->vals = calloc((size_t)n, sizeof *q->vals);
+    q->lens = calloc((size_t)n, sizeof *q->lens);
+    if (!q->vals || !q->lens)
+        return -1;
+    q->nvals = n;
+    snprintf(q->uid, sizeof q->uid, "%" PRId64, q->who.user);
+    snprintf(q->ver, sizeof q->ver, "%" PRId64, m->version.present ? m->version.i : 0);
+    snprintf(q->pin, sizeof q->pin, "%" PRId64, pin);
+    for (int i = 0; i < n; i++)
+        q->lens[i] = -1;
+    for (int i = 0; i < b->n; i++)
+        q->vals[i] = b->vals[i];
+    q->vals[b->n] = m->resource.str;
+    q->lens[b->n] = (int)m->resource.len;
+    q->vals[b->n + 1] = m->version.present && m->version.i ? q->ver : NULL;
+    q->vals[b->n + 2] = q->who.kind == Q_USER ? q->uid : NULL;
+    q->vals[b->n + 3] = pin ? q->pin : NULL;
+    return 0;
 }
 
-/*  The rows of release, checked (q_release's answer) or hinted (checked NULL: the
-    statement checks it). 0, -1 with req->err set, or S_STALE (hinted only). */
-static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_t pin,
-                  int64_t after, int64_t release, const q_release_t *checked)
+/*  Build the row query of release, checked (q_release's answer) or hinted (checked NULL:
+    the statement checks it) into q. 0, or -1 with req->err set, or S_STALE (hinted: it may
+    come from the hint, another version's fields, so the checked path decides it). */
+static int s_rows_build(odp_req_t *req, s_rows_t *q, int64_t pin, int64_t after, int64_t release,
+                        const q_release_t *checked)
 {
     const odp_datastore_search_t *m = req->msg;
-    /*  Before the statement, a failure on a hinted release is S_STALE: it may come from
-        the hint (another version's fields), so the checked path decides it. */
     const int fail = checked ? -1 : S_STALE;
-    s_build_t b = {.req = req};
-    b.nfields = q_fields(req, release, &b.fields);
-    if (b.nfields < 0)
+    s_build_t *b = &q->b;
+    b->req = req;
+    q->release = release;
+    q->checked = checked != NULL;
+    if (checked)
+        q->rel = *checked;
+    b->nfields = q_fields(req, release, &b->fields);
+    if (b->nfields < 0)
         return fail;
-    b.sql = odp_buf_new();
+    b->sql = odp_buf_new();
     int rc = fail;
     /*  The columns: _id, then the requested fields (all by default), each once. */
-    const q_field_t *cols[501];
+    const q_field_t **cols = q->cols;
     int ncols = 0;
     cols[ncols++] = &s_row_no;
     if (m->fields.present) {
         const msgpack_object_array *a = &m->fields.obj->via.array;
         for (uint32_t i = 0; i < a->size; i++) {
-            const q_field_t *f = s_field(&b, a->ptr[i].via.str.ptr, a->ptr[i].via.str.size);
+            const q_field_t *f = s_field(b, a->ptr[i].via.str.ptr, a->ptr[i].via.str.size);
             if (!f) {
                 odp_req_fail(req, ODP_E_INVALID_VALUE, "fields",
                              "no field %.*s in this version's dictionary",
@@ -488,19 +517,19 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
                 cols[ncols++] = f;
         }
     } else
-        for (int i = 0; i < b.nfields && ncols < 501; i++)
-            cols[ncols++] = &b.fields[i];
-    s_sql(&b, "FROM publisher.r%" PRId64 " WHERE ", release);
+        for (int i = 0; i < b->nfields && ncols < 501; i++)
+            cols[ncols++] = &b->fields[i];
+    s_sql(b, "FROM publisher.r%" PRId64 " WHERE ", release);
     bool filtered = false;
     if (m->filters.present) {
-        if (s_filter(&b, m->filters.obj, 0) < 0)
+        if (s_filter(b, m->filters.obj, 0) < 0)
             goto done;
         filtered = m->filters.obj->via.map.size > 0;
     } else
-        s_sql(&b, "true");
+        s_sql(b, "true");
     if (m->q.present) {
         /*  Full text over the text fields: a substring, case-insensitive. */
-        if (b.n >= S_MAX_PARAMS) {
+        if (b->n >= S_MAX_PARAMS) {
             odp_req_fail(req, ODP_E_INVALID_VALUE, "q", "too many values");
             goto done;
         }
@@ -516,23 +545,23 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
         odp_buf_append(e, "%", 1);
         pat = strdup(odp_buf_data(e));
         odp_buf_destroy(&e);
-        b.vals[b.n++] = pat;
-        s_sql(&b, " AND (false");
-        for (int i = 0; i < b.nfields; i++)
-            if (strcmp(b.fields[i].type, "text") == 0)
-                s_sql(&b, " OR %s ILIKE $%d", b.fields[i].ident, b.n);
-        s_sql(&b, ")");
+        b->vals[b->n++] = pat;
+        s_sql(b, " AND (false");
+        for (int i = 0; i < b->nfields; i++)
+            if (strcmp(b->fields[i].type, "text") == 0)
+                s_sql(b, " OR %s ILIKE $%d", b->fields[i].ident, b->n);
+        s_sql(b, ")");
         filtered = true;
     }
-    size_t where_len = odp_buf_size(b.sql);
+    size_t where_len = odp_buf_size(b->sql);
     if (m->next_page.present) {
         /*  A parameter, so that every page runs the one prepared statement. */
-        if (b.n >= S_MAX_PARAMS || asprintf(&b.vals[b.n], "%" PRId64, after) < 0) {
+        if (b->n >= S_MAX_PARAMS || asprintf(&b->vals[b->n], "%" PRId64, after) < 0) {
             odp_req_fail(req, ODP_E_INVALID_VALUE, "filters", "too many values");
             goto done;
         }
-        b.n++;
-        s_sql(&b, " AND row_no > $%d::bigint", b.n);
+        b->n++;
+        s_sql(b, " AND row_no > $%d::bigint", b->n);
     }
     /*  Sort: _id or indexed fields, then row_no so that pages never overlap. */
     char order[600] = "";
@@ -561,7 +590,7 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
                     goto done;
                 }
             }
-            const q_field_t *f = s_field(&b, part, strlen(part));
+            const q_field_t *f = s_field(b, part, strlen(part));
             if (!f) {
                 odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
                              "no field %.63s in this version's dictionary", part);
@@ -582,7 +611,7 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
     }
     int64_t limit = m->limit.present ? m->limit.i : 100;
     int64_t offset = m->offset.present ? m->offset.i : 0;
-    char *from_where = strndup(odp_buf_data(b.sql), where_len);
+    char *from_where = strndup(odp_buf_data(b->sql), where_len);
     char *sql = NULL;
     odp_buf_t *sel = odp_buf_new();
     for (int i = 0; i < ncols; i++) {
@@ -592,52 +621,63 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
     int as;
     if (checked)
         as = asprintf(&sql, "SELECT %s %s ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64,
-                      odp_buf_data(sel), odp_buf_data(b.sql), order, limit, offset);
+                      odp_buf_data(sel), odp_buf_data(b->sql), order, limit, offset);
     else {
         /*  The release's checks and its rows in one statement: the rows are read only when
             the release found is the hinted one and who may read it. A lateral subquery is
             joined by a nested loop, one release row outside, so the rows keep its order. */
         char check[2048];
-        q_release_sql(check, sizeof check, b.n + 1);
-        as = asprintf(&sql,
-                      "SELECT v.id, v.version, v.relation, v.rows, v.department, v.may_read, x.* "
-                      "FROM (%s) v LEFT JOIN LATERAL (SELECT %s %s AND v.may_read AND v.id = "
-                      "%" PRId64 " ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64
-                      ") x ON true",
-                      check, odp_buf_data(sel), odp_buf_data(b.sql), release, order, limit, offset);
+        q_release_sql(check, sizeof check, b->n + 1);
+        as = asprintf(
+            &sql,
+            "SELECT v.id, v.version, v.relation, v.rows, v.department, v.may_read, x.* "
+            "FROM (%s) v LEFT JOIN LATERAL (SELECT %s %s AND v.may_read AND v.id = "
+            "%" PRId64 " ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64 ") x ON true",
+            check, odp_buf_data(sel), odp_buf_data(b->sql), release, order, limit, offset);
     }
     odp_buf_destroy(&sel);
-    if (as < 0 || !from_where) {
-        free(from_where);
+    q->sql = sql;
+    q->from_where = from_where;
+    q->ncols = ncols;
+    q->filtered = filtered;
+    q->limit = limit;
+    q->offset = offset;
+    if (as < 0 || !from_where || (!checked && s_rows_params(req, q, pin) < 0)) {
         odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
         goto done;
     }
-    PGresult *r;
-    q_release_t rel;
+    rc = 0;
+done:
+    return rc;
+}
+
+/*  Answer from the statement's result (taken). 0, -1 with req->err set, or S_STALE
+    (hinted: the statement found another release than the hinted one, or none, or one the
+    caller may not read, or failed). */
+static int s_rows_reply(odp_req_t *req, s_rows_t *q, PGresult *r)
+{
+    const odp_datastore_search_t *m = req->msg;
+    const int64_t release = q->release;
+    const q_field_t **cols = q->cols;
+    const int ncols = q->ncols;
+    const int64_t limit = q->limit, offset = q->offset;
+    const char *format = q->format;
+    q_release_t rel = q->rel;
     int off = 0; /* columns before the rows' */
-    if (checked) {
-        rel = *checked;
-        r = q_exec(req, sql, b.n, (const char *const *)b.vals, NULL);
-    } else
-        r = s_exec_checked(req, who, sql, &b, pin);
-    free(sql);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        free(from_where);
-        if (checked)
-            odp_req_db_fail(req, r, "the rows");
-        else
-            PQclear(r);
-        goto done;
+        if (q->checked)
+            return odp_req_db_fail(req, r, "the rows");
+        PQclear(r);
+        return S_STALE;
     }
-    if (!checked) {
+    if (!q->checked) {
         off = 6;
         char expect[40];
         snprintf(expect, sizeof expect, "publisher.r%" PRId64, release);
         if (PQntuples(r) == 0 || strtoll(PQgetvalue(r, 0, 0), NULL, 10) != release ||
             PQgetvalue(r, 0, 5)[0] != 't' || strcmp(PQgetvalue(r, 0, 2), expect) != 0) {
-            free(from_where);
             PQclear(r);
-            goto done;
+            return S_STALE;
         }
         memset(&rel, 0, sizeof rel);
         rel.release = release;
@@ -647,16 +687,13 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
         odp_v_cstr(&m->resource, rel.resource, sizeof rel.resource);
     }
     /*  From here on the release is checked: failures are the request's own. */
-    rc = -1;
     int64_t total = rel.rows;
     bool estimated = false;
     bool with_total = !m->include_total.present || m->include_total.b;
-    if (with_total && filtered && s_total(req, &b, from_where, &total, &estimated) < 0) {
-        free(from_where);
+    if (with_total && q->filtered && s_total(req, &q->b, q->from_where, &total, &estimated) < 0) {
         PQclear(r);
-        goto done;
+        return -1;
     }
-    free(from_where);
     /*  No row matched: the release's row alone, its row columns NULL (row_no never is). */
     int n = off && PQgetisnull(r, 0, off) ? 0 : PQntuples(r);
     bool more = n == limit && limit > 0 && !m->sort.present;
@@ -732,31 +769,48 @@ static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_
         q_pack_str(pk, cur);
     }
     PQclear(r);
-    q_guard_count(((q_ctx_t *)req->ctx)->guard, who, rel.resource, rel.department, Q_QUERY);
-    rc = 0;
-done:
-    s_build_free(&b);
+    q_guard_count(((q_ctx_t *)req->ctx)->guard, &q->who, rel.resource, rel.department, Q_QUERY);
+    return 0;
+}
+
+/*  The rows of release, checked (q_release's answer) or hinted (checked NULL: the
+    statement checks it). 0, -1 with req->err set, or S_STALE (hinted only). */
+static int s_rows(odp_req_t *req, const q_who_t *who, const char *format, int64_t pin,
+                  int64_t after, int64_t release, const q_release_t *checked)
+{
+    s_rows_t *q = calloc(1, sizeof *q);
+    if (!q)
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    q->who = *who;
+    q->format = format;
+    int rc = s_rows_build(req, q, pin, after, release, checked);
+    if (rc == 0) {
+        PGresult *r = checked ? q_exec(req, q->sql, q->b.n, (const char *const *)q->b.vals, NULL)
+                              : q_exec(req, q->sql, q->nvals, q->vals, q->lens);
+        rc = s_rows_reply(req, q, r);
+    }
+    s_rows_free(q);
     return rc;
 }
 
-static int s_search(odp_req_t *req)
+/*  The request's own checks, before any statement: next_page's pin and position, the
+    records format. 0, or -1 with req->err set. */
+static int s_parse(odp_req_t *req, int64_t *pin, int64_t *after, const char **format)
 {
     const odp_datastore_search_t *m = req->msg;
-    q_who_t who;
-    if (q_who(req, &m->token, &who) < 0)
-        return -1;
     /*  next_page: "<release>.<last row number>", pinned to the release it started on, so a
         new version released meanwhile does not shift the pages. */
-    int64_t pin = 0, after = 0;
+    *pin = 0;
+    *after = 0;
     if (m->next_page.present) {
         char cur[201];
         odp_v_cstr(&m->next_page, cur, sizeof cur);
         char *end;
         errno = 0;
-        pin = strtoll(cur, &end, 10);
+        *pin = strtoll(cur, &end, 10);
         if (*end == '.')
-            after = strtoll(end + 1, &end, 10);
-        if (errno || *end || pin <= 0 || after < 0 || !strchr(cur, '.'))
+            *after = strtoll(end + 1, &end, 10);
+        if (errno || *end || *pin <= 0 || *after < 0 || !strchr(cur, '.'))
             return odp_req_fail(req, ODP_E_INVALID_VALUE, "next_page",
                                 "next_page is the value a previous reply gave");
         if (m->offset.present && m->offset.i)
@@ -766,18 +820,36 @@ static int s_search(odp_req_t *req)
             return odp_req_fail(req, ODP_E_INVALID_VALUE, "sort",
                                 "next_page pages in _id order: no sort with it");
     }
-    const char *format = "objects";
+    *format = "objects";
     if (m->records_format.present) {
         if (odp_v_eq(&m->records_format, "objects"))
-            format = "objects";
+            *format = "objects";
         else if (odp_v_eq(&m->records_format, "lists"))
-            format = "lists";
+            *format = "lists";
         else if (odp_v_eq(&m->records_format, "csv"))
-            format = "csv";
+            *format = "csv";
         else
             return odp_req_fail(req, ODP_E_INVALID_VALUE, "records_format",
                                 "records_format is objects, lists or csv");
     }
+    return 0;
+}
+
+static int s_search(odp_req_t *req)
+{
+    const odp_datastore_search_t *m = req->msg;
+    q_who_t who;
+    if (req->resume) {
+        /*  The fast path resolved and charged the caller already. */
+        who = *(const q_who_t *)req->resume;
+        free(req->resume);
+        req->resume = NULL;
+    } else if (q_who(req, &m->token, &who) < 0)
+        return -1;
+    int64_t pin, after;
+    const char *format;
+    if (s_parse(req, &pin, &after, &format) < 0)
+        return -1;
     char key[128];
     bool hinted =
         s_hint_key_of(&m->resource, m->version.present ? m->version.i : 0, pin, key, sizeof key);
@@ -797,9 +869,96 @@ static int s_search(odp_req_t *req)
     return s_rows(req, &who, format, pin, after, rel.release, &rel);
 }
 
+/*  Whether a hinted query is cheap wherever it runs, so that it may share the loop's
+    pipelined connections without holding up the requests behind it: no full-text q, no
+    offset to skip, no total to count, every filter on _id or an indexed field. */
+static bool s_quick(const odp_datastore_search_t *m, const s_rows_t *q)
+{
+    if (m->q.present || (m->offset.present && m->offset.i))
+        return false;
+    if (!q->filtered)
+        return true;
+    if (!m->include_total.present || m->include_total.b)
+        return false;
+    const msgpack_object_map *f = &m->filters.obj->via.map;
+    for (uint32_t i = 0; i < f->size; i++) {
+        const msgpack_object *k = &f->ptr[i].key;
+        const q_field_t *field = s_field(&q->b, k->via.str.ptr, k->via.str.size);
+        if (!field || !field->indexed)
+            return false;
+    }
+    return true;
+}
+
+/*  The row query's fast path on the loop (odp_service_route_async): a request whose release
+    is hinted and whose query is quick (s_quick) is built here and its one statement sent on
+    the loop's pipelined connections; anything else - a token or a bound key to look up,
+    no hint, a slow query - runs on the pool as before, the caller resolved once. */
+static int s_search_start(odp_req_t *req, odp_stmt_t *stmt, void **state)
+{
+    const odp_datastore_search_t *m = req->msg;
+    if (m->token.present || (strcmp(req->actor->kind, "anonymous") == 0 && req->actor->key[0]))
+        return ODP_ASYNC_POOL;
+    q_who_t who;
+    if (q_who(req, &m->token, &who) < 0)
+        return -1;
+    int64_t pin, after;
+    const char *format;
+    if (s_parse(req, &pin, &after, &format) < 0)
+        return -1;
+    q_who_t *resume = malloc(sizeof *resume);
+    s_rows_t *q = calloc(1, sizeof *q);
+    if (!resume || !q) {
+        free(resume);
+        free(q);
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    }
+    *resume = who;
+    q->who = who;
+    q->format = format;
+    int64_t hint = s_hint_key_of(&m->resource, m->version.present ? m->version.i : 0, pin, q->key,
+                                 sizeof q->key)
+                       ? s_hint_get(q->key)
+                       : 0;
+    if (hint <= 0 || s_rows_build(req, q, pin, after, hint, NULL) != 0 || !s_quick(m, q)) {
+        s_rows_free(q);
+        memset(req->err, 0, sizeof *req->err);
+        req->resume = resume;
+        return ODP_ASYNC_POOL;
+    }
+    free(resume);
+    *stmt = (odp_stmt_t){q->sql, q->nvals, q->vals, q->lens};
+    *state = q;
+    return ODP_ASYNC_SEND;
+}
+
+static int s_search_finish(odp_req_t *req, PGresult *r, void *state)
+{
+    s_rows_t *q = state;
+    bool ran = r != NULL;
+    int rc = s_rows_reply(req, q, r);
+    if (rc == S_STALE) {
+        /*  Not rows from the hinted release (or the statement could not run): the checked
+            way decides, on the pool. */
+        if (ran)
+            s_hint_drop(q->key);
+        memset(req->err, 0, sizeof *req->err);
+        q_who_t *resume = malloc(sizeof *resume);
+        if (resume) {
+            *resume = q->who;
+            req->resume = resume;
+            rc = ODP_ASYNC_POOL;
+        } else
+            rc = odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    }
+    s_rows_free(q);
+    return rc;
+}
+
 void rows_routes(odp_service_t *svc)
 {
-    /*  Read-only and thread-safe: q_exec and q_fields keep per-thread state, the guard
-        locks. */
-    odp_service_route_pooled(svc, &odp_def_datastore_search, ODP_ALLOW_ANY, s_search);
+    /*  Read-only and thread-safe: q_exec and q_fields keep per-thread state, the guard and
+        the hints lock. */
+    odp_service_route_async(svc, &odp_def_datastore_search, ODP_ALLOW_ANY, s_search, s_search_start,
+                            s_search_finish);
 }

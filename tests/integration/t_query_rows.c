@@ -870,6 +870,193 @@ static void s_hint(void)
     odp_client_destroy(&c);
 }
 
+/*  ---- the loop's pipelined fast path (issue #10) ---------------------------------------- */
+
+/*  A DEALER to the query service with the test's client certificate: requests sent ahead of
+    their replies. */
+static zsock_t *s_dealer(void)
+{
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    char ep[256], e[256];
+    odp_config_endpoint("query", false, false, ep, sizeof ep);
+    CHECK(odp_auth_client(d, NULL, e, sizeof e) == 0, "curve client: %s", e);
+    zsock_set_sndhwm(d, 0);
+    zsock_set_rcvhwm(d, 0);
+    zsock_set_rcvtimeo(d, 20000);
+    zsock_connect(d, "%s", ep);
+    return d;
+}
+
+/*  Kinds of request: one row by _id without the total (the fast path when the release is
+    hinted), the same with the total (a count: the pool), and whoami (the loop itself). */
+enum { S_FAST, S_POOLED, S_WHOAMI };
+
+static void s_send_kind(zsock_t *d, int kind, int64_t id)
+{
+    msgpack_sbuffer buf, fb;
+    msgpack_sbuffer_init(&fb);
+    const char *cmd = "whoami";
+    if (kind != S_WHOAMI) {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &fb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        msgpack_pack_str(&pk, 3);
+        msgpack_pack_str_body(&pk, "_id", 3);
+        msgpack_pack_int64(&pk, id);
+        odp_datastore_search_t m = {0};
+        m.resource = odp_v_str(s_open);
+        m.filters = odp_v_raw(fb.data, fb.size);
+        m.include_total = odp_v_bool(kind == S_POOLED);
+        odp_encode_buf(&odp_def_datastore_search, &m, &buf);
+        cmd = "datastore.search";
+    } else {
+        odp_whoami_t m = {0};
+        odp_encode_buf(&odp_def_whoami, &m, &buf);
+    }
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, ODP_PROTOCOL);
+    zmsg_addstr(msg, cmd);
+    zmsg_addmem(msg, buf.data, buf.size);
+    zmsg_send(&msg, d);
+    msgpack_sbuffer_destroy(&buf);
+    msgpack_sbuffer_destroy(&fb);
+}
+
+/*  The next reply: its status (0 when none came), and whether it answers a request of kind
+    for row id (the row, the total only when asked; whoami's actor). */
+static int s_recv_kind(zsock_t *d, int kind, int64_t id, bool *answers)
+{
+    *answers = false;
+    zmsg_t *rep = zmsg_recv(d);
+    if (!rep)
+        return 0;
+    char *status = zmsg_popstr(rep);
+    zframe_t *body = zmsg_pop(rep);
+    int st = status ? atoi(status) : 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    if (st == 200 && body &&
+        msgpack_unpack_next(&u, (const char *)zframe_data(body), zframe_size(body), NULL) ==
+            MSGPACK_UNPACK_SUCCESS) {
+        if (kind == S_WHOAMI)
+            *answers = odp_map_get(&u.data, "actor") && !odp_map_get(&u.data, "records");
+        else {
+            const msgpack_object *recs = odp_map_get(&u.data, "records");
+            const msgpack_object *row =
+                recs && recs->type == MSGPACK_OBJECT_ARRAY && recs->via.array.size == 1
+                    ? odp_map_get(&recs->via.array.ptr[0], "_id")
+                    : NULL;
+            *answers = row && row->via.i64 == id &&
+                       (odp_map_get(&u.data, "total") != NULL) == (kind == S_POOLED);
+        }
+    } else if (st == 503 && body &&
+               msgpack_unpack_next(&u, (const char *)zframe_data(body), zframe_size(body), NULL) ==
+                   MSGPACK_UNPACK_SUCCESS) {
+        const msgpack_object *code = odp_map_get(&u.data, "code");
+        *answers = code && code->type == MSGPACK_OBJECT_STR && code->via.str.size == 11 &&
+                   memcmp(code->via.str.ptr, "UNAVAILABLE", 11) == 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    zframe_destroy(&body);
+    zstr_free(&status);
+    zmsg_destroy(&rep);
+    return st;
+}
+
+/*  Row queries the loop runs on its pipelined connections, others it hands to the pool and
+    commands it answers itself, sent ahead on one connection: every reply answers its own
+    request, in request order. */
+static void s_fast_in_order(void)
+{
+    CHECK(s_ready, "set-up failed");
+    enum { N = 90 };
+    zsock_t *d = s_dealer();
+    /*  The first answer gives the release hint that the fast path needs. */
+    bool answers;
+    s_send_kind(d, S_FAST, 1);
+    CHECK(s_recv_kind(d, S_FAST, 1, &answers) == 200 && answers, "first query");
+    for (int i = 0; i < N; i++)
+        s_send_kind(d, i % 5 == 2 ? S_POOLED : i % 5 == 4 ? S_WHOAMI : S_FAST, 1 + i % S_ROWS);
+    int good = 0;
+    for (int i = 0; i < N; i++) {
+        int kind = i % 5 == 2 ? S_POOLED : i % 5 == 4 ? S_WHOAMI : S_FAST;
+        int st = s_recv_kind(d, kind, 1 + i % S_ROWS, &answers);
+        CHECK(st == 200 && answers, "reply %d (status %d) is not the answer to request %d", i, st,
+              i);
+        good += st == 200 && answers;
+        if (!st)
+            break;
+    }
+    CHECK(good == N, "%d of %d replies in order", good, N);
+    zsock_destroy(&d);
+}
+
+/*  The connections the fast path's statements wait on are killed while the statements are
+    in their pipelines (held there by a lock on the release's view): each request is still
+    answered, in order - its row (the pool runs it again) or UNAVAILABLE, never silence -
+    and the service goes on serving. */
+static void s_fast_lost(void)
+{
+    CHECK(s_ready, "set-up failed");
+    enum { N = 12 };
+    PGconn *pg = h_pg_super(), *killer = h_pg_super();
+    char sql[512];
+    snprintf(
+        sql, sizeof sql,
+        "SELECT substr(relation, 12)::bigint FROM publisher.releases WHERE resource = '%s' AND "
+        "state = 'current'",
+        s_open);
+    int64_t release = h_pg_int(pg, sql);
+    CHECK(release > 0, "no current release of %s", s_open);
+    zsock_t *d = s_dealer();
+    bool answers;
+    s_send_kind(d, S_FAST, 2);
+    CHECK(s_recv_kind(d, S_FAST, 2, &answers) == 200 && answers, "first query");
+    PGresult *r = PQexec(pg, "BEGIN; LOCK TABLE publisher.releases IN ACCESS EXCLUSIVE MODE");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "lock: %s", PQerrorMessage(pg));
+    PQclear(r);
+    for (int i = 0; i < N; i++)
+        s_send_kind(d, i % 4 == 3 ? S_WHOAMI : S_FAST, 10 + i);
+    const char *waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'query' "
+                          "AND wait_event_type = 'Lock'";
+    int64_t waiters = 0;
+    for (int t = 0; t < 100 && waiters < 1; t++) {
+        zclock_sleep(50);
+        waiters = h_pg_int(killer, waiting);
+    }
+    CHECK(waiters >= 1, "no statement of the query service waits on the lock");
+    int64_t killed = h_pg_int(killer, "SELECT count(pg_terminate_backend(pid)) FROM "
+                                      "pg_stat_activity WHERE application_name = 'query' AND "
+                                      "wait_event_type = 'Lock'");
+    CHECK(killed >= 1, "no connection killed");
+    PQclear(PQexec(pg, "ROLLBACK"));
+    int good = 0;
+    for (int i = 0; i < N; i++) {
+        int kind = i % 4 == 3 ? S_WHOAMI : S_FAST;
+        int st = s_recv_kind(d, kind, 10 + i, &answers);
+        CHECK((st == 200 || (st == 503 && kind != S_WHOAMI)) && answers,
+              "reply %d (status %d) is not an answer to request %d", i, st, i);
+        good += answers;
+        if (!st)
+            break;
+    }
+    CHECK(good == N, "%d of %d requests answered in order", good, N);
+    /*  Still serving: a row and the health of the service. */
+    int st = 0;
+    for (int t = 0; t < 20; t++) {
+        s_send_kind(d, S_FAST, 3);
+        st = s_recv_kind(d, S_FAST, 3, &answers);
+        if (st == 200 && answers)
+            break;
+        zclock_sleep(200);
+    }
+    CHECK(st == 200 && answers, "after the loss: %d", st);
+    CHECK(h_health("query", NULL, NULL, NULL), "query is not healthy after the loss");
+    zsock_destroy(&d);
+    PQfinish(pg);
+    PQfinish(killer);
+}
+
 const h_case_t t_query_rows_cases[] = {
     {"query rows: set-up (open, conditional and another department's entries released)", s_setup},
     {"query rows: Chinese keyword search finds by title, every term must hold, facets count "
@@ -893,6 +1080,12 @@ const h_case_t t_query_rows_cases[] = {
     {"query rows: anonymous and ungranted users are refused conditional rows; a withdrawn entry "
      "is neither found nor served",
      s_who_gets_what},
+    {"query rows: row queries on the loop's pipelines, on the pool and commands the loop answers, "
+     "sent ahead on one connection, are answered in request order",
+     s_fast_in_order},
+    {"query rows: connections killed while row queries wait in the loop's pipelines: every "
+     "request answered in order (its row or UNAVAILABLE), the service goes on",
+     s_fast_lost},
     {"query rows: the release hint decides nothing: a new version, the entry made conditional, a "
      "grant given and ended, and a withdrawal change the very next answer",
      s_hint},
