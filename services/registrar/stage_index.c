@@ -220,12 +220,16 @@ static int s_job_start(int64_t upload, const char *stage, char (*ddl)[256], int 
              (int)odp_config_int("registrar", "INDEX_MEMORY_MB", 256),
              want > 1 || background ? 0 : (int)odp_config_int("registrar", "INDEX_WORKERS", 1),
              s_analyze_target());
-    if (!s_job_grow(job, background ? 1 : want)) {
+    /*  ANALYZE starts on the first connection while the others are opened (tens of ms
+        each). */
+    if (!s_job_grow(job, 1)) {
         s_job_free(job);
         return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
                              "no database connection for the indexes");
     }
     s_job_advance(job);
+    if (!background && !job->failed && s_job_grow(job, want))
+        s_job_advance(job);
     return 0;
 }
 
