@@ -17,10 +17,10 @@
     the command answers at once (ready false while a build runs; ask again); without it,
     it answers when the builds are done, as it always did.
 
-    Builds asked for in the background (ahead of a release, while the version's review
-    runs its checks on the same cores) take one connection, so that the review keeps the
-    rest; the next request without background (the release itself) gives the running job
-    its usual connections. */
+    Builds asked for in the background (beside other work on the same cores) take one
+    connection; the next request without background gives the running job its usual
+    connections. The publisher asks without it, once the version's review has checked it,
+    so that the checks have the cores first. */
 #include "registrar.h"
 
 #include "common/config.h"

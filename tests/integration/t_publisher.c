@@ -203,6 +203,42 @@ static void s_samples(void)
 
 /*  The messy sample: one row dropped, one corrected, the rest released; the public view
     is the staged rows without the dropped one, with the corrected value in place. */
+/*  upload's row and facet counts were made while it was pushed (registrar.stage_counts,
+    counted_fields set) and count_ahead's result from them equals a scan of its staging
+    table (facet_query, what count_ahead ran before). */
+static void s_counts_from_push(PGconn *pg, int64_t upload)
+{
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM registrar.uploads u WHERE u.id = %lld AND u.counted_fields "
+             "IS NOT NULL AND EXISTS (SELECT 1 FROM registrar.stage_counts c WHERE c.upload = "
+             "u.id AND c.field IS NULL)",
+             (long long)upload);
+    CHECK(h_pg_int(pg, sql) == 1, "upload %lld was not counted by its push", (long long)upload);
+    snprintf(sql, sizeof sql,
+             "SET search_path = publisher; SELECT facet_query(%lld, 'registrar.stage_u%lld')",
+             (long long)upload, (long long)upload);
+    PGresult *r = PQexec(pg, sql);
+    char *scan = PQresultStatus(r) == PGRES_TUPLES_OK ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    PQclear(PQexec(pg, "RESET search_path"));
+    CHECK(scan, "facet_query");
+    size_t size = strlen(scan ? scan : "") + 600;
+    char *cmp = malloc(size);
+    snprintf(cmp, size,
+             "WITH g AS (%s), f AS (SELECT field, value, count AS n FROM publisher.counts_ahead "
+             "WHERE upload = %lld) SELECT (SELECT count(*) FROM f) * 1000000 + (SELECT count(*) "
+             "FROM ((SELECT * FROM f EXCEPT ALL SELECT * FROM g) UNION ALL (SELECT * FROM g "
+             "EXCEPT ALL SELECT * FROM f)) d)",
+             scan ? scan : "SELECT NULL::text, NULL::text, 0::bigint", (long long)upload);
+    int64_t v = h_pg_int(pg, cmp);
+    CHECK(v >= 2000000 && v % 1000000 == 0,
+          "the counts from the push (%lld rows) differ from a scan in %lld rows",
+          (long long)(v / 1000000), (long long)(v % 1000000));
+    free(cmp);
+    free(scan);
+}
+
 static void s_messy(void)
 {
     const char *dept = "446300002";
@@ -295,6 +331,7 @@ static void s_messy(void)
         if ((counted = h_pg_int(pg, sql)) != 1)
             usleep(100 * 1000);
     CHECK(counted == 1, "the version was not counted ahead in 10 s");
+    s_counts_from_push(pg, upload);
     if (s_approve(upload) != 200)
         return;
     int64_t rel = s_release(resource, 0);
@@ -1223,34 +1260,47 @@ static void s_index_policy(void)
         json_array_append_new(city, json_sprintf("c%02d", i));
     for (int i = 0; i <= 100; i++)
         json_array_append_new(code, json_sprintf("k%03d", i));
-    json_t *d =
-        json_pack("{s:[{s:s,s:s,s:b,s:b},{s:s,s:s,s:o},{s:s,s:s,s:o}]}", "fields", "name", "id",
-                  "type", "integer", "required", 1, "unique", 1, "name", "city", "type", "text",
-                  "enum", city, "name", "code", "type", "text", "enum", code);
+    json_t *d = json_pack("{s:[{s:s,s:s,s:b,s:b},{s:s,s:s,s:o},{s:s,s:s,s:o},{s:s,s:s}]}", "fields",
+                          "name", "id", "type", "integer", "required", 1, "unique", 1, "name",
+                          "city", "type", "text", "enum", city, "name", "code", "type", "text",
+                          "enum", code, "name", "ok", "type", "boolean");
     CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
     json_decref(d);
     char resource[33];
     if (!tp_entry(dept, "索引 策略", "dataset", dict, true, resource))
         return;
     enum { N = 60 };
-    char csv[N * 24 + 32];
-    size_t len = (size_t)snprintf(csv, sizeof csv, "id,city,code\n");
+    static const char *const oks[] = {"", "true", "false", "true"};
+    char csv[N * 32 + 32];
+    size_t len = (size_t)snprintf(csv, sizeof csv, "id,city,code,ok\n");
     for (int i = 1; i <= N; i++)
-        len += (size_t)snprintf(csv + len, sizeof csv - len, "%d,c%02d,k%03d\n", i, i % 12 + 1,
-                                i % 101);
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "%d,c%02d,k%03d,%s\n", i, i % 12 + 1,
+                                i % 101, oks[i % 4]);
     int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
-    int64_t rel =
-        upload && tp_checked(upload) && s_approve(upload) == 200 ? s_release(resource, 1) : 0;
-    if (!rel)
+    if (!upload || !tp_checked(upload))
         return;
     PGconn *pg = h_pg_super();
     char sql[600];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM publisher.index_ahead WHERE upload = %lld AND counted",
+             (long long)upload);
+    int64_t counted = 0;
+    for (int i = 0; i < 100 && counted != 1; i++)
+        if ((counted = h_pg_int(pg, sql)) != 1)
+            usleep(100 * 1000);
+    CHECK(counted == 1, "the version was not counted ahead in 10 s");
+    s_counts_from_push(pg, upload);
+    int64_t rel = s_approve(upload) == 200 ? s_release(resource, 1) : 0;
+    if (!rel) {
+        PQfinish(pg);
+        return;
+    }
     snprintf(sql, sizeof sql,
              "SELECT string_agg(name || ':' || indexed || ':' || facet, ' ' ORDER BY position) "
              "FROM publisher.release_fields WHERE release = %lld",
              (long long)rel);
     char *flags = s_pg_str(pg, sql);
-    CHECK(flags && strcmp(flags, "id:true:false city:false:true code:true:true") == 0,
+    CHECK(flags && strcmp(flags, "id:true:false city:false:true code:true:true ok:false:true") == 0,
           "release_fields (name:indexed:facet): %s", flags ? flags : "-");
     free(flags);
     /*  row_no (a1), id (a2) and code (a4); nothing on city (a3). */
