@@ -200,8 +200,7 @@ int push_counts_take(push_counts_t *self, int64_t upload, int64_t rows, odp_buf_
         int k = snprintf(count, sizeof count, "\t%" PRId64 "\n", e->count);
         if (odp_buf_append(out, num, (size_t)n) < 0 ||
             odp_buf_append(out, name, strlen(name)) < 0 || odp_buf_append(out, "\t", 1) < 0 ||
-            odp_buf_append(out, e->value, e->len) < 0 ||
-            odp_buf_append(out, count, (size_t)k) < 0)
+            odp_buf_append(out, e->value, e->len) < 0 || odp_buf_append(out, count, (size_t)k) < 0)
             rc = -1;
     }
     if (rc < 0)
