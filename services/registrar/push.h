@@ -124,7 +124,13 @@ void push_counts_destroy(push_counts_t **self_p);
 /*  Count the values of rows in the loader's text (lines, tab-separated, as staged). */
 void push_counts_add(push_counts_t *self, const char *text, size_t len);
 
-/*  More distinct values than counting keeps: the upload's counts are given up. */
+/*  The same, as copybin_rows() converts the rows (copybin.h): no pass of its own. */
+const struct copybin_tap *push_counts_tap(push_counts_t *self);
+
+/*  Some rows could not be counted (a conversion failed part way): give the counts up. */
+void push_counts_give_up(push_counts_t *self);
+
+/*  More distinct values than counting keeps, or given up: the upload's counts are lost. */
 bool push_counts_overflow(const push_counts_t *self);
 
 /*  Append the counts as COPY lines of stage_counts (upload, field, value, count), with the

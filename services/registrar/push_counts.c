@@ -6,6 +6,8 @@
     bounded whatever is pushed, and the publisher then counts by a scan as before. */
 #include "push.h"
 
+#include "copybin.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,9 @@ struct push_counts_t {
     bool *counted; /* by staged column, row_no first */
     char **names;  /* COPY-escaped names of the counted columns */
     size_t ncols;
+    size_t last;       /* the last counted column */
+    bool any;          /* some column is counted */
+    copybin_tap_t tap; /* the counted columns' values, as copybin converts them */
     s_entry_t *table;
     size_t cap, used;
     bool overflow;
@@ -70,8 +75,11 @@ push_counts_t *push_counts_new(const bool *counted, const char *const *names, si
     bool ok = self->counted && self->names && self->table;
     for (size_t c = 0; ok && c < ncols; c++) {
         self->counted[c] = counted[c];
-        if (counted[c])
+        if (counted[c]) {
             ok = (self->names[c] = s_escape(names[c])) != NULL;
+            self->last = c;
+            self->any = true;
+        }
     }
     if (!ok)
         push_counts_destroy(&self);
@@ -154,22 +162,46 @@ static void s_count(push_counts_t *self, uint32_t col, const char *p, size_t len
         self->overflow = true;
 }
 
+static void s_tap(void *arg, size_t col, const char *text, size_t len)
+{
+    push_counts_t *self = arg;
+    if (!self->overflow)
+        s_count(self, (uint32_t)col, text, len);
+}
+
+const copybin_tap_t *push_counts_tap(push_counts_t *self)
+{
+    self->tap = (copybin_tap_t){.fields = self->counted, .fn = s_tap, .arg = self};
+    return &self->tap;
+}
+
+void push_counts_give_up(push_counts_t *self)
+{
+    self->overflow = true;
+}
+
 void push_counts_add(push_counts_t *self, const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
-    while (p < end && !self->overflow) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        for (size_t c = 0; c < self->ncols && p <= eol; c++) {
-            const char *fe = memchr(p, '\t', (size_t)(eol - p));
-            if (!fe)
-                fe = eol;
+    while (self->any && p < end && !self->overflow) {
+        /*  Fields up to the last counted one, then the rest of the line at once: values
+            hold no raw tab or line end (COPY's text format escapes them). */
+        size_t c = 0;
+        for (; c <= self->last; c++) {
+            char sep = c + 1 < self->ncols ? '\t' : '\n';
+            const char *fe = memchr(p, sep, (size_t)(end - p));
+            if (!fe) {
+                self->overflow = true; /* not as the loader writes rows: give up */
+                return;
+            }
             if (self->counted[c])
                 s_count(self, (uint32_t)c, p, (size_t)(fe - p));
             p = fe + 1;
         }
-        p = eol + 1;
+        if (c < self->ncols) {
+            const char *eol = memchr(p, '\n', (size_t)(end - p));
+            p = eol ? eol + 1 : end;
+        }
     }
 }
 

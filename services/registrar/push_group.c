@@ -129,14 +129,16 @@ static int s_copy_end(odp_req_t *req, push_slot_t *slot, const char *step, int64
 int push_group_add(odp_req_t *req, push_slot_t *slot)
 {
     if (odp_buf_size(slot->staged)) {
-        if (slot->counts)
-            push_counts_add(slot->counts, odp_buf_data(slot->staged), odp_buf_size(slot->staged));
         odp_buf_t *rows = slot->staged;
         bool binary = false;
         if (slot->binary) {
+            /*  The conversion counts the values as it goes (push_counts.c). */
             odp_buf_reset(slot->bin);
             binary = copybin_rows(slot->bin, odp_buf_data(slot->staged), odp_buf_size(slot->staged),
-                                  slot->types, slot->ntypes) == 0;
+                                  slot->types, slot->ntypes,
+                                  slot->counts ? push_counts_tap(slot->counts) : NULL) == 0;
+            if (!binary && slot->counts)
+                push_counts_give_up(slot->counts); /* it may have counted some rows */
             if (binary)
                 rows = slot->bin;
             else if (!slot->text_rows) {
@@ -146,6 +148,8 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
                          slot->upload);
             }
         }
+        if (!slot->binary && slot->counts)
+            push_counts_add(slot->counts, odp_buf_data(slot->staged), odp_buf_size(slot->staged));
         if (s_group_open(req, slot, true, binary) < 0)
             return -1;
         if (PQputCopyData(slot->conn, odp_buf_data(rows), (int)odp_buf_size(rows)) != 1)

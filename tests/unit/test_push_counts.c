@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "services/registrar/copybin.h"
 #include "services/registrar/push.h"
 
 /*  The lines of out, sorted, joined by '|' (the table's order is the hash's). */
@@ -66,6 +67,40 @@ static void s_counts(void **state)
     assert_null(c);
 }
 
+/*  Counted as copybin converts the rows (the binary path of a push): the same counts as
+    a pass over the text; a conversion that fails part way gives them up. */
+static void s_tap(void **state)
+{
+    (void)state;
+    const bool counted[] = {false, true, false, true};
+    const char *const names[] = {"row_no", "city", "n", "ok"};
+    const loader_type_t types[] = {LOADER_INTEGER, LOADER_TEXT, LOADER_INTEGER, LOADER_BOOLEAN};
+    const char rows[] = "1\t广州市\t5\tt\n"
+                        "2\ta\\tb\t\\N\tf\n"
+                        "3\t广州市\t7\t\\N\n";
+    push_counts_t *a = push_counts_new(counted, names, 4), *b = push_counts_new(counted, names, 4);
+    odp_buf_t *bin = odp_buf_new(), *ta = odp_buf_new(), *tb = odp_buf_new();
+    assert_int_equal(copybin_rows(bin, rows, sizeof rows - 1, types, 4, push_counts_tap(a)), 0);
+    push_counts_add(b, rows, sizeof rows - 1);
+    assert_int_equal(push_counts_take(a, 1, 3, ta), 0);
+    assert_int_equal(push_counts_take(b, 1, 3, tb), 0);
+    char *ga = s_sorted(ta), *gb = s_sorted(tb);
+    assert_string_equal(ga, gb);
+    assert_string_equal(ga, "1\t\\N\t\\N\t3|1\tcity\ta\\tb\t1|1\tcity\t广州市\t2|1\tok\t\\N\t1|"
+                            "1\tok\tf\t1|1\tok\tt\t1");
+    free(ga);
+    free(gb);
+    const char bad[] = "4\tx\t8\tt\n5\ty\tnot a number\tf\n";
+    assert_int_equal(copybin_rows(bin, bad, sizeof bad - 1, types, 4, push_counts_tap(a)), -1);
+    push_counts_give_up(a);
+    assert_true(push_counts_overflow(a));
+    odp_buf_destroy(&bin);
+    odp_buf_destroy(&ta);
+    odp_buf_destroy(&tb);
+    push_counts_destroy(&a);
+    push_counts_destroy(&b);
+}
+
 /*  More distinct values than counting keeps: given up, memory bounded. */
 static void s_overflow(void **state)
 {
@@ -84,6 +119,7 @@ static void s_overflow(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(s_counts), cmocka_unit_test(s_overflow)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(s_counts), cmocka_unit_test(s_tap),
+                                       cmocka_unit_test(s_overflow)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
