@@ -189,7 +189,7 @@ static int *s_parse_colmap(const char *text, size_t *n)
 /*  A loader for the upload, resumed at its committed boundary. Its columns are the
     staging table's, not the dictionary's: the table is what the rows must fit, even if the
     dictionary was edited since push.begin. *counts: for the columns the push counts
-    (uploads.counted_fields), NULL when it counts none or out of memory (*counted says
+    (uploads.counted_fields), NULL when it counts none or out of memory (*counting says
     which). */
 static loader_t *s_loader(odp_req_t *req, const push_upload_t *u, const int *map, size_t nmap,
                           loader_type_t **types, size_t *ntypes, push_counts_t **counts,
