@@ -92,10 +92,8 @@ static int64_t s_quiet_until = 0;
 static int64_t s_quiet_ms = 0;
 
 /*  Ask the registrar to build (or confirm) the indexes of upload: 1 when they are ready,
-    0 while they are being built, -1 with err set. Never waits for a build. Ahead, while
-    the version's review runs its checks, the builds run in the background (one
-    connection); after the checks, or for a release, on the registrar's usual connections. */
-static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, odp_error_t *err)
+    0 while they are being built, -1 with err set. Never waits for a build. */
+static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, odp_error_t *err)
 {
     if (from_timer && zclock_mono() < s_quiet_until)
         return odp_error_set(err, ODP_E_UNAVAILABLE, NULL,
@@ -128,8 +126,6 @@ static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead
     m.upload = odp_v_int(upload);
     m.fields = (odp_val_t){.present = true, .obj = &arr};
     m.async = odp_v_bool(true);
-    if (ahead)
-        m.background = odp_v_bool(true);
     int rc = 0;
     if (!s_registrar) {
         char cert[512], why[256] = "";
@@ -173,9 +169,8 @@ static int s_index_ask(odp_db_t *db, int64_t upload, bool from_timer, bool ahead
 }
 
 /*  Where upload's indexes are: 1 ready, 0 being built, -1 with err set (a failure is
-    recorded, and the next try comes later). Asks the registrar only until they are ready;
-    ahead: while the version's review runs its checks (s_index_ask). */
-static int s_index(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, odp_error_t *err)
+    recorded, and the next try comes later). Asks the registrar only until they are ready. */
+static int s_index(odp_db_t *db, int64_t upload, bool from_timer, odp_error_t *err)
 {
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, upload);
@@ -190,7 +185,7 @@ static int s_index(odp_db_t *db, int64_t upload, bool from_timer, bool ahead, od
     PQclear(r);
     if (ready)
         return 1;
-    int rc = s_index_ask(db, upload, from_timer, ahead, err);
+    int rc = s_index_ask(db, upload, from_timer, err);
     if (rc < 0) {
         vals[1] = err->message;
         odp_db_cmd(db,
@@ -398,9 +393,9 @@ static int s_release(odp_db_t *db, odp_outbox_t *outbox, s_job_t *job, int64_t w
     }
     int64_t t0 = zclock_mono();
     if (upload > 0) {
-        /*  Usually built already: they start with the version's review. */
+        /*  Usually built already: they start when the version's review has checked it. */
         int ready;
-        while ((ready = s_index(db, upload, wait_ms == 0, false, err)) == 0 &&
+        while ((ready = s_index(db, upload, wait_ms == 0, err)) == 0 &&
                zclock_mono() - t0 < wait_ms)
             zclock_sleep(20);
         if (ready < 0) {
@@ -869,7 +864,8 @@ static bool s_topic(const odp_event_t *ev, const char *topic)
 }
 
 /*  review.started (or, from an older reviewer, review.flagged): the version is received
-    and its review runs; its indexes are built meanwhile, on the other core, so that the
+    and its review runs. It is queued for its indexes and counts, which start once the
+    review's checks are done (S_CHECKED), so that the checks have the cores and the
     decision finds them ready. A version rejected in the end needed none: the cost is one
     build of a version that reached review. */
 static odp_event_rc_t s_on_reviewed(odp_event_t *ev)
@@ -897,11 +893,17 @@ static odp_event_rc_t s_on_reviewed(odp_event_t *ev)
     return ODP_EVENT_DONE;
 }
 
+/*  A version's checks are done (review.flagged): its builds and counts start at the
+    loop's next turn (s_kick_tick), not at the next of its slower ticks. */
+static bool s_kick = false;
+
 static odp_event_rc_t s_on_event(odp_event_t *ev, void *arg)
 {
     (void)arg;
     if (strcmp(ev->source, "reviewer") != 0)
         return ODP_EVENT_DONE;
+    if (s_topic(ev, "review.flagged"))
+        s_kick = true;
     if (s_topic(ev, "review.started") || s_topic(ev, "review.flagged"))
         return s_on_reviewed(ev);
     if (!s_topic(ev, "review.approved"))
@@ -943,6 +945,15 @@ static int s_on_start(odp_db_t *db, void *arg)
                       0, NULL, NULL);
 }
 
+/*  A version queued in index_ahead a whose review has checked it (or has ended, or never
+    began: a release asks for the indexes all the same). Until then the version's checks
+    have the cores to themselves: they and the builds and counts after a push are more
+    work than two cores do in the time either is measured against (docs/scaling.md,
+    "Release, round 4"), and the checks come first. */
+#define S_CHECKED                                                                                  \
+    "NOT EXISTS (SELECT 1 FROM reviewer.reviews v WHERE v.upload = a.upload AND v.state = "        \
+    "'in_review' AND v.checked_at IS NULL)"
+
 /*  Counting ahead (count_ahead): one version at a time on a connection of the
     publisher's own besides the loop's, so that a scan of a large version never holds the
     loop; the timer starts it and collects its result. */
@@ -982,8 +993,10 @@ static void s_count_ahead(odp_db_t *db)
         s_counting = 0;
     }
     PGresult *r = odp_db_exec(db,
-                              "SELECT upload FROM index_ahead WHERE counted IS NULL ORDER BY "
-                              "queued_at, upload LIMIT 1",
+                              "SELECT a.upload FROM index_ahead a WHERE a.counted IS NULL "
+                              "AND " S_CHECKED " AND NOT EXISTS (SELECT 1 FROM reviewer.reviews "
+                              "v WHERE v.upload = a.upload AND v.state = 'rejected') ORDER BY "
+                              "a.queued_at, a.upload LIMIT 1",
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
         PQclear(r);
@@ -1000,19 +1013,17 @@ static void s_count_ahead(odp_db_t *db)
     PQclear(r);
 }
 
-/*  The versions whose indexes are being built, followed until they are ready (a few
-    milliseconds each: the registrar answers at once); a version rejected meanwhile needs
-    none. While the review runs its checks the builds stay in the background (one
-    connection); once they are done the next ask gives them their usual connections. Gives
-    up after a few failures: a release asks for the indexes again anyway. */
+/*  The versions whose review has checked them, indexed and followed until their indexes
+    are ready (a few milliseconds each: the registrar answers at once); a version rejected
+    meanwhile needs neither indexes nor counts. Gives up after a few failures: a release
+    asks for the indexes again anyway. */
 static void s_index_ahead(odp_db_t *db)
 {
     PGresult *r = odp_db_exec(db,
-                              "SELECT a.upload, coalesce(v.state = 'rejected', false), "
-                              "coalesce(v.state = 'in_review' AND v.checked_at IS NULL, false) "
-                              "FROM index_ahead a LEFT JOIN reviewer.reviews v ON v.upload = "
-                              "a.upload WHERE a.ready_at IS NULL AND a.next_at <= now() ORDER BY "
-                              "a.queued_at, a.upload LIMIT 4",
+                              "SELECT a.upload, EXISTS (SELECT 1 FROM reviewer.reviews v WHERE "
+                              "v.upload = a.upload AND v.state = 'rejected') FROM index_ahead a "
+                              "WHERE a.ready_at IS NULL AND a.next_at <= now() AND " S_CHECKED
+                              " ORDER BY a.queued_at, a.upload LIMIT 4",
                               0, NULL, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
@@ -1023,9 +1034,13 @@ static void s_index_ahead(odp_db_t *db)
         const char *vals[1] = {PQgetvalue(r, i, 0)};
         odp_error_t err = {0};
         if (PQgetvalue(r, i, 1)[0] == 't') {
-            odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND counted IS NOT NULL", 1,
-                       vals, NULL);
-        } else if (s_index(db, upload, true, PQgetvalue(r, i, 2)[0] == 't', &err) < 0) {
+            /*  Left alone while its count runs: the count's end removes nothing. */
+            if (upload != s_counting)
+                odp_db_cmd(db,
+                           "WITH c AS (DELETE FROM counts_ahead WHERE upload = $1) DELETE FROM "
+                           "index_ahead WHERE upload = $1",
+                           1, vals, NULL);
+        } else if (s_index(db, upload, true, &err) < 0) {
             odp_warn("event=release.index_ahead_failed upload=%" PRId64 " error=\"%s\"", upload,
                      err.message);
             odp_db_cmd(db, "DELETE FROM index_ahead WHERE upload = $1 AND tries >= 5", 1, vals,
@@ -1081,6 +1096,17 @@ static void s_tick(odp_service_t *svc, void *arg)
     PQclear(r);
 }
 
+static void s_kick_tick(odp_service_t *svc, void *arg)
+{
+    (void)arg;
+    odp_db_t *db = odp_service_db(svc);
+    if (!s_kick || !odp_db_up(db))
+        return;
+    s_kick = false;
+    s_index_ahead(db);
+    s_count_ahead(db);
+}
+
 odp_consumer_t *release_consumer_start(odp_service_t *svc)
 {
     odp_consumer_cfg_t cfg = {.on_event = s_on_event, .on_start = s_on_start, .arg = svc};
@@ -1094,6 +1120,7 @@ odp_consumer_t *release_consumer_start(odp_service_t *svc)
         return NULL;
     }
     odp_service_timer(svc, (int)odp_config_int("publisher", "TICK_MS", 200), s_tick, NULL);
+    odp_service_timer(svc, 10, s_kick_tick, NULL);
     return c;
 }
 

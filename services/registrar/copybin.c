@@ -209,7 +209,7 @@ static char *s_bin_text(char *o, const char *p, const char *eol, const char **en
 }
 
 int copybin_rows(odp_buf_t *out, const char *text, size_t len, const loader_type_t *types,
-                 size_t ntypes)
+                 size_t ntypes, const copybin_tap_t *tap)
 {
     size_t start = odp_buf_size(out);
     const char *p = text, *end = text + len;
@@ -258,6 +258,8 @@ int copybin_rows(odp_buf_t *out, const char *text, size_t len, const loader_type
             /*  Each field ends at a tab, the last one at the line end. */
             if (*fe != (f + 1 < ntypes ? '\t' : '\n'))
                 goto bad;
+            if (tap && tap->fields[f])
+                tap->fn(tap->arg, f, p, (size_t)(fe - p));
             p = fe + 1;
         }
         odp_buf_extend(out, (size_t)(o - row));

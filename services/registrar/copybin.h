@@ -23,11 +23,20 @@
 #define COPYBIN_HEADER_LEN 19
 #define COPYBIN_TRAILER    "\377\377"
 
+/*  What a caller sees of the values it converts: fn(arg, f, text, len) for each value of a
+    field f with fields[f], its text as the loader wrote it (escaped; \N for NULL). */
+typedef struct copybin_tap {
+    const bool *fields;
+    void (*fn)(void *arg, size_t field, const char *text, size_t len);
+    void *arg;
+} copybin_tap_t;
+
 /*  Append the rows of text - lines ending in '\n', fields separated by tabs, \N for
     NULL, as loader_feed() writes them - to out in the binary format, without header or
-    trailer. types[f] is field f's type (the staging table's row_no first). -1 when
-    anything is not as the loader writes it, or out of memory: out is then as it was. */
+    trailer. types[f] is field f's type (the staging table's row_no first); tap, unless
+    NULL, sees the values of its fields. -1 when anything is not as the loader writes it,
+    or out of memory: out is then as it was (tap may have seen some rows). */
 int copybin_rows(odp_buf_t *out, const char *text, size_t len, const loader_type_t *types,
-                 size_t ntypes);
+                 size_t ntypes, const copybin_tap_t *tap);
 
 #endif

@@ -5,6 +5,7 @@
       push_slots.c   the pool of slots: one per dataset upload being pushed, each with its
                      own PostgreSQL connection and loader
       push_group.c   the open group: a transaction with COPY into the staging table
+      push_counts.c  the counts of a group's code-like values (stage_counts)
       copybin.c      rows in COPY's binary format
       push.c         the handlers */
 #ifndef ODP_REGISTRAR_PUSH_H
@@ -112,6 +113,31 @@ int push_moved_on(odp_req_t *req, int64_t upload);
 int push_save_progress(odp_req_t *req, const push_upload_t *u, int64_t from, int64_t to,
                        const crypto_hash_sha256_state *hash);
 
+/*  ---- push_counts.c ----------------------------------------------------------------------- */
+
+typedef struct push_counts_t push_counts_t;
+
+/*  Counts of the staged columns c with counted[c] (row_no first), named names[c]. */
+push_counts_t *push_counts_new(const bool *counted, const char *const *names, size_t ncols);
+void push_counts_destroy(push_counts_t **self_p);
+
+/*  Count the values of rows in the loader's text (lines, tab-separated, as staged). */
+void push_counts_add(push_counts_t *self, const char *text, size_t len);
+
+/*  The same, as copybin_rows() converts the rows (copybin.h): no pass of its own. */
+const struct copybin_tap *push_counts_tap(push_counts_t *self);
+
+/*  Some rows could not be counted (a conversion failed part way): give the counts up. */
+void push_counts_give_up(push_counts_t *self);
+
+/*  More distinct values than counting keeps, or given up: the upload's counts are lost. */
+bool push_counts_overflow(const push_counts_t *self);
+
+/*  Append the counts as COPY lines of stage_counts (upload, field, value, count), with the
+    group's row total (field NULL) when rows > 0, to out, and start again from zero. -1
+    when out of memory (out as it was). */
+int push_counts_take(push_counts_t *self, int64_t upload, int64_t rows, odp_buf_t *out);
+
 /*  ---- push_slots.c ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -134,11 +160,13 @@ typedef struct {
     odp_buf_t *rejects;            /* the open group's rejected rows, as COPY lines for rejects */
     loader_type_t *types;          /* of the staging table's columns, row_no first */
     size_t ntypes;
-    bool binary;      /* the rows go in COPY's binary format (copybin.h) */
-    bool copy_binary; /* the open COPY is binary */
-    bool text_rows;   /* some went as text after all (logged once) */
-    odp_buf_t *bin;   /* one feed's rows in the binary format (reused) */
-    push_upload_t u;  /* the uploads row when the slot was opened */
+    bool binary;           /* the rows go in COPY's binary format (copybin.h) */
+    bool copy_binary;      /* the open COPY is binary */
+    bool text_rows;        /* some went as text after all (logged once) */
+    odp_buf_t *bin;        /* one feed's rows in the binary format (reused) */
+    push_counts_t *counts; /* the open group's (NULL: the upload is not counted) */
+    bool counts_lost;      /* counted, but not by this slot: the next commit gives it up */
+    push_upload_t u;       /* the uploads row when the slot was opened */
     int64_t used_ms;
 } push_slot_t;
 

@@ -132,9 +132,13 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
         odp_buf_t *rows = slot->staged;
         bool binary = false;
         if (slot->binary) {
+            /*  The conversion counts the values as it goes (push_counts.c). */
             odp_buf_reset(slot->bin);
             binary = copybin_rows(slot->bin, odp_buf_data(slot->staged), odp_buf_size(slot->staged),
-                                  slot->types, slot->ntypes) == 0;
+                                  slot->types, slot->ntypes,
+                                  slot->counts ? push_counts_tap(slot->counts) : NULL) == 0;
+            if (!binary && slot->counts)
+                push_counts_give_up(slot->counts); /* it may have counted some rows */
             if (binary)
                 rows = slot->bin;
             else if (!slot->text_rows) {
@@ -144,6 +148,8 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
                          slot->upload);
             }
         }
+        if (!slot->binary && slot->counts)
+            push_counts_add(slot->counts, odp_buf_data(slot->staged), odp_buf_size(slot->staged));
         if (s_group_open(req, slot, true, binary) < 0)
             return -1;
         if (PQputCopyData(slot->conn, odp_buf_data(rows), (int)odp_buf_size(rows)) != 1)
@@ -189,6 +195,47 @@ static char *s_colmap_text(const loader_t *loader)
     return text;
 }
 
+/*  The group's counts into stage_counts, in its transaction; or, when this slot could not
+    count them all (too many distinct values, out of memory), the upload's counts given up
+    (uploads.counted_fields NULL: the publisher counts by a scan). */
+static int s_counts_commit(odp_req_t *req, push_slot_t *slot)
+{
+    if (slot->counts_lost || (slot->counts && push_counts_overflow(slot->counts))) {
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, slot->upload);
+        const char *vals[1] = {id};
+        PGresult *r = PQexecParams(slot->conn,
+                                   "WITH d AS (DELETE FROM stage_counts WHERE upload = $1) UPDATE "
+                                   "uploads SET counted_fields = NULL WHERE id = $1",
+                                   1, NULL, vals, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return s_group_fail(req, slot, "counts_given_up", r);
+        PQclear(r);
+        odp_warn("event=push.counts_given_up upload=%" PRId64, slot->upload);
+        push_counts_destroy(&slot->counts);
+        slot->counts_lost = false;
+        return 0;
+    }
+    if (!slot->counts)
+        return 0;
+    odp_buf_reset(slot->bin);
+    if (push_counts_take(slot->counts, slot->upload, slot->copied, slot->bin) < 0) {
+        push_slot_free(slot);
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    }
+    if (odp_buf_size(slot->bin) == 0)
+        return 0;
+    PGresult *r = PQexec(slot->conn, "COPY stage_counts (upload, field, value, count) FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        return s_group_fail(req, slot, "counts", r);
+    PQclear(r);
+    slot->in_copy = true;
+    if (PQputCopyData(slot->conn, odp_buf_data(slot->bin), (int)odp_buf_size(slot->bin)) != 1)
+        return s_group_fail(req, slot, "counts_data", NULL);
+    int64_t n = 0;
+    return s_copy_end(req, slot, "counts_end", &n);
+}
+
 /*  Commit the open group: end its COPY, copy its rejected rows, move uploads.committed to
     the loader's boundary with the hash state and counts there, COMMIT. On any failure the
     slot is given up (the group is rolled back). */
@@ -230,6 +277,8 @@ int push_group_commit(odp_req_t *req, push_slot_t *slot)
                             "the staged and rejected rows do not add up; it is logged; resume "
                             "with push.begin");
     }
+    if (s_counts_commit(req, slot) < 0)
+        return -1;
     char *colmap = s_colmap_text(slot->loader);
     push_progress_t p;
     push_progress(&p, slot->upload, slot->committed, slot->boundary, &slot->hash, rows, rejected,

@@ -82,6 +82,7 @@ void push_slot_free(push_slot_t *slot)
     odp_buf_destroy(&slot->rejects);
     odp_buf_destroy(&slot->bin);
     free(slot->types);
+    push_counts_destroy(&slot->counts);
     sodium_memzero(slot, sizeof *slot);
 }
 
@@ -187,18 +188,23 @@ static int *s_parse_colmap(const char *text, size_t *n)
 
 /*  A loader for the upload, resumed at its committed boundary. Its columns are the
     staging table's, not the dictionary's: the table is what the rows must fit, even if the
-    dictionary was edited since push.begin. */
+    dictionary was edited since push.begin. *counts: for the columns the push counts
+    (uploads.counted_fields), NULL when it counts none or out of memory (*counting says
+    which). */
 static loader_t *s_loader(odp_req_t *req, const push_upload_t *u, const int *map, size_t nmap,
-                          loader_type_t **types, size_t *ntypes)
+                          loader_type_t **types, size_t *ntypes, push_counts_t **counts,
+                          bool *counting)
 {
-    char stage[40];
+    char stage[40], id[24];
     push_stage_name(u->id, stage, sizeof stage);
-    const char *vals[1] = {stage};
+    snprintf(id, sizeof id, "%" PRId64, u->id);
+    const char *vals[2] = {stage, id};
     PGresult *r = odp_db_exec(req->db,
-                              "SELECT attname, atttypid::regtype::text FROM pg_attribute "
-                              "WHERE attrelid = $1::regclass AND attnum > 1 AND NOT attisdropped "
-                              "ORDER BY attnum",
-                              1, vals, NULL);
+                              "SELECT a.attname, a.atttypid::regtype::text, coalesce(a.attname = "
+                              "ANY (u.counted_fields), false), u.counted_fields IS NOT NULL FROM "
+                              "pg_attribute a, uploads u WHERE a.attrelid = $1::regclass AND "
+                              "a.attnum > 1 AND NOT a.attisdropped AND u.id = $2 ORDER BY a.attnum",
+                              2, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         odp_req_db_fail(req, r, "the staging table");
         return NULL;
@@ -212,6 +218,19 @@ static loader_t *s_loader(odp_req_t *req, const push_upload_t *u, const int *map
     }
     loader_t *loader = NULL;
     *types = cols && i == n ? calloc(n + 1, sizeof **types) : NULL;
+    bool *counted = calloc(n + 1, sizeof *counted);
+    const char **names = calloc(n + 1, sizeof *names);
+    *counts = NULL;
+    *counting = n > 0 && PQgetvalue(r, 0, 3)[0] == 't';
+    if (*types && counted && names && *counting) {
+        for (size_t c = 0; c < n; c++) {
+            counted[c + 1] = PQgetvalue(r, (int)c, 2)[0] == 't';
+            names[c + 1] = cols[c].name;
+        }
+        *counts = push_counts_new(counted, names, n + 1);
+    }
+    free(counted);
+    free(names);
     if (*types) {
         (*types)[0] = LOADER_INTEGER; /* row_no */
         for (size_t c = 0; c < n; c++)
@@ -229,6 +248,7 @@ static loader_t *s_loader(odp_req_t *req, const push_upload_t *u, const int *map
     if (!loader) {
         free(*types);
         *types = NULL;
+        push_counts_destroy(counts);
         odp_error("event=push.no_loader upload=%" PRId64 " committed=%" PRId64, u->id,
                   u->committed);
         odp_req_fail(req, ODP_E_INTERNAL, NULL, "the upload cannot be resumed; it is logged");
@@ -258,7 +278,9 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     PQclear(r);
     loader_type_t *types = NULL;
     size_t ntypes = 0;
-    loader_t *loader = s_loader(req, u, map, nmap, &types, &ntypes);
+    push_counts_t *counts = NULL;
+    bool counting = false;
+    loader_t *loader = s_loader(req, u, map, nmap, &types, &ntypes, &counts, &counting);
     free(map);
     if (!loader)
         return -1;
@@ -278,6 +300,7 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     if (!conn) {
         odp_db_destroy(&db);
         free(types);
+        push_counts_destroy(&counts);
         loader_destroy(&loader);
         return odp_req_db_fail(req, NULL, "the rows");
     }
@@ -297,6 +320,8 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     slot->conn = conn;
     slot->types = types;
     slot->ntypes = ntypes;
+    slot->counts = counts;
+    slot->counts_lost = counting && !counts;
     slot->binary = true;
     for (size_t i = 0; i < ntypes; i++)
         slot->binary = slot->binary && types[i] != LOADER_TIMESTAMP;

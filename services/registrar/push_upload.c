@@ -162,8 +162,8 @@ int push_upload_receiving(odp_req_t *req, int64_t id, push_upload_t *u)
     return 0;
 }
 
-/*  In an open transaction: the uploads row is no longer receiving, its staged rows,
-    rejects and file pieces are gone, and data.failed says why. */
+/*  In an open transaction: the uploads row is no longer receiving, its staged rows, their
+    counts, rejects and file pieces are gone, and data.failed says why. */
 int push_abandon_tx(odp_req_t *req, const push_upload_t *u, const char *code, const char *reason)
 {
     char id[24], failure[1100], stage[40], drop[80];
@@ -178,6 +178,7 @@ int push_abandon_tx(odp_req_t *req, const push_upload_t *u, const char *code, co
                    2, vals, NULL) < 0 ||
         odp_db_cmd(req->db, drop, 0, NULL, NULL) < 0 ||
         odp_db_cmd(req->db, "DELETE FROM rejects WHERE upload = $1", 1, vals, NULL) < 0 ||
+        odp_db_cmd(req->db, "DELETE FROM stage_counts WHERE upload = $1", 1, vals, NULL) < 0 ||
         odp_db_cmd(req->db, "DELETE FROM file_chunks WHERE upload = $1", 1, vals, NULL) < 0)
         return odp_req_db_fail(req, NULL, "the abandonment");
     odp_ev_data_failed_t ev = {0};

@@ -346,7 +346,7 @@ EOF_DICT
     resource=$(odp_entry "$name" "$dept")
     "$bin/odp-push" --json --cert "$work/keys/dept-${dept}_secret" push --resource "$resource" \
         "$csv" > "$work/log/release.push" 2>&1 || { tail -5 "$work/log/release.push"; die "odp-push failed"; }
-    t_pushed=$(now)
+    t_pushed=$(now) c_pushed=$(pg_ticks)
     rm -f "$csv"
     upload=$($psql -At -c "SELECT id FROM registrar.uploads WHERE resource = '$resource'")
     say "release: waiting for the review of upload $upload"
@@ -357,18 +357,22 @@ EOF_DICT
         sleep 0.1
     done
     review_s=$(calc %.3f "$(now) - $t_pushed")
+    # PostgreSQL's CPU in each window (all of this cluster's processes, from /proc, read
+    # after the time): what the work costs whatever else the machine runs.
+    review_cpu=$(calc %.2f "($(pg_ticks) - $c_pushed) / $tck")
     review_ratio=$(calc %.3f "$review_s / $copy_s")
     reviewer_kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$(cat "$work/run/reviewer.pid")/status")
     findings=$($psql -At -c "SELECT count(*) FROM reviewer.findings WHERE upload = $upload")
     isolated=$($psql -At -c "SELECT count(*) FROM reviewer.quarantine WHERE upload = $upload AND state = 'isolated'")
     [ "$isolated" = 0 ] || die "$name has $isolated quarantined rows: nothing to time"
     # Decided at once: index builds still running then are part of the time measured.
-    t0=$(now)
+    t0=$(now) c0=$(pg_ticks)
     "$bin/odpctl" review decide --upload "$upload" --approve true >/dev/null ||
         die "review.decide failed"
     "$bin/odpctl" --timeout-ms 900000 release publish --resource "$resource" \
         > "$work/log/publish.out" 2>&1 || { cat "$work/log/publish.out"; die "release.publish failed"; }
     t1=$(now)
+    publish_cpu=$(calc %.2f "($(pg_ticks) - $c0) / $tck")
     publish_s=$(calc %.3f "$t1 - $t0")
     # The index builds, from the publisher's log: how long they took from their start, and
     # how much of them fell after the decision (an older publisher logs indexed_ahead).
@@ -387,11 +391,12 @@ EOF_DICT
     {
         echo "release $name: $rows8 rows x 8 columns, one run"
         printf '  %s\n' "psql \\copy ${copy_s}s; push end to checks done ${review_s}s" \
-            "($findings findings; reviewer VmHWM $(calc %.1f "$reviewer_kb / 1024") MiB)"
+            "($findings findings; reviewer VmHWM $(calc %.1f "$reviewer_kb / 1024") MiB;" \
+            "PostgreSQL CPU ${review_cpu}s)"
         printf '  %s\n' "approval to published ${publish_s}s" \
             "(index builds ${build_ms:-?} ms from their start, ${after_s}s of them after the" \
             "decision; waited for them $(ms index_ms) ms; view and counts $(ms prepare_ms) ms;" \
-            "switch ${switch_ms} ms)"
+            "switch ${switch_ms} ms; PostgreSQL CPU ${publish_cpu}s)"
         echo
     } >> "$report"
     if [ "$(calc %d "$review_ratio <= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi

@@ -3,6 +3,8 @@
     publisher, and read back as the query service does (connected as odp_query). */
 #include "pushing.h"
 
+#include "common/json.h"
+
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -201,6 +203,42 @@ static void s_samples(void)
 
 /*  The messy sample: one row dropped, one corrected, the rest released; the public view
     is the staged rows without the dropped one, with the corrected value in place. */
+/*  upload's row and facet counts were made while it was pushed (registrar.stage_counts,
+    counted_fields set) and count_ahead's result from them equals a scan of its staging
+    table (facet_query, what count_ahead ran before). */
+static void s_counts_from_push(PGconn *pg, int64_t upload)
+{
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM registrar.uploads u WHERE u.id = %lld AND u.counted_fields "
+             "IS NOT NULL AND EXISTS (SELECT 1 FROM registrar.stage_counts c WHERE c.upload = "
+             "u.id AND c.field IS NULL)",
+             (long long)upload);
+    CHECK(h_pg_int(pg, sql) == 1, "upload %lld was not counted by its push", (long long)upload);
+    snprintf(sql, sizeof sql,
+             "SET search_path = publisher; SELECT facet_query(%lld, 'registrar.stage_u%lld')",
+             (long long)upload, (long long)upload);
+    PGresult *r = PQexec(pg, sql);
+    char *scan = PQresultStatus(r) == PGRES_TUPLES_OK ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    PQclear(PQexec(pg, "RESET search_path"));
+    CHECK(scan, "facet_query");
+    size_t size = strlen(scan ? scan : "") + 600;
+    char *cmp = malloc(size);
+    snprintf(cmp, size,
+             "WITH g AS (%s), f AS (SELECT field, value, count AS n FROM publisher.counts_ahead "
+             "WHERE upload = %lld) SELECT (SELECT count(*) FROM f) * 1000000 + (SELECT count(*) "
+             "FROM ((SELECT * FROM f EXCEPT ALL SELECT * FROM g) UNION ALL (SELECT * FROM g "
+             "EXCEPT ALL SELECT * FROM f)) d)",
+             scan ? scan : "SELECT NULL::text, NULL::text, 0::bigint", (long long)upload);
+    int64_t v = h_pg_int(pg, cmp);
+    CHECK(v >= 2000000 && v % 1000000 == 0,
+          "the counts from the push (%lld rows) differ from a scan in %lld rows",
+          (long long)(v / 1000000), (long long)(v % 1000000));
+    free(cmp);
+    free(scan);
+}
+
 static void s_messy(void)
 {
     const char *dept = "446300002";
@@ -293,6 +331,7 @@ static void s_messy(void)
         if ((counted = h_pg_int(pg, sql)) != 1)
             usleep(100 * 1000);
     CHECK(counted == 1, "the version was not counted ahead in 10 s");
+    s_counts_from_push(pg, upload);
     if (s_approve(upload) != 200)
         return;
     int64_t rel = s_release(resource, 0);
@@ -449,7 +488,7 @@ static void s_switch(void)
     free(csv);
     int64_t rel = 0;
     /*  Reviewed, not decided yet: the publisher has the registrar index it already (row_no,
-        the unique id, the enumerated ver, the date). */
+        the unique id, the date; not the enumerated ver of three values). */
     if (upload && tp_checked(upload)) {
         PGconn *pg = h_pg_super();
         char sql[200];
@@ -457,12 +496,12 @@ static void s_switch(void)
                  "SELECT count(*) FROM pg_index WHERE indrelid = 'registrar.stage_u%lld'::regclass",
                  (long long)upload);
         int64_t n = 0;
-        for (int i = 0; i < 100 && n < 4; i++) {
+        for (int i = 0; i < 100 && n < 3; i++) {
             n = h_pg_int(pg, sql);
-            if (n < 4)
+            if (n < 3)
                 usleep(100 * 1000);
         }
-        CHECK(n == 4, "%lld indexes built ahead of the decision, not 4", (long long)n);
+        CHECK(n == 3, "%lld indexes built ahead of the decision, not 3", (long long)n);
         PQfinish(pg);
         if (s_approve(upload) == 200)
             rel = s_release(resource, 2);
@@ -999,7 +1038,8 @@ static void s_registrar_stopped(void)
     service: code-point order, exactly what the database's own collation (C.UTF-8) gives
     and what the registrar's collation code_point gives at memcmp's cost; and a filter or a
     sort on an indexed text field can use its index (the index and the query agree on the
-    collation). The builds ahead ran in the background, on one connection. */
+    collation). The builds and counts ahead wait for the review's checks, then run on the
+    registrar's usual connections. */
 static void s_code_point(void)
 {
     const char *dept = "448900001";
@@ -1026,8 +1066,8 @@ static void s_code_point(void)
     for (int i = 0; i < N; i++)
         len += (size_t)snprintf(csv + len, sizeof csv - len, "%d,%s\n", i + 1, order[shuffled[i]]);
     /*  The review's checks wait for a lock the test holds (check_rows empties the version's
-        quality_scores first), so that the builds ahead run while it checks: in the
-        background, on one connection. */
+        quality_scores first): meanwhile the version is queued for its indexes and counts,
+        and neither starts. */
     PGconn *lock = h_pg_super();
     PGresult *r = PQexec(lock, "BEGIN; LOCK TABLE reviewer.quality_scores IN SHARE MODE");
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK, "lock: %s", PQerrorMessage(lock));
@@ -1035,15 +1075,20 @@ static void s_code_point(void)
     int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
     PGconn *pg = h_pg_super();
     char sql[1000];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM publisher.index_ahead WHERE upload = %lld AND ready_at IS "
-             "NOT NULL",
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM publisher.index_ahead WHERE upload = %lld",
              (long long)upload);
-    int64_t ready = 0;
-    for (int i = 0; i < 100 && ready != 1; i++)
-        if ((ready = h_pg_int(pg, sql)) != 1)
+    int64_t queued = 0;
+    for (int i = 0; i < 100 && queued != 1; i++)
+        if ((queued = h_pg_int(pg, sql)) != 1)
             usleep(100 * 1000);
-    CHECK(ready == 1, "the version's indexes were not built ahead in 10 s");
+    CHECK(queued == 1, "the version was not queued for its indexes in 10 s");
+    usleep(1000 * 1000); /* five of the publisher's ticks */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM publisher.index_ahead WHERE upload = %lld AND started_at IS "
+             "NULL AND counted IS NULL AND NOT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname "
+             "= 'registrar' AND tablename = 'stage_u%lld')",
+             (long long)upload, (long long)upload);
+    CHECK(h_pg_int(pg, sql) == 1, "indexes or counts started while the review's checks ran");
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND "
              "checked_at IS NULL",
@@ -1051,6 +1096,15 @@ static void s_code_point(void)
     CHECK(h_pg_int(pg, sql) == 1, "the review did not wait for the test's lock");
     PQclear(PQexec(lock, "COMMIT"));
     PQfinish(lock);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM publisher.index_ahead WHERE upload = %lld AND ready_at IS "
+             "NOT NULL AND counted",
+             (long long)upload);
+    int64_t ready = 0;
+    for (int i = 0; i < 100 && ready != 1; i++)
+        if ((ready = h_pg_int(pg, sql)) != 1)
+            usleep(100 * 1000);
+    CHECK(ready == 1, "the version was not indexed and counted in 10 s after its checks");
     int64_t rel =
         upload && tp_checked(upload) && s_approve(upload) == 200 ? s_release(resource, 1) : 0;
     if (!rel) {
@@ -1129,22 +1183,154 @@ static void s_code_point(void)
         CHECK(uses, "%s does not use %s", shape, index);
         PQclear(r);
     }
-    /*  Ahead of the release (no release waited for them), one connection. */
+    /*  Ahead of the release (no release waited for them), on the usual connections: three
+        (ODP_REGISTRAR_INDEX_CONNECTIONS) for ANALYZE and the indexes of row_no, id and name,
+        not the one connection of a build in the background. */
     char path[600];
     snprintf(path, sizeof path, "%s/log/registrar.log", h_var());
     FILE *f = fopen(path, "r");
     char line[1024], key[64];
     snprintf(key, sizeof key, "event=stage.indexed upload=%lld ", (long long)upload);
-    bool found = false, one = false;
+    bool found = false, usual = false;
     while (f && fgets(line, sizeof line, f))
         if (strstr(line, key)) {
             found = true;
-            one = strstr(line, " connections=1 ") != NULL;
+            usual = strstr(line, " connections=3 ") != NULL;
         }
     if (f)
         fclose(f);
-    CHECK(found && one, "the builds ahead: %s", found ? "not on one connection" : "not logged");
+    CHECK(found && usual, "the builds ahead: %s",
+          found ? "not on three connections" : "not logged");
     PQfinish(pg);
+}
+
+/*  The one text value of sql (malloc'd), NULL on error. */
+static char *s_pg_str(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    char *v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)
+                  ? strdup(PQgetvalue(r, 0, 0))
+                  : NULL;
+    PQclear(r);
+    return v;
+}
+
+/*  datastore.search of resource with filters given as JSON (NULL: none) and sort: the
+    status, the number of records in *n. */
+static int s_search(const char *resource, const char *filters, const char *sort, int64_t *n)
+{
+    odp_client_t *qc = h_client("query", NULL);
+    odp_datastore_search_t m = {0};
+    m.resource = odp_v_str(resource);
+    m.limit = odp_v_int(1000);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if (filters) {
+        json_t *j = json_loads(filters, 0, NULL);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        odp_json_pack(&pk, j);
+        json_decref(j);
+        m.filters = odp_v_raw(sb.data, sb.size);
+    }
+    if (sort)
+        m.sort = odp_v_str(sort);
+    odp_reply_t rep;
+    int st = h_call(qc, &odp_def_datastore_search, &m, &rep);
+    const msgpack_object *recs = st == 200 ? odp_map_get(&rep.obj, "records") : NULL;
+    *n = recs && recs->type == MSGPACK_OBJECT_ARRAY ? (int64_t)recs->via.array.size : -1;
+    odp_reply_free(&rep);
+    msgpack_sbuffer_destroy(&sb);
+    odp_client_destroy(&qc);
+    return st;
+}
+
+/*  Which fields get an index (migrations/003_index_policy.sql): an enumerated field of 12
+    values gets none - it filters, and is a facet, but is not a sort key - while one of 101
+    values, the unique key and row_no get theirs; the query service permits and refuses
+    sorts by the same flag. */
+static void s_index_policy(void)
+{
+    const char *dept = "449300001";
+    CHECK(h_department(dept, "发布测试 索引策略部门") == 0, "department.add");
+    char dict[512];
+    snprintf(dict, sizeof dict, "%s/index-policy.dict.json", h_var());
+    json_t *city = json_array(), *code = json_array();
+    for (int i = 1; i <= 12; i++)
+        json_array_append_new(city, json_sprintf("c%02d", i));
+    for (int i = 0; i <= 100; i++)
+        json_array_append_new(code, json_sprintf("k%03d", i));
+    json_t *d = json_pack("{s:[{s:s,s:s,s:b,s:b},{s:s,s:s,s:o},{s:s,s:s,s:o},{s:s,s:s}]}", "fields",
+                          "name", "id", "type", "integer", "required", 1, "unique", 1, "name",
+                          "city", "type", "text", "enum", city, "name", "code", "type", "text",
+                          "enum", code, "name", "ok", "type", "boolean");
+    CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
+    json_decref(d);
+    char resource[33];
+    if (!tp_entry(dept, "索引 策略", "dataset", dict, true, resource))
+        return;
+    enum { N = 60 };
+    static const char *const oks[] = {"", "true", "false", "true"};
+    char csv[N * 32 + 32];
+    size_t len = (size_t)snprintf(csv, sizeof csv, "id,city,code,ok\n");
+    for (int i = 1; i <= N; i++)
+        len += (size_t)snprintf(csv + len, sizeof csv - len, "%d,c%02d,k%03d,%s\n", i, i % 12 + 1,
+                                i % 101, oks[i % 4]);
+    int64_t upload = s_push(dept, resource, csv, len, NULL, NULL);
+    if (!upload || !tp_checked(upload))
+        return;
+    PGconn *pg = h_pg_super();
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM publisher.index_ahead WHERE upload = %lld AND counted",
+             (long long)upload);
+    int64_t counted = 0;
+    for (int i = 0; i < 100 && counted != 1; i++)
+        if ((counted = h_pg_int(pg, sql)) != 1)
+            usleep(100 * 1000);
+    CHECK(counted == 1, "the version was not counted ahead in 10 s");
+    s_counts_from_push(pg, upload);
+    int64_t rel = s_approve(upload) == 200 ? s_release(resource, 1) : 0;
+    if (!rel) {
+        PQfinish(pg);
+        return;
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(name || ':' || indexed || ':' || facet, ' ' ORDER BY position) "
+             "FROM publisher.release_fields WHERE release = %lld",
+             (long long)rel);
+    char *flags = s_pg_str(pg, sql);
+    CHECK(flags && strcmp(flags, "id:true:false city:false:true code:true:true ok:false:true") == 0,
+          "release_fields (name:indexed:facet): %s", flags ? flags : "-");
+    free(flags);
+    /*  row_no (a1), id (a2) and code (a4); nothing on city (a3). */
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
+             "schemaname = 'registrar' AND tablename = 'stage_u%lld'",
+             (long long)upload);
+    char *names = s_pg_str(pg, sql);
+    char want[200];
+    snprintf(want, sizeof want, "stage_u%lld_a1 stage_u%lld_a2 stage_u%lld_a4", (long long)upload,
+             (long long)upload, (long long)upload);
+    CHECK(names && strcmp(names, want) == 0, "the staging table's indexes: %s, want %s",
+          names ? names : "-", want);
+    free(names);
+    /*  c03 is the city of ids 2, 14, 26, 38 and 50: counted as a facet, found by a filter. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) * 1000 + sum(count) + coalesce(sum(count) FILTER (WHERE value = "
+             "'c03'), 0) * 100000 FROM publisher.facets WHERE release = %lld AND field = 'city'",
+             (long long)rel);
+    CHECK(h_pg_int(pg, sql) == 5 * 100000 + 12 * 1000 + N,
+          "city's facets (values * 1000 + rows + c03's * 100000): %lld",
+          (long long)h_pg_int(pg, sql));
+    PQfinish(pg);
+    int64_t n = 0;
+    int st = s_search(resource, "{\"city\": \"c03\"}", NULL, &n);
+    CHECK(st == 200 && n == 5, "filter on city: %d, %lld records", st, (long long)n);
+    st = s_search(resource, NULL, "city", &n);
+    CHECK(st == 422, "a sort on city (no index) is not refused: %d", st);
+    st = s_search(resource, NULL, "code desc", &n);
+    CHECK(st == 200 && n == N, "a sort on code (indexed): %d, %lld records", st, (long long)n);
 }
 
 const h_case_t t_publisher_cases[] = {
@@ -1171,8 +1357,11 @@ const h_case_t t_publisher_cases[] = {
      s_file_refusals},
     {"publisher: staging text in the collation code_point sorts as the database's collation "
      "does, through the view and the query service; filters and sorts use the field's index; "
-     "builds ahead run on one connection",
+     "indexes and counts ahead wait for the review's checks",
      s_code_point},
+    {"publisher: an enumerated field of 12 values gets no index and is no sort key, but filters "
+     "and is a facet; one of 101 values, the key and row_no are indexed",
+     s_index_policy},
     {"publisher: with the registrar stopped (SIGSTOP) it answers health and a release fails "
      "UNAVAILABLE; after SIGCONT the release goes through",
      s_registrar_stopped},

@@ -3,7 +3,9 @@
     while the registrar parses, while PostgreSQL copies, or while a group commits - and
     every resume goes on from the committed row boundary. At the end nothing is lost and
     nothing is doubled: the row counts, the row numbers, and the content of the staged and
-    rejected rows equal those of the same bytes pushed once without a kill. */
+    rejected rows equal those of the same bytes pushed once without a kill, and the counts
+    the push made of its rows and of the enumerated 所属地市 (stage_counts) equal a count of
+    the staged rows. */
 #include "pushing.h"
 
 #include "common/auth.h"
@@ -266,6 +268,21 @@ static void s_kill_anywhere(void)
     s_rejects_digest(pg, ref.upload, want, sizeof want);
     CHECK(strcmp(got, want) == 0, "seed %u: the rejected rows differ from the reference: %s vs %s",
           seed, got, want);
+    char sql[1000];
+    snprintf(sql, sizeof sql,
+             "WITH c AS (SELECT field, value, sum(count) AS n FROM registrar.stage_counts WHERE "
+             "upload = %lld GROUP BY 1, 2), s AS (SELECT NULL::text AS field, NULL::text AS "
+             "value, count(*) AS n FROM registrar.stage_u%lld UNION ALL SELECT '所属地市', "
+             "\"所属地市\", count(*) FROM registrar.stage_u%lld GROUP BY 2) SELECT (SELECT "
+             "count(*) FROM registrar.uploads WHERE id = %lld AND counted_fields = "
+             "'{所属地市}') * 1000 + (SELECT count(*) FROM ((SELECT * FROM c EXCEPT ALL SELECT * "
+             "FROM s) UNION ALL (SELECT * FROM s EXCEPT ALL SELECT * FROM c)) d)",
+             (long long)upload, (long long)upload, (long long)upload, (long long)upload);
+    int64_t v = h_pg_int(pg, sql);
+    CHECK(v == 1000,
+          "seed %u: the push's counts (counted_fields * 1000 + rows that differ from "
+          "a count of the staged rows): %lld",
+          seed, (long long)v);
     PQfinish(pg);
     free(data);
     h_service_stop("registrar");
@@ -273,6 +290,7 @@ static void s_kill_anywhere(void)
 }
 
 const h_case_t t_push_kill_cases[] = {
-    {"push: kill -9 of the registrar at 24 random byte offsets loses and doubles nothing",
+    {"push: kill -9 of the registrar at 24 random byte offsets loses and doubles nothing, its "
+     "counts of rows and values included",
      s_kill_anywhere},
     {NULL, NULL}};

@@ -23,7 +23,7 @@ static void s_field(loader_type_t type, const char *text, const char *want, size
     char line[256];
     int n = snprintf(line, sizeof line, "%s\n", text);
     odp_buf_t *out = odp_buf_new();
-    assert_int_equal(copybin_rows(out, line, (size_t)n, &type, 1), 0);
+    assert_int_equal(copybin_rows(out, line, (size_t)n, &type, 1, NULL), 0);
     assert_int_equal(odp_buf_size(out), 2 + wantlen);
     assert_memory_equal(odp_buf_data(out), "\x00\x01", 2);
     if (memcmp(odp_buf_data(out) + 2, want, wantlen) != 0) {
@@ -141,7 +141,7 @@ static void s_table(void **state)
                                           LOADER_NUMERIC, LOADER_DATE, LOADER_BOOLEAN};
     odp_buf_t *out = odp_buf_new();
     assert_int_equal(odp_buf_append(out, COPYBIN_HEADER, COPYBIN_HEADER_LEN), 0);
-    assert_int_equal(copybin_rows(out, s_text, sizeof s_text - 1, types, 6), 0);
+    assert_int_equal(copybin_rows(out, s_text, sizeof s_text - 1, types, 6, NULL), 0);
     assert_int_equal(odp_buf_append(out, COPYBIN_TRAILER, 2), 0);
     assert_int_equal(odp_buf_size(out), sizeof s_pg - 1);
     for (size_t i = 0; i < sizeof s_pg - 1; i++)
@@ -175,14 +175,14 @@ static void s_refused(void **state)
         char rows[128];
         /*  A good row first: it must go again with the bad one. */
         int n = snprintf(rows, sizeof rows, "\\N\n%s", bad[i].row);
-        if (copybin_rows(out, rows, (size_t)n, &bad[i].type, 1) == 0)
+        if (copybin_rows(out, rows, (size_t)n, &bad[i].type, 1, NULL) == 0)
             fail_msg("'%s' was encoded", bad[i].row);
         assert_int_equal(odp_buf_size(out), 4);
         assert_string_equal(odp_buf_data(out), "kept");
     }
     /*  Two fields where the types say one. */
     loader_type_t one = LOADER_TEXT;
-    assert_int_equal(copybin_rows(out, "a\tb\n", 4, &one, 1), -1);
+    assert_int_equal(copybin_rows(out, "a\tb\n", 4, &one, 1, NULL), -1);
     assert_int_equal(odp_buf_size(out), 4);
     odp_buf_destroy(&out);
 }
