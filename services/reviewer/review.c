@@ -2,7 +2,8 @@
     review.started, once however often the version is announced (data.received through
     the exactly-once consumer, and again at start for versions left waiting). The second
     runs every check set-based over the registrar's staging table
-    (migrations/003_checks_compare_score.sql, 004_fast_checks.sql: check_rows, check_version) with
+    (migrations/003_checks_compare_score.sql, 004_fast_checks.sql, 005_cheaper_checks.sql:
+    check_rows, check_version) with
     its findings, quarantine, comparison, score and events; a reviewer stopped in between
     finds the review unchecked at start and checks it from the beginning. Approved versions
     are checked again after standard.set and on a schedule (ODP_REVIEWER_RECHECK_S).

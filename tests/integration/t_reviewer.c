@@ -288,6 +288,69 @@ static void s_pattern_classes(void)
     PQfinish(pg);
 }
 
+/*  A pattern of the shape 005_cheaper_checks.sql takes a short cut for (a literal prefix,
+    one run of a bracket expression or \d with a count) finds exactly the values its regular
+    expression does not match: values the short cut takes (row 1, row 6) pass, and values
+    next to them - a byte after '9' (':'), full-width digits, a lower-case letter or prefix,
+    a run one too short or too long, a non-ASCII digit - are found. */
+static void s_pattern_shortcut(void)
+{
+    const char *dept = "449200001";
+    CHECK(h_department(dept, "审核测试 模式捷径部门") == 0, "department.add");
+    char dict[512];
+    snprintf(dict, sizeof dict, "%s/reviewer-shortcut.dict.json", h_var());
+    json_t *d =
+        json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "fields", "name", "code",
+                  "type", "text", "pattern", "B[0-9]{10}", "name", "hex", "type", "text", "pattern",
+                  "X[0-9A-F]{2,4}", "name", "num", "type", "text", "pattern", "\\d{3}");
+    CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
+    json_decref(d);
+    char resource[33];
+    if (!tp_entry(dept, "审核 模式捷径", "dataset", dict, true, resource))
+        return;
+    static const char csv[] = "code,hex,num\n"
+                              "B0123456789,X0F,123\n"
+                              "B012345678,X0f,12\n"
+                              "B:123456789,XG1,1٢3\n"
+                              "B０１２３４５６７８９,X0F1F2,1234\n"
+                              "b0123456789,X,12a\n"
+                              "B01234567890,XAB12,000\n";
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, sizeof csv - 1, &res);
+    CHECK(st == 200 && res.rows_rejected == 0, "push: %s gave %d %s %s", res.step, st, res.code,
+          res.message);
+    odp_client_destroy(&c);
+    if (st != 200 || !tp_checked(res.upload))
+        return;
+    PGconn *pg = h_pg_super();
+    CHECK(h_pg_int(pg, "SELECT count(*) FROM unnest(ARRAY['B[0-9]{10}', 'X[0-9A-F]{2,4}', "
+                       "'\\d{3}']) p WHERE reviewer.pattern_shortcut('v', p) IS NOT NULL") == 3,
+          "a pattern here takes no short cut: this case proves nothing about it");
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND check_name = "
+             "'pattern' AND row_no || ':' || field = ANY ('{2:code,2:hex,2:num,3:code,3:hex,3:num,"
+             "4:code,4:hex,4:num,5:code,5:hex,5:num,6:code}')",
+             (long long)res.upload);
+    CHECK(h_pg_int(pg, sql) == 13, "%lld of the 13 pattern findings expected",
+          (long long)h_pg_int(pg, sql));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.findings WHERE upload = %lld",
+             (long long)res.upload);
+    CHECK(h_pg_int(pg, sql) == 13, "%lld findings, not 13", (long long)h_pg_int(pg, sql));
+    /*  The regular expressions themselves, row by row, say the same. */
+    snprintf(sql, sizeof sql,
+             "SELECT (NOT code ~ '^(?:B[0-9]{10})$')::int + (NOT hex ~ '^(?:X[0-9A-F]{2,4})$')"
+             "::int + (NOT num ~ '^(?:\\d{3})$')::int FROM registrar.stage_u%lld",
+             (long long)res.upload);
+    char total[700];
+    snprintf(total, sizeof total, "SELECT sum(n) FROM (%s) r(n)", sql);
+    CHECK(h_pg_int(pg, total) == 13, "the regular expressions find %lld, not 13",
+          (long long)h_pg_int(pg, total));
+    PQfinish(pg);
+}
+
 /*  ---- quarantine, decision, standard -------------------------------------------------------- */
 
 /*  The messy sample pushed by a new department dept: its upload, 0 when a step failed. */
@@ -1268,6 +1331,9 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: a pattern's character classes ([[:alpha:]], \\w) match Chinese on a staging "
      "table in the collation code_point, as before",
      s_pattern_classes},
+    {"reviewer: a pattern's short cut (B[0-9]{10}, X[0-9A-F]{2,4}, \\d{3}) passes only values "
+     "its regular expression matches; the values next to them are found",
+     s_pattern_shortcut},
     {"reviewer: each handling outcome keeps received = accepted + quarantined + dropped; a "
      "provider may not handle; approval waits for every case",
      s_handling},
