@@ -26,13 +26,21 @@ enum { C_REQUIRED, C_ENUM, C_MIN, C_MAX, C_MAXLEN, C_MINLEN, C_PATTERN, C_DIGITS
 static const char *const s_names[C_N] = {"required",  "enum",      "minimum", "maximum",
                                          "maxLength", "minLength", "pattern", NULL};
 
+/*  A plain decimal ([+-]digits[.digits], a digit at least): its sign (0 for zero), its
+    integer digits without leading zeros and its fraction without trailing zeros. */
+typedef struct {
+    int sign;
+    const char *ip, *fp;
+    size_t il, fl;
+} s_dec_t;
+
 typedef struct {
     char *name;    /* COPY-escaped */
     bool has[C_N]; /* the field has the check */
     int64_t unproven[C_N];
     bool text;    /* a text field: the staged text is the value */
     bool integer; /* an integer field: bounds compare exactly */
-    bool numeric; /* a numeric field: bounds compare with a margin */
+    bool numeric; /* a numeric field: bounds compare exactly, or with a margin */
     int64_t length, min_length;
     char **allowed; /* text fields' listed values */
     size_t *allowed_len, nallowed;
@@ -40,7 +48,10 @@ typedef struct {
     bool min_ok, max_ok; /* the bound was read (else the check is never proven) */
     int64_t imin, imax;
     double dmin, dmax;
-    bool pat_ok; /* the pattern has the short cut's shape */
+    bool min_dec, max_dec; /* a numeric bound as a plain decimal, compared exactly */
+    s_dec_t decmin, decmax;
+    char *bounds[2]; /* the text decmin and decmax point into */
+    bool pat_ok;     /* the pattern has the short cut's shape */
     char *prefix;
     size_t plen;
     bool run[128];
@@ -97,6 +108,52 @@ static bool s_double(const char *p, size_t len, double *out)
         return false;
     *out = v;
     return true;
+}
+
+/*  p as a plain decimal. */
+static bool s_dec(const char *p, size_t len, s_dec_t *d)
+{
+    const char *end = p + len;
+    int sign = 1;
+    if (p < end && (*p == '+' || *p == '-'))
+        sign = *p++ == '-' ? -1 : 1;
+    const char *ip = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    size_t il = (size_t)(p - ip);
+    const char *fp = p;
+    size_t fl = 0;
+    if (p < end && *p == '.') {
+        fp = ++p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        fl = (size_t)(p - fp);
+    }
+    if (p != end || il + fl == 0)
+        return false;
+    while (il > 0 && *ip == '0')
+        ip++, il--;
+    while (fl > 0 && fp[fl - 1] == '0')
+        fl--;
+    *d = (s_dec_t){.sign = il + fl ? sign : 0, .ip = ip, .fp = fp, .il = il, .fl = fl};
+    return true;
+}
+
+/*  The order of two plain decimals, exactly as numeric orders them: <0, 0 or >0. */
+static int s_dec_cmp(const s_dec_t *a, const s_dec_t *b)
+{
+    if (a->sign != b->sign)
+        return a->sign < b->sign ? -1 : 1;
+    int mag = 0;
+    if (a->il != b->il)
+        mag = a->il < b->il ? -1 : 1;
+    else if (a->il && (mag = memcmp(a->ip, b->ip, a->il)) != 0)
+        mag = mag < 0 ? -1 : 1;
+    for (size_t i = 0; mag == 0 && i < a->fl + b->fl; i++) {
+        char x = i < a->fl ? a->fp[i] : '0', y = i < b->fl ? b->fp[i] : '0';
+        mag = x == y ? 0 : x < y ? -1 : 1;
+    }
+    return a->sign * mag;
 }
 
 /*  a > b beyond any rounding of the two parses (each within 2^-53 of its decimal). */
@@ -222,6 +279,11 @@ push_checks_t *push_checks_new(const push_check_spec_t *specs, size_t ncols)
         } else if (f->numeric) {
             f->min_ok = s->min && s_double(s->min, strlen(s->min), &f->dmin);
             f->max_ok = s->max && s_double(s->max, strlen(s->max), &f->dmax);
+            f->bounds[0] = s->min ? strdup(s->min) : NULL;
+            f->bounds[1] = s->max ? strdup(s->max) : NULL;
+            ok = (!s->min || f->bounds[0]) && (!s->max || f->bounds[1]);
+            f->min_dec = ok && s->min && s_dec(f->bounds[0], strlen(f->bounds[0]), &f->decmin);
+            f->max_dec = ok && s->max && s_dec(f->bounds[1], strlen(f->bounds[1]), &f->decmax);
         }
         f->has[C_MAXLEN] = s->length > 0 && f->text;
         f->length = s->length;
@@ -254,6 +316,8 @@ void push_checks_destroy(push_checks_t **self_p)
         free(f->allowed_len);
         free(f->prefix);
         free(f->digits);
+        free(f->bounds[0]);
+        free(f->bounds[1]);
     }
     free(self->fields);
     free(self->tapped);
@@ -304,9 +368,14 @@ static void s_value(push_checks_t *self, size_t col, const char *p, size_t len)
         bool min = false, max = false;
         int64_t i;
         double d;
+        s_dec_t v;
         if (f->integer && s_int64(p, len, &i)) {
             min = f->min_ok && i >= f->imin;
             max = f->max_ok && i <= f->imax;
+        } else if (f->numeric && s_dec(p, len, &v)) {
+            /*  Both plain decimals: exact, at the bound too. */
+            min = f->min_dec && s_dec_cmp(&v, &f->decmin) >= 0;
+            max = f->max_dec && s_dec_cmp(&v, &f->decmax) <= 0;
         } else if (f->numeric && s_double(p, len, &d)) {
             min = f->min_ok && s_clearly_above(d, f->dmin);
             max = f->max_ok && s_clearly_above(f->dmax, d);

@@ -90,10 +90,15 @@ static void s_bounds(void **state)
     push_check_spec_t big = {.type = "integer", .min = "100000000000000000000"};
     assert_int_equal(s_one(big, "1\t5\n", "minimum"), 1);
     push_check_spec_t n = {.type = "numeric", .min = "-50", .max = "50"};
+    /*  Plain decimals compare exactly, at the bound too; an exponent only clearly inside. */
     const char nrows[] = "1\t-50\n2\t-49.99\n3\t50.0000000000000001\n4\t49.5\n5\t1e1\n6\tNaN\n"
-                         "7\t0\n8\t-50.0000000001\n";
-    assert_int_equal(s_one(n, nrows, "minimum"), 3); /* -50, NaN, -50.0000000001 */
-    assert_int_equal(s_one(n, nrows, "maximum"), 2); /* 50.0...01, NaN */
+                         "7\t0\n8\t-50.0000000001\n9\t5e1\n10\t+50.000\n11\t-0.000\n"
+                         "12\t-5e1\n";
+    assert_int_equal(s_one(n, nrows, "minimum"), 3); /* NaN, -50.0000000001, -5e1 */
+    assert_int_equal(s_one(n, nrows, "maximum"), 3); /* 50.0...01, NaN, 5e1 */
+    push_check_spec_t z = {.type = "numeric", .min = "0.5"};
+    assert_int_equal(s_one(z, "1\t0.49\n2\t.5\n3\t00.50\n4\t0.4999999999999999999\n", "minimum"),
+                     2);
 }
 
 /*  pattern: only the short cut's shape is proven, exactly as pattern_shortcut() decides. */
