@@ -3,7 +3,9 @@
 -- many of a group's rows the registrar could not prove to pass it (push_checks.c). The
 -- reviewer leaves a check whose rows sum to 0 out of its scan and runs its own SQL for the
 -- rest: the registrar only proves what certainly holds, the standard stays the reviewer's.
--- Each group commits its counts in the transaction that commits its rows, as stage_counts.
+-- Each group commits its counts in the transaction that commits its rows, as stage_counts,
+-- with a line for every check it evaluated (0 when it proved every value): a check with no
+-- line was not evaluated, and the reviewer scans it.
 CREATE TABLE stage_checks (
     upload     bigint NOT NULL REFERENCES uploads (id),
     field      text,
