@@ -145,6 +145,10 @@ $(BUILD)/tests/test_push_counts: $(BUILD)/obj/tests/unit/test_push_counts.o $(BU
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+$(BUILD)/tests/test_push_checks: $(BUILD)/obj/tests/unit/test_push_checks.o $(BUILD)/obj/services/registrar/push_checks.o $(BUILD)/obj/services/registrar/push_counts.o $(BUILD)/obj/services/registrar/copybin.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
 ITEST_SRC := $(wildcard tests/integration/*.c)
 $(BUILD)/tests/itest: $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)

@@ -258,8 +258,9 @@ int copybin_rows(odp_buf_t *out, const char *text, size_t len, const loader_type
             /*  Each field ends at a tab, the last one at the line end. */
             if (*fe != (f + 1 < ntypes ? '\t' : '\n'))
                 goto bad;
-            if (tap && tap->fields[f])
-                tap->fn(tap->arg, f, p, (size_t)(fe - p));
+            for (const copybin_tap_t *t = tap; t; t = t->next)
+                if (t->fields[f])
+                    t->fn(t->arg, f, p, (size_t)(fe - p));
             p = fe + 1;
         }
         odp_buf_extend(out, (size_t)(o - row));

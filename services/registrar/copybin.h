@@ -24,11 +24,13 @@
 #define COPYBIN_TRAILER    "\377\377"
 
 /*  What a caller sees of the values it converts: fn(arg, f, text, len) for each value of a
-    field f with fields[f], its text as the loader wrote it (escaped; \N for NULL). */
+    field f with fields[f], its text as the loader wrote it (escaped; \N for NULL), in the
+    order of the fields; then next, unless NULL, sees them too. */
 typedef struct copybin_tap {
     const bool *fields;
     void (*fn)(void *arg, size_t field, const char *text, size_t len);
     void *arg;
+    const struct copybin_tap *next;
 } copybin_tap_t;
 
 /*  Append the rows of text - lines ending in '\n', fields separated by tabs, \N for

@@ -373,14 +373,16 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
         snprintf(ids, sizeof ids, "%" PRId64, id);
         const char *uv[1] = {ids};
         /*  The fields the push counts (stage_counts): the code-like ones, enumerated or
-            boolean, which the publisher makes facets of. */
+            boolean, which the publisher makes facets of. The revision whose row-level
+            checks it evaluates (stage_checks): push_checks.c counts characters as UTF-8. */
         if (odp_db_cmd(req->db,
                        "UPDATE uploads u SET staging_table = current_schema() || '.stage_u' || "
                        "u.id, counted_fields = ARRAY(SELECT f.name FROM "
                        "dictionary_revision_fields f WHERE f.resource = u.resource AND "
                        "f.table_name = u.table_name AND f.revision = u.dictionary_revision AND "
-                       "(f.allowed IS NOT NULL OR f.type = 'boolean') ORDER BY f.position) "
-                       "WHERE u.id = $1",
+                       "(f.allowed IS NOT NULL OR f.type = 'boolean') ORDER BY f.position), "
+                       "checked_revision = CASE WHEN current_setting('server_encoding') = "
+                       "'UTF8' THEN u.dictionary_revision END WHERE u.id = $1",
                        1, uv, NULL) < 0)
             return odp_req_db_fail(req, NULL, "the upload");
     }

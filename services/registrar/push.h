@@ -6,6 +6,8 @@
                      own PostgreSQL connection and loader
       push_group.c   the open group: a transaction with COPY into the staging table
       push_counts.c  the counts of a group's code-like values (stage_counts)
+      push_checks.c  the values a group holds that the review's row-level checks may
+                     find (stage_checks)
       copybin.c      rows in COPY's binary format
       push.c         the handlers */
 #ifndef ODP_REGISTRAR_PUSH_H
@@ -138,6 +140,49 @@ bool push_counts_overflow(const push_counts_t *self);
     when out of memory (out as it was). */
 int push_counts_take(push_counts_t *self, int64_t upload, int64_t rows, odp_buf_t *out);
 
+/*  name in COPY's text format (malloc'd; NULL when out of memory). */
+char *push_copy_escape(const char *name);
+
+/*  ---- push_checks.c ----------------------------------------------------------------------- */
+
+typedef struct push_checks_t push_checks_t;
+
+/*  A staged column's row-level checks, as dictionary_revision_fields holds them: type is
+    the field's type; allowed (NULL: no enum check) lists nallowed values; min and max are
+    the bounds' text (NULL: none), an integer field's already rounded inwards as the
+    reviewer rounds them (ceil of the minimum, floor of the maximum); length and
+    min_length 0 for none; pattern and check_name NULL for none. */
+typedef struct {
+    const char *name;
+    const char *type;
+    bool required;
+    const char *const *allowed;
+    size_t nallowed;
+    const char *min, *max;
+    int64_t length, min_length;
+    const char *pattern;
+    const char *check_name;
+} push_check_spec_t;
+
+/*  The checks of the staged columns specs[1..ncols) (specs[0], row_no, is not read). */
+push_checks_t *push_checks_new(const push_check_spec_t *specs, size_t ncols);
+void push_checks_destroy(push_checks_t **self_p);
+
+/*  Evaluate rows in the loader's text (lines, tab-separated, as staged). */
+void push_checks_add(push_checks_t *self, const char *text, size_t len);
+
+/*  The same, as copybin_rows() converts the rows, then next (may be NULL). */
+const struct copybin_tap *push_checks_tap(push_checks_t *self, const struct copybin_tap *next);
+
+/*  Some rows could not be evaluated (a conversion failed part way): the evidence is lost. */
+void push_checks_give_up(push_checks_t *self);
+bool push_checks_lost(const push_checks_t *self);
+
+/*  Append, for every check of every column and for blank rows (field NULL), the values
+    not proven to pass it as COPY lines of stage_checks (upload, field, check_name,
+    unproven), to out, and start again from zero. -1 when out of memory (out as it was). */
+int push_checks_take(push_checks_t *self, int64_t upload, odp_buf_t *out);
+
 /*  ---- push_slots.c ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -166,6 +211,8 @@ typedef struct {
     odp_buf_t *bin;        /* one feed's rows in the binary format (reused) */
     push_counts_t *counts; /* the open group's (NULL: the upload is not counted) */
     bool counts_lost;      /* counted, but not by this slot: the next commit gives it up */
+    push_checks_t *checks; /* the open group's (NULL: the push does not evaluate checks) */
+    bool checks_lost;      /* evaluated, but not by this slot: the next commit gives it up */
     push_upload_t u;       /* the uploads row when the slot was opened */
     int64_t used_ms;
 } push_slot_t;

@@ -44,8 +44,7 @@ static uint64_t s_hash(uint32_t col, const char *p, size_t len)
     return h;
 }
 
-/*  name in COPY's text format. */
-static char *s_escape(const char *name)
+char *push_copy_escape(const char *name)
 {
     char *out = malloc(2 * strlen(name) + 1), *o = out;
     for (const char *p = name; out && *p; p++) {
@@ -76,7 +75,7 @@ push_counts_t *push_counts_new(const bool *counted, const char *const *names, si
     for (size_t c = 0; ok && c < ncols; c++) {
         self->counted[c] = counted[c];
         if (counted[c]) {
-            ok = (self->names[c] = s_escape(names[c])) != NULL;
+            ok = (self->names[c] = push_copy_escape(names[c])) != NULL;
             self->last = c;
             self->any = true;
         }

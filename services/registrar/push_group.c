@@ -132,13 +132,18 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
         odp_buf_t *rows = slot->staged;
         bool binary = false;
         if (slot->binary) {
-            /*  The conversion counts the values as it goes (push_counts.c). */
+            /*  The conversion counts the values and evaluates the checks as it goes
+                (push_counts.c, push_checks.c). */
+            const copybin_tap_t *tap = slot->counts ? push_counts_tap(slot->counts) : NULL;
+            if (slot->checks)
+                tap = push_checks_tap(slot->checks, tap);
             odp_buf_reset(slot->bin);
             binary = copybin_rows(slot->bin, odp_buf_data(slot->staged), odp_buf_size(slot->staged),
-                                  slot->types, slot->ntypes,
-                                  slot->counts ? push_counts_tap(slot->counts) : NULL) == 0;
+                                  slot->types, slot->ntypes, tap) == 0;
             if (!binary && slot->counts)
                 push_counts_give_up(slot->counts); /* it may have counted some rows */
+            if (!binary && slot->checks)
+                push_checks_give_up(slot->checks);
             if (binary)
                 rows = slot->bin;
             else if (!slot->text_rows) {
@@ -150,6 +155,8 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
         }
         if (!slot->binary && slot->counts)
             push_counts_add(slot->counts, odp_buf_data(slot->staged), odp_buf_size(slot->staged));
+        if (!slot->binary && slot->checks)
+            push_checks_add(slot->checks, odp_buf_data(slot->staged), odp_buf_size(slot->staged));
         if (s_group_open(req, slot, true, binary) < 0)
             return -1;
         if (PQputCopyData(slot->conn, odp_buf_data(rows), (int)odp_buf_size(rows)) != 1)
@@ -236,6 +243,48 @@ static int s_counts_commit(odp_req_t *req, push_slot_t *slot)
     return s_copy_end(req, slot, "counts_end", &n);
 }
 
+/*  The group's check evidence into stage_checks, in its transaction; or, when this slot
+    could not evaluate every row, the upload's evidence given up (uploads.checked_revision
+    NULL: the reviewer runs every check in SQL). */
+static int s_checks_commit(odp_req_t *req, push_slot_t *slot)
+{
+    if (slot->checks_lost || (slot->checks && push_checks_lost(slot->checks))) {
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, slot->upload);
+        const char *vals[1] = {id};
+        PGresult *r = PQexecParams(slot->conn,
+                                   "WITH d AS (DELETE FROM stage_checks WHERE upload = $1) UPDATE "
+                                   "uploads SET checked_revision = NULL WHERE id = $1",
+                                   1, NULL, vals, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return s_group_fail(req, slot, "checks_given_up", r);
+        PQclear(r);
+        odp_warn("event=push.checks_given_up upload=%" PRId64, slot->upload);
+        push_checks_destroy(&slot->checks);
+        slot->checks_lost = false;
+        return 0;
+    }
+    if (!slot->checks)
+        return 0;
+    odp_buf_reset(slot->bin);
+    if (push_checks_take(slot->checks, slot->upload, slot->bin) < 0) {
+        push_slot_free(slot);
+        return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+    }
+    if (odp_buf_size(slot->bin) == 0)
+        return 0;
+    PGresult *r =
+        PQexec(slot->conn, "COPY stage_checks (upload, field, check_name, unproven) FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        return s_group_fail(req, slot, "checks", r);
+    PQclear(r);
+    slot->in_copy = true;
+    if (PQputCopyData(slot->conn, odp_buf_data(slot->bin), (int)odp_buf_size(slot->bin)) != 1)
+        return s_group_fail(req, slot, "checks_data", NULL);
+    int64_t n = 0;
+    return s_copy_end(req, slot, "checks_end", &n);
+}
+
 /*  Commit the open group: end its COPY, copy its rejected rows, move uploads.committed to
     the loader's boundary with the hash state and counts there, COMMIT. On any failure the
     slot is given up (the group is rolled back). */
@@ -277,7 +326,7 @@ int push_group_commit(odp_req_t *req, push_slot_t *slot)
                             "the staged and rejected rows do not add up; it is logged; resume "
                             "with push.begin");
     }
-    if (s_counts_commit(req, slot) < 0)
+    if (s_counts_commit(req, slot) < 0 || s_checks_commit(req, slot) < 0)
         return -1;
     char *colmap = s_colmap_text(slot->loader);
     push_progress_t p;

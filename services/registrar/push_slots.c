@@ -83,6 +83,7 @@ void push_slot_free(push_slot_t *slot)
     odp_buf_destroy(&slot->bin);
     free(slot->types);
     push_counts_destroy(&slot->counts);
+    push_checks_destroy(&slot->checks);
     sodium_memzero(slot, sizeof *slot);
 }
 
@@ -256,6 +257,79 @@ static loader_t *s_loader(odp_req_t *req, const push_upload_t *u, const int *map
     return loader;
 }
 
+/*  The row-level checks of uploads.checked_revision for the staging table's columns, for
+    push_checks.c; NULL when the push evaluates none (*checking false) or out of memory. */
+static push_checks_t *s_checks(odp_req_t *req, int64_t upload, bool *checking)
+{
+    char stage[40], id[24];
+    push_stage_name(upload, stage, sizeof stage);
+    snprintf(id, sizeof id, "%" PRId64, upload);
+    const char *vals[2] = {stage, id};
+    *checking = false;
+    PGresult *r = odp_db_exec(
+        req->db,
+        "SELECT a.attname, coalesce(f.type, ''), coalesce(f.required, false), f.allowed IS NOT "
+        "NULL, CASE WHEN f.type = 'integer' THEN ceil(f.min_value)::text ELSE "
+        "f.min_value::text END, CASE WHEN f.type = 'integer' THEN floor(f.max_value)::text "
+        "ELSE f.max_value::text END, coalesce(f.length, 0), coalesce(f.min_length, 0), "
+        "f.pattern, f.check_name, u.checked_revision IS NOT NULL FROM uploads u CROSS JOIN "
+        "pg_attribute a LEFT JOIN dictionary_revision_fields f ON f.resource = u.resource AND "
+        "f.table_name = u.table_name AND f.revision = u.checked_revision AND f.name = a.attname "
+        "WHERE a.attrelid = $1::regclass AND a.attnum > 1 AND NOT a.attisdropped AND u.id = $2 "
+        "ORDER BY a.attnum",
+        2, vals, NULL);
+    PGresult *e = r && PQresultStatus(r) == PGRES_TUPLES_OK
+                      ? odp_db_exec(req->db,
+                                    "SELECT f.name, e.v FROM uploads u JOIN "
+                                    "dictionary_revision_fields f ON f.resource = u.resource AND "
+                                    "f.table_name = u.table_name AND f.revision = "
+                                    "u.checked_revision CROSS JOIN unnest(f.allowed) e(v) WHERE "
+                                    "u.id = $1 AND e.v IS NOT NULL",
+                                    1, vals + 1, NULL)
+                      : NULL;
+    if (!e || PQresultStatus(e) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        PQclear(e);
+        odp_warn("event=push.no_checks upload=%" PRId64, upload);
+        *checking = true; /* whatever the upload evaluated is given up at the next commit */
+        return NULL;
+    }
+    size_t n = (size_t)PQntuples(r), ne = (size_t)PQntuples(e);
+    *checking = n > 0 && PQgetvalue(r, 0, 10)[0] == 't';
+    push_check_spec_t *specs = calloc(n + 1, sizeof *specs);
+    const char **allowed = calloc(ne ? ne : 1, sizeof *allowed);
+    push_checks_t *checks = NULL;
+    if (*checking && specs && allowed) {
+        size_t used = 0;
+        for (size_t c = 0; c < n; c++) {
+            int i = (int)c;
+            push_check_spec_t *sp = &specs[c + 1];
+            sp->name = PQgetvalue(r, i, 0);
+            sp->type = PQgetvalue(r, i, 1);
+            sp->required = PQgetvalue(r, i, 2)[0] == 't';
+            if (PQgetvalue(r, i, 3)[0] == 't') {
+                sp->allowed = allowed + used;
+                for (size_t k = 0; k < ne; k++)
+                    if (strcmp(PQgetvalue(e, (int)k, 0), sp->name) == 0)
+                        allowed[used + sp->nallowed++] = PQgetvalue(e, (int)k, 1);
+                used += sp->nallowed;
+            }
+            sp->min = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
+            sp->max = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5);
+            sp->length = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+            sp->min_length = strtoll(PQgetvalue(r, i, 7), NULL, 10);
+            sp->pattern = PQgetisnull(r, i, 8) ? NULL : PQgetvalue(r, i, 8);
+            sp->check_name = PQgetisnull(r, i, 9) ? NULL : PQgetvalue(r, i, 9);
+        }
+        checks = push_checks_new(specs, n + 1);
+    }
+    free(specs);
+    free(allowed);
+    PQclear(r);
+    PQclear(e);
+    return checks;
+}
+
 /*  Rebuild an upload's slot from its row, at its committed boundary. */
 int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
 {
@@ -284,6 +358,8 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     free(map);
     if (!loader)
         return -1;
+    bool checking = false;
+    push_checks_t *checks = s_checks(req, u->id, &checking);
     /*  The upload's own connection: same role and search_path as the service's. A spare
         is used when it still answers (the server may have gone away since). */
     odp_db_t *db = s_spare;
@@ -301,6 +377,7 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
         odp_db_destroy(&db);
         free(types);
         push_counts_destroy(&counts);
+        push_checks_destroy(&checks);
         loader_destroy(&loader);
         return odp_req_db_fail(req, NULL, "the rows");
     }
@@ -322,6 +399,8 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     slot->ntypes = ntypes;
     slot->counts = counts;
     slot->counts_lost = counting && !counts;
+    slot->checks = checks;
+    slot->checks_lost = checking && !checks;
     slot->binary = true;
     for (size_t i = 0; i < ntypes; i++)
         slot->binary = slot->binary && types[i] != LOADER_TIMESTAMP;

@@ -144,8 +144,9 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
         calls has written. */
     r = odp_db_exec(db,
                     "SELECT v.upload, v.resource, v.department, (SELECT count(*) FROM findings "
-                    "WHERE upload = $1), (SELECT count(*) FROM quarantine WHERE upload = $1) "
-                    "FROM reviews v WHERE v.upload = $1",
+                    "WHERE upload = $1), (SELECT count(*) FROM quarantine WHERE upload = $1), "
+                    "coalesce(v.row_checks_scanned, 0), coalesce(v.row_checks_left_out, 0) FROM "
+                    "reviews v WHERE v.upload = $1",
                     1, vals, NULL);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         *failed = r;
@@ -156,6 +157,9 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     snprintf(department, sizeof department, "%s", PQgetvalue(r, 0, 2));
     int64_t findings = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
     int64_t quarantined = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+    /*  The row-level checks scanned, and those the push's evidence left out (006). */
+    int64_t scanned = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+    int64_t left_out = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
     PQclear(r);
     odp_ev_review_flagged_t flagged = {0};
     flagged.resource = odp_v_str(resource);
@@ -197,8 +201,8 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     } else
         PQclear(r);
     odp_info("event=review.checked upload=%" PRId64 " findings=%" PRId64 " quarantined=%" PRId64
-             " ms=%" PRId64,
-             upload, findings, quarantined, zclock_mono() - began);
+             " row_checks_scanned=%" PRId64 " row_checks_left_out=%" PRId64 " ms=%" PRId64,
+             upload, findings, quarantined, scanned, left_out, zclock_mono() - began);
     return 0;
 }
 

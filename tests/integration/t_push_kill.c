@@ -5,7 +5,7 @@
     nothing is doubled: the row counts, the row numbers, and the content of the staged and
     rejected rows equal those of the same bytes pushed once without a kill, and the counts
     the push made of its rows and of the enumerated 所属地市 (stage_counts) equal a count of
-    the staged rows. */
+    the staged rows, and its check evidence (stage_checks) equals the reference push's. */
 #include "pushing.h"
 
 #include "common/auth.h"
@@ -283,6 +283,21 @@ static void s_kill_anywhere(void)
           "seed %u: the push's counts (counted_fields * 1000 + rows that differ from "
           "a count of the staged rows): %lld",
           seed, (long long)v);
+    /*  The check evidence (stage_checks) counts each committed row once: its sums per
+        (field, check) are the reference push's. */
+    snprintf(sql, sizeof sql,
+             "WITH a AS (SELECT field, check_name, sum(unproven) AS n FROM registrar.stage_checks "
+             "WHERE upload = %lld GROUP BY 1, 2), b AS (SELECT field, check_name, sum(unproven) "
+             "AS n FROM registrar.stage_checks WHERE upload = %lld GROUP BY 1, 2) SELECT (SELECT "
+             "count(*) FROM registrar.uploads WHERE id IN (%lld, %lld) AND checked_revision IS "
+             "NOT NULL) * 100000 + (SELECT count(*) FROM a) * 100 + (SELECT count(*) FROM "
+             "((TABLE a EXCEPT ALL TABLE b) UNION ALL (TABLE b EXCEPT ALL TABLE a)) d)",
+             (long long)upload, (long long)ref.upload, (long long)upload, (long long)ref.upload);
+    v = h_pg_int(pg, sql);
+    CHECK(v / 100000 == 2 && v % 100000 >= 100 && v % 100 == 0,
+          "seed %u: the push's check evidence (evaluated * 100000 + checks * 100 + sums that "
+          "differ from the reference push's): %lld",
+          seed, (long long)v);
     PQfinish(pg);
     free(data);
     h_service_stop("registrar");
@@ -291,6 +306,6 @@ static void s_kill_anywhere(void)
 
 const h_case_t t_push_kill_cases[] = {
     {"push: kill -9 of the registrar at 24 random byte offsets loses and doubles nothing, its "
-     "counts of rows and values included",
+     "counts of rows and values and its check evidence included",
      s_kill_anywhere},
     {NULL, NULL}};
