@@ -115,41 +115,23 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     if (n == 0)
         return 0;
     int64_t began = zclock_mono();
-    /*  The table-wide counts (repeat_tally, migrations/007) in two halves, one on the side
-        connection while this one runs the row-level checks and then the other half, so that
-        a clean version's counts use both cores. All only read the staging table, which no
-        longer changes. Without both halves check_version counts them itself. */
+    /*  The table-wide counts (repeat_tally) on the side connection while this one runs the
+        row-level checks: both only read the staging table, which no longer changes. Without
+        the side connection's answer check_version counts them itself. */
     PGconn *side = odp_db_conn(s_checker_cfg.side);
-    bool sent = side && PQsendQueryParams(side, "SELECT repeat_tally($1, 0)", 1, NULL, vals, NULL,
+    bool sent = side && PQsendQueryParams(side, "SELECT repeat_tally($1)", 1, NULL, vals, NULL,
                                           NULL, 0) == 1;
     r = odp_db_exec(db, "SELECT check_rows($1)", 1, vals, NULL);
-    char *mine = NULL, *other = NULL;
-    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && sent) {
-        PQclear(r);
-        r = odp_db_exec(db, "SELECT repeat_tally($1, 1)", 1, vals, NULL);
-        if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-            mine = strdup(PQgetvalue(r, 0, 0));
-    }
+    char *repeats = NULL;
     for (PGresult *t; sent && (t = PQgetResult(side)) != NULL; PQclear(t))
         if (PQresultStatus(t) == PGRES_TUPLES_OK && PQntuples(t) == 1 && !PQgetisnull(t, 0, 0))
-            other = strdup(PQgetvalue(t, 0, 0));
+            repeats = strdup(PQgetvalue(t, 0, 0));
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        free(mine);
-        free(other);
+        free(repeats);
         *failed = r;
         return -1;
     }
     PQclear(r);
-    char *repeats = NULL;
-    if (mine && other) {
-        const char *halves[2] = {mine, other};
-        r = odp_db_exec(db, "SELECT repeat_tally_add($1::bigint[], $2::bigint[])", 2, halves, NULL);
-        if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-            repeats = strdup(PQgetvalue(r, 0, 0));
-        PQclear(r);
-    }
-    free(mine);
-    free(other);
     const char *args[2] = {id, repeats};
     r = odp_db_exec(db, "SELECT check_version($1, $2::bigint[])", 2, args, NULL);
     free(repeats);
