@@ -288,6 +288,33 @@ static void s_pattern_classes(void)
     PQfinish(pg);
 }
 
+/*  Push csv under a dictionary of fields (a JSON array) as dept, wait for its review: the
+    upload, or 0. */
+static int64_t s_push_reviewed(const char *dept, const char *name, const char *fields,
+                               const char *csv)
+{
+    char title[96];
+    snprintf(title, sizeof title, "审核测试 %s部门", name);
+    CHECK(h_department(dept, title) == 0, "department.add");
+    char dict[512];
+    snprintf(dict, sizeof dict, "%s/%s.dict.json", h_var(), name);
+    FILE *f = fopen(dict, "w");
+    CHECK(f && fprintf(f, "{\"fields\": %s}", fields) > 0, "cannot write %s", dict);
+    if (f)
+        fclose(f);
+    char resource[33];
+    if (!tp_entry(dept, name, "dataset", dict, true, resource))
+        return 0;
+    odp_client_t *c = h_client("registrar", h_keyfile(dept));
+    tp_opts_t o = {.resource = resource};
+    tp_result_t res;
+    int st = tp_push(c, &o, csv, strlen(csv), &res);
+    CHECK(st == 200 && res.rows_rejected == 0, "push: %s gave %d %s %s, %lld rejected", res.step,
+          st, res.code, res.message, (long long)res.rows_rejected);
+    odp_client_destroy(&c);
+    return st == 200 && tp_checked(res.upload) ? res.upload : 0;
+}
+
 /*  A pattern of the shape 005_cheaper_checks.sql takes a short cut for (a literal prefix,
     one run of a bracket expression or \d with a count) finds exactly the values its regular
     expression does not match: values the short cut takes (row 1, row 6) pass, and values
@@ -295,19 +322,10 @@ static void s_pattern_classes(void)
     a run one too short or too long, a non-ASCII digit - are found. */
 static void s_pattern_shortcut(void)
 {
-    const char *dept = "449200001";
-    CHECK(h_department(dept, "审核测试 模式捷径部门") == 0, "department.add");
-    char dict[512];
-    snprintf(dict, sizeof dict, "%s/reviewer-shortcut.dict.json", h_var());
-    json_t *d =
-        json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "fields", "name", "code",
-                  "type", "text", "pattern", "B[0-9]{10}", "name", "hex", "type", "text", "pattern",
-                  "X[0-9A-F]{2,4}", "name", "num", "type", "text", "pattern", "\\d{3}");
-    CHECK(d && json_dump_file(d, dict, 0) == 0, "cannot write %s", dict);
-    json_decref(d);
-    char resource[33];
-    if (!tp_entry(dept, "审核 模式捷径", "dataset", dict, true, resource))
-        return;
+    static const char fields[] =
+        "[{\"name\": \"code\", \"type\": \"text\", \"pattern\": \"B[0-9]{10}\"},"
+        " {\"name\": \"hex\", \"type\": \"text\", \"pattern\": \"X[0-9A-F]{2,4}\"},"
+        " {\"name\": \"num\", \"type\": \"text\", \"pattern\": \"\\\\d{3}\"}]";
     static const char csv[] = "code,hex,num\n"
                               "B0123456789,X0F,123\n"
                               "B012345678,X0f,12\n"
@@ -315,14 +333,8 @@ static void s_pattern_shortcut(void)
                               "B０１２３４５６７８９,X0F1F2,1234\n"
                               "b0123456789,X,12a\n"
                               "B01234567890,XAB12,000\n";
-    odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    tp_opts_t o = {.resource = resource};
-    tp_result_t res;
-    int st = tp_push(c, &o, csv, sizeof csv - 1, &res);
-    CHECK(st == 200 && res.rows_rejected == 0, "push: %s gave %d %s %s", res.step, st, res.code,
-          res.message);
-    odp_client_destroy(&c);
-    if (st != 200 || !tp_checked(res.upload))
+    int64_t upload = s_push_reviewed("449200001", "审核 模式捷径", fields, csv);
+    if (!upload)
         return;
     PGconn *pg = h_pg_super();
     CHECK(h_pg_int(pg, "SELECT count(*) FROM unnest(ARRAY['B[0-9]{10}', 'X[0-9A-F]{2,4}', "
@@ -333,17 +345,17 @@ static void s_pattern_shortcut(void)
              "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND check_name = "
              "'pattern' AND row_no || ':' || field = ANY ('{2:code,2:hex,2:num,3:code,3:hex,3:num,"
              "4:code,4:hex,4:num,5:code,5:hex,5:num,6:code}')",
-             (long long)res.upload);
+             (long long)upload);
     CHECK(h_pg_int(pg, sql) == 13, "%lld of the 13 pattern findings expected",
           (long long)h_pg_int(pg, sql));
     snprintf(sql, sizeof sql, "SELECT count(*) FROM reviewer.findings WHERE upload = %lld",
-             (long long)res.upload);
+             (long long)upload);
     CHECK(h_pg_int(pg, sql) == 13, "%lld findings, not 13", (long long)h_pg_int(pg, sql));
     /*  The regular expressions themselves, row by row, say the same. */
     snprintf(sql, sizeof sql,
              "SELECT (NOT code ~ '^(?:B[0-9]{10})$')::int + (NOT hex ~ '^(?:X[0-9A-F]{2,4})$')"
              "::int + (NOT num ~ '^(?:\\d{3})$')::int FROM registrar.stage_u%lld",
-             (long long)res.upload);
+             (long long)upload);
     char total[700];
     snprintf(total, sizeof total, "SELECT sum(n) FROM (%s) r(n)", sql);
     CHECK(h_pg_int(pg, total) == 13, "the regular expressions find %lld, not 13",
@@ -1358,33 +1370,6 @@ static char *s_findings_sql(PGconn *pg, int64_t upload)
     char *out = ok ? s_findings_text(pg, upload) : NULL;
     PQclear(PQexec(pg, "ROLLBACK"));
     return out;
-}
-
-/*  Push csv under a dictionary of fields (a JSON array) as dept, wait for its review: the
-    upload, or 0. */
-static int64_t s_push_reviewed(const char *dept, const char *name, const char *fields,
-                               const char *csv)
-{
-    char title[96];
-    snprintf(title, sizeof title, "审核测试 %s部门", name);
-    CHECK(h_department(dept, title) == 0, "department.add");
-    char dict[512];
-    snprintf(dict, sizeof dict, "%s/%s.dict.json", h_var(), name);
-    FILE *f = fopen(dict, "w");
-    CHECK(f && fprintf(f, "{\"fields\": %s}", fields) > 0, "cannot write %s", dict);
-    if (f)
-        fclose(f);
-    char resource[33];
-    if (!tp_entry(dept, name, "dataset", dict, true, resource))
-        return 0;
-    odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    tp_opts_t o = {.resource = resource};
-    tp_result_t res;
-    int st = tp_push(c, &o, csv, strlen(csv), &res);
-    CHECK(st == 200 && res.rows_rejected == 0, "push: %s gave %d %s %s, %lld rejected", res.step,
-          st, res.code, res.message, (long long)res.rows_rejected);
-    odp_client_destroy(&c);
-    return st == 200 && tp_checked(res.upload) ? res.upload : 0;
 }
 
 /*  Values on both sides of every boundary, and values the registrar must not prove (at a
