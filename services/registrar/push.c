@@ -374,7 +374,8 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
         const char *uv[1] = {ids};
         /*  The fields the push counts (stage_counts): the code-like ones, enumerated or
             boolean, which the publisher makes facets of. The revision whose row-level
-            checks it evaluates (stage_checks): push_checks.c counts characters as UTF-8. */
+            checks it evaluates (stage_checks): push_checks.c counts characters as UTF-8.
+            The unique text fields it hashes (stage_keys). */
         if (odp_db_cmd(req->db,
                        "UPDATE uploads u SET staging_table = current_schema() || '.stage_u' || "
                        "u.id, counted_fields = ARRAY(SELECT f.name FROM "
@@ -382,7 +383,10 @@ static int s_begin_new(odp_req_t *req, const odp_push_begin_t *m, const s_begin_
                        "f.table_name = u.table_name AND f.revision = u.dictionary_revision AND "
                        "(f.allowed IS NOT NULL OR f.type = 'boolean') ORDER BY f.position), "
                        "checked_revision = CASE WHEN current_setting('server_encoding') = "
-                       "'UTF8' THEN u.dictionary_revision END WHERE u.id = $1",
+                       "'UTF8' THEN u.dictionary_revision END, keyed_fields = ARRAY(SELECT "
+                       "f.name FROM dictionary_revision_fields f WHERE f.resource = u.resource "
+                       "AND f.table_name = u.table_name AND f.revision = u.dictionary_revision "
+                       "AND f.is_unique AND f.type = 'text' ORDER BY f.position) WHERE u.id = $1",
                        1, uv, NULL) < 0)
             return odp_req_db_fail(req, NULL, "the upload");
     }

@@ -8,6 +8,8 @@
       push_counts.c  the counts of a group's code-like values (stage_counts)
       push_checks.c  the values a group holds that the review's row-level checks may
                      find (stage_checks)
+      push_keys.c    the hashes of a group's unique values, for the review's repeat check
+                     (stage_keys)
       copybin.c      rows in COPY's binary format
       push.c         the handlers */
 #ifndef ODP_REGISTRAR_PUSH_H
@@ -183,6 +185,34 @@ bool push_checks_lost(const push_checks_t *self);
     unproven), to out, and start again from zero. -1 when out of memory (out as it was). */
 int push_checks_take(push_checks_t *self, int64_t upload, odp_buf_t *out);
 
+/*  ---- push_keys.c ------------------------------------------------------------------------- */
+
+typedef struct push_keys_t push_keys_t;
+
+/*  The hashes of the staged columns c with keyed[c] (row_no first), named names[c]; at most
+    max of them held between two takes, past which the evidence is lost. */
+push_keys_t *push_keys_new(const bool *keyed, const char *const *names, size_t ncols,
+                           size_t max);
+void push_keys_destroy(push_keys_t **self_p);
+
+/*  The keyed columns' values, as copybin_rows() converts the rows, then next (may be
+    NULL). */
+const struct copybin_tap *push_keys_tap(push_keys_t *self, const struct copybin_tap *next);
+
+/*  Some rows could not be hashed (rows sent as text, a conversion failed part way, too
+    many values): the evidence is lost. */
+void push_keys_give_up(push_keys_t *self);
+bool push_keys_lost(const push_keys_t *self);
+
+/*  How many columns are keyed. */
+size_t push_keys_count(const push_keys_t *self);
+
+/*  The i-th keyed column's name, its NULLs since the last take and, appended to out, its
+    hashes since then, sorted, 8 bytes each, most significant byte first; then start again
+    from zero. -1 when i is out of range or out of memory. */
+int push_keys_take(push_keys_t *self, size_t i, const char **name, int64_t *nulls,
+                   odp_buf_t *out);
+
 /*  ---- push_slots.c ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -213,6 +243,8 @@ typedef struct {
     bool counts_lost;      /* counted, but not by this slot: the next commit gives it up */
     push_checks_t *checks; /* the open group's (NULL: the push does not evaluate checks) */
     bool checks_lost;      /* evaluated, but not by this slot: the next commit gives it up */
+    push_keys_t *keys;     /* the open group's (NULL: the push hashes no unique field) */
+    bool keys_lost;        /* hashed, but not by this slot: the next commit gives it up */
     push_upload_t u;       /* the uploads row when the slot was opened */
     int64_t used_ms;
 } push_slot_t;

@@ -137,6 +137,8 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
             const copybin_tap_t *tap = slot->counts ? push_counts_tap(slot->counts) : NULL;
             if (slot->checks)
                 tap = push_checks_tap(slot->checks, tap);
+            if (slot->keys)
+                tap = push_keys_tap(slot->keys, tap);
             odp_buf_reset(slot->bin);
             binary = copybin_rows(slot->bin, odp_buf_data(slot->staged), odp_buf_size(slot->staged),
                                   slot->types, slot->ntypes, tap) == 0;
@@ -144,6 +146,8 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
                 push_counts_give_up(slot->counts); /* it may have counted some rows */
             if (!binary && slot->checks)
                 push_checks_give_up(slot->checks);
+            if (!binary && slot->keys)
+                push_keys_give_up(slot->keys);
             if (binary)
                 rows = slot->bin;
             else if (!slot->text_rows) {
@@ -157,6 +161,9 @@ int push_group_add(odp_req_t *req, push_slot_t *slot)
             push_counts_add(slot->counts, odp_buf_data(slot->staged), odp_buf_size(slot->staged));
         if (!slot->binary && slot->checks)
             push_checks_add(slot->checks, odp_buf_data(slot->staged), odp_buf_size(slot->staged));
+        /*  Rows sent as text are not hashed: the reviewer counts repeats by a scan. */
+        if (!slot->binary && slot->keys)
+            push_keys_give_up(slot->keys);
         if (s_group_open(req, slot, true, binary) < 0)
             return -1;
         if (PQputCopyData(slot->conn, odp_buf_data(rows), (int)odp_buf_size(rows)) != 1)
@@ -285,6 +292,53 @@ static int s_checks_commit(odp_req_t *req, push_slot_t *slot)
     return s_copy_end(req, slot, "checks_end", &n);
 }
 
+/*  The group's hashes of unique values into stage_keys, in its transaction, a row per keyed
+    field; or, when this slot could not hash every value, the upload's evidence given up
+    (uploads.keyed_fields NULL: the reviewer counts repeats by a scan). */
+static int s_keys_commit(odp_req_t *req, push_slot_t *slot)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, slot->upload);
+    if (slot->keys_lost || (slot->keys && push_keys_lost(slot->keys))) {
+        const char *vals[1] = {id};
+        PGresult *r = PQexecParams(slot->conn,
+                                   "WITH d AS (DELETE FROM stage_keys WHERE upload = $1) UPDATE "
+                                   "uploads SET keyed_fields = NULL WHERE id = $1",
+                                   1, NULL, vals, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return s_group_fail(req, slot, "keys_given_up", r);
+        PQclear(r);
+        odp_warn("event=push.keys_given_up upload=%" PRId64, slot->upload);
+        push_keys_destroy(&slot->keys);
+        slot->keys_lost = false;
+        return 0;
+    }
+    for (size_t i = 0; slot->keys && i < push_keys_count(slot->keys); i++) {
+        const char *name = NULL;
+        int64_t nulls = 0;
+        odp_buf_reset(slot->bin);
+        if (push_keys_take(slot->keys, i, &name, &nulls, slot->bin) < 0) {
+            push_slot_free(slot);
+            return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
+        }
+        if (odp_buf_size(slot->bin) == 0 && nulls == 0)
+            continue;
+        char n[24];
+        snprintf(n, sizeof n, "%" PRId64, nulls);
+        const char *vals[4] = {id, name, n, odp_buf_data(slot->bin)};
+        int lens[4] = {0, 0, 0, (int)odp_buf_size(slot->bin)};
+        int formats[4] = {0, 0, 0, 1};
+        PGresult *r = PQexecParams(slot->conn,
+                                   "INSERT INTO stage_keys (upload, field, nulls, hashes) VALUES "
+                                   "($1, $2, $3, $4)",
+                                   4, NULL, vals, lens, formats, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return s_group_fail(req, slot, "keys", r);
+        PQclear(r);
+    }
+    return 0;
+}
+
 /*  Commit the open group: end its COPY, copy its rejected rows, move uploads.committed to
     the loader's boundary with the hash state and counts there, COMMIT. On any failure the
     slot is given up (the group is rolled back). */
@@ -326,7 +380,8 @@ int push_group_commit(odp_req_t *req, push_slot_t *slot)
                             "the staged and rejected rows do not add up; it is logged; resume "
                             "with push.begin");
     }
-    if (s_counts_commit(req, slot) < 0 || s_checks_commit(req, slot) < 0)
+    if (s_counts_commit(req, slot) < 0 || s_checks_commit(req, slot) < 0 ||
+        s_keys_commit(req, slot) < 0)
         return -1;
     char *colmap = s_colmap_text(slot->loader);
     push_progress_t p;

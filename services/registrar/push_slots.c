@@ -84,6 +84,7 @@ void push_slot_free(push_slot_t *slot)
     free(slot->types);
     push_counts_destroy(&slot->counts);
     push_checks_destroy(&slot->checks);
+    push_keys_destroy(&slot->keys);
     sodium_memzero(slot, sizeof *slot);
 }
 
@@ -330,6 +331,50 @@ static push_checks_t *s_checks(odp_req_t *req, int64_t upload, bool *checking)
     return checks;
 }
 
+/*  Most hashes a slot holds for one group (8 bytes each; a 16 MB group of the bench's rows
+    holds about 150,000). */
+#define S_KEYS_MAX (1024 * 1024)
+
+/*  The hashes of the unique text fields the push keys (uploads.keyed_fields), for
+    push_keys.c; NULL when it keys none (*keying false) or out of memory. */
+static push_keys_t *s_keys(odp_req_t *req, int64_t upload, bool *keying)
+{
+    char stage[40], id[24];
+    push_stage_name(upload, stage, sizeof stage);
+    snprintf(id, sizeof id, "%" PRId64, upload);
+    const char *vals[2] = {stage, id};
+    *keying = false;
+    PGresult *r = odp_db_exec(req->db,
+                              "SELECT a.attname, coalesce(a.attname = ANY (u.keyed_fields), "
+                              "false), u.keyed_fields IS NOT NULL FROM pg_attribute a, uploads "
+                              "u WHERE a.attrelid = $1::regclass AND a.attnum > 1 AND NOT "
+                              "a.attisdropped AND u.id = $2 ORDER BY a.attnum",
+                              2, vals, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        odp_warn("event=push.no_keys upload=%" PRId64, upload);
+        *keying = true; /* whatever the upload hashed is given up at the next commit */
+        return NULL;
+    }
+    size_t n = (size_t)PQntuples(r);
+    bool *keyed = calloc(n + 1, sizeof *keyed), any = false;
+    const char **names = calloc(n + 1, sizeof *names);
+    *keying = n > 0 && PQgetvalue(r, 0, 2)[0] == 't';
+    for (size_t c = 0; keyed && names && c < n; c++) {
+        keyed[c + 1] = PQgetvalue(r, (int)c, 1)[0] == 't';
+        names[c + 1] = PQgetvalue(r, (int)c, 0);
+        any = any || keyed[c + 1];
+    }
+    push_keys_t *keys =
+        *keying && any && keyed && names ? push_keys_new(keyed, names, n + 1, S_KEYS_MAX) : NULL;
+    /*  Keying nothing is not losing anything: the reviewer sees no field keyed. */
+    *keying = *keying && any;
+    free(keyed);
+    free(names);
+    PQclear(r);
+    return keys;
+}
+
 /*  Rebuild an upload's slot from its row, at its committed boundary. */
 int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
 {
@@ -360,6 +405,8 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
         return -1;
     bool checking = false;
     push_checks_t *checks = s_checks(req, u->id, &checking);
+    bool keying = false;
+    push_keys_t *keys = s_keys(req, u->id, &keying);
     /*  The upload's own connection: same role and search_path as the service's. A spare
         is used when it still answers (the server may have gone away since). */
     odp_db_t *db = s_spare;
@@ -378,6 +425,7 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
         free(types);
         push_counts_destroy(&counts);
         push_checks_destroy(&checks);
+        push_keys_destroy(&keys);
         loader_destroy(&loader);
         return odp_req_db_fail(req, NULL, "the rows");
     }
@@ -401,6 +449,8 @@ int push_slot_open(odp_req_t *req, const push_upload_t *u, push_slot_t **out)
     slot->counts_lost = counting && !counts;
     slot->checks = checks;
     slot->checks_lost = checking && !checks;
+    slot->keys = keys;
+    slot->keys_lost = keying && !keys;
     slot->binary = true;
     for (size_t i = 0; i < ntypes; i++)
         slot->binary = slot->binary && types[i] != LOADER_TIMESTAMP;

@@ -180,6 +180,7 @@ int push_abandon_tx(odp_req_t *req, const push_upload_t *u, const char *code, co
         odp_db_cmd(req->db, "DELETE FROM rejects WHERE upload = $1", 1, vals, NULL) < 0 ||
         odp_db_cmd(req->db, "DELETE FROM stage_counts WHERE upload = $1", 1, vals, NULL) < 0 ||
         odp_db_cmd(req->db, "DELETE FROM stage_checks WHERE upload = $1", 1, vals, NULL) < 0 ||
+        odp_db_cmd(req->db, "DELETE FROM stage_keys WHERE upload = $1", 1, vals, NULL) < 0 ||
         odp_db_cmd(req->db, "DELETE FROM file_chunks WHERE upload = $1", 1, vals, NULL) < 0)
         return odp_req_db_fail(req, NULL, "the abandonment");
     odp_ev_data_failed_t ev = {0};
