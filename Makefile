@@ -149,6 +149,10 @@ $(BUILD)/tests/test_push_checks: $(BUILD)/obj/tests/unit/test_push_checks.o $(BU
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+$(BUILD)/tests/test_push_keys: $(BUILD)/obj/tests/unit/test_push_keys.o $(BUILD)/obj/services/registrar/push_keys.o $(BUILD)/obj/services/registrar/copybin.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
 ITEST_SRC := $(wildcard tests/integration/*.c)
 $(BUILD)/tests/itest: $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)

@@ -191,8 +191,7 @@ typedef struct push_keys_t push_keys_t;
 
 /*  The hashes of the staged columns c with keyed[c] (row_no first), named names[c]; at most
     max of them held between two takes, past which the evidence is lost. */
-push_keys_t *push_keys_new(const bool *keyed, const char *const *names, size_t ncols,
-                           size_t max);
+push_keys_t *push_keys_new(const bool *keyed, const char *const *names, size_t ncols, size_t max);
 void push_keys_destroy(push_keys_t **self_p);
 
 /*  The keyed columns' values, as copybin_rows() converts the rows, then next (may be
@@ -210,8 +209,7 @@ size_t push_keys_count(const push_keys_t *self);
 /*  The i-th keyed column's name, its NULLs since the last take and, appended to out, its
     hashes since then, sorted, 8 bytes each, most significant byte first; then start again
     from zero. -1 when i is out of range or out of memory. */
-int push_keys_take(push_keys_t *self, size_t i, const char **name, int64_t *nulls,
-                   odp_buf_t *out);
+int push_keys_take(push_keys_t *self, size_t i, const char **name, int64_t *nulls, odp_buf_t *out);
 
 /*  ---- push_slots.c ------------------------------------------------------------------------ */
 

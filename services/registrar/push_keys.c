@@ -20,8 +20,8 @@
 #include <string.h>
 
 typedef struct {
-    char *name;      /* NULL: not keyed */
-    uint64_t *hash;  /* the group's, in arrival order until taken */
+    char *name;     /* NULL: not keyed */
+    uint64_t *hash; /* the group's, in arrival order until taken */
     size_t n, cap;
     int64_t nulls;
 } s_field_t;
@@ -39,8 +39,7 @@ struct push_keys_t {
     repeat). */
 static const unsigned char s_key[crypto_shorthash_KEYBYTES] = "odp stage keys";
 
-push_keys_t *push_keys_new(const bool *keyed, const char *const *names, size_t ncols,
-                           size_t max)
+push_keys_t *push_keys_new(const bool *keyed, const char *const *names, size_t ncols, size_t max)
 {
     push_keys_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -139,8 +138,7 @@ size_t push_keys_count(const push_keys_t *self)
     return self->nkeyed;
 }
 
-int push_keys_take(push_keys_t *self, size_t i, const char **name, int64_t *nulls,
-                   odp_buf_t *out)
+int push_keys_take(push_keys_t *self, size_t i, const char **name, int64_t *nulls, odp_buf_t *out)
 {
     size_t c = 0;
     for (size_t k = 0; c < self->ncols; c++)

@@ -115,14 +115,18 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     if (n == 0)
         return 0;
     int64_t began = zclock_mono();
-    /*  The table-wide counts (repeat_tally) on the side connection while this one runs the
-        row-level checks: both only read the staging table, which no longer changes. Without
-        the side connection's answer check_version counts them itself. */
+    /*  The table-wide counts: from the push's hashes of the unique fields when they cover
+        them (repeats.c; no scan), else repeat_tally on the side connection while this one
+        runs the row-level checks: both only read the staging table, which no longer
+        changes. Without the side connection's answer check_version counts them itself. */
     PGconn *side = odp_db_conn(s_checker_cfg.side);
-    bool sent = side && PQsendQueryParams(side, "SELECT repeat_tally($1)", 1, NULL, vals, NULL,
-                                          NULL, 0) == 1;
+    int64_t hashes = 0;
+    char *repeats = review_push_repeats(side ? side : odp_db_conn(db), upload, &hashes);
+    bool from_push = repeats != NULL;
+    bool sent =
+        !from_push && side &&
+        PQsendQueryParams(side, "SELECT repeat_tally($1)", 1, NULL, vals, NULL, NULL, 0) == 1;
     r = odp_db_exec(db, "SELECT check_rows($1)", 1, vals, NULL);
-    char *repeats = NULL;
     for (PGresult *t; sent && (t = PQgetResult(side)) != NULL; PQclear(t))
         if (PQresultStatus(t) == PGRES_TUPLES_OK && PQntuples(t) == 1 && !PQgetisnull(t, 0, 0))
             repeats = strdup(PQgetvalue(t, 0, 0));
@@ -136,6 +140,14 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     r = odp_db_exec(db, "SELECT check_version($1, $2::bigint[])", 2, args, NULL);
     free(repeats);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        *failed = r;
+        return -1;
+    }
+    PQclear(r);
+    const char *set[2] = {id, from_push ? "t" : "f"};
+    r = odp_db_exec(db, "UPDATE reviews SET repeats_from_push = $2 WHERE upload = $1", 2, set,
+                    NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         *failed = r;
         return -1;
     }
@@ -201,8 +213,10 @@ static int s_check(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, PGresult 
     } else
         PQclear(r);
     odp_info("event=review.checked upload=%" PRId64 " findings=%" PRId64 " quarantined=%" PRId64
-             " row_checks_scanned=%" PRId64 " row_checks_left_out=%" PRId64 " ms=%" PRId64,
-             upload, findings, quarantined, scanned, left_out, zclock_mono() - began);
+             " row_checks_scanned=%" PRId64 " row_checks_left_out=%" PRId64
+             " repeats_from_push=%s hashes_merged=%" PRId64 " ms=%" PRId64,
+             upload, findings, quarantined, scanned, left_out, from_push ? "true" : "false", hashes,
+             zclock_mono() - began);
     return 0;
 }
 

@@ -42,6 +42,12 @@ int review_signoff(odp_db_t *db, odp_outbox_t *outbox, int64_t upload, bool appr
     parse. */
 int review_pack_json_text(const char *text, msgpack_sbuffer *buf);
 
+/*  The repeat counts of upload as repeat_tally() gives them ("{n,...}"), from the push's
+    hashes of its unique fields (repeats.c), read on conn; *hashes says how many were
+    merged. NULL when the evidence does not cover them or the database failed: the caller
+    counts by a scan. Malloc'd. */
+char *review_push_repeats(PGconn *conn, int64_t upload, int64_t *hashes);
+
 /*  review.report and review.findings (report.c). */
 void report_routes(odp_service_t *svc);
 

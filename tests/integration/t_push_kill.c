@@ -268,7 +268,7 @@ static void s_kill_anywhere(void)
     s_rejects_digest(pg, ref.upload, want, sizeof want);
     CHECK(strcmp(got, want) == 0, "seed %u: the rejected rows differ from the reference: %s vs %s",
           seed, got, want);
-    char sql[1000];
+    char sql[1600];
     snprintf(sql, sizeof sql,
              "WITH c AS (SELECT field, value, sum(count) AS n FROM registrar.stage_counts WHERE "
              "upload = %lld GROUP BY 1, 2), s AS (SELECT NULL::text AS field, NULL::text AS "
@@ -298,6 +298,28 @@ static void s_kill_anywhere(void)
           "seed %u: the push's check evidence (evaluated * 100000 + checks * 100 + sums that "
           "differ from the reference push's): %lld",
           seed, (long long)v);
+    /*  The hashes of the unique field (stage_keys) hold each committed row's value once: the
+        same multiset of hashes, and of NULLs, as the reference push's, however the groups
+        fell. */
+    snprintf(sql, sizeof sql,
+             "WITH a AS (SELECT field, substring(hashes FROM 8 * i + 1 FOR 8) AS h FROM "
+             "registrar.stage_keys, generate_series(0, octet_length(hashes) / 8 - 1) i WHERE "
+             "upload = %lld UNION ALL SELECT field || ' NULL', NULL FROM registrar.stage_keys, "
+             "generate_series(1, nulls) WHERE upload = %lld), b AS (SELECT field, "
+             "substring(hashes FROM 8 * i + 1 FOR 8) AS h FROM registrar.stage_keys, "
+             "generate_series(0, octet_length(hashes) / 8 - 1) i WHERE upload = %lld UNION ALL "
+             "SELECT field || ' NULL', NULL FROM registrar.stage_keys, generate_series(1, nulls) "
+             "WHERE upload = %lld) SELECT (SELECT count(*) FROM registrar.uploads WHERE id IN "
+             "(%lld, %lld) AND cardinality(keyed_fields) > 0) * 100000000 + least((SELECT "
+             "count(*) FROM a), 99999) * 1000 + least((SELECT count(*) FROM ((TABLE a EXCEPT ALL "
+             "TABLE b) UNION ALL (TABLE b EXCEPT ALL TABLE a)) d), 999)",
+             (long long)upload, (long long)upload, (long long)ref.upload, (long long)ref.upload,
+             (long long)upload, (long long)ref.upload);
+    v = h_pg_int(pg, sql);
+    CHECK(v / 100000000 == 2 && v % 100000000 / 1000 == rows - ragged && v % 1000 == 0,
+          "seed %u: the push's hashes (keyed * 10^8 + values and NULLs * 1000 + those that "
+          "differ from the reference push's): %lld, %lld staged rows",
+          seed, (long long)v, (long long)(rows - ragged));
     PQfinish(pg);
     free(data);
     h_service_stop("registrar");
@@ -306,6 +328,6 @@ static void s_kill_anywhere(void)
 
 const h_case_t t_push_kill_cases[] = {
     {"push: kill -9 of the registrar at 24 random byte offsets loses and doubles nothing, its "
-     "counts of rows and values and its check evidence included",
+     "counts of rows and values, its check evidence and its hashes of unique values included",
      s_kill_anywhere},
     {NULL, NULL}};

@@ -288,10 +288,10 @@ static void s_pattern_classes(void)
     PQfinish(pg);
 }
 
-/*  Push csv under a dictionary of fields (a JSON array) as dept, wait for its review: the
-    upload, or 0. */
-static int64_t s_push_reviewed(const char *dept, const char *name, const char *fields,
-                               const char *csv)
+/*  Push csv under a dictionary of fields (a JSON array) as dept in chunks of chunk bytes
+    (0: the registrar's), wait for its review: the upload, or 0. */
+static int64_t s_push_reviewed_in(const char *dept, const char *name, const char *fields,
+                                  const char *csv, size_t chunk)
 {
     char title[96];
     snprintf(title, sizeof title, "审核测试 %s部门", name);
@@ -306,13 +306,19 @@ static int64_t s_push_reviewed(const char *dept, const char *name, const char *f
     if (!tp_entry(dept, name, "dataset", dict, true, resource))
         return 0;
     odp_client_t *c = h_client("registrar", h_keyfile(dept));
-    tp_opts_t o = {.resource = resource};
+    tp_opts_t o = {.resource = resource, .chunk = chunk};
     tp_result_t res;
     int st = tp_push(c, &o, csv, strlen(csv), &res);
     CHECK(st == 200 && res.rows_rejected == 0, "push: %s gave %d %s %s, %lld rejected", res.step,
           st, res.code, res.message, (long long)res.rows_rejected);
     odp_client_destroy(&c);
     return st == 200 && tp_checked(res.upload) ? res.upload : 0;
+}
+
+static int64_t s_push_reviewed(const char *dept, const char *name, const char *fields,
+                               const char *csv)
+{
+    return s_push_reviewed_in(dept, name, fields, csv, 0);
 }
 
 /*  A pattern of the shape 005_cheaper_checks.sql takes a short cut for (a literal prefix,
@@ -1472,6 +1478,137 @@ static void s_push_clean(void)
     PQfinish(pg);
 }
 
+/*  The repeat findings (unique, duplicate rows, primary key) the SQL path alone makes of
+    upload (counted by a scan, no evidence), in a transaction rolled back. */
+static char *s_repeat_findings_sql(PGconn *pg, int64_t upload)
+{
+    char sql[500];
+    snprintf(sql, sizeof sql,
+             "BEGIN; SET LOCAL search_path = reviewer; DELETE FROM findings WHERE upload = %lld "
+             "AND check_name IN ('unique', 'duplicate-row', 'primary-key'); SELECT "
+             "reviewer.collect_repeat_findings(%lld, (SELECT dictionary_revision FROM "
+             "registrar.uploads WHERE id = %lld), false, NULL)",
+             (long long)upload, (long long)upload, (long long)upload);
+    PGresult *r = PQexec(pg, sql);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    CHECK(ok, "the SQL path: %s", PQerrorMessage(pg));
+    PQclear(r);
+    char *out = ok ? s_findings_text(pg, upload) : NULL;
+    PQclear(PQexec(pg, "ROLLBACK"));
+    return out;
+}
+
+/*  rows rows of two unique text fields a and b, a date and a note, with the extra lines
+    appended: malloc'd CSV. */
+static char *s_keyed_csv(int rows, const char *extra)
+{
+    size_t cap = (size_t)rows * 64 + strlen(extra) + 64, o = 0;
+    char *csv = malloc(cap);
+    if (!csv)
+        return NULL;
+    o += (size_t)snprintf(csv + o, cap - o, "a,b,d,note\n");
+    for (int i = 1; i <= rows; i++)
+        o += (size_t)snprintf(csv + o, cap - o, "A%06d,键%d,2024-01-%02d,第%d行\n", i, i,
+                              1 + i % 28, i);
+    snprintf(csv + o, cap - o, "%s", extra);
+    return csv;
+}
+
+/*  The repeat check from the push's hashes, over groups far smaller than the version (the
+    registrar restarted with 20,000-byte groups): repeats within a group and across groups,
+    of an escaped tab and of the second unique field, and NULLs (not repeats) are found
+    exactly as the scan finds them, with no scan; a clean version over several groups finds
+    none; a version the push could not hash (a timestamp field: its rows go as text) falls
+    back to the scan with the same findings. */
+static void s_push_repeats(void)
+{
+    static const char fields[] = "[{\"name\": \"a\", \"type\": \"text\", \"unique\": true},"
+                                 " {\"name\": \"b\", \"type\": \"text\", \"unique\": true},"
+                                 " {\"name\": \"d\", \"type\": \"date\"},"
+                                 " {\"name\": \"note\", \"type\": \"text\"}]";
+    static const char *const small[] = {"ODP_REGISTRAR_COMMIT_BYTES=20000", NULL};
+    h_service_stop("registrar");
+    CHECK(h_service_start("registrar", small) > 0, "the registrar restarts with small groups");
+    /*  Row 3001 repeats row 2's a (another group), 3002 repeats 3001's b (the same group),
+        3004 repeats 3003's a with its tab, 3005 and 3006 have no a (NULL twice: no repeat
+        of a, and not duplicate rows either), 3007 repeats 3006's b. */
+    char *dirty = s_keyed_csv(3000, "A000002,新键1,2024-02-01,x\n"
+                                    "A900001,新键1,2024-02-02,y\n"
+                                    "\"T\tab\",新键2,2024-02-03,z\n"
+                                    "\"T\tab\",新键3,2024-02-04,w\n"
+                                    ",新键4,2024-02-05,v\n"
+                                    ",新键5,2024-02-06,u\n"
+                                    "A900002,新键5,2024-02-06,t\n");
+    char *clean = s_keyed_csv(3000, "\"T\tab\",新键2,2024-02-03,z\n,新键4,2024-02-05,v\n");
+    int64_t up[2] = {
+        dirty ? s_push_reviewed_in("449400010", "审核 推送哈希", fields, dirty, 8192) : 0,
+        clean ? s_push_reviewed_in("449400011", "审核 推送哈希 无重复", fields, clean, 8192) : 0};
+    free(dirty);
+    free(clean);
+    PGconn *pg = h_pg_super();
+    for (int i = 0; i < 2 && pg; i++) {
+        if (!up[i])
+            continue;
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) * 100 + coalesce(sum(octet_length(hashes) / 8 + nulls) / 1000, "
+                 "0) FROM registrar.stage_keys WHERE upload = %lld",
+                 (long long)up[i]);
+        int64_t runs = h_pg_int(pg, sql) / 100;
+        CHECK(runs >= 6, "upload %lld: %lld runs of hashes, not several groups' for a and b",
+              (long long)up[i], (long long)runs);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND repeats_from_push",
+                 (long long)up[i]);
+        CHECK(h_pg_int(pg, sql) == 1, "upload %lld: the repeats were not counted from the push",
+              (long long)up[i]);
+        char *got = s_findings_text(pg, up[i]);
+        char *want = s_repeat_findings_sql(pg, up[i]);
+        snprintf(sql, sizeof sql,
+                 "SELECT string_agg(row_no || ':' || coalesce(field, '-') || ':' || check_name, "
+                 "' ' ORDER BY row_no, field) FROM reviewer.findings WHERE upload = %lld",
+                 (long long)up[i]);
+        PGresult *r = PQexec(pg, sql);
+        const char *list = PQresultStatus(r) == PGRES_TUPLES_OK && !PQgetisnull(r, 0, 0)
+                               ? PQgetvalue(r, 0, 0)
+                               : "";
+        const char *expect =
+            i == 0 ? "3001:a:unique 3002:b:unique 3004:a:unique 3007:b:unique" : "";
+        CHECK(strcmp(list, expect) == 0, "upload %lld found [%s], not [%s]", (long long)up[i], list,
+              expect);
+        PQclear(r);
+        CHECK(got && want && strcmp(got, want) == 0,
+              "upload %lld with the push's hashes:\n%s\nthe scan:\n%s", (long long)up[i],
+              got ? got : "?", want ? want : "?");
+        free(got);
+        free(want);
+    }
+    h_service_stop("registrar");
+    CHECK(h_service_start("registrar", NULL) > 0, "the registrar restarts");
+    /*  A timestamp field: the rows go to PostgreSQL as text, unhashed; the scan counts. */
+    static const char stamped[] = "[{\"name\": \"a\", \"type\": \"text\", \"unique\": true},"
+                                  " {\"name\": \"at\", \"type\": \"timestamp\"}]";
+    int64_t fallback = s_push_reviewed("449400012", "审核 推送哈希 回退", stamped,
+                                       "a,at\nA1,2024-01-01 08:00:00\nA2,2024-01-01 09:00:00\n"
+                                       "A1,2024-01-01 10:00:00\n");
+    if (fallback && pg) {
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "SELECT (SELECT count(*) FROM registrar.uploads WHERE id = %lld AND keyed_fields "
+                 "IS NULL) * 10 + (SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND "
+                 "NOT repeats_from_push)",
+                 (long long)fallback, (long long)fallback);
+        CHECK(h_pg_int(pg, sql) == 11, "the unhashed version was not given up and scanned (%lld)",
+              (long long)h_pg_int(pg, sql));
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM reviewer.findings WHERE upload = %lld AND row_no = 3 AND "
+                 "check_name = 'unique'",
+                 (long long)fallback);
+        CHECK(h_pg_int(pg, sql) == 1, "the scan did not find row 3's repeat");
+    }
+    PQfinish(pg);
+}
+
 const h_case_t t_reviewer_cases[] = {
     {"reviewer: the messy GB18030 sample ends at 300 = 292 accepted + 8 quarantined, each with its "
      "reason",
@@ -1514,4 +1651,7 @@ const h_case_t t_reviewer_cases[] = {
      s_push_evidence},
     {"reviewer: push evidence: a clean version proven by the push is reviewed without a scan",
      s_push_clean},
+    {"reviewer: push evidence: repeats within and across push groups found from the push's "
+     "hashes exactly as the scan finds them; an unhashed version falls back to the scan",
+     s_push_repeats},
     {NULL, NULL}};
