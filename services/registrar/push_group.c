@@ -18,6 +18,7 @@
 
 #define S_COMMIT_BYTES   (16 * 1024 * 1024) /* default ODP_REGISTRAR_COMMIT_BYTES */
 #define S_COMMIT_SECONDS 30                 /* default ODP_REGISTRAR_COMMIT_SECONDS */
+#define S_KEYS_PAGE      8192               /* hashes a row of stage_keys holds at most */
 
 int64_t push_commit_bytes(void)
 {
@@ -321,20 +322,32 @@ static int s_keys_commit(odp_req_t *req, push_slot_t *slot)
             push_slot_free(slot);
             return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
         }
-        if (odp_buf_size(slot->bin) == 0 && nulls == 0)
+        /*  Pages of S_KEYS_PAGE hashes, page 0 with the NULLs (written even when empty of
+            hashes, so that every staged row is accounted for). */
+        size_t bytes = odp_buf_size(slot->bin);
+        if (bytes == 0 && nulls == 0)
             continue;
-        char n[24];
-        snprintf(n, sizeof n, "%" PRId64, nulls);
-        const char *vals[4] = {id, name, n, odp_buf_data(slot->bin)};
-        int lens[4] = {0, 0, 0, (int)odp_buf_size(slot->bin)};
-        int formats[4] = {0, 0, 0, 1};
-        PGresult *r = PQexecParams(slot->conn,
-                                   "INSERT INTO stage_keys (upload, field, nulls, hashes) VALUES "
-                                   "($1, $2, $3, $4)",
-                                   4, NULL, vals, lens, formats, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return s_group_fail(req, slot, "keys", r);
-        PQclear(r);
+        char run[24], n[24];
+        snprintf(run, sizeof run, "%" PRId64, slot->committed);
+        for (size_t at = 0, page = 0; at == 0 || at < bytes; page++) {
+            size_t len = bytes - at < 8 * S_KEYS_PAGE ? bytes - at : 8 * S_KEYS_PAGE;
+            char pg[24];
+            snprintf(pg, sizeof pg, "%zu", page);
+            snprintf(n, sizeof n, "%" PRId64, page ? 0 : nulls);
+            const char *vals[6] = {id, name, run, pg, n, bytes ? odp_buf_data(slot->bin) + at : ""};
+            int lens[6] = {0, 0, 0, 0, 0, (int)len};
+            int formats[6] = {0, 0, 0, 0, 0, 1};
+            PGresult *r = PQexecParams(slot->conn,
+                                       "INSERT INTO stage_keys (upload, field, run, page, nulls, "
+                                       "hashes) VALUES ($1, $2, $3, $4, $5, $6)",
+                                       6, NULL, vals, lens, formats, 0);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                return s_group_fail(req, slot, "keys", r);
+            PQclear(r);
+            at += len;
+            if (len == 0)
+                break;
+        }
     }
     return 0;
 }

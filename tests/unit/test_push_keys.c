@@ -41,8 +41,7 @@ static void s_keys(void **state)
                         "4\ta\\tb\t\\N\t\\N\n"
                         "5\tB002\t8\t\\N\n";
     odp_buf_t *bin = odp_buf_new(), *out = odp_buf_new();
-    assert_int_equal(copybin_rows(bin, rows, sizeof rows - 1, types, 4, push_keys_tap(k, NULL)),
-                     0);
+    assert_int_equal(copybin_rows(bin, rows, sizeof rows - 1, types, 4, push_keys_tap(k, NULL)), 0);
     assert_false(push_keys_lost(k));
     const char *name = NULL;
     int64_t nulls = -1;
@@ -113,12 +112,10 @@ static void s_lost(void **state)
     push_keys_t *k = push_keys_new(keyed, names, 2, 3);
     odp_buf_t *bin = odp_buf_new();
     const char rows[] = "1\ta\n2\tb\n3\tc\n";
-    assert_int_equal(copybin_rows(bin, rows, sizeof rows - 1, types, 2, push_keys_tap(k, NULL)),
-                     0);
+    assert_int_equal(copybin_rows(bin, rows, sizeof rows - 1, types, 2, push_keys_tap(k, NULL)), 0);
     assert_false(push_keys_lost(k));
     const char more[] = "4\td\n";
-    assert_int_equal(copybin_rows(bin, more, sizeof more - 1, types, 2, push_keys_tap(k, NULL)),
-                     0);
+    assert_int_equal(copybin_rows(bin, more, sizeof more - 1, types, 2, push_keys_tap(k, NULL)), 0);
     assert_true(push_keys_lost(k));
     push_keys_destroy(&k);
     k = push_keys_new(keyed, names, 2, 100);

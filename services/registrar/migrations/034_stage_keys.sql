@@ -1,15 +1,17 @@
 -- Evidence for the reviewer's repeat check, made while the push stages the rows (issue 8):
 -- for each unique text field of the upload's dictionary revision, a group's hashes of its
 -- values (push_keys.c: SipHash-2-4 of the staged text, sorted, 8 bytes each, most
--- significant first) and how many of its values were NULL. The reviewer merges the groups'
--- sorted runs: no hash repeating means no value repeats, without a scan of the staging
--- table. Each group commits its rows here in the transaction that commits its rows, as
--- stage_counts and stage_checks. The hashes are stored uncompressed (EXTERNAL: they do not
--- compress, and the reviewer reads them in slices).
+-- significant first), its run, in pages of at most 8,192 hashes, and how many of its values
+-- were NULL (on page 0). The reviewer merges the groups' sorted runs a page at a time: no
+-- hash repeating means no value repeats, without a scan of the staging table. Each group
+-- commits its rows here in the transaction that commits its rows, as stage_counts and
+-- stage_checks. The hashes are stored uncompressed (EXTERNAL: they do not compress).
 CREATE TABLE stage_keys (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     upload bigint NOT NULL REFERENCES uploads (id),
     field  text NOT NULL,
+    run    bigint NOT NULL, -- the group: the byte offset it starts at
+    page   integer NOT NULL CHECK (page >= 0),
     nulls  bigint NOT NULL CHECK (nulls >= 0),
     hashes bytea NOT NULL CHECK (octet_length(hashes) % 8 = 0)
 );

@@ -13,14 +13,16 @@
 -- before this).
 ALTER TABLE reviews ADD COLUMN repeats_from_push boolean;
 
--- The runs of version u's evidence: run_ids (registrar.stage_keys ids), the place in the
--- tally each run counts for (1-based, repeat_plan's unique fields in order) and its
--- length in hashes; places, the unique fields' count; u_null_i and u_nulls, the tally's
--- place for the rows whose first unique field is NULL and their count. All NULL when the
--- evidence does not cover the tally.
+-- The pages of version u's evidence (registrar.stage_keys ids), in the order of the tally's
+-- place each counts for (1-based, repeat_plan's unique fields in order), its run (the push
+-- group) and its page in the run; with each page's place, run and length in hashes.
+-- places, the unique fields' count; u_null_i and u_nulls, the tally's place for the rows
+-- whose first unique field is NULL and their count. All NULL when the evidence does not
+-- cover the tally.
 CREATE FUNCTION repeat_evidence(u bigint, OUT places integer, OUT u_null_i integer,
-                                OUT u_nulls bigint, OUT run_ids bigint[],
-                                OUT run_places integer[], OUT run_lengths bigint[])
+                                OUT u_nulls bigint, OUT page_ids bigint[],
+                                OUT page_places integer[], OUT page_runs bigint[],
+                                OUT page_lengths bigint[])
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     up record;
@@ -37,17 +39,18 @@ BEGIN
        OR cardinality(p.u_names) = 0 OR NOT (p.u_names <@ up.keyed_fields) THEN
         RETURN;
     END IF;
-    -- Every staged row once in each field's runs, as a value or a NULL.
+    -- Every staged row once in each field's pages, as a value or a NULL.
     IF EXISTS (SELECT 1 FROM unnest(p.u_names) n(name)
                 WHERE (SELECT coalesce(sum(k.nulls + octet_length(k.hashes) / 8), 0)
                          FROM registrar.stage_keys k
                         WHERE k.upload = u AND k.field = n.name) <> up.rows_staged) THEN
         RETURN;
     END IF;
-    SELECT coalesce(array_agg(k.id ORDER BY k.id), '{}'),
-           coalesce(array_agg(f.place::integer ORDER BY k.id), '{}'),
-           coalesce(array_agg(octet_length(k.hashes) / 8 ORDER BY k.id), '{}')
-      INTO run_ids, run_places, run_lengths
+    SELECT coalesce(array_agg(k.id ORDER BY f.place, k.run, k.page), '{}'),
+           coalesce(array_agg(f.place::integer ORDER BY f.place, k.run, k.page), '{}'),
+           coalesce(array_agg(k.run ORDER BY f.place, k.run, k.page), '{}'),
+           coalesce(array_agg(octet_length(k.hashes) / 8 ORDER BY f.place, k.run, k.page), '{}')
+      INTO page_ids, page_places, page_runs, page_lengths
       FROM registrar.stage_keys k
       JOIN unnest(p.u_names) WITH ORDINALITY f(name, place) ON f.name = k.field
      WHERE k.upload = u AND octet_length(k.hashes) > 0;
@@ -58,11 +61,4 @@ BEGIN
                      WHERE k.upload = u AND k.field = p.u_names[1]);
     END IF;
 END
-$$;
-
--- Slice n hashes of run id from hash k on (0-based), for the merge.
-CREATE FUNCTION repeat_run_slice(id bigint, k bigint, n integer) RETURNS bytea
-LANGUAGE sql STABLE AS $$
-    SELECT substring(s.hashes FROM (8 * k + 1)::integer FOR 8 * n) FROM registrar.stage_keys s
-     WHERE s.id = repeat_run_slice.id
 $$;
