@@ -30,6 +30,7 @@ trap cleanup EXIT INT TERM
 sh deploy/pg.sh init "$work/pg" "$port" "$work/pg.env" > "$work/init.log" 2>&1 ||
     { cat "$work/init.log"; die "cannot start PostgreSQL"; }
 . "$work/pg.env"
+export PGOPTIONS="-c client_min_messages=warning"
 psql="psql -X -q -v ON_ERROR_STOP=1 $ODP_PG_SUPERUSER_URL"
 "$root/$BUILD/bench/gen" 1000000 8 b8 "$work" >/dev/null || die "gen failed"
 mkdir -p "$work/parts"
