@@ -141,6 +141,9 @@ struct odp_service_t {
     void *ctx;
     zsock_t *router;
     zsock_t *public_router; /* ODP_<S>_PUBLIC_BIND: any CURVE key, anonymous unless known */
+    /*  A router's last ZMQ_EVENTS found no message, and nothing was sent or read on it
+        since: its ZMQ_FD will wake the poll for whatever comes next (issue #10). */
+    bool router_quiet, public_quiet;
     zsock_t *pub;
     char events_ep[256];
     uint64_t key_generation; /* of the key directory when the PUB socket was bound */
@@ -471,9 +474,20 @@ int odp_req_ok_empty(odp_req_t *req)
     return 0;
 }
 
-static void s_send_reply(zmsg_t *envelope, int status, const char *data, size_t size,
-                         zsock_t *router)
+static bool *s_quiet(odp_service_t *self, zsock_t *sock)
 {
+    return sock == self->router                  ? &self->router_quiet
+           : sock && sock == self->public_router ? &self->public_quiet
+                                                 : NULL;
+}
+
+static void s_send_reply(odp_service_t *self, zmsg_t *envelope, int status, const char *data,
+                         size_t size, zsock_t *router)
+{
+    /*  A send may run the commands that say a message came in: the next turn asks first. */
+    bool *quiet = s_quiet(self, router);
+    if (quiet)
+        *quiet = false;
     char st[8];
     snprintf(st, sizeof st, "%d", status);
     zmsg_addstr(envelope, st);
@@ -496,7 +510,7 @@ static void s_send_error(odp_service_t *self, zsock_t *router, zmsg_t *envelope,
         msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, 0);
     }
-    s_send_reply(envelope, odp_err_status(e->code), buf.data, buf.size, router);
+    s_send_reply(self, envelope, odp_err_status(e->code), buf.data, buf.size, router);
     msgpack_sbuffer_destroy(&buf);
     self->errors++;
     self->by_code[e->code]++;
@@ -669,7 +683,7 @@ static void s_run_job(odp_service_t *self, s_job_t *job, odp_db_t *db, odp_outbo
 static void s_finish_job(odp_service_t *self, s_job_t *job)
 {
     if (job->rc == 0) {
-        s_send_reply(job->envelope, 200, job->rbuf.data, job->rbuf.size, job->router);
+        s_send_reply(self, job->envelope, 200, job->rbuf.data, job->rbuf.size, job->router);
         job->envelope = NULL;
     } else {
         s_send_error(self, job->router, job->envelope, &job->err);
@@ -1322,6 +1336,9 @@ static void s_read_ahead(odp_service_t *self, zsock_t *router)
         self->qbytes += zmsg_content_size(msg);
         more = (zsock_events(router) & ZMQ_POLLIN) != 0;
     }
+    bool *quiet = s_quiet(self, router);
+    if (quiet)
+        *quiet = !more;
 }
 
 /*  ZMQ_EVENTS: runs the socket's pending commands (one check of its mailbox) and says
@@ -1355,8 +1372,9 @@ int odp_service_run(odp_service_t *self)
             mailbox (a poll and a getpid system call here) before and after, and poll twice
             when it has to wait (issue #10). A socket's ZMQ_FD is readable only when commands
             arrive, and a send may already have taken those saying a message is there: so
-            each socket's mailbox is checked once before the poll (ZMQ_EVENTS), and again
-            only when its descriptor woke the poll. */
+            each socket's mailbox is checked before the poll (ZMQ_EVENTS) - unless it is a
+            router left quiet (its last check found nothing, no send or read since) - and
+            again only when its descriptor woke the poll. */
         struct pollfd fds[3 + S_MAX_READERS + S_MAX_PIPES];
         void *zs[3 + S_MAX_READERS];
         bool zin[3 + S_MAX_READERS];
@@ -1379,7 +1397,10 @@ int odp_service_run(odp_service_t *self)
         int first_pipe = n;
         bool gone = false;
         for (int k = 0; k < first_pipe; k++) {
-            int in = s_readable(zs[k]);
+            bool *quiet = k == 0 ? &self->router_quiet : k == i_public ? &self->public_quiet : NULL;
+            int in = quiet && *quiet ? 0 : s_readable(zs[k]);
+            if (quiet)
+                *quiet = in == 0;
             gone = gone || in < 0;
             zin[k] = in > 0;
             ready = ready || in > 0;
