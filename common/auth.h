@@ -33,8 +33,8 @@ int odp_auth_server(zsock_t *sock);
     "odp.events" only operations, service and authority keys. */
 int odp_auth_server_domain(zsock_t *sock, const char *domain);
 
-/*  Whether a key (Z85) is still registered now: checked per request, because CURVE and
-    ZAP look at a key only when the connection is made. One stat() of the certificate
+/*  Whether a key (Z85) is still registered now: checked for every request, because CURVE
+    and ZAP look at a key only when the connection is made. One stat() of the certificate
     directory, and a reload when it changed. generation (may be NULL) receives the count of
     reloads that removed a key. Always true in local mode. */
 bool odp_auth_key_current(const char *key, uint64_t *generation);
