@@ -270,6 +270,16 @@ bool odp_auth_key_current(const char *key, uint64_t *generation)
     return ok;
 }
 
+bool odp_auth_key_listed(const char *key)
+{
+    if (!s_secure)
+        return true;
+    pthread_mutex_lock(&s_keys.lock);
+    bool ok = key && *key && s_keys.certs && zhashx_lookup(s_keys.certs, key);
+    pthread_mutex_unlock(&s_keys.lock);
+    return ok;
+}
+
 int odp_auth_server(zsock_t *sock)
 {
     return odp_auth_server_domain(sock, "odp");

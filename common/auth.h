@@ -33,11 +33,14 @@ int odp_auth_server(zsock_t *sock);
     "odp.events" only operations, service and authority keys. */
 int odp_auth_server_domain(zsock_t *sock, const char *domain);
 
-/*  Whether a key (Z85) is still registered now: checked per request, because CURVE and
-    ZAP look at a key only when the connection is made. One stat() of the certificate
+/*  Whether a key (Z85) is still registered now: checked for every request, because CURVE
+    and ZAP look at a key only when the connection is made. One stat() of the certificate
     directory, and a reload when it changed. generation (may be NULL) receives the count of
     reloads that removed a key. Always true in local mode. */
 bool odp_auth_key_current(const char *key, uint64_t *generation);
+/*  The same against the directory as last read, without looking at it: for a loop that
+    reads it once per turn (odp_auth_key_current) and then checks each request of the turn. */
+bool odp_auth_key_listed(const char *key);
 
 /*  Refuse non-local endpoints in local mode. */
 bool odp_auth_endpoint_ok(const char *endpoint);

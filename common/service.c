@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,6 +141,9 @@ struct odp_service_t {
     void *ctx;
     zsock_t *router;
     zsock_t *public_router; /* ODP_<S>_PUBLIC_BIND: any CURVE key, anonymous unless known */
+    /*  A router's last ZMQ_EVENTS found no message, and nothing was sent or read on it
+        since: its ZMQ_FD will wake the poll for whatever comes next (issue #10). */
+    bool router_quiet, public_quiet;
     zsock_t *pub;
     char events_ep[256];
     uint64_t key_generation; /* of the key directory when the PUB socket was bound */
@@ -470,9 +474,20 @@ int odp_req_ok_empty(odp_req_t *req)
     return 0;
 }
 
-static void s_send_reply(zmsg_t *envelope, int status, const char *data, size_t size,
-                         zsock_t *router)
+static bool *s_quiet(odp_service_t *self, zsock_t *sock)
 {
+    return sock == self->router                  ? &self->router_quiet
+           : sock && sock == self->public_router ? &self->public_quiet
+                                                 : NULL;
+}
+
+static void s_send_reply(odp_service_t *self, zmsg_t *envelope, int status, const char *data,
+                         size_t size, zsock_t *router)
+{
+    /*  A send may run the commands that say a message came in: the next turn asks first. */
+    bool *quiet = s_quiet(self, router);
+    if (quiet)
+        *quiet = false;
     char st[8];
     snprintf(st, sizeof st, "%d", status);
     zmsg_addstr(envelope, st);
@@ -495,7 +510,7 @@ static void s_send_error(odp_service_t *self, zsock_t *router, zmsg_t *envelope,
         msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, 0);
     }
-    s_send_reply(envelope, odp_err_status(e->code), buf.data, buf.size, router);
+    s_send_reply(self, envelope, odp_err_status(e->code), buf.data, buf.size, router);
     msgpack_sbuffer_destroy(&buf);
     self->errors++;
     self->by_code[e->code]++;
@@ -574,9 +589,10 @@ static void s_handle(odp_service_t *self, zsock_t *router, zmsg_t **msg_p, size_
             if (zframe_size(cmd) == strlen(c) && memcmp(zframe_data(cmd), c, strlen(c)) == 0)
                 route = &self->routes[i];
         }
-        if (strcmp(actor.kind, "anonymous") != 0 && !odp_auth_key_current(actor.key, NULL)) {
+        if (strcmp(actor.kind, "anonymous") != 0 && !odp_auth_key_listed(actor.key)) {
             /*  CURVE and ZAP saw the key when the connection was made; a key revoked since
-                (or its department deactivated) must stop working at once. */
+                (or its department deactivated) must stop working at once: the loop reads
+                the key directory once per turn, after its poll, before the turn's requests. */
             odp_error_set(&err, ODP_E_UNAUTHENTICATED, NULL,
                           "the key this connection was made with is no longer registered "
                           "(revoked, or its department deactivated)");
@@ -667,7 +683,7 @@ static void s_run_job(odp_service_t *self, s_job_t *job, odp_db_t *db, odp_outbo
 static void s_finish_job(odp_service_t *self, s_job_t *job)
 {
     if (job->rc == 0) {
-        s_send_reply(job->envelope, 200, job->rbuf.data, job->rbuf.size, job->router);
+        s_send_reply(self, job->envelope, 200, job->rbuf.data, job->rbuf.size, job->router);
         job->envelope = NULL;
     } else {
         s_send_error(self, job->router, job->envelope, &job->err);
@@ -1320,6 +1336,20 @@ static void s_read_ahead(odp_service_t *self, zsock_t *router)
         self->qbytes += zmsg_content_size(msg);
         more = (zsock_events(router) & ZMQ_POLLIN) != 0;
     }
+    bool *quiet = s_quiet(self, router);
+    if (quiet)
+        *quiet = !more;
+}
+
+/*  ZMQ_EVENTS: runs the socket's pending commands (one check of its mailbox) and says
+    whether a message is there to read; -1 once the context is gone. */
+static int s_readable(void *sock)
+{
+    int ev = 0;
+    size_t len = sizeof ev;
+    if (zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &len) < 0)
+        return -1;
+    return (ev & ZMQ_POLLIN) != 0;
 }
 
 int odp_service_run(odp_service_t *self)
@@ -1337,55 +1367,88 @@ int odp_service_run(odp_service_t *self)
         }
         int wait = s_run_timers(self, (int)(next_hb - zclock_mono()));
         bool ready = self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg);
-        /*  The sockets, then the readers', then the fast path's database connections. */
-        zmq_pollitem_t items[3 + S_MAX_READERS + S_MAX_PIPES];
+        /*  The sockets, then the readers', then the fast path's database connections, in one
+            poll(2) of their descriptors. zmq_poll would check each ZeroMQ socket's command
+            mailbox (a poll and a getpid system call here) before and after, and poll twice
+            when it has to wait (issue #10). A socket's ZMQ_FD is readable only when commands
+            arrive, and a send may already have taken those saying a message is there: so
+            each socket's mailbox is checked before the poll (ZMQ_EVENTS) - unless it is a
+            router left quiet (its last check found nothing, no send or read since) - and
+            again only when its descriptor woke the poll. */
+        struct pollfd fds[3 + S_MAX_READERS + S_MAX_PIPES];
+        void *zs[3 + S_MAX_READERS];
+        bool zin[3 + S_MAX_READERS];
         s_pipe_t *polled[S_MAX_PIPES];
-        /*  Each ZeroMQ socket polled costs system calls (libzmq checks its command mailbox):
-            the pool's answers are polled for only while it has jobs, and a socket is read
-            only when the poll said so (issue #10). */
+        /*  The pool's answers are polled for only while it has jobs, and a socket is read
+            only when its ZMQ_EVENTS said so (issue #10). */
         int n = 0, npolled = 0, i_public = -1, i_done = -1;
-        items[n++] = (zmq_pollitem_t){zsock_resolve(self->router), 0, ZMQ_POLLIN, 0};
+        zs[n++] = zsock_resolve(self->router);
         if (self->public_router) {
             i_public = n;
-            items[n++] = (zmq_pollitem_t){zsock_resolve(self->public_router), 0, ZMQ_POLLIN, 0};
+            zs[n++] = zsock_resolve(self->public_router);
         }
         if (self->done && self->pool_jobs > 0) {
             i_done = n;
-            items[n++] = (zmq_pollitem_t){zsock_resolve(self->done), 0, ZMQ_POLLIN, 0};
+            zs[n++] = zsock_resolve(self->done);
         }
         int first_reader = n;
         for (size_t i = 0; i < self->nreaders; i++)
-            items[n++] = (zmq_pollitem_t){zsock_resolve(self->readers[i].sock), 0, ZMQ_POLLIN, 0};
+            zs[n++] = zsock_resolve(self->readers[i].sock);
         int first_pipe = n;
+        bool gone = false;
+        for (int k = 0; k < first_pipe; k++) {
+            bool *quiet = k == 0 ? &self->router_quiet : k == i_public ? &self->public_quiet : NULL;
+            int in = quiet && *quiet ? 0 : s_readable(zs[k]);
+            if (quiet)
+                *quiet = in == 0;
+            gone = gone || in < 0;
+            zin[k] = in > 0;
+            ready = ready || in > 0;
+            size_t len = sizeof(int);
+            int fd = -1;
+            zmq_getsockopt(zs[k], ZMQ_FD, &fd, &len);
+            fds[k] = (struct pollfd){fd, POLLIN, 0};
+        }
+        if (gone)
+            break;
         for (int i = 0; i < self->npipes; i++) {
             s_pipe_t *p = &self->pipes[i];
             if (p->conn && (p->nitems || p->writing)) {
                 polled[npolled++] = p;
-                items[n++] =
-                    (zmq_pollitem_t){NULL, PQsocket(p->conn),
-                                     (short)(ZMQ_POLLIN | (p->writing ? ZMQ_POLLOUT : 0)), 0};
+                fds[n++] = (struct pollfd){PQsocket(p->conn),
+                                           (short)(POLLIN | (p->writing ? POLLOUT : 0)), 0};
             }
         }
-        if (zmq_poll(items, n, ready || wait < 0 ? 0 : wait) < 0 && zmq_errno() == ETERM)
-            break;
+        poll(fds, (nfds_t)n, ready || wait < 0 ? 0 : wait);
+        short revents[3 + S_MAX_READERS + S_MAX_PIPES];
+        for (int k = 0; k < n; k++) {
+            if (k >= first_pipe)
+                revents[k] = fds[k].revents;
+            else if (zin[k] || (fds[k].revents && s_readable(zs[k]) > 0))
+                revents[k] = POLLIN;
+            else
+                revents[k] = 0;
+        }
         /*  Answers of the pool and the fast path go out first: their requests came before
             those queued. */
-        if (i_done >= 0 && items[i_done].revents) {
+        if (i_done >= 0 && revents[i_done]) {
             s_pool_done(self);
             while (self->pool_jobs > 0 && (zsock_events(self->done) & ZMQ_POLLIN))
                 s_pool_done(self);
         }
         for (int i = 0; i < npolled; i++)
-            if (items[first_pipe + i].revents)
+            if (revents[first_pipe + i])
                 s_pipe_read(self, polled[i]);
         /*  Everything that has arrived is read before the next request is answered. */
-        if (items[0].revents)
+        if (revents[0])
             s_read_ahead(self, self->router);
-        if (i_public >= 0 && items[i_public].revents)
+        if (i_public >= 0 && revents[i_public])
             s_read_ahead(self, self->public_router);
         /*  A request for the pool only passes through the loop: those queued go on one
             after another without a poll between them (issue #10); one run here ends the
             turn, so that events and timers are served between such requests. */
+        if (self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg))
+            odp_auth_key_current(NULL, NULL);
         while (self->qcount && !s_waits_for_pool(self, self->queue[self->qhead].msg)) {
             s_queued_t next = self->queue[self->qhead];
             bool pooled = s_pooled(self, next.msg);
@@ -1404,10 +1467,10 @@ int odp_service_run(odp_service_t *self)
         s_pipes_sync(self);
         /*  Another service's events, say: served between requests, not after all of them. */
         for (int k = first_reader; k < first_pipe; k++) {
-            if (!(items[k].revents & ZMQ_POLLIN))
+            if (!(revents[k] & POLLIN))
                 continue;
             for (size_t i = 0; i < self->nreaders; i++)
-                if (zsock_resolve(self->readers[i].sock) == items[k].socket) {
+                if (zsock_resolve(self->readers[i].sock) == zs[k]) {
                     self->readers[i].fn(self, self->readers[i].sock, self->readers[i].arg);
                     odp_db_rollback(self->db);
                     if (odp_outbox_pending(self->outbox))

@@ -4,6 +4,9 @@
     qbench pg     CONNINFO RESOURCE RELATION MAXROW CONC SECONDS   the service / libpq
         CONC threads, each its own connection, asking for one random row by _id (row_no)
         for SECONDS; prints requests per second.
+    qbench whoami ENDPOINT CONC SECONDS    the same load of `whoami`, which the service's loop
+        answers without PostgreSQL: the transport's ceiling (client, CURVE, ZeroMQ, the
+        loop); prints requests per second.
     qbench page   ENDPOINT RESOURCE RELEASE PAGE N    median ms of page 1 and of page PAGE
         (limit 100) through next_page, N times each, interleaved; prints both.
     qbench search ENDPOINT N WORD...                  catalogue.search with one of the words,
@@ -39,7 +42,7 @@ typedef struct {
     double until;
     long done;
     unsigned seed;
-    int pg;
+    enum { S_ROWS, S_PG, S_WHOAMI } kind;
 } s_load_t;
 
 static void *s_load(void *arg)
@@ -48,7 +51,7 @@ static void *s_load(void *arg)
     odp_client_t *c = NULL;
     PGconn *pg = NULL;
     char sql[256];
-    if (l->pg) {
+    if (l->kind == S_PG) {
         pg = PQconnectdb(l->target);
         snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE row_no = $1::bigint", l->relation);
         if (PQstatus(pg) != CONNECTION_OK) {
@@ -67,6 +70,12 @@ static void *s_load(void *arg)
             if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
                 l->done++;
             PQclear(r);
+        } else if (l->kind == S_WHOAMI) {
+            odp_whoami_t m = {0};
+            odp_reply_t rep;
+            if (odp_client_call(c, &odp_def_whoami, &m, 10000, &rep) == 0 && rep.status == 200)
+                l->done++;
+            odp_reply_free(&rep);
         } else {
             msgpack_sbuffer sb;
             msgpack_sbuffer_init(&sb);
@@ -127,9 +136,10 @@ int main(int argc, char **argv)
 {
     if (argc > 2 && strcmp(argv[2], "-") == 0 && strcmp(argv[1], "pg") != 0)
         argv[2] = NULL;
-    if (argc >= 8 && (strcmp(argv[1], "rows") == 0 || strcmp(argv[1], "pg") == 0)) {
-        int conc = atoi(argv[6]);
-        double secs = atof(argv[7]);
+    bool whoami = argc == 5 && strcmp(argv[1], "whoami") == 0;
+    if (whoami || (argc >= 8 && (strcmp(argv[1], "rows") == 0 || strcmp(argv[1], "pg") == 0))) {
+        int conc = atoi(argv[whoami ? 3 : 6]);
+        double secs = atof(argv[whoami ? 4 : 7]);
         s_load_t l[64];
         pthread_t t[64];
         if (conc < 1 || conc > 64)
@@ -146,12 +156,14 @@ int main(int argc, char **argv)
             }
             l[i] = (s_load_t){.client = c,
                               .target = argv[2],
-                              .resource = argv[3],
-                              .relation = argv[4],
-                              .maxrow = atol(argv[5]),
+                              .resource = whoami ? NULL : argv[3],
+                              .relation = whoami ? NULL : argv[4],
+                              .maxrow = whoami ? 1 : atol(argv[5]),
                               .until = until,
                               .seed = (unsigned)i * 7919u + 1u,
-                              .pg = pg};
+                              .kind = pg       ? S_PG
+                                      : whoami ? S_WHOAMI
+                                               : S_ROWS};
         }
         for (int i = 0; i < conc; i++)
             pthread_create(&t[i], NULL, s_load, &l[i]);

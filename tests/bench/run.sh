@@ -679,7 +679,12 @@ SQL
     relation=$($psql -At -c "SELECT relation FROM publisher.releases WHERE resource = '$pub_resource' AND state = 'current'")
     release=${relation#publisher.r}
     maxrow=$($psql -At -c "SELECT max(row_no) FROM $relation")
+    # Two libpq baselines. Over the Unix socket as the superuser (what this compared with
+    # until round 5), and over TCP 127.0.0.1 as the query service's own role with its
+    # scram password - the way the service itself and any client "straight to PostgreSQL"
+    # reach it, so the verdict uses that one. Both send the same statement.
     conninfo="host=$ODP_PG_SOCKET port=$ODP_DB_PORT user=$ODP_PG_SUPERUSER dbname=odp"
+    tcpinfo="host=127.0.0.1 port=$ODP_DB_PORT user=odp_query dbname=odp"
     runs=${ODP_BENCH_QUERY_RUNS:-3}
     conc=${ODP_BENCH_QUERY_CONC:-4}
     : > "$work/query.results"
@@ -688,6 +693,9 @@ SQL
         r=$((r + 1))
         svc=$("$qb" rows - "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench rows failed"
         lib=$("$qb" pg "$conninfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench pg failed"
+        tcp=$(PGPASSWORD=$ODP_QUERY_DB_PASSWORD "$qb" pg "$tcpinfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) ||
+            die "qbench pg over TCP failed"
+        ceil=$("$qb" whoami - "$conc" 5) || die "qbench whoami failed"
         page=$("$qb" page - "$pub_resource" "$release" 10000 20) || die "qbench page failed"
         search=$("$qb" search - 200 空气监测 水质 交通统计 医疗名录 教育 企业登记 人口分布 气象指数) ||
             die "qbench search failed"
@@ -706,8 +714,8 @@ SQL
         p2=$(pg_ticks)
         psql_s=$(calc %.3f "$t1 - $t0")
         cpu="$(calc %.2f "($q1 - $q0) / $tck") $(calc %.2f "($p1 - $p0) / $tck") $(calc %.2f "($p2 - $p1) / $tck")"
-        echo "$svc $lib $page $search $dl $psql_s $cpu" >> "$work/query.results"
-        say "query round $r: service $svc req/s, libpq $lib req/s; page 1 / 10,000 $page ms; search p50 p95 bad $search; download $dl (s bytes), psql \\copy ${psql_s}s"
+        echo "$svc $lib $page $search $dl $psql_s $cpu $tcp $ceil" >> "$work/query.results"
+        say "query round $r: service $svc req/s, libpq TCP $tcp / Unix socket $lib req/s, whoami $ceil req/s; page 1 / 10,000 $page ms; search p50 p95 bad $search; download $dl (s bytes), psql \\copy ${psql_s}s"
     done
     same=$(cmp -s "$work/data/query-download.csv" "$work/data/query-psql.csv" && echo yes || echo no)
     query_hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$query_pid/status")
@@ -715,12 +723,14 @@ SQL
     med() { awk -v c="$1" '{ print $c }' "$work/query.results" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
     set -- $(med 1) $(med 2) $(med 3) $(med 4) $(med 5) $(med 6) $(med 8) $(med 10) $(med 9)
     svc=$1 lib=$2 p1=$3 p10k=$4 s50=$5 s95=$6 dl_s=$7 psql_s=$8 dl_bytes=$9 qkb=$query_hwm
-    dl_qcpu=$(med 11) dl_pgcpu=$(med 12) psql_pgcpu=$(med 13)
+    dl_qcpu=$(med 11) dl_pgcpu=$(med 12) psql_pgcpu=$(med 13) tcp=$(med 14) ceil=$(med 15)
     kill "$query_pid" 2>/dev/null
     rm -f "$work/run/query.pid" "$work/data/query-download.csv" "$work/data/query-psql.csv"
-    ratio=$(calc %.3f "$svc / $lib")
+    ratio=$(calc %.3f "$svc / $tcp")
+    uratio=$(calc %.3f "$svc / $lib")
     if [ "$(calc %d "$ratio >= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
-    echo "$v - query: indexed equality $svc req/s through the service, $lib through libpq: ratio $ratio (target >= 0.5)" >> "$verdicts"
+    echo "$v - query: indexed equality $svc req/s through the service, $tcp through libpq over TCP: ratio $ratio (target >= 0.5); against libpq over the Unix socket as the superuser, $lib req/s: ratio $uratio" >> "$verdicts"
+    echo "info - query: the transport's ceiling, whoami (answered by the loop, no PostgreSQL) through the same client and keys: $ceil req/s, $(calc %.3f "$ceil / $tcp") x libpq over TCP, $(calc %.3f "$ceil / $lib") x over the Unix socket" >> "$verdicts"
     ratio=$(calc %.2f "$p10k / $p1")
     if [ "$(calc %d "$ratio <= 1.5")" = 1 ]; then v=PASS; else v=FAIL; fi
     echo "$v - query: keyset page 10,000 $p10k ms vs page 1 $p1 ms: $ratio x (target <= 1.5)" >> "$verdicts"
