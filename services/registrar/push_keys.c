@@ -138,7 +138,9 @@ static int s_cmp(const void *a, const void *b)
     and on the push's path; qsort() when the second buffer cannot be had. */
 static void s_sort(uint64_t *a, size_t n)
 {
-    uint64_t *tmp = n > 1 ? malloc(n * sizeof *tmp) : NULL;
+    if (n < 2)
+        return;
+    uint64_t *tmp = malloc(n * sizeof *tmp);
     if (!tmp) {
         qsort(a, n, sizeof *a, s_cmp);
         return;
