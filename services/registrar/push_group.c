@@ -210,23 +210,37 @@ static char *s_colmap_text(const loader_t *loader)
     return text;
 }
 
+/*  One kind of the upload's evidence given up, in the group's transaction: sql (parameter
+    $1 the upload) removes its rows and sets NULL the uploads column that says the push
+    makes it, so that its reader works without. what names the kind in the log. 0, or -1
+    with the slot given up. */
+static int s_give_up(odp_req_t *req, push_slot_t *slot, const char *sql, const char *what)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, slot->upload);
+    const char *vals[1] = {id};
+    PGresult *r = PQexecParams(slot->conn, sql, 1, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        char step[40];
+        snprintf(step, sizeof step, "%s_given_up", what);
+        return s_group_fail(req, slot, step, r);
+    }
+    PQclear(r);
+    odp_warn("event=push.%s_given_up upload=%" PRId64, what, slot->upload);
+    return 0;
+}
+
 /*  The group's counts into stage_counts, in its transaction; or, when this slot could not
     count them all (too many distinct values, out of memory), the upload's counts given up
     (uploads.counted_fields NULL: the publisher counts by a scan). */
 static int s_counts_commit(odp_req_t *req, push_slot_t *slot)
 {
     if (slot->counts_lost || (slot->counts && push_counts_overflow(slot->counts))) {
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, slot->upload);
-        const char *vals[1] = {id};
-        PGresult *r = PQexecParams(slot->conn,
-                                   "WITH d AS (DELETE FROM stage_counts WHERE upload = $1) UPDATE "
-                                   "uploads SET counted_fields = NULL WHERE id = $1",
-                                   1, NULL, vals, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return s_group_fail(req, slot, "counts_given_up", r);
-        PQclear(r);
-        odp_warn("event=push.counts_given_up upload=%" PRId64, slot->upload);
+        if (s_give_up(req, slot,
+                      "WITH d AS (DELETE FROM stage_counts WHERE upload = $1) UPDATE uploads "
+                      "SET counted_fields = NULL WHERE id = $1",
+                      "counts") < 0)
+            return -1;
         push_counts_destroy(&slot->counts);
         slot->counts_lost = false;
         return 0;
@@ -257,17 +271,11 @@ static int s_counts_commit(odp_req_t *req, push_slot_t *slot)
 static int s_checks_commit(odp_req_t *req, push_slot_t *slot)
 {
     if (slot->checks_lost || (slot->checks && push_checks_lost(slot->checks))) {
-        char id[24];
-        snprintf(id, sizeof id, "%" PRId64, slot->upload);
-        const char *vals[1] = {id};
-        PGresult *r = PQexecParams(slot->conn,
-                                   "WITH d AS (DELETE FROM stage_checks WHERE upload = $1) UPDATE "
-                                   "uploads SET checked_revision = NULL WHERE id = $1",
-                                   1, NULL, vals, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return s_group_fail(req, slot, "checks_given_up", r);
-        PQclear(r);
-        odp_warn("event=push.checks_given_up upload=%" PRId64, slot->upload);
+        if (s_give_up(req, slot,
+                      "WITH d AS (DELETE FROM stage_checks WHERE upload = $1) UPDATE uploads "
+                      "SET checked_revision = NULL WHERE id = $1",
+                      "checks") < 0)
+            return -1;
         push_checks_destroy(&slot->checks);
         slot->checks_lost = false;
         return 0;
@@ -298,22 +306,18 @@ static int s_checks_commit(odp_req_t *req, push_slot_t *slot)
     (uploads.keyed_fields NULL: the reviewer counts repeats by a scan). */
 static int s_keys_commit(odp_req_t *req, push_slot_t *slot)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%" PRId64, slot->upload);
     if (slot->keys_lost || (slot->keys && push_keys_lost(slot->keys))) {
-        const char *vals[1] = {id};
-        PGresult *r = PQexecParams(slot->conn,
-                                   "WITH d AS (DELETE FROM stage_keys WHERE upload = $1) UPDATE "
-                                   "uploads SET keyed_fields = NULL WHERE id = $1",
-                                   1, NULL, vals, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return s_group_fail(req, slot, "keys_given_up", r);
-        PQclear(r);
-        odp_warn("event=push.keys_given_up upload=%" PRId64, slot->upload);
+        if (s_give_up(req, slot,
+                      "WITH d AS (DELETE FROM stage_keys WHERE upload = $1) UPDATE uploads SET "
+                      "keyed_fields = NULL WHERE id = $1",
+                      "keys") < 0)
+            return -1;
         push_keys_destroy(&slot->keys);
         slot->keys_lost = false;
         return 0;
     }
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, slot->upload);
     for (size_t i = 0; slot->keys && i < push_keys_count(slot->keys); i++) {
         const char *name = NULL;
         int64_t nulls = 0;

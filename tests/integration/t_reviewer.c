@@ -1358,24 +1358,33 @@ static char *s_findings_text(PGconn *pg, int64_t upload)
     return out;
 }
 
-/*  The findings the SQL path alone makes of upload (every row-level check scanned, no
-    evidence), in a transaction rolled back: what the review must have found. */
-static char *s_findings_sql(PGconn *pg, int64_t upload)
+/*  The findings of upload after the statements del and redo (each with the upload as $1),
+    run in a transaction that is rolled back, with reviewer first in the search path. */
+static char *s_findings_redone(PGconn *pg, int64_t upload, const char *del, const char *redo)
 {
-    char sql[400];
-    snprintf(sql, sizeof sql,
-             "BEGIN; SET LOCAL search_path = reviewer; DELETE FROM findings WHERE upload = "
-             "%lld; SELECT "
-             "reviewer.collect_row_findings(%lld, (SELECT dictionary_revision FROM "
-             "registrar.uploads WHERE id = %lld), false)",
-             (long long)upload, (long long)upload, (long long)upload);
-    PGresult *r = PQexec(pg, sql);
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)upload);
+    const char *vals[1] = {id};
+    PQclear(PQexec(pg, "BEGIN; SET LOCAL search_path = reviewer"));
+    PGresult *r = PQexecParams(pg, del, 1, NULL, vals, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    r = ok ? PQexecParams(pg, redo, 1, NULL, vals, NULL, NULL, 0) : NULL;
+    ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
     CHECK(ok, "the SQL path: %s", PQerrorMessage(pg));
     PQclear(r);
     char *out = ok ? s_findings_text(pg, upload) : NULL;
     PQclear(PQexec(pg, "ROLLBACK"));
     return out;
+}
+
+/*  The findings the SQL path alone makes of upload (every row-level check scanned, no
+    evidence): what the review must have found. */
+static char *s_findings_sql(PGconn *pg, int64_t upload)
+{
+    return s_findings_redone(pg, upload, "DELETE FROM findings WHERE upload = $1",
+                             "SELECT collect_row_findings($1, (SELECT dictionary_revision FROM "
+                             "registrar.uploads WHERE id = $1), false)");
 }
 
 /*  Values on both sides of every boundary, and values the registrar must not prove (at a
@@ -1479,23 +1488,14 @@ static void s_push_clean(void)
 }
 
 /*  The repeat findings (unique, duplicate rows, primary key) the SQL path alone makes of
-    upload (counted by a scan, no evidence), in a transaction rolled back. */
+    upload (counted by a scan, no evidence). */
 static char *s_repeat_findings_sql(PGconn *pg, int64_t upload)
 {
-    char sql[500];
-    snprintf(sql, sizeof sql,
-             "BEGIN; SET LOCAL search_path = reviewer; DELETE FROM findings WHERE upload = %lld "
-             "AND check_name IN ('unique', 'duplicate-row', 'primary-key'); SELECT "
-             "reviewer.collect_repeat_findings(%lld, (SELECT dictionary_revision FROM "
-             "registrar.uploads WHERE id = %lld), false, NULL)",
-             (long long)upload, (long long)upload, (long long)upload);
-    PGresult *r = PQexec(pg, sql);
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    CHECK(ok, "the SQL path: %s", PQerrorMessage(pg));
-    PQclear(r);
-    char *out = ok ? s_findings_text(pg, upload) : NULL;
-    PQclear(PQexec(pg, "ROLLBACK"));
-    return out;
+    return s_findings_redone(pg, upload,
+                             "DELETE FROM findings WHERE upload = $1 AND check_name IN "
+                             "('unique', 'duplicate-row', 'primary-key')",
+                             "SELECT collect_repeat_findings($1, (SELECT dictionary_revision "
+                             "FROM registrar.uploads WHERE id = $1), false, NULL)");
 }
 
 /*  rows rows of two unique text fields a and b, a date and a note, with the extra lines
