@@ -148,6 +148,13 @@ static void s_backup_restore(void)
     CHECK(rc == 0, "odpctl backup exit %d (see %s)", rc, log);
     if (rc != 0)
         return;
+    /*  A service may announce an event of its own while the backup runs (metrics' monitor
+        on a loaded machine, say): the copy holds each counter somewhere between its value
+        before the backup and its value after. */
+    s_state_t during;
+    pg = h_pg_super();
+    s_observe(dept, res.upload, pg, &during);
+    PQfinish(pg);
     /*  Never over a platform that has data. */
     const char *rargs[] = {"restore", tar, NULL};
     snprintf(log, sizeof log, "%s/log/restore-refused.log", h_var());
@@ -233,8 +240,10 @@ static void s_backup_restore(void)
         s_state_t after;
         s_observe(dept, res.upload, pg2, &after);
         for (int i = 0; i < ODP_NSERVICES; i++)
-            CHECK(after.seq[i] == before.seq[i], "%s event counter %lld after, %lld before",
-                  odp_service_names[i], (long long)after.seq[i], (long long)before.seq[i]);
+            CHECK(after.seq[i] >= before.seq[i] && after.seq[i] <= during.seq[i],
+                  "%s event counter %lld after, %lld before the backup, %lld after it",
+                  odp_service_names[i], (long long)after.seq[i], (long long)before.seq[i],
+                  (long long)during.seq[i]);
         CHECK(after.received == before.received && after.accepted == before.accepted &&
                   after.quarantined == before.quarantined,
               "review after: %lld/%lld/%lld, before %lld/%lld/%lld", (long long)after.received,
