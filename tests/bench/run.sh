@@ -632,15 +632,17 @@ bench_web() {
 }
 
 # ---- the query service (issue 10) ----------------------------------------------------------
-# With the 1M x 8 set released by bench_release and 100,000 catalogue entries: an indexed equality
-# query (one row by _id) through the query service against the same query through libpq at
-# the same concurrency (throughput ratio, target >= 0.5); keyset page 10,000 against page 1
-# (median latency ratio, target <= 1.5); catalogue search with Chinese keywords (p50/p95,
-# target p95 <= 20 ms); the full version as CSV through download.chunk against psql
-# \copy (SELECT ...) TO (target >= 0.8); the query service's peak RSS. Each comparison runs
-# ODP_BENCH_QUERY_RUNS (3) interleaved rounds and reports the median. The 100,000 entries
-# are written straight into publisher.entries as the superuser (synthetic, like gen.c's
-# rows): the publisher's release path is measured above, the search is measured here.
+# With the 1M x 8 set released by bench_release and 100,000 catalogue entries: an indexed
+# equality query (one row by _id) through the query service against the same query through
+# libpq at the same concurrency, at each of ODP_BENCH_QUERY_CONCS (4 16 32) (throughput
+# ratio, target >= 0.5), with whoami through the same client as the transport's ceiling;
+# keyset page 10,000 against page 1 (median latency ratio, target <= 1.5); catalogue search
+# with Chinese keywords (p50/p95, target p95 <= 20 ms); the full version as CSV through
+# download.chunk against psql \copy (SELECT ...) TO (target >= 0.8); the query service's
+# peak RSS. Each comparison runs ODP_BENCH_QUERY_RUNS (3) interleaved rounds (odd rounds
+# run the service first, even rounds last) and reports the median. The 100,000 entries are
+# written straight into publisher.entries as the superuser (synthetic, like gen.c's rows):
+# the publisher's release path is measured above, the search is measured here.
 bench_query() {
     say "query: building qbench"
     cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I. \
@@ -686,16 +688,35 @@ SQL
     conninfo="host=$ODP_PG_SOCKET port=$ODP_DB_PORT user=$ODP_PG_SUPERUSER dbname=odp"
     tcpinfo="host=127.0.0.1 port=$ODP_DB_PORT user=odp_query dbname=odp"
     runs=${ODP_BENCH_QUERY_RUNS:-3}
-    conc=${ODP_BENCH_QUERY_CONC:-4}
+    # The throughput comparison at each of these concurrencies (clients, each one request at
+    # a time; qbench allows 1-64), both sides at the same one: few clients measure the
+    # latency of one request's path, more measure what each side can carry.
+    concs=${ODP_BENCH_QUERY_CONCS:-4 16 32}
     : > "$work/query.results"
+    : > "$work/query.tput"
+    # Unmeasured warm-up: the service reloads its catalogue search index after the entries
+    # above (on its loop), and makes its hints and prepared statements at the first
+    # requests; until round 6 the first round of every run measured that start-up.
+    "$qb" search - 20 空气监测 >/dev/null || die "qbench search failed"
+    "$qb" rows - "$pub_resource" "$relation" "$maxrow" 4 3 >/dev/null || die "qbench rows failed"
     r=0
     while [ $r -lt "$runs" ]; do
         r=$((r + 1))
-        svc=$("$qb" rows - "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench rows failed"
-        lib=$("$qb" pg "$conninfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench pg failed"
-        tcp=$(PGPASSWORD=$ODP_QUERY_DB_PASSWORD "$qb" pg "$tcpinfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) ||
-            die "qbench pg over TCP failed"
-        ceil=$("$qb" whoami - "$conc" 5) || die "qbench whoami failed"
+        # Odd rounds run the service first, even rounds last: drift hits both sides.
+        if [ $((r % 2)) = 1 ]; then sides="svc lib tcp ceil"; else sides="tcp lib ceil svc"; fi
+        for conc in $concs; do
+            for side in $sides; do
+                case $side in
+                svc) svc=$("$qb" rows - "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench rows failed" ;;
+                lib) lib=$("$qb" pg "$conninfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench pg failed" ;;
+                tcp) tcp=$(PGPASSWORD=$ODP_QUERY_DB_PASSWORD "$qb" pg "$tcpinfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) ||
+                    die "qbench pg over TCP failed" ;;
+                ceil) ceil=$("$qb" whoami - "$conc" 5) || die "qbench whoami failed" ;;
+                esac
+            done
+            echo "$conc $r $svc $lib $tcp $ceil" >> "$work/query.tput"
+            say "query round $r, concurrency $conc: service $svc req/s, libpq TCP $tcp / Unix socket $lib req/s, whoami $ceil req/s"
+        done
         page=$("$qb" page - "$pub_resource" "$release" 10000 20) || die "qbench page failed"
         search=$("$qb" search - 200 空气监测 水质 交通统计 医疗名录 教育 企业登记 人口分布 气象指数) ||
             die "qbench search failed"
@@ -714,23 +735,32 @@ SQL
         p2=$(pg_ticks)
         psql_s=$(calc %.3f "$t1 - $t0")
         cpu="$(calc %.2f "($q1 - $q0) / $tck") $(calc %.2f "($p1 - $p0) / $tck") $(calc %.2f "($p2 - $p1) / $tck")"
-        echo "$svc $lib $page $search $dl $psql_s $cpu $tcp $ceil" >> "$work/query.results"
-        say "query round $r: service $svc req/s, libpq TCP $tcp / Unix socket $lib req/s, whoami $ceil req/s; page 1 / 10,000 $page ms; search p50 p95 bad $search; download $dl (s bytes), psql \\copy ${psql_s}s"
+        echo "$page $search $dl $psql_s $cpu" >> "$work/query.results"
+        say "query round $r: page 1 / 10,000 $page ms; search p50 p95 bad $search; download $dl (s bytes), psql \\copy ${psql_s}s"
     done
     same=$(cmp -s "$work/data/query-download.csv" "$work/data/query-psql.csv" && echo yes || echo no)
     query_hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$query_pid/status")
     # median of column N over the rounds
     med() { awk -v c="$1" '{ print $c }' "$work/query.results" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-    set -- $(med 1) $(med 2) $(med 3) $(med 4) $(med 5) $(med 6) $(med 8) $(med 10) $(med 9)
-    svc=$1 lib=$2 p1=$3 p10k=$4 s50=$5 s95=$6 dl_s=$7 psql_s=$8 dl_bytes=$9 qkb=$query_hwm
-    dl_qcpu=$(med 11) dl_pgcpu=$(med 12) psql_pgcpu=$(med 13) tcp=$(med 14) ceil=$(med 15)
+    set -- $(med 1) $(med 2) $(med 3) $(med 4) $(med 6) $(med 8) $(med 7)
+    p1=$1 p10k=$2 s50=$3 s95=$4 dl_s=$5 psql_s=$6 dl_bytes=$7 qkb=$query_hwm
+    dl_qcpu=$(med 9) dl_pgcpu=$(med 10) psql_pgcpu=$(med 11)
     kill "$query_pid" 2>/dev/null
     rm -f "$work/run/query.pid" "$work/data/query-download.csv" "$work/data/query-psql.csv"
-    ratio=$(calc %.3f "$svc / $tcp")
-    uratio=$(calc %.3f "$svc / $lib")
-    if [ "$(calc %d "$ratio >= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
-    echo "$v - query: indexed equality $svc req/s through the service, $tcp through libpq over TCP: ratio $ratio (target >= 0.5); against libpq over the Unix socket as the superuser, $lib req/s: ratio $uratio" >> "$verdicts"
-    echo "info - query: the transport's ceiling, whoami (answered by the loop, no PostgreSQL) through the same client and keys: $ceil req/s, $(calc %.3f "$ceil / $tcp") x libpq over TCP, $(calc %.3f "$ceil / $lib") x over the Unix socket" >> "$verdicts"
+    # Per concurrency: the medians of each side over the rounds, their ratio (the verdict),
+    # and the spread of the rounds' own ratios (min / median / max).
+    for conc in $concs; do
+        # column N of this concurrency's rows: "min median max"
+        qtput() { awk -v c="$conc" -v n="$1" '$1 == c { print $n }' "$work/query.tput" > "$work/query.col"; stats "$work/query.col"; }
+        ratios() { awk -v c="$conc" -v a="$1" -v b="$2" '$1 == c && $b > 0 { printf "%.3f\n", $a / $b }' "$work/query.tput" > "$work/query.col"; stats "$work/query.col"; }
+        svc=$(qtput 3 | cut -d' ' -f2) lib=$(qtput 4 | cut -d' ' -f2) tcp=$(qtput 5 | cut -d' ' -f2)
+        ceil=$(qtput 6 | cut -d' ' -f2)
+        ratio=$(calc %.3f "$svc / $tcp")
+        uratio=$(calc %.3f "$svc / $lib")
+        if [ "$(calc %d "$ratio >= 0.5")" = 1 ]; then v=PASS; else v=FAIL; fi
+        echo "$v - query: concurrency $conc: indexed equality $(calc %.0f "$svc") req/s through the service, $(calc %.0f "$tcp") through libpq over TCP: ratio $ratio (target >= 0.5; rounds' ratios min/median/max $(ratios 3 5)); against libpq over the Unix socket as the superuser, $(calc %.0f "$lib") req/s: ratio $uratio" >> "$verdicts"
+        echo "info - query: concurrency $conc: the transport's ceiling, whoami (answered by the loop, no PostgreSQL) through the same client and keys: $(calc %.0f "$ceil") req/s, $(calc %.3f "$ceil / $tcp") x libpq over TCP, $(calc %.3f "$ceil / $lib") x over the Unix socket" >> "$verdicts"
+    done
     ratio=$(calc %.2f "$p10k / $p1")
     if [ "$(calc %d "$ratio <= 1.5")" = 1 ]; then v=PASS; else v=FAIL; fi
     echo "$v - query: keyset page 10,000 $p10k ms vs page 1 $p1 ms: $ratio x (target <= 1.5)" >> "$verdicts"
