@@ -6,6 +6,7 @@
 #include "common/config.h"
 
 #include <sodium.h>
+#include <unistd.h>
 
 int main(void)
 {
@@ -26,8 +27,13 @@ int main(void)
         if (workers > 0 && odp_service_pool(svc, workers) < 0)
             rc = -1;
         /*  And the fast path of a hinted row query: the loop sends its statement itself
-            on its own pipelined connections, no thread hand-off (issue #10). */
-        int pipelines = (int)odp_config_int("query", "PIPELINES", 2);
+            on its own pipelined connections, no thread hand-off (issue #10). By default
+            one per two cores: a turn's statements go on the least busy connection, so
+            fewer connections wake fewer backends, each for more statements; the loop and
+            the ZeroMQ threads need the other cores (docs/scaling.md, round 6). */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int dflt = cores >= 4 ? (int)(cores / 2 < 8 ? cores / 2 : 8) : 1;
+        int pipelines = (int)odp_config_int("query", "PIPELINES", dflt);
         if (rc == 0 && workers > 0 && pipelines > 0 && odp_service_pipelines(svc, pipelines) < 0)
             rc = -1;
         identity_routes(svc);
