@@ -48,6 +48,25 @@ int q_charge_key(odp_req_t *req)
     return s_charge(req, bucket);
 }
 
+/*  The caller's name and how it was known (who->kind and who->via as resolved). */
+static void s_who_name(const odp_req_t *req, q_who_t *who)
+{
+    if (!who->via[0])
+        snprintf(who->via, sizeof who->via, "none");
+    switch (who->kind) {
+    case Q_USER:
+        snprintf(who->str, sizeof who->str, "user:%" PRId64, who->user);
+        break;
+    case Q_PROVIDER:
+    case Q_OPERATIONS:
+        snprintf(who->str, sizeof who->str, "%s", req->actor_str);
+        break;
+    case Q_ANONYMOUS:
+        snprintf(who->str, sizeof who->str, "anonymous");
+        break;
+    }
+}
+
 int q_who(odp_req_t *req, const odp_val_t *token, q_who_t *who)
 {
     memset(who, 0, sizeof *who);
@@ -99,21 +118,14 @@ int q_who(odp_req_t *req, const odp_val_t *token, q_who_t *who)
         }
         PQclear(r);
     }
-    if (!who->via[0])
-        snprintf(who->via, sizeof who->via, "none");
-    switch (who->kind) {
-    case Q_USER:
-        snprintf(who->str, sizeof who->str, "user:%" PRId64, who->user);
-        break;
-    case Q_PROVIDER:
-    case Q_OPERATIONS:
-        snprintf(who->str, sizeof who->str, "%s", req->actor_str);
-        break;
-    case Q_ANONYMOUS:
-        snprintf(who->str, sizeof who->str, "anonymous");
-        return q_charge_key(req);
-    }
-    return s_charge(req, who->str);
+    s_who_name(req, who);
+    return who->kind == Q_ANONYMOUS ? q_charge_key(req) : s_charge(req, who->str);
+}
+
+void q_who_anonymous(const odp_req_t *req, q_who_t *who)
+{
+    memset(who, 0, sizeof *who);
+    s_who_name(req, who);
 }
 
 int q_user(odp_req_t *req, const odp_val_t *token, q_who_t *who)

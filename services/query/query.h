@@ -37,6 +37,11 @@ typedef struct {
     limit (429 with retry_after_ms when it is spent). 0, or -1 with req->err set. */
 int q_who(odp_req_t *req, const odp_val_t *token, q_who_t *who);
 
+/*  An anonymous caller as q_who names one, neither looked up nor charged: the row query's
+    fast path for a public key no account is known to hold (rows.c), which charges the key
+    itself (q_charge_key) and whose statement checks that the key is unbound. */
+void q_who_anonymous(const odp_req_t *req, q_who_t *who);
+
 /*  The same, and the actor must be a signed-in user (401 otherwise). */
 int q_user(odp_req_t *req, const odp_val_t *token, q_who_t *who);
 

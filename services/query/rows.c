@@ -417,6 +417,30 @@ static void s_hint_drop(const char *key)
     pthread_mutex_unlock(&s_hint_lock);
 }
 
+/*  The public keys seen bound to an account (the pool resolved them to a user), kept in the
+    hints' table under a name no entry code takes ("#" and the key): their requests go
+    straight to the pool, which looks the key up. A key not known bound takes the fast path
+    as anonymous, and its statement checks that no account holds it; learning, like the
+    hints, decides nothing. */
+static void s_bound_name(const char *pubkey, char *name, size_t size)
+{
+    snprintf(name, size, "#%s", pubkey);
+}
+
+static bool s_bound_known(const char *pubkey)
+{
+    char name[64];
+    s_bound_name(pubkey, name, sizeof name);
+    return s_hint_get(name) != 0;
+}
+
+static void s_bound_learn(const char *pubkey)
+{
+    char name[64];
+    s_bound_name(pubkey, name, sizeof name);
+    s_hint_put(name, 1);
+}
+
 /*  A row query on its way: built (s_rows_build), run here or by the loop (the fast path),
     answered from its result (s_rows_reply). */
 typedef struct {
@@ -433,6 +457,7 @@ typedef struct {
     q_who_t who;
     const char *format;
     char key[128]; /* the hint's, when hinted */
+    bool keyed;    /* hinted for a public caller's key: the statement checks it is unbound */
     /*  The hinted statement's parameters: the rows' (text), then q_release_sql's. */
     const char **vals;
     int *lens;
@@ -456,7 +481,7 @@ static int s_rows_params(odp_req_t *req, s_rows_t *q, int64_t pin)
 {
     const odp_datastore_search_t *m = req->msg;
     const s_build_t *b = &q->b;
-    int n = b->n + 4;
+    int n = b->n + 4 + (q->keyed ? 1 : 0);
     q->vals = calloc((size_t)n, sizeof *q->vals);
     q->lens = calloc((size_t)n, sizeof *q->lens);
     if (!q->vals || !q->lens)
@@ -474,6 +499,8 @@ static int s_rows_params(odp_req_t *req, s_rows_t *q, int64_t pin)
     q->vals[b->n + 1] = m->version.present && m->version.i ? q->ver : NULL;
     q->vals[b->n + 2] = q->who.kind == Q_USER ? q->uid : NULL;
     q->vals[b->n + 3] = pin ? q->pin : NULL;
+    if (q->keyed)
+        q->vals[b->n + 4] = req->actor->key;
     return 0;
 }
 
@@ -626,14 +653,20 @@ static int s_rows_build(odp_req_t *req, s_rows_t *q, int64_t pin, int64_t after,
         /*  The release's checks and its rows in one statement: the rows are read only when
             the release found is the hinted one and who may read it. A lateral subquery is
             joined by a nested loop, one release row outside, so the rows keep its order. */
-        char check[2048];
+        char check[2048], unbound[128] = "";
         q_release_sql(check, sizeof check, b->n + 1);
+        /*  A public caller's key: read as anonymous only while no account holds the key. */
+        if (q->keyed)
+            snprintf(unbound, sizeof unbound,
+                     " AND NOT EXISTS (SELECT 1 FROM user_keys k WHERE k.public_key = $%d)",
+                     b->n + 5);
         as = asprintf(
             &sql,
-            "SELECT v.id, v.version, v.relation, v.rows, v.department, v.may_read, x.* "
-            "FROM (%s) v LEFT JOIN LATERAL (SELECT %s %s AND v.may_read AND v.id = "
-            "%" PRId64 " ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64 ") x ON true",
-            check, odp_buf_data(sel), odp_buf_data(b->sql), release, order, limit, offset);
+            "SELECT v.id, v.version, v.relation, v.rows, v.department, v.ok, x.* "
+            "FROM (SELECT c.*, c.may_read%s AS ok FROM (%s) c) v LEFT JOIN LATERAL (SELECT %s "
+            "%s AND v.ok AND v.id = %" PRId64 " ORDER BY %srow_no LIMIT %" PRId64 " OFFSET %" PRId64
+            ") x ON true",
+            unbound, check, odp_buf_data(sel), odp_buf_data(b->sql), release, order, limit, offset);
     }
     odp_buf_destroy(&sel);
     q->sql = sql;
@@ -846,6 +879,8 @@ static int s_search(odp_req_t *req)
         req->resume = NULL;
     } else if (q_who(req, &m->token, &who) < 0)
         return -1;
+    if (who.kind == Q_USER && strcmp(who.via, "key") == 0)
+        s_bound_learn(req->actor->key);
     int64_t pin, after;
     const char *format;
     if (s_parse(req, &pin, &after, &format) < 0)
@@ -897,25 +932,37 @@ static bool s_quick(const odp_datastore_search_t *m, const s_rows_t *q)
 static int s_search_start(odp_req_t *req, odp_stmt_t *stmt, void **state)
 {
     const odp_datastore_search_t *m = req->msg;
-    if (m->token.present || (strcmp(req->actor->kind, "anonymous") == 0 && req->actor->key[0]))
+    /*  A public caller's key that no account is known to hold: anonymous, charged to its key
+        (as q_who does) only once its statement is sent; anything else it asks goes to the
+        pool unresolved, where q_who looks the key up and charges it. */
+    bool keyed = strcmp(req->actor->kind, "anonymous") == 0 && req->actor->key[0];
+    if (m->token.present || (keyed && s_bound_known(req->actor->key)))
         return ODP_ASYNC_POOL;
     q_who_t who;
-    if (q_who(req, &m->token, &who) < 0)
+    if (keyed)
+        q_who_anonymous(req, &who);
+    else if (q_who(req, &m->token, &who) < 0)
         return -1;
     int64_t pin, after;
     const char *format;
-    if (s_parse(req, &pin, &after, &format) < 0)
-        return -1;
-    q_who_t *resume = malloc(sizeof *resume);
+    if (s_parse(req, &pin, &after, &format) < 0) {
+        if (!keyed)
+            return -1;
+        memset(req->err, 0, sizeof *req->err);
+        return ODP_ASYNC_POOL;
+    }
+    q_who_t *resume = keyed ? NULL : malloc(sizeof *resume);
     s_rows_t *q = calloc(1, sizeof *q);
-    if (!resume || !q) {
+    if ((!keyed && !resume) || !q) {
         free(resume);
         free(q);
         return odp_req_fail(req, ODP_E_INTERNAL, NULL, "out of memory");
     }
-    *resume = who;
+    if (resume)
+        *resume = who;
     q->who = who;
     q->format = format;
+    q->keyed = keyed;
     int64_t hint = s_hint_key_of(&m->resource, m->version.present ? m->version.i : 0, pin, q->key,
                                  sizeof q->key)
                        ? s_hint_get(q->key)
@@ -927,6 +974,10 @@ static int s_search_start(odp_req_t *req, odp_stmt_t *stmt, void **state)
         return ODP_ASYNC_POOL;
     }
     free(resume);
+    if (keyed && q_charge_key(req) < 0) {
+        s_rows_free(q);
+        return -1;
+    }
     *stmt = (odp_stmt_t){q->sql, q->nvals, q->vals, q->lens};
     *state = q;
     return ODP_ASYNC_SEND;
@@ -943,8 +994,12 @@ static int s_search_finish(odp_req_t *req, PGresult *r, void *state)
         if (ran)
             s_hint_drop(q->key);
         memset(req->err, 0, sizeof *req->err);
-        q_who_t *resume = malloc(sizeof *resume);
-        if (resume) {
+        /*  A public caller's key may have been bound to an account: the pool looks it up
+            (and charges the request a second time: rare, and never in the caller's favour). */
+        q_who_t *resume = q->keyed ? NULL : malloc(sizeof *resume);
+        if (q->keyed)
+            rc = ODP_ASYNC_POOL;
+        else if (resume) {
             *resume = q->who;
             req->resume = resume;
             rc = ODP_ASYNC_POOL;

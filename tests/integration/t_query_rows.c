@@ -870,6 +870,52 @@ static void s_hint(void)
     odp_client_destroy(&c);
 }
 
+/*  A public caller's key takes the loop's fast path as anonymous while no account holds it
+    (rows.c); its statement checks that, so a key bound to an account acts as its user from
+    the next request: here the user's reads are counted as the user's (usage_users), which
+    an anonymous read of the same open entry would not be. */
+static void s_bound_fast(void)
+{
+    CHECK(s_ready, "set-up failed");
+    odp_client_t *k = s_anon("bound-fast");
+    odp_reply_t rep;
+    int st;
+    for (int i = 0; i < 3; i++) {
+        st = s_rows(k, NULL, s_open, NULL, NULL, NULL, 5, &rep);
+        CHECK(st == 200 && h_int(&rep, "total") == S_ROWS, "anonymous, query %d: %d %s", i, st,
+              h_err_code(&rep));
+        odp_reply_free(&rep);
+    }
+    char token[65];
+    s_signin(k, "rows-bound-fast", token);
+    odp_user_bind_key_t b = {0};
+    b.token = odp_v_str(token);
+    st = h_call(k, &odp_def_user_bind_key, &b, &rep);
+    CHECK(st == 200, "bind_key: %d %s", st, h_err_code(&rep));
+    odp_reply_free(&rep);
+    PGconn *pg = h_pg_super();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM query.usage_users WHERE resource = '%s' AND user_id IN "
+             "(SELECT 'user:' || id FROM query.users WHERE login = 'rows-bound-fast')",
+             s_open);
+    CHECK(h_pg_int(pg, sql) == 0, "no use counted for the user before the key was bound");
+    /*  No token: the key alone says who asks, once on the fast path's statement, then on the
+        pool that learned it is bound. */
+    for (int i = 0; i < 2; i++) {
+        st = s_rows(k, NULL, s_open, NULL, NULL, NULL, 5, &rep);
+        CHECK(st == 200 && h_int(&rep, "total") == S_ROWS, "bound, query %d: %d %s", i, st,
+              h_err_code(&rep));
+        odp_reply_free(&rep);
+    }
+    int64_t until = zclock_mono() + 5000;
+    while (h_pg_int(pg, sql) != 1 && zclock_mono() < until)
+        zclock_sleep(100);
+    CHECK(h_pg_int(pg, sql) == 1, "the bound key's reads are the user's");
+    PQfinish(pg);
+    odp_client_destroy(&k);
+}
+
 /*  ---- the loop's pipelined fast path (issue #10) ---------------------------------------- */
 
 /*  A DEALER to the query service with the test's client certificate: requests sent ahead of
@@ -1089,4 +1135,7 @@ const h_case_t t_query_rows_cases[] = {
     {"query rows: the release hint decides nothing: a new version, the entry made conditional, a "
      "grant given and ended, and a withdrawal change the very next answer",
      s_hint},
+    {"query rows: a public key read as anonymous on the loop's fast path is read as its user "
+     "from the request after it is bound",
+     s_bound_fast},
     {NULL, NULL}};
