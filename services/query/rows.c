@@ -927,8 +927,9 @@ static bool s_quick(const odp_datastore_search_t *m, const s_rows_t *q)
 
 /*  The row query's fast path on the loop (odp_service_route_async): a request whose release
     is hinted and whose query is quick (s_quick) is built here and its one statement sent on
-    the loop's pipelined connections; anything else - a token or a bound key to look up,
-    no hint, a slow query - runs on the pool as before, the caller resolved once. */
+    the loop's pipelined connections; anything else - a token, a key known bound to an
+    account, no hint, a slow query - runs on the pool as before, the caller resolved once
+    (a public key's statement that finds the key bound: twice, s_search_finish). */
 static int s_search_start(odp_req_t *req, odp_stmt_t *stmt, void **state)
 {
     const odp_datastore_search_t *m = req->msg;

@@ -635,7 +635,8 @@ bench_web() {
 # With the 1M x 8 set released by bench_release and 100,000 catalogue entries: an indexed
 # equality query (one row by _id) through the query service against the same query through
 # libpq at the same concurrency, at each of ODP_BENCH_QUERY_CONCS (4 16 32) (throughput
-# ratio, target >= 0.5), with whoami through the same client as the transport's ceiling;
+# ratio, target >= 0.5; the service's clients on its public endpoint with a key nobody
+# registered, as a citizen's), with whoami through the same client as the transport's ceiling;
 # keyset page 10,000 against page 1 (median latency ratio, target <= 1.5); catalogue search
 # with Chinese keywords (p50/p95, target p95 <= 20 ms); the full version as CSV through
 # download.chunk against psql \copy (SELECT ...) TO (target >= 0.8); the query service's
@@ -651,8 +652,14 @@ bench_query() {
         $(pkg-config --libs libczmq libzmq msgpack libpq libsodium jansson) -lcsv -lm -lpthread ||
         die "cannot build tests/bench/qbench.c"
     qb=$root/$BUILD/bench/qbench
-    ODP_QUERY_RATE_PER_S=100000000 ODP_QUERY_RATE_BURST=100000000 ODP_LOG_LEVEL=warn \
-        "$bin/odp-query" > "$work/log/query.log" 2>&1 &
+    # The throughput comparison's clients reach the service as the public does: on the
+    # public endpoint, with a key pair nobody registered (anonymous, unless it is bound).
+    qpub="tcp://127.0.0.1:$((ODP_PORT_BASE + 33))"
+    "$bin/odpctl" keygen --kind user --id bench --out "$work/keys/public-user" >/dev/null ||
+        die "cannot make the public client's key"
+    pubcert=$work/keys/public-user_secret
+    ODP_QUERY_PUBLIC_BIND=$qpub ODP_QUERY_RATE_PER_S=100000000 ODP_QUERY_RATE_BURST=100000000 \
+        ODP_LOG_LEVEL=warn "$bin/odp-query" > "$work/log/query.log" 2>&1 &
     echo $! > "$work/run/query.pid"
     query_pid=$!
     i=0
@@ -698,7 +705,8 @@ SQL
     # above (on its loop), and makes its hints and prepared statements at the first
     # requests; until round 6 the first round of every run measured that start-up.
     "$qb" search - 20 空气监测 >/dev/null || die "qbench search failed"
-    "$qb" rows - "$pub_resource" "$relation" "$maxrow" 4 3 >/dev/null || die "qbench rows failed"
+    ODP_CLIENT_CERT=$pubcert "$qb" rows "$qpub" "$pub_resource" "$relation" "$maxrow" 4 3 >/dev/null ||
+        die "qbench rows failed"
     r=0
     while [ $r -lt "$runs" ]; do
         r=$((r + 1))
@@ -707,11 +715,12 @@ SQL
         for conc in $concs; do
             for side in $sides; do
                 case $side in
-                svc) svc=$("$qb" rows - "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench rows failed" ;;
+                svc) svc=$(ODP_CLIENT_CERT=$pubcert "$qb" rows "$qpub" "$pub_resource" "$relation" "$maxrow" "$conc" 5) ||
+                    die "qbench rows failed" ;;
                 lib) lib=$("$qb" pg "$conninfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) || die "qbench pg failed" ;;
                 tcp) tcp=$(PGPASSWORD=$ODP_QUERY_DB_PASSWORD "$qb" pg "$tcpinfo" "$pub_resource" "$relation" "$maxrow" "$conc" 5) ||
                     die "qbench pg over TCP failed" ;;
-                ceil) ceil=$("$qb" whoami - "$conc" 5) || die "qbench whoami failed" ;;
+                ceil) ceil=$(ODP_CLIENT_CERT=$pubcert "$qb" whoami "$qpub" "$conc" 5) || die "qbench whoami failed" ;;
                 esac
             done
             echo "$conc $r $svc $lib $tcp $ceil" >> "$work/query.tput"
