@@ -2,8 +2,8 @@
     a k-way merge of the groups' sorted runs of hashes (registrar.stage_keys), each read a
     page (at most 8,192 hashes) at a time, so that the memory is a page a run. A hash
     equal to the one before it in the merged order is a repeat. Past S_MAX_RUNS runs (push
-    groups) a field's counts are left to the scan: the memory stays bounded (16 MB)
-    whatever the row count. */
+    groups) in a field, the version's counts are left to the scan: the memory stays bounded
+    (16 MB) whatever the row count. */
 #include "reviewer.h"
 
 #include <inttypes.h>

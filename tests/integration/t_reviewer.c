@@ -1519,7 +1519,8 @@ static char *s_keyed_csv(int rows, const char *extra)
     of an escaped tab and of the second unique field, and NULLs (not repeats) are found
     exactly as the scan finds them, with no scan; a clean version over several groups finds
     none; a version the push could not hash (a timestamp field: its rows go as text) falls
-    back to the scan with the same findings. */
+    back to the scan with the same findings, and so does a version of more push groups than
+    the reviewer merges. */
 static void s_push_repeats(void)
 {
     static const char fields[] = "[{\"name\": \"a\", \"type\": \"text\", \"unique\": true},"
@@ -1582,6 +1583,43 @@ static void s_push_repeats(void)
               got ? got : "?", want ? want : "?");
         free(got);
         free(want);
+    }
+    /*  More push groups than the reviewer merges (S_MAX_RUNS, 256): tiny groups, the same
+        rows; the version's repeats are left to the scan, with the same findings. */
+    static const char *const tiny[] = {"ODP_REGISTRAR_COMMIT_BYTES=200", NULL};
+    h_service_stop("registrar");
+    CHECK(h_service_start("registrar", tiny) > 0, "the registrar restarts with tiny groups");
+    dirty = s_keyed_csv(3000, "A000002,新键1,2024-02-01,x\n"
+                              "A900001,新键1,2024-02-02,y\n");
+    int64_t many =
+        dirty ? s_push_reviewed_in("449400013", "审核 推送哈希 多组", fields, dirty, 256) : 0;
+    free(dirty);
+    if (many && pg) {
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(DISTINCT run) FROM registrar.stage_keys WHERE upload = %lld AND "
+                 "field = 'a'",
+                 (long long)many);
+        int64_t runs = h_pg_int(pg, sql);
+        CHECK(runs > 256, "upload %lld: %lld runs of a's hashes, not more than 256",
+              (long long)many, (long long)runs);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM reviewer.reviews WHERE upload = %lld AND NOT "
+                 "repeats_from_push",
+                 (long long)many);
+        CHECK(h_pg_int(pg, sql) == 1, "upload %lld: more than 256 runs were merged, not scanned",
+              (long long)many);
+        snprintf(sql, sizeof sql,
+                 "SELECT string_agg(row_no || ':' || coalesce(field, '-') || ':' || check_name, "
+                 "' ' ORDER BY row_no, field) FROM reviewer.findings WHERE upload = %lld",
+                 (long long)many);
+        PGresult *r = PQexec(pg, sql);
+        const char *list = PQresultStatus(r) == PGRES_TUPLES_OK && !PQgetisnull(r, 0, 0)
+                               ? PQgetvalue(r, 0, 0)
+                               : "";
+        CHECK(strcmp(list, "3001:a:unique 3002:b:unique") == 0,
+              "upload %lld over many groups found [%s]", (long long)many, list);
+        PQclear(r);
     }
     h_service_stop("registrar");
     CHECK(h_service_start("registrar", NULL) > 0, "the registrar restarts");
@@ -1652,6 +1690,7 @@ const h_case_t t_reviewer_cases[] = {
     {"reviewer: push evidence: a clean version proven by the push is reviewed without a scan",
      s_push_clean},
     {"reviewer: push evidence: repeats within and across push groups found from the push's "
-     "hashes exactly as the scan finds them; an unhashed version falls back to the scan",
+     "hashes exactly as the scan finds them; an unhashed version, or one of more than 256 push "
+     "groups, falls back to the scan",
      s_push_repeats},
     {NULL, NULL}};
