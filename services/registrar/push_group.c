@@ -333,8 +333,10 @@ static int s_keys_commit(odp_req_t *req, push_slot_t *slot)
             continue;
         char run[24], n[24];
         snprintf(run, sizeof run, "%" PRId64, slot->committed);
-        for (size_t at = 0, page = 0; at == 0 || at < bytes; page++) {
-            size_t len = bytes - at < 8 * S_KEYS_PAGE ? bytes - at : 8 * S_KEYS_PAGE;
+        const size_t full = 8 * S_KEYS_PAGE;
+        size_t pages = bytes ? (bytes + full - 1) / full : 1;
+        for (size_t page = 0; page < pages; page++) {
+            size_t at = page * full, len = bytes - at < full ? bytes - at : full;
             char pg[24];
             snprintf(pg, sizeof pg, "%zu", page);
             snprintf(n, sizeof n, "%" PRId64, page ? 0 : nulls);
@@ -348,9 +350,6 @@ static int s_keys_commit(odp_req_t *req, push_slot_t *slot)
             if (PQresultStatus(r) != PGRES_COMMAND_OK)
                 return s_group_fail(req, slot, "keys", r);
             PQclear(r);
-            at += len;
-            if (len == 0)
-                break;
         }
     }
     return 0;
